@@ -1,0 +1,11 @@
+//! Generated code for the `petition.v1` protobuf package, plus the encoded descriptor set that
+//! server reflection serves.
+
+#[allow(clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("petition.v1");
+}
+
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/petition_descriptor.bin"));
+
+pub use prost_types::Timestamp;
