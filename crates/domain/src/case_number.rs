@@ -89,7 +89,12 @@ mod tests {
         let n = CaseNumber::new("140213", 2026, 123).unwrap();
         assert_eq!(n.to_string(), "140213-2026-000123");
         assert_eq!("140213-2026-000123".parse::<CaseNumber>().unwrap(), n);
-        for bad in ["140213-2026-123", "140213-26-000123", "x-2026-000001", "140213-2026-000000"] {
+        for bad in [
+            "140213-2026-123",
+            "140213-26-000123",
+            "x-2026-000001",
+            "140213-2026-000000",
+        ] {
             assert!(bad.parse::<CaseNumber>().is_err(), "{bad}");
         }
     }

@@ -161,7 +161,10 @@ mod tests {
         let c = t.get("02.03").unwrap();
         assert_eq!(c.type_of_matter, TypeOfMatter::Grievance);
         assert_eq!(c.divert, Some(Diversion::Arbitration));
-        assert_eq!(t.get("11").unwrap().type_of_matter, TypeOfMatter::Suggestion);
+        assert_eq!(
+            t.get("11").unwrap().type_of_matter,
+            TypeOfMatter::Suggestion
+        );
         assert_eq!(t.get("01.01").unwrap().divert, None);
     }
 
@@ -179,6 +182,9 @@ mod tests {
             Err(TaxonomyError::Duplicate(_))
         ));
         let bad = "[[category]]\ncode = \"1\"\nname = \"x\"\ntype = \"grievance\"\n";
-        assert!(matches!(Taxonomy::from_toml(bad), Err(TaxonomyError::BadCode(_))));
+        assert!(matches!(
+            Taxonomy::from_toml(bad),
+            Err(TaxonomyError::BadCode(_))
+        ));
     }
 }

@@ -74,7 +74,9 @@ pub enum ResidentIdError {
     BirthDate(String),
     #[error("the birth date {0} lies outside 1900-01-01..today")]
     BirthDateRange(NaiveDate),
-    #[error("check digit is {found}, but the GB 11643 checksum of the first 17 digits gives {expected}")]
+    #[error(
+        "check digit is {found}, but the GB 11643 checksum of the first 17 digits gives {expected}"
+    )]
     CheckDigit { expected: char, found: char },
 }
 
@@ -333,9 +335,18 @@ mod tests {
     #[test]
     fn age_bands_turn_on_the_birthday() {
         let birth = NaiveDate::from_ymd_opt(1966, 3, 2).unwrap();
-        assert_eq!(age_band(birth, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()), "50-59");
-        assert_eq!(age_band(birth, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()), "60-69");
-        assert_eq!(age_band(birth, NaiveDate::from_ymd_opt(1980, 1, 1).unwrap()), "0-17");
+        assert_eq!(
+            age_band(birth, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()),
+            "50-59"
+        );
+        assert_eq!(
+            age_band(birth, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()),
+            "60-69"
+        );
+        assert_eq!(
+            age_band(birth, NaiveDate::from_ymd_opt(1980, 1, 1).unwrap()),
+            "0-17"
+        );
     }
 
     #[test]
@@ -351,7 +362,14 @@ mod tests {
         assert_eq!(normalize_phone("+86 139-0352-1234").unwrap(), "13903521234");
         assert_eq!(normalize_phone("0352-2223333").unwrap(), "03522223333");
         assert_eq!(normalize_phone("010-12345678").unwrap(), "01012345678");
-        for bad in ["12903521234", "1390352123", "abc", "0012345678", "139035212345", ""] {
+        for bad in [
+            "12903521234",
+            "1390352123",
+            "abc",
+            "0012345678",
+            "139035212345",
+            "",
+        ] {
             assert!(normalize_phone(bad).is_err(), "{bad}");
         }
     }
@@ -360,7 +378,10 @@ mod tests {
     fn masking() {
         assert_eq!(mask_id_number("140213196503121017"), "1402**********1017");
         assert_eq!(mask_phone("13903521234"), "139****1234");
-        assert_eq!(mask_address("大同市平城区北关街道某小区3号楼"), "大同市平城区****");
+        assert_eq!(
+            mask_address("大同市平城区北关街道某小区3号楼"),
+            "大同市平城区****"
+        );
         assert_eq!(mask_phone("123"), "***");
     }
 }

@@ -277,8 +277,7 @@ pub fn validate(
                 form.people_present, ctx.policy.group_threshold
             ),
         ));
-    } else if form.representatives > form.people_present.max(1) && channel == Some(Channel::Visit)
-    {
+    } else if form.representatives > form.people_present.max(1) && channel == Some(Channel::Visit) {
         v.push(Violation::new(
             "representatives",
             format!(
@@ -402,7 +401,10 @@ fn validate_petitioners(
         let field = |f: &str| format!("petitioners[{i}].{f}");
         let name = p.name.trim();
         if name.is_empty() {
-            v.push(Violation::new(field("name"), "required: 姓名（名称） (Art. 19)"));
+            v.push(Violation::new(
+                field("name"),
+                "required: 姓名（名称） (Art. 19)",
+            ));
         }
         let id_number = p.id_number.trim();
         let mut sex = None;
@@ -489,7 +491,9 @@ pub fn repeat_flags(
     let in_window: Vec<&PriorCase> = sorted
         .iter()
         .copied()
-        .filter(|p| p.received_at <= received_at && received_at - p.received_at <= policy.repeat_window)
+        .filter(|p| {
+            p.received_at <= received_at && received_at - p.received_at <= policy.repeat_window
+        })
         .collect();
     let linked = in_window
         .iter()
@@ -577,7 +581,10 @@ mod tests {
         assert_eq!(p.competent_organ.as_deref(), Some("pingcheng.housing"));
         assert!(!p.group && !p.leapfrog);
         let main = p.main_petitioner();
-        assert!(main.is_main, "the first petitioner becomes main when none is marked");
+        assert!(
+            main.is_main,
+            "the first petitioner becomes main when none is marked"
+        );
         assert_eq!(main.sex, Some(Sex::Male));
         assert_eq!(main.age_band, Some("60-69"));
     }
@@ -588,7 +595,11 @@ mod tests {
         f.people_present = 4;
         assert!(!run(&f).unwrap().group);
         f.people_present = 5;
-        assert_eq!(fields(run(&f)), ["representatives"], "5 present need representatives");
+        assert_eq!(
+            fields(run(&f)),
+            ["representatives"],
+            "5 present need representatives"
+        );
         f.representatives = 5;
         assert!(run(&f).unwrap().group);
         f.representatives = 6;
@@ -609,7 +620,10 @@ mod tests {
         f.category = "01.04".into();
         f.problem_location = "140213002".into();
         f.received_by = "datong.bureau".into();
-        assert!(!run(&f).unwrap().leapfrog, "city is one level above the district");
+        assert!(
+            !run(&f).unwrap().leapfrog,
+            "city is one level above the district"
+        );
         f.received_by = "shanxi.bureau".into();
         assert!(run(&f).unwrap().leapfrog, "province is two levels above");
         f.channel = Some(Channel::Letter);
@@ -716,7 +730,11 @@ mod tests {
         ];
         let f = repeat_flags(&priors, "pingcheng.bureau", now(), &tree, &policy);
         assert!(f.repeat);
-        assert_eq!(f.repeat_of.unwrap().1, "C", "A is outside 365 days, B is closed");
+        assert_eq!(
+            f.repeat_of.unwrap().1,
+            "C",
+            "A is outside 365 days, B is closed"
+        );
         assert!(!f.first_at_organ);
         assert_eq!(f.open_below, None, "same level is not below");
     }

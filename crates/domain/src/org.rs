@@ -104,7 +104,10 @@ pub enum OrgTreeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Competence<'a> {
     /// 诉访分离: the legal channel's organ for the problem's territory.
-    Diverted { organ: &'a Organ, channel: Diversion },
+    Diverted {
+        organ: &'a Organ,
+        channel: Diversion,
+    },
     /// The most local organ competent for the field.
     Field { organ: &'a Organ, field: &'a str },
     /// Nobody matches: the bureau's manual triage queue.
@@ -334,7 +337,10 @@ mod tests {
         ));
         let cycle = "[[org]]\nid = \"a\"\nname = \"A\"\nkind = \"bureau\"\nlevel = \"city\"\nregion = \"140200\"\nparent = \"b\"\n\
                      [[org]]\nid = \"b\"\nname = \"B\"\nkind = \"bureau\"\nlevel = \"city\"\nregion = \"140200\"\nparent = \"a\"\n";
-        assert!(matches!(OrgTree::from_toml(cycle), Err(OrgTreeError::Cycle(_))));
+        assert!(matches!(
+            OrgTree::from_toml(cycle),
+            Err(OrgTreeError::Cycle(_))
+        ));
         let region = "[[org]]\nid = \"a\"\nname = \"A\"\nkind = \"bureau\"\nlevel = \"city\"\nregion = \"14\"\n";
         assert!(matches!(
             OrgTree::from_toml(region),

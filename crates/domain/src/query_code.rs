@@ -16,7 +16,9 @@ const GROUP_LEN: usize = 4;
 pub struct QueryCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("query code must be 12 characters from 2-9 and A-Z without I, L, O, U, V (dashes and spaces are ignored)")]
+#[error(
+    "query code must be 12 characters from 2-9 and A-Z without I, L, O, U, V (dashes and spaces are ignored)"
+)]
 pub struct InvalidQueryCode;
 
 impl QueryCode {
@@ -78,12 +80,19 @@ mod tests {
             let code = QueryCode::generate(&mut rng);
             let shown = code.to_string();
             assert_eq!(shown.len(), 14);
-            assert!(!shown.contains(['0', '1', 'O', 'I', 'L', 'U', 'V']), "{shown}");
+            assert!(
+                !shown.contains(['0', '1', 'O', 'I', 'L', 'U', 'V']),
+                "{shown}"
+            );
             assert_eq!(shown.parse::<QueryCode>().unwrap(), code);
             assert_eq!(shown.to_lowercase().parse::<QueryCode>().unwrap(), code);
             seen.insert(code);
         }
-        assert_eq!(seen.len(), 2000, "12 symbols of 29 should not collide in 2000 draws");
+        assert_eq!(
+            seen.len(),
+            2000,
+            "12 symbols of 29 should not collide in 2000 draws"
+        );
     }
 
     #[test]

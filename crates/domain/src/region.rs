@@ -9,7 +9,9 @@ use std::fmt;
 pub struct RegionCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("region code must be 6 digits (province/city/district) or 9 digits (street/township), got {0:?}")]
+#[error(
+    "region code must be 6 digits (province/city/district) or 9 digits (street/township), got {0:?}"
+)]
 pub struct InvalidRegionCode(pub String);
 
 impl RegionCode {

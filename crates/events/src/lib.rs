@@ -1,0 +1,112 @@
+//! Events between services: a transactional outbox written in the same transaction as the state
+//! change, a relay that publishes it (Redis Streams, or the in-process bus of the embedded
+//! default), and a consumer runner with groups, acknowledgement, reclaim, dead letters and
+//! idempotent apply. Delivery is at least once; effects are exactly once.
+
+pub mod inproc;
+pub mod outbox;
+pub mod processed;
+pub mod redis_bus;
+
+use petition_proto::v1::{EventEnvelope, TraceContext, event_envelope};
+use prost::Message;
+use uuid::Uuid;
+
+pub use inproc::InProcessBus;
+pub use outbox::{Outbox, OutboxMessage, OutboxRow, PgOutbox, Relay, SqliteOutbox};
+pub use redis_bus::{ConsumerConfig, RedisSink, run_redis_consumer};
+
+/// Stream of the intake service's events.
+pub const INTAKE_STREAM: &str = "petition.intake.v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("in-process subscriber of group {0:?} has stopped")]
+    SubscriberGone(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a handler says about an event it could not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Try again later (the message stays pending and is reclaimed).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed: goes to the dead-letter stream at once.
+    #[error("poison: {0}")]
+    Poison(String),
+}
+
+/// One delivery of an event to a consumer group.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub stream: String,
+    /// the Redis entry id, or the outbox sequence in-process
+    pub entry_id: String,
+    pub envelope: EventEnvelope,
+    /// how many times this entry has been handed out, this time included
+    pub attempt: u64,
+}
+
+#[async_trait::async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError>;
+}
+
+/// Builds an envelope stamped with a fresh UUIDv7, the time, and the current span's trace
+/// context, so that the trace follows the event through the stream.
+pub fn envelope(
+    case_id: &str,
+    event_type: &str,
+    producer: &str,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    payload: event_envelope::Payload,
+) -> EventEnvelope {
+    let (traceparent, tracestate) = petition_telemetry::current_trace_context();
+    EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        case_id: case_id.to_owned(),
+        r#type: event_type.to_owned(),
+        occurred_at: Some(petition_proto::Timestamp {
+            seconds: occurred_at.timestamp(),
+            nanos: occurred_at.timestamp_subsec_nanos() as i32,
+        }),
+        producer: producer.to_owned(),
+        trace: Some(TraceContext {
+            traceparent,
+            tracestate,
+        }),
+        payload: Some(payload),
+    }
+}
+
+/// The outbox row for an envelope.
+pub fn to_outbox(stream: &str, envelope: &EventEnvelope) -> OutboxMessage {
+    OutboxMessage {
+        event_id: Uuid::parse_str(&envelope.event_id).unwrap_or_else(|_| Uuid::now_v7()),
+        stream: stream.to_owned(),
+        payload: envelope.encode_to_vec(),
+    }
+}
+
+/// A consumer span parented on the producer's trace.
+pub fn delivery_span(delivery: &Delivery, group: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event.consume",
+        otel.name = %format!("{} consume", delivery.stream),
+        messaging.system = "redis",
+        messaging.destination.name = %delivery.stream,
+        messaging.consumer.group.name = %group,
+        messaging.message.id = %delivery.envelope.event_id,
+        event.r#type = %delivery.envelope.r#type,
+    );
+    if let Some(t) = &delivery.envelope.trace {
+        petition_telemetry::set_remote_parent(&span, &t.traceparent, &t.tracestate);
+    }
+    span
+}

@@ -6,6 +6,7 @@ pub mod v1 {
     tonic::include_proto!("petition.v1");
 }
 
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/petition_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/petition_descriptor.bin"));
 
 pub use prost_types::Timestamp;

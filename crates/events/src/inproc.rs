@@ -1,0 +1,172 @@
+//! The in-process bus of the embedded default. The outbox table is the durable log: the relay
+//! marks a row published only after every subscribed group has applied it, so what was not
+//! delivered before a restart is delivered after it.
+
+use crate::outbox::{EventSink, OutboxRow};
+use crate::{BusError, Delivery, EventHandler, HandlerError, delivery_span};
+use petition_proto::v1::EventEnvelope;
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+struct Batch {
+    rows: Vec<OutboxRow>,
+    done: oneshot::Sender<()>,
+}
+
+struct Subscriber {
+    group: String,
+    tx: mpsc::Sender<Batch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub group: String,
+    pub event_id: String,
+    pub reason: String,
+}
+
+pub struct InProcessBus {
+    subscribers: Mutex<HashMap<String, Vec<Subscriber>>>,
+    dead: Arc<Mutex<Vec<DeadLetter>>>,
+    max_attempts: u64,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self {
+            subscribers: Mutex::default(),
+            dead: Arc::default(),
+            max_attempts: 5,
+        }
+    }
+}
+
+impl InProcessBus {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Subscribes a consumer group to a stream. Subscribe every group before starting the
+    /// relays, or the first rows are marked published before the group can see them.
+    pub fn subscribe(
+        &self,
+        stream: &str,
+        group: &str,
+        handler: Arc<dyn EventHandler>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (tx, mut rx) = mpsc::channel::<Batch>(16);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(stream.to_owned())
+            .or_default()
+            .push(Subscriber {
+                group: group.to_owned(),
+                tx,
+            });
+        let group = group.to_owned();
+        let stream = stream.to_owned();
+        let dead = self.dead.clone();
+        let max_attempts = self.max_attempts;
+        tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                for row in &batch.rows {
+                    deliver(&stream, &group, row, handler.as_ref(), max_attempts, &dead).await;
+                }
+                let _ = batch.done.send(());
+            }
+        })
+    }
+
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dead.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+async fn deliver(
+    stream: &str,
+    group: &str,
+    row: &OutboxRow,
+    handler: &dyn EventHandler,
+    max_attempts: u64,
+    dead: &Mutex<Vec<DeadLetter>>,
+) {
+    let bury = |reason: String| {
+        tracing::error!(event_id = %row.event_id, %group, %reason, "event dead-lettered in process");
+        dead.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(DeadLetter {
+                group: group.to_owned(),
+                event_id: row.event_id.to_string(),
+                reason,
+            });
+    };
+    let envelope = match EventEnvelope::decode(&row.payload[..]) {
+        Ok(e) => e,
+        Err(e) => return bury(format!("undecodable envelope: {e}")),
+    };
+    let mut delivery = Delivery {
+        stream: stream.to_owned(),
+        entry_id: row.seq.to_string(),
+        envelope,
+        attempt: 0,
+    };
+    loop {
+        delivery.attempt += 1;
+        let span = delivery_span(&delivery, group);
+        match handler.handle(&delivery).instrument(span).await {
+            Ok(()) => return,
+            Err(HandlerError::Poison(reason)) => return bury(reason),
+            Err(HandlerError::Transient(reason)) if delivery.attempt >= max_attempts => {
+                return bury(format!(
+                    "failed {} deliveries, last: {reason}",
+                    delivery.attempt
+                ));
+            }
+            Err(HandlerError::Transient(_)) => {
+                tokio::time::sleep(Duration::from_millis(20 << delivery.attempt.min(6))).await;
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for InProcessBus {
+    async fn publish(&self, batch: &[OutboxRow]) -> Result<(), BusError> {
+        let mut by_stream: HashMap<&str, Vec<OutboxRow>> = HashMap::new();
+        for row in batch {
+            by_stream
+                .entry(row.stream.as_str())
+                .or_default()
+                .push(row.clone());
+        }
+        let targets: Vec<(String, mpsc::Sender<Batch>, Vec<OutboxRow>)> = {
+            let subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+            by_stream
+                .into_iter()
+                .flat_map(|(stream, rows)| {
+                    subs.get(stream)
+                        .into_iter()
+                        .flatten()
+                        .map(move |sub| (sub.group.clone(), sub.tx.clone(), rows.clone()))
+                })
+                .collect()
+        };
+        let mut waits = Vec::new();
+        for (group, tx, rows) in targets {
+            let (done, wait) = oneshot::channel();
+            tx.send(Batch { rows, done })
+                .await
+                .map_err(|_| BusError::SubscriberGone(group.clone()))?;
+            waits.push((group, wait));
+        }
+        for (group, wait) in waits {
+            wait.await.map_err(|_| BusError::SubscriberGone(group))?;
+        }
+        Ok(())
+    }
+}
