@@ -116,7 +116,10 @@ pub fn init(
 /// For tests and tools: an OpenTelemetry-aware subscriber without output, so that spans have
 /// trace ids.
 pub fn init_for_tests() {
-    let _ = init("petition-test", LogFormat::Pretty, None);
+    // Dropping the guard would shut the provider down, after which spans get no trace ids.
+    if let Ok(guard) = init("petition-test", LogFormat::Pretty, None) {
+        std::mem::forget(guard);
+    }
 }
 
 /// W3C `traceparent`/`tracestate` of the current span; empty strings when there is none.
@@ -267,6 +270,16 @@ mod tests {
         let (tp2, _) = inner.in_scope(current_trace_context);
         assert_eq!(tp2.split('-').nth(1).unwrap(), trace_id);
         assert_ne!(tp2, tp, "the consumer span has its own span id");
+    }
+
+    #[test]
+    fn a_call_without_trace_context_starts_a_trace() {
+        init_for_tests();
+        let span = tracing::info_span!("grpc.request");
+        let parent = TraceContextPropagator::new().extract(&HashMap::<String, String>::new());
+        let _ = span.set_parent(parent);
+        let (tp, _) = span.in_scope(current_trace_context);
+        assert!(tp.starts_with("00-"), "{tp:?}");
     }
 
     #[test]
