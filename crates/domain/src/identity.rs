@@ -169,7 +169,9 @@ impl ResidentId {
     }
 }
 
-fn check_digit(first17: &[u8]) -> char {
+/// The GB 11643 check character for the first 17 digits (also used to make valid test and
+/// benchmark identities).
+pub fn check_digit(first17: &[u8]) -> char {
     let sum: u32 = first17
         .iter()
         .zip(WEIGHTS)

@@ -180,7 +180,7 @@ pub async fn start(
             )
         }
         None => {
-            let bus = bus.unwrap_or_else(InProcessBus::new);
+            let bus = bus.unwrap_or_default();
             tracing::info!("no Redis configured: events go over the in-process bus");
             (bus.clone(), Some(bus))
         }

@@ -1,1 +1,203 @@
-fn main() {}
+//! Load tool: drives `RegisterPetition` over gRPC at several client counts and reports
+//! throughput and latency percentiles. Benchmarks are measured here, never asserted in tests.
+//!
+//!   intake-load --target http://127.0.0.1:50051 --clients 1,16,64 --seconds 15
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use petition_auth::{Principal, Role, TokenKeys};
+use petition_e2e::{Bearer, bearer, timestamp};
+use petition_proto::v1 as pb;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    target: String,
+    /// comma-separated concurrent client counts, one run each
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// measured seconds per run
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    #[arg(long, default_value_t = 2)]
+    warmup_seconds: u64,
+    /// HS256 token key of the target (the dev key when absent)
+    #[arg(long, env = "PETITION_TOKEN_KEY")]
+    token_key: Option<String>,
+    /// connections shared by the clients (HTTP/2 multiplexes calls on each)
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+}
+
+/// A valid, unique resident ID per request: the region and birth date vary with `n`.
+fn resident_id(n: u64) -> String {
+    let day = 1 + (n % 28);
+    let month = 1 + (n / 28) % 12;
+    let year = 1950 + (n / 336) % 50;
+    let seq = (n / 16800) % 1000;
+    let first17 = format!("140213{year:04}{month:02}{day:02}{seq:03}");
+    let check = petition_domain::identity::check_digit(first17.as_bytes());
+    format!("{first17}{check}")
+}
+
+fn request(n: u64) -> pb::RegisterPetitionRequest {
+    const CATEGORIES: [&str; 5] = ["01.01", "01.04", "02.01", "03.01", "01.05"];
+    const STREETS: [&str; 4] = ["140213001", "140213002", "140213003", "140213200"];
+    pb::RegisterPetitionRequest {
+        channel: pb::Channel::Online as i32,
+        received_by: "pingcheng.bureau".into(),
+        received_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::minutes(1))),
+        petitioners: vec![pb::PetitionerInput {
+            name: "测试人".into(),
+            id_type: pb::IdType::ResidentId as i32,
+            id_number: resident_id(n),
+            phone: format!("139{:08}", n % 100_000_000),
+            address: "大同市平城区北关街道某小区".into(),
+            is_main: true,
+        }],
+        category: CATEGORIES[(n % 5) as usize].into(),
+        problem_location: STREETS[(n % 4) as usize].into(),
+        title: "负载测试信访件".into(),
+        content: "用于测量登记吞吐量的信访内容，包含请求、事实和理由。".into(),
+        people_present: 1,
+        people_affected: 1,
+        ..Default::default()
+    }
+}
+
+type Client = pb::intake_service_client::IntakeServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
+struct Run {
+    clients: usize,
+    ok: u64,
+    errors: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+async fn run(
+    clients: Vec<Client>,
+    n: usize,
+    warmup: Duration,
+    measure: Duration,
+    seq: Arc<AtomicU64>,
+) -> Run {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + measure;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let mut client = clients[i % clients.len()].clone();
+            let seq = seq.clone();
+            tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new(3).expect("histogram");
+                let (mut ok, mut errors) = (0u64, 0u64);
+                loop {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    let req = request(seq.fetch_add(1, Ordering::Relaxed));
+                    let t = Instant::now();
+                    let r = client.register_petition(req).await;
+                    let done = Instant::now();
+                    if t >= measure_from && done <= end {
+                        match r {
+                            Ok(_) => {
+                                ok += 1;
+                                let _ = hist.record(done.duration_since(t).as_micros() as u64);
+                            }
+                            Err(e) => {
+                                errors += 1;
+                                if errors <= 3 {
+                                    eprintln!("error: {e}");
+                                }
+                            }
+                        }
+                    }
+                }
+                (ok, errors, hist)
+            })
+        })
+        .collect();
+    let mut total = Run {
+        clients: n,
+        ok: 0,
+        errors: 0,
+        elapsed: measure,
+        hist: Histogram::new(3).expect("histogram"),
+    };
+    for t in tasks {
+        let (ok, errors, hist) = t.await.expect("client task");
+        total.ok += ok;
+        total.errors += errors;
+        total.hist.add(hist).expect("same histogram bounds");
+    }
+    total
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let keys = match &args.token_key {
+        Some(k) => TokenKeys::hs256(k.as_bytes())?,
+        None => TokenKeys::dev(),
+    };
+    let clerk = Principal {
+        subject: "load@pingcheng.bureau".into(),
+        org: "pingcheng.bureau".into(),
+        role: Role::Clerk,
+        scopes: vec![],
+    };
+    let mut clients = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        let channel = Channel::from_shared(args.target.clone())?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", args.target))?;
+        clients.push(
+            pb::intake_service_client::IntakeServiceClient::with_interceptor(
+                channel,
+                bearer(&keys, &clerk),
+            ),
+        );
+    }
+    // Unique identities across runs of the same database.
+    let seq = Arc::new(AtomicU64::new(
+        (chrono::Utc::now().timestamp_millis() as u64 % 1_000_000) * 1_000_000,
+    ));
+    println!("RegisterPetition over gRPC at {}", args.target);
+    println!(
+        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "clients", "ok", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+    for &n in &args.clients {
+        let r = run(
+            clients.clone(),
+            n,
+            Duration::from_secs(args.warmup_seconds),
+            Duration::from_secs(args.seconds),
+            seq.clone(),
+        )
+        .await;
+        let ms = |q: f64| r.hist.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "{:>8} {:>10} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            r.clients,
+            r.ok,
+            r.ok as f64 / r.elapsed.as_secs_f64(),
+            ms(0.5),
+            ms(0.99),
+            r.hist.max() as f64 / 1000.0,
+            r.errors
+        );
+    }
+    Ok(())
+}
