@@ -15,13 +15,13 @@ INSERT INTO intake.cases (id, query_code, channel, received_by, received_at, reg
     source_system, external_ref, fingerprint, competent_organ, flag_group, flag_leapfrog,
     flag_repeat, repeat_of_case_id, repeat_of_case_number, first_at_organ,
     open_below_case_number)
-VALUES (:'id', :'qc', 'online', 'pingcheng.bureau', now() - interval '1 minute', now(),
+VALUES (:id, :qc, 'online', 'pingcheng.bureau', now() - interval '1 minute', now(),
     'load@pingcheng.bureau', '01.01', 'grievance', NULL, '140213001', '负载测试信访件',
     '用于测量登记吞吐量的信访内容，包含请求、事实和理由。', 1, 1, 0, NULL, NULL, NULL, NULL,
-    sha256(:'id'::bytea), 'pingcheng.housing', false, false, false, NULL, NULL, true, NULL);
+    sha256(convert_to(:id, 'UTF8')), 'pingcheng.housing', false, false, false, NULL, NULL, true, NULL);
 INSERT INTO intake.petitioners (case_id, ordinal, name, id_type, id_hash, id_number_sealed,
     phone_sealed, address_sealed, is_main, sex, age_band)
-VALUES (:'id', 0, '测试人', 'resident_id', sha256(('id:' || :n)::bytea),
+VALUES (:id, 0, '测试人', 'resident_id', sha256(('id:' || :n)::bytea),
     decode(repeat('a1', 58), 'hex'), decode(repeat('b2', 51), 'hex'),
     decode(repeat('c3', 79), 'hex'), true, 'male', '40-49');
 WITH n AS (
@@ -30,7 +30,7 @@ WITH n AS (
     ON CONFLICT (organ_id, year) DO UPDATE SET last_seq = intake.case_number_counters.last_seq + 1
     RETURNING last_seq)
 UPDATE intake.cases SET case_number = '140213-2026-' || lpad(n.last_seq::text, 6, '0')
-  FROM n WHERE intake.cases.id = :'id' RETURNING n.last_seq;
+  FROM n WHERE intake.cases.id = :id RETURNING n.last_seq;
 INSERT INTO intake.outbox (event_id, stream, payload)
 VALUES (gen_random_uuid(), 'petition.intake.v1', decode(repeat('ab', 420), 'hex'));
 COMMIT;
