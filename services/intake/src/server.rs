@@ -15,10 +15,8 @@ use petition_storage::Dialect;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tonic_health::ServingStatus;
 
 pub const SERVICE_NAME: &str = "petition.v1.IntakeService";
 
@@ -65,14 +63,10 @@ pub enum StartError {
         "no data key: set PETITION_DATA_KEY to 32 random bytes in base64 (`openssl rand -base64 32`), or pass --dev for a development run"
     )]
     NoDataKey,
-    #[error(
-        "no token key: set PETITION_TOKEN_KEY to a secret of at least 32 bytes, or pass --dev for a development run"
-    )]
-    NoTokenKey,
     #[error("data key: {0}")]
     DataKey(#[from] CryptoError),
-    #[error("token key: {0}")]
-    TokenKey(#[from] petition_auth::AuthError),
+    #[error(transparent)]
+    Serve(#[from] petition_grpc::ServeError),
     #[error("reference data: {0}")]
     Reference(#[from] ReferenceError),
     #[error("database: {0}")]
@@ -85,15 +79,6 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     #[error("event bus: {0}")]
     Bus(#[from] petition_events::BusError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("reflection: {0}")]
-    Reflection(String),
-    #[error("telemetry: {0}")]
-    Telemetry(#[from] petition_telemetry::TelemetryError),
 }
 
 /// A running intake service.
@@ -129,16 +114,7 @@ fn keys(cfg: &IntakeConfig) -> Result<(PersonalDataCipher, TokenKeys), StartErro
         }
         (None, false) => return Err(StartError::NoDataKey),
     };
-    let tokens = match (&cfg.token_key, cfg.dev) {
-        (Some(k), _) => TokenKeys::hs256(k.as_bytes())?,
-        (None, true) => {
-            tracing::warn!(
-                "DEVELOPMENT RUN: bearer tokens are checked against the public built-in dev key"
-            );
-            TokenKeys::dev()
-        }
-        (None, false) => return Err(StartError::NoTokenKey),
-    };
+    let tokens = petition_grpc::token_keys(cfg.token_key.as_deref(), cfg.dev)?;
     Ok((cipher, tokens))
 }
 
@@ -192,77 +168,21 @@ pub async fn start(
     let mut tasks = vec![tokio::spawn(relay.run(shutdown_rx.clone()))];
 
     let grpc = IntakeGrpc::new(store, reference, cfg.policy.clone(), cipher, clock, wake);
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
-        .await;
-    health_reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(petition_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| StartError::Reflection(e.to_string()))?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(petition_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(|e| StartError::Reflection(e.to_string()))?;
     let intake =
         IntakeServiceServer::with_interceptor(grpc, AuthInterceptor::new(token_keys.clone()));
-    let router = tonic::service::Routes::new(health)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
-        .add_service(intake)
-        .into_axum_router()
-        .layer(axum::middleware::from_fn(
-            petition_telemetry::grpc_middleware,
-        ));
-
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: cfg.listen,
-            source,
-        })?;
-    let grpc_addr = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: cfg.listen,
-        source,
-    })?;
-    let mut rx = shutdown_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let stop = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-            health_reporter
-                .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
-                .await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-    }));
-
+    let (grpc_addr, server) = petition_grpc::serve(
+        cfg.listen,
+        SERVICE_NAME,
+        tonic::service::Routes::new(intake),
+        shutdown_rx.clone(),
+    )
+    .await?;
+    tasks.push(server);
     let admin_addr = match cfg.admin_listen {
         Some(addr) => {
-            let handle = petition_telemetry::prometheus()?;
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Listen { addr, source })?;
-            let bound = listener.local_addr().ok();
-            let mut rx = shutdown_rx.clone();
-            tasks.push(tokio::spawn(async move {
-                let stop = async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                };
-                if let Err(e) = petition_telemetry::serve_admin(listener, handle, stop).await {
-                    tracing::error!(error = %e, "admin server failed");
-                }
-            }));
-            bound
+            let (bound, task) = petition_grpc::serve_admin(addr, shutdown_rx.clone()).await?;
+            tasks.push(task);
+            Some(bound)
         }
         None => None,
     };

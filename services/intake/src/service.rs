@@ -16,16 +16,16 @@ use petition_domain::intake::{
     repeat_flags,
 };
 use petition_domain::{
-    CaseNumber, Channel, Clock, Diversion, IdType, QueryCode, Sex, TypeOfMatter, case_number,
+    CaseNumber, Clock, Diversion, IdType, QueryCode, Sex, TypeOfMatter, case_number,
 };
 use petition_events::INTAKE_STREAM;
+use petition_grpc::convert::{self, channel_from_pb, from_ts, ts};
 use petition_proto::v1 as pb;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 pub const PRODUCER: &str = "intake";
@@ -245,57 +245,26 @@ impl LossyQueryCode for QueryCode {
     }
 }
 
-fn internal(e: StoreError) -> Status {
-    tracing::error!(error = %e, "intake store failed");
-    Status::internal("storage failure; the request was not completed, retry later")
-}
-
 fn invalid(violations: Vec<Violation>) -> Status {
-    let summary = violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.rule))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let mut details = ErrorDetails::new();
-    for v in violations {
-        details.add_bad_request_violation(v.field, v.rule);
-    }
-    Status::with_error_details(Code::InvalidArgument, summary, details)
+    let pairs: Vec<(String, String)> = violations.into_iter().map(|v| (v.field, v.rule)).collect();
+    petition_grpc::invalid_argument(&pairs)
 }
 
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
+fn type_to_pb(s: &str) -> pb::TypeOfMatter {
+    convert::type_to_pb(TypeOfMatter::parse(s))
 }
 
-fn from_ts(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-}
-
-fn channel_from_pb(v: i32) -> Option<Channel> {
-    match pb::Channel::try_from(v).ok()? {
-        pb::Channel::Unspecified => None,
-        pb::Channel::Visit => Some(Channel::Visit),
-        pb::Channel::Letter => Some(Channel::Letter),
-        pb::Channel::Online => Some(Channel::Online),
-        pb::Channel::Phone => Some(Channel::Phone),
-        pb::Channel::Fax => Some(Channel::Fax),
-        pb::Channel::Upstream => Some(Channel::Upstream),
-    }
+fn diversion_to_pb(s: Option<&str>) -> pb::Diversion {
+    convert::diversion_to_pb(s.and_then(Diversion::parse))
 }
 
 fn channel_to_pb(s: &str) -> pb::Channel {
-    match s.parse::<Channel>() {
-        Ok(Channel::Visit) => pb::Channel::Visit,
-        Ok(Channel::Letter) => pb::Channel::Letter,
-        Ok(Channel::Online) => pb::Channel::Online,
-        Ok(Channel::Phone) => pb::Channel::Phone,
-        Ok(Channel::Fax) => pb::Channel::Fax,
-        Ok(Channel::Upstream) => pb::Channel::Upstream,
-        Err(_) => pb::Channel::Unspecified,
-    }
+    convert::channel_str_to_pb(s)
+}
+
+fn internal(e: StoreError) -> Status {
+    tracing::error!(error = %e, "intake store failed");
+    Status::internal("storage failure; the request was not completed, retry later")
 }
 
 fn id_type_from_pb(v: i32) -> Option<IdType> {
@@ -321,26 +290,6 @@ fn sex_to_pb(s: Option<&str>) -> pb::Sex {
         Some(Sex::Male) => pb::Sex::Male,
         Some(Sex::Female) => pb::Sex::Female,
         None => pb::Sex::Unspecified,
-    }
-}
-
-fn type_to_pb(s: &str) -> pb::TypeOfMatter {
-    match TypeOfMatter::parse(s) {
-        Some(TypeOfMatter::Suggestion) => pb::TypeOfMatter::Suggestion,
-        Some(TypeOfMatter::Accusation) => pb::TypeOfMatter::Accusation,
-        Some(TypeOfMatter::Grievance) => pb::TypeOfMatter::Grievance,
-        None => pb::TypeOfMatter::Unspecified,
-    }
-}
-
-fn diversion_to_pb(s: Option<&str>) -> pb::Diversion {
-    match s.map(Diversion::parse) {
-        None => pb::Diversion::None,
-        Some(Some(Diversion::Litigation)) => pb::Diversion::Litigation,
-        Some(Some(Diversion::Arbitration)) => pb::Diversion::Arbitration,
-        Some(Some(Diversion::Reconsideration)) => pb::Diversion::Reconsideration,
-        Some(Some(Diversion::Discipline)) => pb::Diversion::Discipline,
-        Some(None) => pb::Diversion::Unspecified,
     }
 }
 

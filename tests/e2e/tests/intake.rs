@@ -27,6 +27,7 @@ fn clock() -> Arc<FixedClock> {
 fn config(database_url: &str) -> IntakeConfig {
     let mut cfg = IntakeConfig::new(database_url);
     cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     cfg.dev = true;
     cfg.pg_max_connections = 4;
     cfg
@@ -452,7 +453,36 @@ async fn samples_on_postgres_and_redis() {
     reads(&intake, &registered).await;
     let events = redis_events(&redis, 12).await;
     check_events(&events, &registered);
+    let metrics = admin_get(&intake, "/metrics").await;
+    assert!(
+        metrics.contains(
+            "rpc_requests_total{method=\"/petition.v1.IntakeService/RegisterPetition\",code=\"0\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("code=\"3\""),
+        "INVALID_ARGUMENT answers are counted"
+    );
+    assert!(metrics.contains("outbox_published_total"), "{metrics}");
     intake.shutdown().await;
+}
+
+/// A plain HTTP/1.0 GET against the admin port.
+async fn admin_get(intake: &Intake, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = intake.admin_addr.expect("admin port");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "{body}"
+    );
+    body
 }
 
 #[tokio::test]

@@ -1,0 +1,87 @@
+//! The binary's command line: `issue-token` prints a token the service accepts, and the service
+//! refuses to start without keys unless told it is a dev run.
+
+use petition_auth::{Role, TokenKeys};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_petition-intake");
+
+#[test]
+fn issue_token_prints_a_token_signed_with_the_dev_key() {
+    let out = Command::new(BIN)
+        .args([
+            "issue-token",
+            "--org",
+            "pingcheng.bureau",
+            "--role",
+            "clerk",
+        ])
+        .env_remove("PETITION_TOKEN_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let p = TokenKeys::dev().verify(token.trim()).unwrap();
+    assert_eq!(p.org, "pingcheng.bureau");
+    assert_eq!(p.role, Role::Clerk);
+    assert_eq!(p.subject, "clerk@pingcheng.bureau");
+}
+
+#[test]
+fn issue_token_uses_the_configured_key() {
+    let key = "a-configured-token-key-of-at-least-32-bytes";
+    let out = Command::new(BIN)
+        .args([
+            "issue-token",
+            "--org",
+            "datong.bureau",
+            "--role",
+            "upstream",
+        ])
+        .args(["--subject", "datong.12345"])
+        .env("PETITION_TOKEN_KEY", key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert!(TokenKeys::dev().verify(token.trim()).is_err());
+    let p = TokenKeys::hs256(key.as_bytes())
+        .unwrap()
+        .verify(token.trim())
+        .unwrap();
+    assert_eq!(p.subject, "datong.12345");
+}
+
+#[test]
+fn an_unknown_role_is_refused_by_name() {
+    let out = Command::new(BIN)
+        .args(["issue-token", "--org", "x", "--role", "mayor"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
+}
+
+#[test]
+fn serving_without_keys_fails_and_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/intake.db", dir.path().display()))
+        .env_remove("PETITION_DATA_KEY")
+        .env_remove("PETITION_TOKEN_KEY")
+        .env_remove("PETITION_DEV")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PETITION_DATA_KEY") && err.contains("--dev"),
+        "{err}"
+    );
+}
