@@ -3,8 +3,13 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["common.proto", "events.proto", "intake.proto"]
-        .map(|f| proto_root.join("petition/v1").join(f));
+    let files = [
+        "common.proto",
+        "routing.proto",
+        "events.proto",
+        "intake.proto",
+    ]
+    .map(|f| proto_root.join("petition/v1").join(f));
     let fds = protox::compile(&files, [&proto_root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     // compile_fds does not write the descriptor set; reflection needs it.

@@ -3,6 +3,7 @@
 //! and domain types.
 
 pub mod convert;
+pub mod reference;
 
 use petition_auth::TokenKeys;
 use std::net::SocketAddr;

@@ -2,7 +2,6 @@
 //! leapfrog and repeat petitions, keeps the petitioner registry with personal data sealed, and
 //! publishes `petition.intake.v1` through its outbox.
 
-pub mod config;
 pub mod crypto;
 pub mod server;
 pub mod service;

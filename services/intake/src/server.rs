@@ -1,7 +1,6 @@
 //! Starting the intake service: storage, outbox relay, gRPC (with health and reflection) and the
 //! admin port, all stopped together by `Intake::shutdown`.
 
-use crate::config::{Reference, ReferenceError};
 use crate::crypto::{CryptoError, DEV_DATA_KEY, PersonalDataCipher};
 use crate::service::IntakeGrpc;
 use crate::store::{IntakeStore, PgIntakeStore, SqliteIntakeStore, StoreError};
@@ -10,6 +9,7 @@ use petition_domain::Clock;
 use petition_domain::intake::IntakePolicy;
 use petition_events::outbox::{EventSink, Outbox};
 use petition_events::{InProcessBus, RedisSink, Relay};
+use petition_grpc::reference::{Reference, ReferenceError};
 use petition_proto::v1::intake_service_server::IntakeServiceServer;
 use petition_storage::Dialect;
 use std::net::SocketAddr;

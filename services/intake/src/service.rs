@@ -1,6 +1,5 @@
 //! `petition.v1.IntakeService`: the gRPC face of intake.
 
-use crate::config::Reference;
 use crate::crypto::PersonalDataCipher;
 use crate::store::{
     CaseFilter, CaseKey, CaseRecord, IntakeStore, NewCase, PageCursor, StoreError, StoredFlags,
@@ -20,6 +19,7 @@ use petition_domain::{
 };
 use petition_events::INTAKE_STREAM;
 use petition_grpc::convert::{self, channel_from_pb, from_ts, ts};
+use petition_grpc::reference::Reference;
 use petition_proto::v1 as pb;
 use prost::Message;
 use sha2::{Digest, Sha256};

@@ -1,7 +1,8 @@
-//! Reference data the rules need: the organisation tree and the content taxonomy, read from
-//! `deploy/config/` (or a directory given at start-up), with the shipped copies built in so the
-//! binary runs from anywhere.
+//! Reference data the rules need: the organisation tree, the content taxonomy and the holiday
+//! calendar, read from `deploy/config/` (or a directory given at start-up), with the shipped
+//! copies built in so a binary runs from anywhere.
 
+use petition_domain::calendar::{CalendarError, HolidayCalendar};
 use petition_domain::category::TaxonomyError;
 use petition_domain::org::OrgTreeError;
 use petition_domain::{OrgTree, Taxonomy};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 const BUILTIN_ORGS: &str = include_str!("../../../deploy/config/orgs.toml");
 const BUILTIN_CATEGORIES: &str = include_str!("../../../deploy/config/categories.toml");
+const BUILTIN_CALENDAR: &str = include_str!("../../../deploy/config/cn-calendar.csv");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
@@ -24,12 +26,18 @@ pub enum ReferenceError {
         path: PathBuf,
         source: TaxonomyError,
     },
+    #[error("{path}: {source}")]
+    Calendar {
+        path: PathBuf,
+        source: CalendarError,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct Reference {
     pub tree: OrgTree,
     pub taxonomy: Taxonomy,
+    pub calendar: HolidayCalendar,
 }
 
 impl Reference {
@@ -38,6 +46,8 @@ impl Reference {
             tree: OrgTree::from_toml(BUILTIN_ORGS).expect("shipped orgs.toml is valid"),
             taxonomy: Taxonomy::from_toml(BUILTIN_CATEGORIES)
                 .expect("shipped categories.toml is valid"),
+            calendar: HolidayCalendar::from_csv(BUILTIN_CALENDAR)
+                .expect("shipped cn-calendar.csv is valid"),
         }
     }
 
@@ -53,6 +63,7 @@ impl Reference {
         };
         let (orgs_path, orgs) = read("orgs.toml")?;
         let (cat_path, cats) = read("categories.toml")?;
+        let (cal_path, cal) = read("cn-calendar.csv")?;
         Ok(Self {
             tree: OrgTree::from_toml(&orgs).map_err(|source| ReferenceError::Orgs {
                 path: orgs_path,
@@ -61,6 +72,12 @@ impl Reference {
             taxonomy: Taxonomy::from_toml(&cats).map_err(|source| ReferenceError::Categories {
                 path: cat_path,
                 source,
+            })?,
+            calendar: HolidayCalendar::from_csv(&cal).map_err(|source| {
+                ReferenceError::Calendar {
+                    path: cal_path,
+                    source,
+                }
             })?,
         })
     }

@@ -1,0 +1,452 @@
+//! What routing does to a case, as pure functions over the record: route a registered petition,
+//! accept, object, resolve an objection, route by hand. The gRPC layer checks who may; these
+//! check what the law allows and when.
+
+use crate::store::{AssignmentRecord, Step};
+use chrono::{DateTime, Duration, Utc};
+use petition_domain::calendar::{CountingPolicy, Deadline, HolidayCalendar, deadline};
+use petition_domain::routing::{Outcome, RoutingDecision};
+use petition_domain::{Diversion, OrgTree, TypeOfMatter, limits};
+
+pub const STATE_AWAITING: &str = "awaiting_acceptance";
+pub const STATE_ACCEPTED: &str = "accepted";
+pub const STATE_OBJECTED: &str = "objected";
+pub const STATE_DIVERTED: &str = "diverted";
+pub const STATE_LINKED: &str = "linked";
+pub const STATE_TRIAGE: &str = "triage";
+
+pub const MODE_FORWARD: &str = "forward";
+pub const MODE_ASSIGN: &str = "assign";
+
+#[derive(Debug, Clone)]
+pub struct RoutingPolicy {
+    /// Group, repeat and leapfrog petitions are assigned (交办) rather than forwarded (转送).
+    pub assign_group: bool,
+    pub assign_repeat: bool,
+    pub assign_leapfrog: bool,
+    /// The reporting deadline the bureau sets on an assignment.
+    pub report_days: i64,
+    pub counting: CountingPolicy,
+}
+
+impl Default for RoutingPolicy {
+    fn default() -> Self {
+        Self {
+            assign_group: true,
+            assign_repeat: true,
+            assign_leapfrog: true,
+            report_days: 30,
+            counting: CountingPolicy::default(),
+        }
+    }
+}
+
+/// A rule broken by a command, named for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    WrongState(String),
+    #[error("{0}")]
+    WindowClosed(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Who acts, when, and under which counting rules: what every command needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub calendar: &'a HolidayCalendar,
+    pub policy: &'a RoutingPolicy,
+    pub now: DateTime<Utc>,
+    pub actor: &'a str,
+}
+
+/// What routing knows of the registration it routes.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub case_id: String,
+    pub case_number: String,
+    pub received_by: String,
+    pub received_at: DateTime<Utc>,
+    pub channel: String,
+    pub category: String,
+    pub type_of_matter: Option<TypeOfMatter>,
+    pub problem_location: String,
+    pub accused_organ: Option<String>,
+    pub group: bool,
+    pub leapfrog: bool,
+    pub repeat: bool,
+}
+
+fn step(at: DateTime<Utc>, from: &str, to: &str, rule: &str, actor: &str) -> Step {
+    Step {
+        at_micros: at.timestamp_micros(),
+        from_organ: from.to_owned(),
+        to_organ: to.to_owned(),
+        rule: rule.to_owned(),
+        actor: actor.to_owned(),
+    }
+}
+
+/// The bureau that routes: the receiving organ if it is a bureau, else the bureau of the
+/// problem's territory.
+pub fn forwarding_bureau(tree: &OrgTree, reg: &Registered) -> String {
+    match tree.get(&reg.received_by) {
+        Some(o) if o.kind == petition_domain::OrgKind::Bureau => o.id.clone(),
+        _ => petition_domain::RegionCode::parse(&reg.problem_location)
+            .ok()
+            .and_then(|l| tree.bureau_for(&l).map(|b| b.id.clone()))
+            .unwrap_or_else(|| reg.received_by.clone()),
+    }
+}
+
+fn mode_for(reg: &Registered, policy: &RoutingPolicy) -> &'static str {
+    let assign = (policy.assign_group && reg.group)
+        || (policy.assign_repeat && reg.repeat)
+        || (policy.assign_leapfrog && reg.leapfrog);
+    if assign { MODE_ASSIGN } else { MODE_FORWARD }
+}
+
+fn send_to(
+    r: &mut AssignmentRecord,
+    organ: &str,
+    mode: &str,
+    now: DateTime<Utc>,
+    calendar: &HolidayCalendar,
+    policy: &RoutingPolicy,
+) {
+    r.organ = organ.to_owned();
+    r.outcome = "sent".into();
+    r.state = STATE_AWAITING.into();
+    r.mode = Some(mode.to_owned());
+    r.organ_received_at = Some(now);
+    r.objection_due = Some(deadline(now, limits::OBJECTION.period, calendar, policy.counting).due);
+    r.report_due = (mode == MODE_ASSIGN).then(|| now + Duration::days(policy.report_days));
+    r.accepted_at = None;
+    r.handling_due = None;
+    r.objection_reason = None;
+}
+
+/// Routes a registered petition by the decision the domain made.
+pub fn route_new(
+    reg: &Registered,
+    decision: &RoutingDecision,
+    tree: &OrgTree,
+    calendar: &HolidayCalendar,
+    policy: &RoutingPolicy,
+    now: DateTime<Utc>,
+) -> AssignmentRecord {
+    let bureau = forwarding_bureau(tree, reg);
+    let mut r = AssignmentRecord {
+        case_id: reg.case_id.clone(),
+        case_number: reg.case_number.clone(),
+        organ: bureau.clone(),
+        outcome: String::new(),
+        state: String::new(),
+        mode: None,
+        rule: decision.rule.clone(),
+        notice: String::new(),
+        hops: Vec::new(),
+        linked_case_number: None,
+        diversion: None,
+        type_of_matter: reg
+            .type_of_matter
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        category: reg.category.clone(),
+        problem_location: reg.problem_location.clone(),
+        channel: reg.channel.clone(),
+        forwarding_bureau: bureau.clone(),
+        accused_organ: reg.accused_organ.clone(),
+        flag_group: reg.group,
+        flag_leapfrog: reg.leapfrog,
+        flag_repeat: reg.repeat,
+        received_at: reg.received_at,
+        route_due: deadline(
+            reg.received_at,
+            limits::FORWARD_OR_ASSIGN.period,
+            calendar,
+            policy.counting,
+        )
+        .due,
+        organ_received_at: None,
+        objection_due: None,
+        accepted_at: None,
+        handling_due: None,
+        report_due: None,
+        objection_reason: None,
+        history: Vec::new(),
+        version: 1,
+    };
+    match &decision.outcome {
+        Outcome::Send { organ, hops } => {
+            send_to(&mut r, organ, mode_for(reg, policy), now, calendar, policy);
+            r.hops = hops.clone();
+            let mut from = reg.received_by.clone();
+            for hop in hops {
+                r.history.push(step(
+                    now,
+                    &from,
+                    hop,
+                    "leapfrog (越级): back to the competent level (Art. 20)",
+                    "routing",
+                ));
+                from = hop.clone();
+            }
+            r.history
+                .push(step(now, &from, organ, &decision.rule, "routing"));
+        }
+        Outcome::Divert {
+            organ,
+            channel,
+            notice,
+        } => {
+            r.organ = organ.clone();
+            r.outcome = "diverted".into();
+            r.state = STATE_DIVERTED.into();
+            r.diversion = Some(channel.as_str().to_owned());
+            r.notice = notice.clone();
+            r.organ_received_at = Some(now);
+            r.history.push(step(
+                now,
+                &reg.received_by,
+                organ,
+                &decision.rule,
+                "routing",
+            ));
+        }
+        Outcome::Link {
+            case_number,
+            notice,
+        } => {
+            r.outcome = "linked".into();
+            r.state = STATE_LINKED.into();
+            r.linked_case_number = Some(case_number.clone());
+            r.notice = notice.clone();
+            r.history.push(step(
+                now,
+                &reg.received_by,
+                &bureau,
+                &decision.rule,
+                "routing",
+            ));
+        }
+        Outcome::Triage { bureau } => {
+            r.organ = bureau.clone();
+            r.outcome = "triage".into();
+            r.state = STATE_TRIAGE.into();
+            r.history.push(step(
+                now,
+                &reg.received_by,
+                bureau,
+                &decision.rule,
+                "routing",
+            ));
+        }
+    }
+    r
+}
+
+/// Whether accepting this case starts the 60-day handling clock: only grievances handled as
+/// petitions (Art. 31(6), Art. 34), never suggestions or diverted matters.
+pub fn runs_handling_clock(r: &AssignmentRecord) -> bool {
+    r.type_of_matter == TypeOfMatter::Grievance.as_str() && r.diversion.is_none()
+}
+
+/// 受理.
+pub fn accept(r: &AssignmentRecord, cx: Ctx<'_>) -> Result<AssignmentRecord, Refusal> {
+    let Ctx {
+        calendar,
+        policy,
+        now,
+        actor,
+    } = cx;
+    if r.state != STATE_AWAITING {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}, not awaiting acceptance (待领)",
+            r.case_number, r.state
+        )));
+    }
+    let mut n = r.clone();
+    n.state = STATE_ACCEPTED.into();
+    n.accepted_at = Some(now);
+    n.handling_due = runs_handling_clock(r)
+        .then(|| deadline(now, limits::HANDLING.period, calendar, policy.counting).due);
+    n.history
+        .push(step(now, &r.organ, &r.organ, "accepted (受理)", actor));
+    n.version += 1;
+    Ok(n)
+}
+
+/// The objection window (Art. 23 ¶3: 5 working days from the organ's receipt).
+pub fn objection_window(
+    r: &AssignmentRecord,
+    calendar: &HolidayCalendar,
+    policy: &RoutingPolicy,
+) -> Option<Deadline> {
+    r.organ_received_at
+        .map(|t| deadline(t, limits::OBJECTION.period, calendar, policy.counting))
+}
+
+/// 异议: the holder says it is not competent, with reasons, within the window.
+pub fn object(
+    r: &AssignmentRecord,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    let Ctx {
+        calendar,
+        policy,
+        now,
+        actor,
+    } = cx;
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: an objection (异议) states why the organ is not competent (Art. 23 ¶3)".into(),
+        ));
+    }
+    if r.state != STATE_AWAITING && r.state != STATE_ACCEPTED {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}; only a case sent to this organ can be objected to",
+            r.case_number, r.state
+        )));
+    }
+    let window = objection_window(r, calendar, policy)
+        .ok_or_else(|| Refusal::WrongState("the case was never received by an organ".into()))?;
+    if !window.is_open_at(now) {
+        return Err(Refusal::WindowClosed(format!(
+            "the objection period of {} ({}) ended with {} (Asia/Shanghai); the organ must handle the case",
+            "5 working days",
+            limits::OBJECTION.article,
+            window.last_day
+        )));
+    }
+    let mut n = r.clone();
+    n.state = STATE_OBJECTED.into();
+    n.objection_reason = Some(reason.trim().to_owned());
+    n.history.push(step(
+        now,
+        &r.organ,
+        &r.forwarding_bureau,
+        &format!("objection (异议): {}", reason.trim()),
+        actor,
+    ));
+    n.version += 1;
+    Ok(n)
+}
+
+/// The forwarding bureau's answer to an objection: agree and send elsewhere, or refuse.
+pub fn resolve_objection(
+    r: &AssignmentRecord,
+    agree: bool,
+    new_organ: Option<&str>,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    let Ctx {
+        calendar,
+        policy,
+        now,
+        actor,
+    } = cx;
+    if r.state != STATE_OBJECTED {
+        return Err(Refusal::WrongState(format!(
+            "case {} has no objection pending (it is {})",
+            r.case_number, r.state
+        )));
+    }
+    let mut n = r.clone();
+    n.version += 1;
+    if !agree {
+        // The case stays, and its clocks with it: the objection changed nothing.
+        n.state = if r.accepted_at.is_some() {
+            STATE_ACCEPTED
+        } else {
+            STATE_AWAITING
+        }
+        .into();
+        n.history.push(step(
+            now,
+            &r.forwarding_bureau,
+            &r.organ,
+            &format!("objection refused: {reason}"),
+            actor,
+        ));
+        return Ok(n);
+    }
+    match new_organ.filter(|o| !o.is_empty()) {
+        Some(organ) => {
+            if organ == r.organ {
+                return Err(Refusal::Invalid(format!(
+                    "new_organ: {organ} is the organ that objected"
+                )));
+            }
+            let mode = r.mode.clone().unwrap_or_else(|| MODE_FORWARD.into());
+            send_to(&mut n, organ, &mode, now, calendar, policy);
+            n.history.push(step(
+                now,
+                &r.organ,
+                organ,
+                &format!("objection agreed, re-routed: {reason}"),
+                actor,
+            ));
+        }
+        None => {
+            n.organ = r.forwarding_bureau.clone();
+            n.outcome = "triage".into();
+            n.state = STATE_TRIAGE.into();
+            n.history.push(step(
+                now,
+                &r.organ,
+                &r.forwarding_bureau,
+                &format!("objection agreed, back to triage: {reason}"),
+                actor,
+            ));
+        }
+    }
+    Ok(n)
+}
+
+/// A clerk routes a triaged case (or re-routes any not yet accepted) by hand.
+pub fn route_manually(
+    r: &AssignmentRecord,
+    organ: &str,
+    mode: &str,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    let Ctx {
+        calendar,
+        policy,
+        now,
+        actor,
+    } = cx;
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: say why the case goes there".into(),
+        ));
+    }
+    if ![STATE_TRIAGE, STATE_AWAITING].contains(&r.state.as_str()) {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}; only triaged or unaccepted cases are routed by hand",
+            r.case_number, r.state
+        )));
+    }
+    if r.accused_organ.as_deref() == Some(organ) {
+        return Err(Refusal::Invalid(format!(
+            "organ: {organ} is the accused party's organ; an accusation never goes there (Art. 30 ¶3)"
+        )));
+    }
+    let mut n = r.clone();
+    send_to(&mut n, organ, mode, now, calendar, policy);
+    n.rule = format!("routed by hand: {}", reason.trim());
+    n.history
+        .push(step(now, &r.organ, organ, &n.rule.clone(), actor));
+    n.version += 1;
+    Ok(n)
+}
+
+/// Diverted matters never run the petition clock; keep the check beside the others.
+pub fn is_diverted(r: &AssignmentRecord) -> bool {
+    r.diversion.as_deref().and_then(Diversion::parse).is_some()
+}
