@@ -450,3 +450,216 @@ pub fn route_manually(
 pub fn is_diverted(r: &AssignmentRecord) -> bool {
     r.diversion.as_deref().and_then(Diversion::parse).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use petition_domain::Taxonomy;
+    use petition_domain::routing::{RoutingInput, RoutingRules, decide};
+
+    fn tree() -> OrgTree {
+        OrgTree::from_toml(include_str!("../../../deploy/config/orgs.toml")).unwrap()
+    }
+
+    fn calendar() -> HolidayCalendar {
+        HolidayCalendar::from_csv(include_str!("../../../deploy/config/cn-calendar.csv")).unwrap()
+    }
+
+    fn beijing(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        chrono::FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, m, d, h, 0, 0)
+            .unwrap()
+            .to_utc()
+    }
+
+    fn registered(category: &str, group: bool) -> Registered {
+        Registered {
+            case_id: "c1".into(),
+            case_number: "140213-2026-000001".into(),
+            received_by: "pingcheng.bureau".into(),
+            received_at: beijing(3, 2, 9),
+            channel: "visit".into(),
+            category: category.into(),
+            type_of_matter: Some(TypeOfMatter::Grievance),
+            problem_location: "140213001".into(),
+            accused_organ: None,
+            group,
+            leapfrog: false,
+            repeat: false,
+        }
+    }
+
+    fn routed(reg: &Registered) -> AssignmentRecord {
+        let tree = tree();
+        let tax =
+            Taxonomy::from_toml(include_str!("../../../deploy/config/categories.toml")).unwrap();
+        let loc = petition_domain::RegionCode::parse(&reg.problem_location).unwrap();
+        let d = decide(
+            &RoutingInput {
+                received_by: &reg.received_by,
+                channel: petition_domain::Channel::Visit,
+                category: &reg.category,
+                problem_location: &loc,
+                accused_organ: reg.accused_organ.as_deref(),
+                open_below: None,
+                repeat_of_open: None,
+            },
+            &tree,
+            &tax,
+            &RoutingRules::default(),
+        );
+        route_new(
+            reg,
+            &d,
+            &tree,
+            &calendar(),
+            &RoutingPolicy::default(),
+            beijing(3, 2, 10),
+        )
+    }
+
+    fn cx<'a>(cal: &'a HolidayCalendar, policy: &'a RoutingPolicy, now: DateTime<Utc>) -> Ctx<'a> {
+        Ctx {
+            calendar: cal,
+            policy,
+            now,
+            actor: "handler",
+        }
+    }
+
+    #[test]
+    fn a_routed_case_carries_its_deadlines_and_mode() {
+        let r = routed(&registered("01.01", false));
+        assert_eq!(r.organ, "pingcheng.housing");
+        assert_eq!(r.state, STATE_AWAITING);
+        assert_eq!(r.mode.as_deref(), Some(MODE_FORWARD));
+        assert!(r.report_due.is_none());
+        // Art. 22: 15 days from Mon 03-02 → Tue 03-17, 24:00 Beijing.
+        assert_eq!(r.route_due, beijing(3, 18, 0));
+        // Art. 23 ¶3: 5 working days from 03-02 → Mon 03-09.
+        assert_eq!(r.objection_due, Some(beijing(3, 10, 0)));
+        let g = routed(&registered("01.01", true));
+        assert_eq!(
+            g.mode.as_deref(),
+            Some(MODE_ASSIGN),
+            "a group petition is assigned"
+        );
+        assert_eq!(g.report_due, Some(beijing(3, 2, 10) + Duration::days(30)));
+    }
+
+    #[test]
+    fn accepting_starts_the_clock_only_for_grievances_handled_as_petitions() {
+        let (cal, policy) = (calendar(), RoutingPolicy::default());
+        let r = routed(&registered("01.01", false));
+        let a = accept(&r, cx(&cal, &policy, beijing(3, 3, 9))).unwrap();
+        assert_eq!(a.state, STATE_ACCEPTED);
+        assert_eq!(a.version, r.version + 1);
+        // 60 days from 03-03 end on 05-02, inside Labour Day: rolled to Wed 05-06.
+        assert_eq!(a.handling_due, Some(beijing(5, 7, 0)));
+        assert!(matches!(
+            accept(&a, cx(&cal, &policy, beijing(3, 3, 9))),
+            Err(Refusal::WrongState(_))
+        ));
+        let mut suggestion = r.clone();
+        suggestion.type_of_matter = TypeOfMatter::Suggestion.as_str().into();
+        let s = accept(&suggestion, cx(&cal, &policy, beijing(3, 3, 9))).unwrap();
+        assert_eq!(
+            s.handling_due, None,
+            "Art. 29: no statutory limit for suggestions"
+        );
+    }
+
+    #[test]
+    fn objections_need_reasons_and_an_open_window() {
+        let (cal, policy) = (calendar(), RoutingPolicy::default());
+        let r = routed(&registered("01.01", false));
+        assert!(matches!(
+            object(&r, "  ", cx(&cal, &policy, beijing(3, 3, 9))),
+            Err(Refusal::Invalid(_))
+        ));
+        assert!(object(&r, "not ours", cx(&cal, &policy, beijing(3, 9, 23))).is_ok());
+        let late = object(&r, "not ours", cx(&cal, &policy, beijing(3, 10, 0)));
+        assert!(
+            matches!(late, Err(Refusal::WindowClosed(ref m)) if m.contains("2026-03-09")),
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn the_bureau_refuses_or_agrees() {
+        let (cal, policy) = (calendar(), RoutingPolicy::default());
+        let r = routed(&registered("01.01", false));
+        let o = object(&r, "not ours", cx(&cal, &policy, beijing(3, 3, 9))).unwrap();
+        let refused = resolve_objection(
+            &o,
+            false,
+            None,
+            "it is yours",
+            cx(&cal, &policy, beijing(3, 4, 9)),
+        )
+        .unwrap();
+        assert_eq!(
+            (refused.state.as_str(), refused.organ.as_str()),
+            (STATE_AWAITING, "pingcheng.housing")
+        );
+        let moved = resolve_objection(
+            &o,
+            true,
+            Some("pingcheng.civil"),
+            "civil affairs",
+            cx(&cal, &policy, beijing(3, 4, 9)),
+        )
+        .unwrap();
+        assert_eq!(moved.organ, "pingcheng.civil");
+        assert_eq!(
+            moved.organ_received_at,
+            Some(beijing(3, 4, 9)),
+            "a new receipt, a new window"
+        );
+        let back = resolve_objection(
+            &o,
+            true,
+            None,
+            "unclear",
+            cx(&cal, &policy, beijing(3, 4, 9)),
+        )
+        .unwrap();
+        assert_eq!(
+            (back.state.as_str(), back.organ.as_str()),
+            (STATE_TRIAGE, "pingcheng.bureau")
+        );
+        assert!(matches!(
+            resolve_objection(&r, true, None, "x", cx(&cal, &policy, beijing(3, 4, 9))),
+            Err(Refusal::WrongState(_))
+        ));
+    }
+
+    #[test]
+    fn manual_routing_never_reaches_the_accused_organ() {
+        let (cal, policy) = (calendar(), RoutingPolicy::default());
+        let mut reg = registered("09.01", false);
+        reg.accused_organ = Some("pingcheng.street.beiguan".into());
+        let mut r = routed(&reg);
+        r.state = STATE_TRIAGE.into();
+        let err = route_manually(
+            &r,
+            "pingcheng.street.beiguan",
+            MODE_FORWARD,
+            "x",
+            cx(&cal, &policy, beijing(3, 3, 9)),
+        );
+        assert!(matches!(err, Err(Refusal::Invalid(ref m)) if m.contains("Art. 30")));
+        let ok = route_manually(
+            &r,
+            "pingcheng.discipline",
+            MODE_ASSIGN,
+            "discipline",
+            cx(&cal, &policy, beijing(3, 3, 9)),
+        )
+        .unwrap();
+        assert_eq!(ok.mode.as_deref(), Some(MODE_ASSIGN));
+        assert!(ok.report_due.is_some());
+    }
+}
