@@ -667,3 +667,21 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod shipped_rules {
+    #[test]
+    fn the_shipped_rules_file_parses() {
+        let tree =
+            crate::OrgTree::from_toml(include_str!("../../../deploy/config/orgs.toml")).unwrap();
+        let rules = super::RoutingRules::from_toml(
+            include_str!("../../../deploy/config/routing-rules.toml"),
+            &tree,
+        )
+        .unwrap();
+        assert!(
+            rules.is_empty(),
+            "the shipped file only documents the format"
+        );
+    }
+}

@@ -42,6 +42,8 @@ fn state_to_pb(s: &str) -> pb::AssignmentState {
         workflow::STATE_DIVERTED => pb::AssignmentState::Diverted,
         workflow::STATE_LINKED => pb::AssignmentState::Linked,
         workflow::STATE_TRIAGE => pb::AssignmentState::Triage,
+        workflow::STATE_ANSWERED => pb::AssignmentState::Answered,
+        workflow::STATE_COMPLETED => pb::AssignmentState::Completed,
         _ => pb::AssignmentState::Unspecified,
     }
 }
@@ -163,6 +165,17 @@ impl RoutingGrpc {
                 })
                 .collect(),
             bucket: self.bucket(r, now) as i32,
+            reply_outcome: match r.reply_outcome.as_deref() {
+                Some("supported") => pb::ReplyOutcome::Supported,
+                Some("explained") => pb::ReplyOutcome::Explained,
+                Some("not_supported") => pb::ReplyOutcome::NotSupported,
+                _ => pb::ReplyOutcome::Unspecified,
+            } as i32,
+            replied_at: r.replied_at.map(ts),
+            served_at: r.served_at.map(ts),
+            extension_days: r.extension_days.unwrap_or_default() as u32,
+            extension_reason: r.extension_reason.clone().unwrap_or_default(),
+            completion_reported_at: r.completion_reported_at.map(ts),
         }
     }
 
@@ -489,4 +502,200 @@ impl RoutingService for RoutingGrpc {
         let event = routed_event(&next, now);
         self.save(next, event, &req.request_id).await
     }
+
+    async fn transfer_case(
+        &self,
+        request: Request<pb::TransferCaseRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.check_organ("organ", &req.organ)?;
+        self.holder_command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            "transfer it",
+            |r, cx| workflow::transfer(r, &req.organ, &req.reason, cx),
+            routed_event,
+        )
+        .await
+    }
+
+    async fn submit_reply(
+        &self,
+        request: Request<pb::SubmitReplyRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        let outcome = match pb::ReplyOutcome::try_from(req.outcome) {
+            Ok(pb::ReplyOutcome::Supported) => "supported",
+            Ok(pb::ReplyOutcome::Explained) => "explained",
+            Ok(pb::ReplyOutcome::NotSupported) => "not_supported",
+            _ => "",
+        };
+        let service =
+            match &req.service {
+                None => None,
+                Some(s) => {
+                    let mode = match pb::ServiceMode::try_from(s.mode) {
+                        Ok(pb::ServiceMode::InPerson) => "in_person",
+                        Ok(pb::ServiceMode::Post) => "post",
+                        Ok(pb::ServiceMode::Other) => "other",
+                        _ => {
+                            return Err(Status::invalid_argument(
+                                "service.mode: in person, post or other (送达方式)",
+                            ));
+                        }
+                    };
+                    let served_at = s.served_at.as_ref().and_then(convert::from_ts).ok_or_else(|| {
+                    Status::invalid_argument(
+                        "service.served_at: required; it starts the review window (Art. 35)",
+                    )
+                })?;
+                    if s.signed && s.refused {
+                        return Err(Status::invalid_argument(
+                            "service: signed and refused cannot both be true",
+                        ));
+                    }
+                    let view = match pb::PetitionerView::try_from(s.view) {
+                        Ok(pb::PetitionerView::Agrees) => "agrees",
+                        Ok(pb::PetitionerView::Disagrees) => "disagrees",
+                        _ => "no_view",
+                    };
+                    Some(crate::store::ServiceRecord {
+                        mode: mode.into(),
+                        served_at_micros: served_at.timestamp_micros(),
+                        signed: s.signed,
+                        refused: s.refused,
+                        view: view.into(),
+                    })
+                }
+            };
+        self.holder_command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            "reply to it",
+            |r, cx| {
+                workflow::submit_reply(
+                    r,
+                    workflow::Reply {
+                        outcome,
+                        text: &req.text,
+                        legal_basis: &req.legal_basis,
+                        service,
+                    },
+                    cx,
+                )
+            },
+            |r, now| {
+                routing_event(
+                    r,
+                    "case.answered",
+                    now,
+                    pb::event_envelope::Payload::CaseAnswered(pb::CaseAnswered {
+                        case_id: r.case_id.clone(),
+                        case_number: r.case_number.clone(),
+                        organ: r.organ.clone(),
+                        outcome: req.outcome,
+                        replied_at: r.replied_at.map(ts),
+                        served_at: r.served_at.map(ts),
+                    }),
+                )
+            },
+        )
+        .await
+    }
+
+    async fn request_extension(
+        &self,
+        request: Request<pb::RequestExtensionRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.holder_command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            "ask for an extension",
+            |r, cx| workflow::request_extension(r, req.days, &req.reason, cx),
+            |r, now| {
+                routing_event(
+                    r,
+                    "extension.requested",
+                    now,
+                    pb::event_envelope::Payload::ExtensionRequested(pb::ExtensionRequested {
+                        case_id: r.case_id.clone(),
+                        case_number: r.case_number.clone(),
+                        organ: r.organ.clone(),
+                        days: req.days,
+                        reason: req.reason.trim().to_owned(),
+                    }),
+                )
+            },
+        )
+        .await
+    }
+
+    async fn submit_completion_report(
+        &self,
+        request: Request<pb::SubmitCompletionReportRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.holder_command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            "report its completion",
+            |r, cx| workflow::submit_completion_report(r, &req.text, cx),
+            |r, now| {
+                routing_event(
+                    r,
+                    "completion.reported",
+                    now,
+                    pb::event_envelope::Payload::CompletionReported(pb::CompletionReported {
+                        case_id: r.case_id.clone(),
+                        case_number: r.case_number.clone(),
+                        organ: r.organ.clone(),
+                        reported_at: Some(ts(now)),
+                    }),
+                )
+            },
+        )
+        .await
+    }
+}
+
+impl RoutingGrpc {
+    /// Loads, checks the holder, answers a retried request id, applies `change`, and saves the
+    /// result with the event `event` builds.
+    async fn holder_command(
+        &self,
+        p: &Principal,
+        case_id: &str,
+        request_id: &str,
+        what: &str,
+        change: impl FnOnce(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
+        event: impl FnOnce(&AssignmentRecord, DateTime<Utc>) -> pb::EventEnvelope,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let r = self.load(p, case_id).await?;
+        self.holder_only(p, &r, what)?;
+        if let Some(done) = self.replayed(request_id, &r.case_id).await? {
+            return Ok(Response::new(self.to_pb(&done)));
+        }
+        let now = self.clock.now();
+        let next = change(&r, self.cx(p, now)).map_err(refused)?;
+        let e = event(&next, now);
+        self.save(next, e, request_id).await
+    }
+}
+
+fn routing_event(
+    r: &AssignmentRecord,
+    kind: &str,
+    now: DateTime<Utc>,
+    payload: pb::event_envelope::Payload,
+) -> pb::EventEnvelope {
+    petition_events::envelope(&r.case_id, kind, crate::consumer::PRODUCER, now, payload)
 }

@@ -32,7 +32,7 @@ pub struct Step {
 }
 
 /// One case as routing sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AssignmentRecord {
     pub case_id: String,
     pub case_number: String,
@@ -64,6 +64,26 @@ pub struct AssignmentRecord {
     pub objection_reason: Option<String>,
     pub history: Vec<Step>,
     pub version: i64,
+    pub reply_outcome: Option<String>,
+    pub reply_text: Option<String>,
+    pub legal_basis: Option<String>,
+    pub service_record: Option<ServiceRecord>,
+    pub replied_at: Option<DateTime<Utc>>,
+    pub served_at: Option<DateTime<Utc>>,
+    pub extension_days: Option<i64>,
+    pub extension_reason: Option<String>,
+    pub completion_report: Option<String>,
+    pub completion_reported_at: Option<DateTime<Utc>>,
+}
+
+/// 送达: how the written opinion reached the petitioner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub mode: String,
+    pub served_at_micros: i64,
+    pub signed: bool,
+    pub refused: bool,
+    pub view: String,
 }
 
 #[async_trait::async_trait]
@@ -120,21 +140,28 @@ const COLUMNS: &str = "case_id, case_number, organ, outcome, state, mode, rule, 
     linked_case_number, diversion, type_of_matter, category, problem_location, channel, \
     forwarding_bureau, accused_organ, flag_group, flag_leapfrog, flag_repeat, received_at, \
     route_due, organ_received_at, objection_due, accepted_at, handling_due, report_due, \
-    objection_reason, history, version";
+    objection_reason, history, version, reply_outcome, reply_text, legal_basis, service_record, \
+    replied_at, served_at, extension_days, extension_reason, completion_report, \
+    completion_reported_at";
 
 const INSERT: &str = "INSERT INTO assignments (case_id, case_number, organ, outcome, state, \
     mode, rule, notice, hops, linked_case_number, diversion, type_of_matter, category, \
     problem_location, channel, forwarding_bureau, accused_organ, flag_group, flag_leapfrog, \
     flag_repeat, received_at, route_due, organ_received_at, objection_due, accepted_at, \
-    handling_due, report_due, objection_reason, history, version) VALUES ($1, $2, $3, $4, $5, \
-    $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-    $25, $26, $27, $28, $29, $30)";
+    handling_due, report_due, objection_reason, history, version, reply_outcome, reply_text, \
+    legal_basis, service_record, replied_at, served_at, extension_days, extension_reason, \
+    completion_report, completion_reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+    $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
+    $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)";
 
 const UPDATE: &str = "UPDATE assignments SET organ = $2, outcome = $3, state = $4, mode = $5, \
     rule = $6, notice = $7, hops = $8, linked_case_number = $9, diversion = $10, \
     forwarding_bureau = $11, organ_received_at = $12, objection_due = $13, accepted_at = $14, \
-    handling_due = $15, report_due = $16, objection_reason = $17, history = $18, version = $19 \
-    WHERE case_id = $1 AND version = $20";
+    handling_due = $15, report_due = $16, objection_reason = $17, history = $18, version = $19, \
+    reply_outcome = $20, reply_text = $21, legal_basis = $22, service_record = $23, \
+    replied_at = $24, served_at = $25, extension_days = $26, extension_reason = $27, \
+    completion_report = $28, completion_reported_at = $29 \
+    WHERE case_id = $1 AND version = $30";
 
 macro_rules! bind_insert {
     ($q:expr, $r:expr) => {
@@ -168,6 +195,16 @@ macro_rules! bind_insert {
             .bind(&$r.objection_reason)
             .bind(json(&$r.history))
             .bind($r.version)
+            .bind(&$r.reply_outcome)
+            .bind(&$r.reply_text)
+            .bind(&$r.legal_basis)
+            .bind($r.service_record.as_ref().map(json))
+            .bind($r.replied_at.map(micros))
+            .bind($r.served_at.map(micros))
+            .bind($r.extension_days)
+            .bind(&$r.extension_reason)
+            .bind(&$r.completion_report)
+            .bind($r.completion_reported_at.map(micros))
     };
 }
 
@@ -205,6 +242,19 @@ macro_rules! record_from_row {
             objection_reason: r.get("objection_reason"),
             history: unjson(r.get::<&str, _>("history"))?,
             version: r.get("version"),
+            reply_outcome: r.get("reply_outcome"),
+            reply_text: r.get("reply_text"),
+            legal_basis: r.get("legal_basis"),
+            service_record: r
+                .get::<Option<&str>, _>("service_record")
+                .map(unjson)
+                .transpose()?,
+            replied_at: opt_time(r.get("replied_at"))?,
+            served_at: opt_time(r.get("served_at"))?,
+            extension_days: r.get("extension_days"),
+            extension_reason: r.get("extension_reason"),
+            completion_report: r.get("completion_report"),
+            completion_reported_at: opt_time(r.get("completion_reported_at"))?,
         })
     }};
 }
@@ -306,6 +356,16 @@ macro_rules! routing_store {
                     .bind(&r.objection_reason)
                     .bind(json(&r.history))
                     .bind(r.version)
+                    .bind(&r.reply_outcome)
+                    .bind(&r.reply_text)
+                    .bind(&r.legal_basis)
+                    .bind(r.service_record.as_ref().map(json))
+                    .bind(r.replied_at.map(micros))
+                    .bind(r.served_at.map(micros))
+                    .bind(r.extension_days)
+                    .bind(&r.extension_reason)
+                    .bind(&r.completion_report)
+                    .bind(r.completion_reported_at.map(micros))
                     .bind(r.version - 1)
                     .execute(&mut *tx)
                     .await?;

@@ -14,6 +14,8 @@ pub const STATE_OBJECTED: &str = "objected";
 pub const STATE_DIVERTED: &str = "diverted";
 pub const STATE_LINKED: &str = "linked";
 pub const STATE_TRIAGE: &str = "triage";
+pub const STATE_ANSWERED: &str = "answered";
+pub const STATE_COMPLETED: &str = "completed";
 
 pub const MODE_FORWARD: &str = "forward";
 pub const MODE_ASSIGN: &str = "assign";
@@ -177,6 +179,16 @@ pub fn route_new(
         objection_reason: None,
         history: Vec::new(),
         version: 1,
+        reply_outcome: None,
+        reply_text: None,
+        legal_basis: None,
+        service_record: None,
+        replied_at: None,
+        served_at: None,
+        extension_days: None,
+        extension_reason: None,
+        completion_report: None,
+        completion_reported_at: None,
     };
     match &decision.outcome {
         Outcome::Send { organ, hops } => {
@@ -446,6 +458,196 @@ pub fn route_manually(
     Ok(n)
 }
 
+/// The holder passes the case to another organ or level, with a reason; the new organ's
+/// receipt opens its own windows.
+pub fn transfer(
+    r: &AssignmentRecord,
+    organ: &str,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: say why the case is transferred".into(),
+        ));
+    }
+    if organ == r.organ {
+        return Err(Refusal::Invalid(format!(
+            "organ: the case is already at {organ}"
+        )));
+    }
+    if r.accused_organ.as_deref() == Some(organ) {
+        return Err(Refusal::Invalid(format!(
+            "organ: {organ} is the accused party's organ; an accusation never goes there (Art. 30 ¶3)"
+        )));
+    }
+    if ![STATE_AWAITING, STATE_ACCEPTED].contains(&r.state.as_str()) {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}; only a case being handled can be transferred",
+            r.case_number, r.state
+        )));
+    }
+    let mut n = r.clone();
+    let mode = r.mode.clone().unwrap_or_else(|| MODE_FORWARD.into());
+    send_to(&mut n, organ, &mode, cx.now, cx.calendar, cx.policy);
+    n.rule = format!("transferred by {}: {}", r.organ, reason.trim());
+    n.history
+        .push(step(cx.now, &r.organ, organ, &n.rule.clone(), cx.actor));
+    n.version += 1;
+    Ok(n)
+}
+
+pub const REPLY_OUTCOMES: [&str; 3] = ["supported", "explained", "not_supported"];
+
+/// The written opinion (Art. 32) with its service record (送达).
+#[derive(Debug, Clone)]
+pub struct Reply<'a> {
+    pub outcome: &'a str,
+    pub text: &'a str,
+    pub legal_basis: &'a str,
+    pub service: Option<crate::store::ServiceRecord>,
+}
+
+pub fn submit_reply(
+    r: &AssignmentRecord,
+    reply: Reply<'_>,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    if !REPLY_OUTCOMES.contains(&reply.outcome) {
+        return Err(Refusal::Invalid(
+            "outcome: 支持 supported, 解释说明 explained or 不予支持 not supported (Art. 32)"
+                .into(),
+        ));
+    }
+    if reply.text.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "text: the written opinion (信访处理意见书) is required".into(),
+        ));
+    }
+    if let Some(s) = &reply.service
+        && s.served_at_micros > cx.now.timestamp_micros()
+    {
+        return Err(Refusal::Invalid(
+            "service.served_at: service (送达) cannot lie in the future".into(),
+        ));
+    }
+    if r.state != STATE_ACCEPTED {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}; a reply follows acceptance (受理)",
+            r.case_number, r.state
+        )));
+    }
+    let mut n = r.clone();
+    n.state = STATE_ANSWERED.into();
+    n.reply_outcome = Some(reply.outcome.to_owned());
+    n.reply_text = Some(reply.text.trim().to_owned());
+    n.legal_basis = Some(reply.legal_basis.trim().to_owned()).filter(|b| !b.is_empty());
+    n.served_at = reply
+        .service
+        .as_ref()
+        .and_then(|s| DateTime::from_timestamp_micros(s.served_at_micros));
+    n.service_record = reply.service;
+    n.replied_at = Some(cx.now);
+    n.history.push(step(
+        cx.now,
+        &r.organ,
+        &r.organ,
+        &format!("written opinion: {}", reply.outcome),
+        cx.actor,
+    ));
+    n.version += 1;
+    Ok(n)
+}
+
+/// Art. 34: at most 30 days, once, with a reason, while the handling clock runs.
+pub fn request_extension(
+    r: &AssignmentRecord,
+    days: u32,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    if days == 0 || days > limits::MAX_EXTENSION_DAYS {
+        return Err(Refusal::Invalid(format!(
+            "days: an extension is 1 to {} days ({})",
+            limits::MAX_EXTENSION_DAYS,
+            limits::EXTENSION_ARTICLE
+        )));
+    }
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: the petitioner is told why the handling is extended (Art. 34)".into(),
+        ));
+    }
+    if r.state != STATE_ACCEPTED || r.handling_due.is_none() {
+        return Err(Refusal::WrongState(format!(
+            "case {} runs no handling clock to extend (it is {})",
+            r.case_number, r.state
+        )));
+    }
+    if r.extension_days.is_some() {
+        return Err(Refusal::WrongState(format!(
+            "case {} was already extended once; Art. 34 allows one extension",
+            r.case_number
+        )));
+    }
+    if r.handling_due.is_some_and(|d| d <= cx.now) {
+        return Err(Refusal::WindowClosed(format!(
+            "the 60-day handling period of case {} has already lapsed; an extension is asked for before it ends",
+            r.case_number
+        )));
+    }
+    let mut n = r.clone();
+    n.extension_days = Some(i64::from(days));
+    n.extension_reason = Some(reason.trim().to_owned());
+    n.history.push(step(
+        cx.now,
+        &r.organ,
+        &r.organ,
+        &format!("extension of {days} days requested: {}", reason.trim()),
+        cx.actor,
+    ));
+    n.version += 1;
+    Ok(n)
+}
+
+/// 办结报告 for an assigned (交办) case, once the reply is out.
+pub fn submit_completion_report(
+    r: &AssignmentRecord,
+    text: &str,
+    cx: Ctx<'_>,
+) -> Result<AssignmentRecord, Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "text: the completion report (办结报告) is required".into(),
+        ));
+    }
+    if r.mode.as_deref() != Some(MODE_ASSIGN) {
+        return Err(Refusal::WrongState(format!(
+            "case {} was forwarded (转送), not assigned (交办); no completion report is due",
+            r.case_number
+        )));
+    }
+    if r.state != STATE_ANSWERED {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}; the completion report follows the written opinion",
+            r.case_number, r.state
+        )));
+    }
+    let mut n = r.clone();
+    n.state = STATE_COMPLETED.into();
+    n.completion_report = Some(text.trim().to_owned());
+    n.completion_reported_at = Some(cx.now);
+    n.history.push(step(
+        cx.now,
+        &r.organ,
+        &r.forwarding_bureau,
+        "completion report (办结报告)",
+        cx.actor,
+    ));
+    n.version += 1;
+    Ok(n)
+}
+
 /// Diverted matters never run the petition clock; keep the check beside the others.
 pub fn is_diverted(r: &AssignmentRecord) -> bool {
     r.diversion.as_deref().and_then(Diversion::parse).is_some()
@@ -661,5 +863,142 @@ mod tests {
         .unwrap();
         assert_eq!(ok.mode.as_deref(), Some(MODE_ASSIGN));
         assert!(ok.report_due.is_some());
+    }
+}
+
+#[cfg(test)]
+mod after_acceptance {
+    use super::*;
+    use crate::store::ServiceRecord;
+    use chrono::TimeZone;
+
+    fn cal() -> HolidayCalendar {
+        HolidayCalendar::from_csv(include_str!("../../../deploy/config/cn-calendar.csv")).unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap()
+    }
+
+    fn accepted(mode: &str) -> AssignmentRecord {
+        AssignmentRecord {
+            case_id: "c".into(),
+            case_number: "140213-2026-000001".into(),
+            organ: "pingcheng.housing".into(),
+            state: STATE_ACCEPTED.into(),
+            mode: Some(mode.into()),
+            type_of_matter: "grievance".into(),
+            forwarding_bureau: "pingcheng.bureau".into(),
+            accused_organ: Some("pingcheng.street.beiguan".into()),
+            accepted_at: Some(now() - Duration::days(5)),
+            handling_due: Some(now() + Duration::days(55)),
+            version: 3,
+            ..Default::default()
+        }
+    }
+
+    fn cx<'a>(cal: &'a HolidayCalendar, policy: &'a RoutingPolicy, at: DateTime<Utc>) -> Ctx<'a> {
+        Ctx {
+            calendar: cal,
+            policy,
+            now: at,
+            actor: "handler",
+        }
+    }
+
+    #[test]
+    fn extension_edges() {
+        let (cal, p) = (cal(), RoutingPolicy::default());
+        let r = accepted(MODE_FORWARD);
+        assert!(matches!(
+            request_extension(&r, 0, "x", cx(&cal, &p, now())),
+            Err(Refusal::Invalid(_))
+        ));
+        assert!(matches!(
+            request_extension(&r, 31, "x", cx(&cal, &p, now())),
+            Err(Refusal::Invalid(_))
+        ));
+        assert!(matches!(
+            request_extension(&r, 30, " ", cx(&cal, &p, now())),
+            Err(Refusal::Invalid(_))
+        ));
+        let e = request_extension(&r, 30, "records at the city", cx(&cal, &p, now())).unwrap();
+        assert_eq!(e.extension_days, Some(30));
+        assert!(matches!(
+            request_extension(&e, 5, "again", cx(&cal, &p, now())),
+            Err(Refusal::WrongState(_))
+        ));
+        let lapsed = r.handling_due.unwrap();
+        assert!(matches!(
+            request_extension(&r, 10, "late", cx(&cal, &p, lapsed)),
+            Err(Refusal::WindowClosed(_))
+        ));
+        let mut suggestion = r.clone();
+        suggestion.handling_due = None;
+        assert!(matches!(
+            request_extension(&suggestion, 10, "x", cx(&cal, &p, now())),
+            Err(Refusal::WrongState(_))
+        ));
+    }
+
+    #[test]
+    fn reply_then_report() {
+        let (cal, p) = (cal(), RoutingPolicy::default());
+        let r = accepted(MODE_ASSIGN);
+        let reply = |outcome| Reply {
+            outcome,
+            text: "意见",
+            legal_basis: "",
+            service: Some(ServiceRecord {
+                mode: "in_person".into(),
+                served_at_micros: now().timestamp_micros(),
+                signed: false,
+                refused: true,
+                view: "disagrees".into(),
+            }),
+        };
+        assert!(matches!(
+            submit_reply(&r, reply("maybe"), cx(&cal, &p, now())),
+            Err(Refusal::Invalid(_))
+        ));
+        let mut future = reply("supported");
+        future.service.as_mut().unwrap().served_at_micros += 3_600_000_000;
+        assert!(matches!(
+            submit_reply(&r, future, cx(&cal, &p, now())),
+            Err(Refusal::Invalid(_))
+        ));
+        let a = submit_reply(&r, reply("not_supported"), cx(&cal, &p, now())).unwrap();
+        assert_eq!(a.state, STATE_ANSWERED);
+        assert_eq!(a.served_at, Some(now()));
+        assert!(matches!(
+            submit_reply(&a, reply("supported"), cx(&cal, &p, now())),
+            Err(Refusal::WrongState(_))
+        ));
+        let done = submit_completion_report(&a, "办结", cx(&cal, &p, now())).unwrap();
+        assert_eq!(done.state, STATE_COMPLETED);
+        assert!(matches!(
+            submit_completion_report(&r, "early", cx(&cal, &p, now())),
+            Err(Refusal::WrongState(_))
+        ));
+    }
+
+    #[test]
+    fn transfers() {
+        let (cal, p) = (cal(), RoutingPolicy::default());
+        let r = accepted(MODE_FORWARD);
+        assert!(matches!(
+            transfer(&r, "pingcheng.housing", "x", cx(&cal, &p, now())),
+            Err(Refusal::Invalid(_))
+        ));
+        assert!(
+            matches!(transfer(&r, "pingcheng.street.beiguan", "x", cx(&cal, &p, now())), Err(Refusal::Invalid(ref m)) if m.contains("Art. 30"))
+        );
+        let t = transfer(&r, "datong.housing", "city project", cx(&cal, &p, now())).unwrap();
+        assert_eq!(
+            (t.organ.as_str(), t.state.as_str()),
+            ("datong.housing", STATE_AWAITING)
+        );
+        assert_eq!(t.accepted_at, None, "the new organ accepts anew");
+        assert_eq!(t.organ_received_at, Some(now()));
     }
 }

@@ -86,6 +86,7 @@ fn record(case: &str, organ: &str, state: &str) -> AssignmentRecord {
             actor: "routing".into(),
         }],
         version: 1,
+        ..Default::default()
     }
 }
 
@@ -164,6 +165,16 @@ async fn updates_are_optimistic_and_remember_request_ids(h: Harness) {
     next.state = "accepted".into();
     next.accepted_at = Some(at(3));
     next.handling_due = Some(at(31));
+    next.reply_outcome = Some("supported".into());
+    next.service_record = Some(petition_routing::store::ServiceRecord {
+        mode: "post".into(),
+        served_at_micros: at(20).timestamp_micros(),
+        signed: true,
+        refused: false,
+        view: "agrees".into(),
+    });
+    next.served_at = Some(at(20));
+    next.extension_days = Some(30);
     next.version = 2;
     h.store
         .update(&next, &event(), Some("req-1"))

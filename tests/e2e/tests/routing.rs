@@ -108,6 +108,11 @@ async fn embedded(now: chrono::DateTime<chrono::Utc>) -> Option<Pipeline> {
 }
 
 impl Pipeline {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use petition_domain::Clock;
+        self.clock.now()
+    }
+
     async fn routing_as(&self, p: &Principal) -> RoutingClient {
         let channel = connect(self.routing.grpc_addr).await;
         pb::routing_service_client::RoutingServiceClient::with_interceptor(
@@ -302,6 +307,102 @@ async fn samples_end_where_expected(p: &Pipeline) {
         again.accepted_at, accepted.accepted_at,
         "a retry is answered, not re-applied"
     );
+    // One extension of at most 30 days (Art. 34).
+    let extend = |days: u32| pb::RequestExtensionRequest {
+        case_id: registered[&1].case_id.clone(),
+        days,
+        reason: "the developer's records are held by the city".into(),
+        request_id: String::new(),
+    };
+    assert_eq!(
+        housing
+            .request_extension(extend(31))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let extended = housing
+        .request_extension(extend(30))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(extended.extension_days, 30);
+    let twice = housing.request_extension(extend(10)).await.unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition, "{twice:?}");
+    assert!(twice.message().contains("Art. 34"));
+    // The written opinion, served by post.
+    let reply = |case: &str, request_id: &str| pb::SubmitReplyRequest {
+        case_id: case.into(),
+        outcome: pb::ReplyOutcome::Supported as i32,
+        text: "开发商已承诺三个月内办理不动产权证，住建局将督促落实。".into(),
+        legal_basis: "《信访工作条例》第三十二条".into(),
+        service: Some(pb::ServiceRecord {
+            mode: pb::ServiceMode::Post as i32,
+            served_at: Some(petition_e2e::timestamp(p.clock_now())),
+            signed: true,
+            refused: false,
+            view: pb::PetitionerView::Agrees as i32,
+        }),
+        request_id: request_id.into(),
+    };
+    let answered = housing
+        .submit_reply(reply(&registered[&1].case_id, "reply-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answered.state, pb::AssignmentState::Answered as i32);
+    assert!(
+        answered.served_at.is_some(),
+        "service starts the review window (Art. 35)"
+    );
+    // A forwarded (转送) case owes no completion report.
+    let report = |case: &str| pb::SubmitCompletionReportRequest {
+        case_id: case.into(),
+        text: "已办结".into(),
+        request_id: String::new(),
+    };
+    assert_eq!(
+        housing
+            .submit_completion_report(report(&registered[&1].case_id))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+    // The assigned (交办) group case: accept, reply, report.
+    let mut expropriation = p.routing_as(&handler("pingcheng.expropriation")).await;
+    let case2 = registered[&2].case_id.clone();
+    expropriation
+        .accept_case(pb::AcceptCaseRequest {
+            case_id: case2.clone(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    expropriation.submit_reply(reply(&case2, "")).await.unwrap();
+    let completed = expropriation
+        .submit_completion_report(report(&case2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(completed.state, pb::AssignmentState::Completed as i32);
+    assert!(completed.completion_reported_at.is_some());
+    // Transfer: the district HR bureau passes sample 12 up to the city bureau.
+    let mut hrss_for_transfer = p.routing_as(&handler("pingcheng.hrss")).await;
+    let moved = hrss_for_transfer
+        .transfer_case(pb::TransferCaseRequest {
+            case_id: registered[&12].case_id.clone(),
+            organ: "datong.hrss".into(),
+            reason: "pension records are kept by the city".into(),
+            request_id: "transfer-12".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.organ, "datong.hrss");
+    assert_eq!(moved.history.last().unwrap().from_organ, "pingcheng.hrss");
+
     // Another organ may not accept it.
     let mut hrss = p.routing_as(&handler("pingcheng.hrss")).await;
     let err = hrss

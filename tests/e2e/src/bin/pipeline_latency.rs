@@ -1,0 +1,157 @@
+//! Pipeline latency: registered → routed, at a steady registration rate, with intake and
+//! routing running on PostgreSQL + Redis. Both services run in this process (release build);
+//! latency is measured from the RegisterPetition call to the moment the `petition.routed`
+//! event is read from Redis.
+//!
+//!   cargo run --release -p petition-e2e --bin pipeline-latency -- \
+//!     --database-url postgres://postgres@127.0.0.1:5432/<fresh db> --rate 100 --seconds 20
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use petition_auth::{Principal, Role};
+use petition_domain::SystemClock;
+use petition_e2e::{bearer, load_request};
+use petition_intake::server::IntakeConfig;
+use petition_proto::v1 as pb;
+use petition_routing::server::RoutingConfig;
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// registrations per second
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let prefix = format!("latency{}:", std::process::id());
+    let clock = Arc::new(SystemClock);
+    let mut i = IntakeConfig::new(&a.database_url);
+    i.listen = "127.0.0.1:0".parse()?;
+    i.dev = true;
+    i.redis_url = Some(a.redis_url.clone());
+    i.stream_prefix = prefix.clone();
+    let mut r = RoutingConfig::new(&a.database_url);
+    r.listen = "127.0.0.1:0".parse()?;
+    r.dev = true;
+    r.redis_url = Some(a.redis_url.clone());
+    r.stream_prefix = prefix.clone();
+    let routing = petition_routing::server::start(r, None, clock.clone()).await?;
+    let intake = petition_intake::server::start(i, None, clock).await?;
+
+    // Watch the routing stream.
+    let routed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let client = redis::Client::open(a.redis_url.as_str())?;
+    let cfg =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await?;
+    let key = format!("{prefix}petition.routing.v1");
+    let watcher = {
+        let routed = routed.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let mut last = "0-0".to_owned();
+            loop {
+                let opts = redis::streams::StreamReadOptions::default()
+                    .block(1000)
+                    .count(500);
+                let reply: redis::streams::StreamReadReply =
+                    match redis::AsyncCommands::xread_options(&mut conn, &[&key], &[&last], &opts)
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => continue,
+                    };
+                let now = Instant::now();
+                for k in reply.keys {
+                    for e in k.ids {
+                        last = e.id.clone();
+                        if let Some(bytes) = e.get::<Vec<u8>>("event")
+                            && let Ok(env) = pb::EventEnvelope::decode(&bytes[..])
+                        {
+                            routed.lock().unwrap().insert(env.case_id, now);
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", intake.grpc_addr))?
+        .connect()
+        .await
+        .context("connecting to intake")?;
+    let clerk = Principal {
+        subject: "latency@pingcheng.bureau".into(),
+        org: "pingcheng.bureau".into(),
+        role: Role::Clerk,
+        scopes: vec![],
+    };
+    let c = pb::intake_service_client::IntakeServiceClient::with_interceptor(
+        channel,
+        bearer(&intake.token_keys, &clerk),
+    );
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let total = a.rate * a.seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate as f64));
+    let base = (chrono::Utc::now().timestamp_millis() as u64 % 1_000_000) * 1_000_000;
+    let mut calls = Vec::new();
+    for n in 0..total {
+        tick.tick().await;
+        let mut c = c.clone();
+        let sent = sent.clone();
+        calls.push(tokio::spawn(async move {
+            let t = Instant::now();
+            if let Ok(r) = c.register_petition(load_request(base + n)).await {
+                sent.lock().unwrap().insert(r.into_inner().case_id, t);
+            }
+        }));
+    }
+    for call in calls {
+        let _ = call.await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    watcher.abort();
+    let mut hist = Histogram::<u64>::new(3)?;
+    let (sent, routed) = (sent.lock().unwrap().clone(), routed.lock().unwrap().clone());
+    let mut missing = 0;
+    for (case, t0) in &sent {
+        match routed.get(case) {
+            Some(t1) => hist.record(t1.duration_since(*t0).as_micros() as u64)?,
+            None => missing += 1,
+        }
+    }
+    println!(
+        "registered → routed at {} registrations/s for {} s: {} cases, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, not routed {}",
+        a.rate,
+        a.seconds,
+        sent.len(),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0,
+        missing
+    );
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .arg(format!("{prefix}petition.intake.v1"))
+        .query_async(&mut conn)
+        .await?;
+    intake.shutdown().await;
+    routing.shutdown().await;
+    Ok(())
+}
