@@ -18,7 +18,7 @@ use petition_storage::Dialect;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -36,6 +36,8 @@ pub struct RoutingConfig {
     pub config_dir: Option<PathBuf>,
     /// ordered override rules (TOML), re-read when the file changes
     pub rules_file: Option<PathBuf>,
+    /// how often the rules file is checked for changes
+    pub rules_poll: Duration,
     pub policy: RoutingPolicy,
     pub pg_max_connections: u32,
     /// the consumer's name within its group (unique per instance)
@@ -54,6 +56,7 @@ impl RoutingConfig {
             dev: false,
             config_dir: None,
             rules_file: None,
+            rules_poll: Duration::from_secs(2),
             policy: RoutingPolicy::default(),
             pg_max_connections: 8,
             consumer_name: format!("routing-{}", std::process::id()),
@@ -115,35 +118,38 @@ fn load_rules(path: &PathBuf, reference: &Reference) -> Result<RoutingRules, Sta
     })
 }
 
-/// Re-reads the rules file when it changes; a bad file is refused and the old rules stay.
+/// Re-reads the rules file when its content changes; a bad file is refused and the old rules
+/// stay. Comparing content rather than modification times also catches a file that was read
+/// half-written: the complete version differs again and is tried again.
 fn watch_rules(
     path: PathBuf,
+    every: Duration,
     reference: Arc<Reference>,
     rules: Arc<RwLock<RoutingRules>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let mut seen: Option<SystemTime> = modified(&path);
+        let mut last = std::fs::read_to_string(&path).ok();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(every) => {}
                 _ = shutdown.changed() => return,
             }
-            let now = modified(&path);
-            if now == seen {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if last.as_deref() == Some(text.as_str()) {
                 continue;
             }
-            seen = now;
-            match load_rules(&path, &reference) {
+            match RoutingRules::from_toml(&text, &reference.tree) {
                 Ok(new) => {
                     tracing::info!(rules = new.len(), path = %path.display(), "routing rules reloaded");
                     *rules.write().unwrap_or_else(|e| e.into_inner()) = new;
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "routing rules not reloaded; keeping the old ones")
-                }
+                Err(e) => tracing::error!(error = %e, path = %path.display(),
+                    "routing rules not reloaded; keeping the old ones"),
             }
+            last = Some(text);
         }
     })
 }
@@ -219,6 +225,7 @@ pub async fn start(
     if let Some(path) = cfg.rules_file.clone() {
         tasks.push(watch_rules(
             path,
+            cfg.rules_poll,
             reference.clone(),
             rules,
             shutdown_rx.clone(),

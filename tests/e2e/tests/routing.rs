@@ -558,3 +558,69 @@ async fn objection_window_on_the_embedded_default() {
     objection_window_across_the_spring_festival(&p).await;
     p.stop().await;
 }
+
+#[tokio::test]
+async fn override_rules_are_reloaded_without_a_restart() {
+    petition_telemetry::init_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("routing-rules.toml");
+    let write = |organ: &str| {
+        std::fs::write(
+            &rules,
+            format!(
+                "[[rule]]\nid = \"housing-to-{organ}\"\ncategory_prefix = \"01.01\"\norgan = \"{organ}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("datong.housing");
+    let clock = Arc::new(FixedClock::new(beijing(2026, 3, 11, 12)));
+    let (i, mut r) = configs(
+        &format!("sqlite://{}/intake.db", dir.path().display()),
+        &format!("sqlite://{}/routing.db", dir.path().display()),
+    );
+    r.rules_file = Some(rules.clone());
+    r.rules_poll = Duration::from_millis(50);
+    let bus = InProcessBus::new();
+    let routing = petition_routing::server::start(r, Some(bus.clone()), clock.clone())
+        .await
+        .unwrap();
+    let intake = petition_intake::server::start(i, Some(bus), clock.clone())
+        .await
+        .unwrap();
+    let p = Pipeline {
+        intake,
+        routing,
+        clock,
+        _db: None,
+        _redis: None,
+        _dir: Some(dir),
+    };
+    let register = |id: &'static str| {
+        let p = &p;
+        async move {
+            let s = samples().into_iter().find(|s| s.sample == 1).unwrap();
+            let mut req = s.request();
+            req.petitioners[0].id_number = id.into();
+            let channel = connect(p.intake.grpc_addr).await;
+            let mut c = client(channel, &p.intake.token_keys, &clerk("pingcheng.bureau"));
+            let r = c.register_petition(req).await.unwrap().into_inner();
+            p.routed(&r.case_id).await
+        }
+    };
+    let first = register("140213197909244249").await;
+    assert_eq!(first.organ, "datong.housing");
+    assert_eq!(first.rule, "override rule housing-to-datong.housing");
+
+    // A broken file is refused and the old rules stay.
+    std::fs::write(&rules, "[[rule]]\nid = \"bad\"\norgan = \"nowhere\"\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = register("140213196012015359").await;
+    assert_eq!(second.organ, "datong.housing");
+
+    write("yungang.housing");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let third = register("140212199106306461").await;
+    assert_eq!(third.organ, "yungang.housing", "{}", third.rule);
+    p.stop().await;
+}
