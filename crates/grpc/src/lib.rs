@@ -125,6 +125,39 @@ pub async fn serve_admin(
     Ok((bound, task))
 }
 
+/// Where a started service listens, and the tasks that end after its graceful shutdown.
+pub struct Serving {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// `serve` plus, when an address is given, the admin port.
+pub async fn serve_with_admin(
+    addr: SocketAddr,
+    admin: Option<SocketAddr>,
+    service_name: &'static str,
+    routes: tonic::service::Routes,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Serving, ServeError> {
+    let (grpc_addr, server) = serve(addr, service_name, routes, shutdown.clone()).await?;
+    let mut tasks = vec![server];
+    let admin_addr = match admin {
+        Some(a) => {
+            let (bound, task) = serve_admin(a, shutdown).await?;
+            tasks.push(task);
+            Some(bound)
+        }
+        None => None,
+    };
+    tracing::info!(%grpc_addr, ?admin_addr, service = service_name, "serving");
+    Ok(Serving {
+        grpc_addr,
+        admin_addr,
+        tasks,
+    })
+}
+
 /// INVALID_ARGUMENT naming every bad field, with `google.rpc.BadRequest` details.
 pub fn invalid_argument(violations: &[(String, String)]) -> tonic::Status {
     use tonic_types::{ErrorDetails, StatusExt};

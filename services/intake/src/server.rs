@@ -170,23 +170,16 @@ pub async fn start(
     let grpc = IntakeGrpc::new(store, reference, cfg.policy.clone(), cipher, clock, wake);
     let intake =
         IntakeServiceServer::with_interceptor(grpc, AuthInterceptor::new(token_keys.clone()));
-    let (grpc_addr, server) = petition_grpc::serve(
+    let serving = petition_grpc::serve_with_admin(
         cfg.listen,
+        cfg.admin_listen,
         SERVICE_NAME,
         tonic::service::Routes::new(intake),
         shutdown_rx.clone(),
     )
     .await?;
-    tasks.push(server);
-    let admin_addr = match cfg.admin_listen {
-        Some(addr) => {
-            let (bound, task) = petition_grpc::serve_admin(addr, shutdown_rx.clone()).await?;
-            tasks.push(task);
-            Some(bound)
-        }
-        None => None,
-    };
-    tracing::info!(%grpc_addr, ?admin_addr, "intake serving");
+    tasks.extend(serving.tasks);
+    let (grpc_addr, admin_addr) = (serving.grpc_addr, serving.admin_addr);
     Ok(Intake {
         grpc_addr,
         admin_addr,
