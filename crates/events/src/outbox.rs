@@ -107,6 +107,12 @@ impl PgOutbox {
 impl Outbox for PgOutbox {
     async fn relay_once(&self, sink: &dyn EventSink, limit: usize) -> Result<usize, BusError> {
         let mut tx = self.pool.begin().await?;
+        // The mark need not survive a database crash: a lost mark only publishes the rows again,
+        // which consumers absorb by event id. Not waiting for its WAL flush spares every
+        // published batch an fsync.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         // SKIP LOCKED lets several relay instances share one outbox without publishing a row
         // twice in the common case.
         let rows = sqlx::query(
