@@ -355,27 +355,29 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::Assignment>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        let r = self.load(&p, &req.case_id).await?;
-        self.holder_only(&p, &r, "accept it (受理)")?;
-        if let Some(done) = self.replayed(&req.request_id, &r.case_id).await? {
-            return Ok(Response::new(self.to_pb(&done)));
-        }
-        let now = self.clock.now();
-        let next = workflow::accept(&r, self.cx(&p, now)).map_err(refused)?;
-        let event = petition_events::envelope(
-            &next.case_id,
-            "case.accepted",
-            crate::consumer::PRODUCER,
-            now,
-            pb::event_envelope::Payload::CaseAccepted(pb::CaseAccepted {
-                case_id: next.case_id.clone(),
-                case_number: next.case_number.clone(),
-                organ: next.organ.clone(),
-                accepted_at: Some(ts(now)),
-                handling_due: next.handling_due.map(ts),
-            }),
-        );
-        self.save(next, event, &req.request_id).await
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Gate::Holder,
+            "accept it (受理)",
+            workflow::accept,
+            |r, now| {
+                routing_event(
+                    r,
+                    "case.accepted",
+                    now,
+                    pb::event_envelope::Payload::CaseAccepted(pb::CaseAccepted {
+                        case_id: r.case_id.clone(),
+                        case_number: r.case_number.clone(),
+                        organ: r.organ.clone(),
+                        accepted_at: Some(ts(now)),
+                        handling_due: r.handling_due.map(ts),
+                    }),
+                )
+            },
+        )
+        .await
     }
 
     async fn object_to_assignment(
@@ -384,26 +386,28 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::Assignment>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        let r = self.load(&p, &req.case_id).await?;
-        self.holder_only(&p, &r, "object to it (异议)")?;
-        if let Some(done) = self.replayed(&req.request_id, &r.case_id).await? {
-            return Ok(Response::new(self.to_pb(&done)));
-        }
-        let now = self.clock.now();
-        let next = workflow::object(&r, &req.reason, self.cx(&p, now)).map_err(refused)?;
-        let event = petition_events::envelope(
-            &next.case_id,
-            "objection.raised",
-            crate::consumer::PRODUCER,
-            now,
-            pb::event_envelope::Payload::ObjectionRaised(pb::ObjectionRaised {
-                case_id: next.case_id.clone(),
-                case_number: next.case_number.clone(),
-                organ: next.organ.clone(),
-                reason: req.reason.trim().to_owned(),
-            }),
-        );
-        self.save(next, event, &req.request_id).await
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Gate::Holder,
+            "object to it (异议)",
+            |r, cx| workflow::object(r, &req.reason, cx),
+            |r, now| {
+                routing_event(
+                    r,
+                    "objection.raised",
+                    now,
+                    pb::event_envelope::Payload::ObjectionRaised(pb::ObjectionRaised {
+                        case_id: r.case_id.clone(),
+                        case_number: r.case_number.clone(),
+                        organ: r.organ.clone(),
+                        reason: req.reason.trim().to_owned(),
+                    }),
+                )
+            },
+        )
+        .await
     }
 
     async fn resolve_objection(
@@ -412,40 +416,44 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::Assignment>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        let r = self.load(&p, &req.case_id).await?;
-        self.bureau_only(&p, &r, "resolve an objection")?;
-        if let Some(done) = self.replayed(&req.request_id, &r.case_id).await? {
-            return Ok(Response::new(self.to_pb(&done)));
-        }
         if !req.new_organ.is_empty() {
             self.check_organ("new_organ", &req.new_organ)?;
         }
-        let now = self.clock.now();
-        let next = workflow::resolve_objection(
-            &r,
-            req.agree,
-            Some(req.new_organ.as_str()),
-            req.reason.trim(),
-            self.cx(&p, now),
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Gate::Bureau,
+            "resolve an objection",
+            |r, cx| {
+                workflow::resolve_objection(
+                    r,
+                    req.agree,
+                    Some(req.new_organ.as_str()),
+                    req.reason.trim(),
+                    cx,
+                )
+            },
+            |r, now| {
+                // Agreeing with a new organ is a re-routing; anything else is just the answer.
+                if req.agree && r.state == STATE_AWAITING {
+                    routed_event(r, now)
+                } else {
+                    routing_event(
+                        r,
+                        "objection.resolved",
+                        now,
+                        pb::event_envelope::Payload::ObjectionResolved(pb::ObjectionResolved {
+                            case_id: r.case_id.clone(),
+                            case_number: r.case_number.clone(),
+                            agreed: req.agree,
+                            organ: r.organ.clone(),
+                        }),
+                    )
+                }
+            },
         )
-        .map_err(refused)?;
-        let event = if req.agree && next.state == STATE_AWAITING {
-            routed_event(&next, now)
-        } else {
-            petition_events::envelope(
-                &next.case_id,
-                "objection.resolved",
-                crate::consumer::PRODUCER,
-                now,
-                pb::event_envelope::Payload::ObjectionResolved(pb::ObjectionResolved {
-                    case_id: next.case_id.clone(),
-                    case_number: next.case_number.clone(),
-                    agreed: req.agree,
-                    organ: next.organ.clone(),
-                }),
-            )
-        };
-        self.save(next, event, &req.request_id).await
+        .await
     }
 
     async fn list_triage(
@@ -481,11 +489,6 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::Assignment>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        let r = self.load(&p, &req.case_id).await?;
-        self.bureau_only(&p, &r, "route it by hand")?;
-        if let Some(done) = self.replayed(&req.request_id, &r.case_id).await? {
-            return Ok(Response::new(self.to_pb(&done)));
-        }
         self.check_organ("organ", &req.organ)?;
         let mode = match pb::HandlingMode::try_from(req.mode) {
             Ok(pb::HandlingMode::Forward) => MODE_FORWARD,
@@ -496,11 +499,16 @@ impl RoutingService for RoutingGrpc {
                 ));
             }
         };
-        let now = self.clock.now();
-        let next = workflow::route_manually(&r, &req.organ, mode, &req.reason, self.cx(&p, now))
-            .map_err(refused)?;
-        let event = routed_event(&next, now);
-        self.save(next, event, &req.request_id).await
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Gate::Bureau,
+            "route it by hand",
+            |r, cx| workflow::route_manually(r, &req.organ, mode, &req.reason, cx),
+            routed_event,
+        )
+        .await
     }
 
     async fn transfer_case(
@@ -510,10 +518,11 @@ impl RoutingService for RoutingGrpc {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
         self.check_organ("organ", &req.organ)?;
-        self.holder_command(
+        self.command(
             &p,
             &req.case_id,
             &req.request_id,
+            Gate::Holder,
             "transfer it",
             |r, cx| workflow::transfer(r, &req.organ, &req.reason, cx),
             routed_event,
@@ -571,10 +580,11 @@ impl RoutingService for RoutingGrpc {
                     })
                 }
             };
-        self.holder_command(
+        self.command(
             &p,
             &req.case_id,
             &req.request_id,
+            Gate::Holder,
             "reply to it",
             |r, cx| {
                 workflow::submit_reply(
@@ -613,10 +623,11 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::Assignment>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.holder_command(
+        self.command(
             &p,
             &req.case_id,
             &req.request_id,
+            Gate::Holder,
             "ask for an extension",
             |r, cx| workflow::request_extension(r, req.days, &req.reason, cx),
             |r, now| {
@@ -643,10 +654,11 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::Assignment>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.holder_command(
+        self.command(
             &p,
             &req.case_id,
             &req.request_id,
+            Gate::Holder,
             "report its completion",
             |r, cx| workflow::submit_completion_report(r, &req.text, cx),
             |r, now| {
@@ -668,19 +680,24 @@ impl RoutingService for RoutingGrpc {
 }
 
 impl RoutingGrpc {
-    /// Loads, checks the holder, answers a retried request id, applies `change`, and saves the
-    /// result with the event `event` builds.
-    async fn holder_command(
+    /// Every command's path: load, check who may (`gate`), answer a retried request id,
+    /// apply `change`, and save the result with the event `event` builds.
+    #[allow(clippy::too_many_arguments)]
+    async fn command(
         &self,
         p: &Principal,
         case_id: &str,
         request_id: &str,
+        gate: Gate,
         what: &str,
         change: impl FnOnce(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
         event: impl FnOnce(&AssignmentRecord, DateTime<Utc>) -> pb::EventEnvelope,
     ) -> Result<Response<pb::Assignment>, Status> {
         let r = self.load(p, case_id).await?;
-        self.holder_only(p, &r, what)?;
+        match gate {
+            Gate::Holder => self.holder_only(p, &r, what)?,
+            Gate::Bureau => self.bureau_only(p, &r, what)?,
+        }
         if let Some(done) = self.replayed(request_id, &r.case_id).await? {
             return Ok(Response::new(self.to_pb(&done)));
         }
@@ -698,4 +715,11 @@ fn routing_event(
     payload: pb::event_envelope::Payload,
 ) -> pb::EventEnvelope {
     petition_events::envelope(&r.case_id, kind, crate::consumer::PRODUCER, now, payload)
+}
+
+/// Who may issue a command: the organ holding the case, or the bureau that forwarded it.
+#[derive(Debug, Clone, Copy)]
+enum Gate {
+    Holder,
+    Bureau,
 }
