@@ -2,73 +2,30 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 
-/// Art. 29-31: the type of matter decides the route and whether a statutory clock runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TypeOfMatter {
-    /// 建议意见类 (Art. 29): no statutory time limit
-    Suggestion,
-    /// 检举控告类 (Art. 30)
-    Accusation,
-    /// 申诉求决类 (Art. 31)
-    Grievance,
-}
-
-impl TypeOfMatter {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TypeOfMatter::Suggestion => "suggestion",
-            TypeOfMatter::Accusation => "accusation",
-            TypeOfMatter::Grievance => "grievance",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "suggestion" => Some(Self::Suggestion),
-            "accusation" => Some(Self::Accusation),
-            "grievance" => Some(Self::Grievance),
-            _ => None,
-        }
+crate::text_enum! {
+    /// Art. 29-31: the type of matter decides the route and whether a statutory clock runs.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum TypeOfMatter {
+        /// 建议意见类 (Art. 29): no statutory time limit
+        Suggestion = "suggestion",
+        /// 检举控告类 (Art. 30)
+        Accusation = "accusation",
+        /// 申诉求决类 (Art. 31)
+        Grievance = "grievance",
     }
 }
 
-/// A legal channel a matter is diverted to (诉访分离, Art. 28 ¶2, Art. 31(1)-(4)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Diversion {
-    Litigation,
-    Arbitration,
-    Reconsideration,
-    Discipline,
-}
-
-impl Diversion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Diversion::Litigation => "litigation",
-            Diversion::Arbitration => "arbitration",
-            Diversion::Reconsideration => "reconsideration",
-            Diversion::Discipline => "discipline",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "litigation" => Some(Self::Litigation),
-            "arbitration" => Some(Self::Arbitration),
-            "reconsideration" => Some(Self::Reconsideration),
-            "discipline" => Some(Self::Discipline),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Diversion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::text_enum! {
+    /// A legal channel a matter is diverted to (诉访分离, Art. 28 ¶2, Art. 31(1)-(4)).
+    #[derive(Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Diversion {
+        Litigation = "litigation",
+        Arbitration = "arbitration",
+        Reconsideration = "reconsideration",
+        Discipline = "discipline",
     }
 }
 

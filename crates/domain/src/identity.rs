@@ -5,60 +5,20 @@
 
 use chrono::{Datelike, NaiveDate};
 use std::fmt;
-use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IdType {
-    ResidentId,
-    Passport,
-    Other,
-}
-
-impl IdType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdType::ResidentId => "resident_id",
-            IdType::Passport => "passport",
-            IdType::Other => "other",
-        }
+crate::text_enum! {
+    pub enum IdType {
+        /// 居民身份证
+        ResidentId = "resident_id",
+        Passport = "passport",
+        Other = "other",
     }
 }
 
-impl FromStr for IdType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "resident_id" => Ok(IdType::ResidentId),
-            "passport" => Ok(IdType::Passport),
-            "other" => Ok(IdType::Other),
-            _ => Err(format!("unknown id type {s:?}")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sex {
-    Male,
-    Female,
-}
-
-impl Sex {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sex::Male => "male",
-            Sex::Female => "female",
-        }
-    }
-}
-
-impl FromStr for Sex {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "male" => Ok(Sex::Male),
-            "female" => Ok(Sex::Female),
-            _ => Err(format!("unknown sex {s:?}")),
-        }
+crate::text_enum! {
+    pub enum Sex {
+        Male = "male",
+        Female = "female",
     }
 }
 

@@ -7,7 +7,9 @@ use crate::channel::Channel;
 use crate::identity::{IdType, ResidentId, Sex, normalize_phone};
 use crate::org::{OrgKind, OrgTree};
 use crate::region::RegionCode;
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+pub use crate::validation::Violation;
+use crate::validation::{check_text, shown};
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 
 /// Policy knobs where the law is silent (DOMAIN.md marks them unsettled).
 #[derive(Debug, Clone)]
@@ -18,6 +20,9 @@ pub struct IntakePolicy {
     pub repeat_window: Duration,
     /// Tolerance for clocks of upstream systems that run slightly ahead of ours.
     pub max_clock_skew: Duration,
+    /// Nothing received before this is registered: a date before it is a typing or clock error
+    /// (the default, 2000-01-01 Beijing time, predates every electronic petition system).
+    pub earliest_received_at: DateTime<Utc>,
 }
 
 impl Default for IntakePolicy {
@@ -26,6 +31,12 @@ impl Default for IntakePolicy {
             group_threshold: 5,
             repeat_window: Duration::days(365),
             max_clock_skew: Duration::minutes(5),
+            earliest_received_at: FixedOffset::east_opt(8 * 3600)
+                .expect("UTC+8")
+                .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+                .single()
+                .expect("a valid date")
+                .to_utc(),
         }
     }
 }
@@ -35,6 +46,13 @@ pub const MAX_REPRESENTATIVES: u32 = 5;
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_CONTENT_CHARS: usize = 20_000;
 pub const MAX_PETITIONERS: usize = 500;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_ADDRESS_CHARS: usize = 300;
+pub const MAX_ID_NUMBER_CHARS: usize = 40;
+pub const MAX_ACCUSED_CHARS: usize = 200;
+/// The idempotency key's parts are identifiers, not prose: short, and plain ASCII.
+pub const MAX_SOURCE_SYSTEM_CHARS: usize = 64;
+pub const MAX_EXTERNAL_REF_CHARS: usize = 128;
 
 #[derive(Debug, Clone, Default)]
 pub struct PetitionerForm {
@@ -69,22 +87,6 @@ pub struct PetitionForm {
     pub accused: Option<Accused>,
     pub source_system: String,
     pub external_ref: String,
-}
-
-/// One broken rule, named by the request field it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub field: String,
-    pub rule: String,
-}
-
-impl Violation {
-    fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            rule: rule.into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +126,16 @@ pub struct ValidPetition {
 }
 
 impl ValidPetition {
+    /// The accused party's organ, which Art. 30 ¶3 shields the accuser from: recorded for
+    /// accusations only, so that a grievance naming a department still reaches that department.
+    pub fn accused_organ(&self) -> Option<&str> {
+        self.accused
+            .as_ref()
+            .filter(|_| self.type_of_matter == TypeOfMatter::Accusation)
+            .map(|a| a.organ_id.as_str())
+            .filter(|o| !o.is_empty())
+    }
+
     pub fn main_petitioner(&self) -> &ValidPetitioner {
         self.petitioners
             .iter()
@@ -167,8 +179,8 @@ pub fn validate(
         v.push(Violation::new(
             "received_by",
             format!(
-                "organ {:?} is not in the organisation tree",
-                form.received_by
+                "organ {} is not in the organisation tree",
+                shown(&form.received_by)
             ),
         ));
     }
@@ -181,6 +193,13 @@ pub fn validate(
         Some(at) if at > ctx.now + ctx.policy.max_clock_skew => v.push(Violation::new(
             "received_at",
             format!("{at} lies in the future; a petition can only be registered once received"),
+        )),
+        Some(at) if at < ctx.policy.earliest_received_at => v.push(Violation::new(
+            "received_at",
+            format!(
+                "{at} is before {}, the earliest receipt this deployment accepts",
+                ctx.policy.earliest_received_at
+            ),
         )),
         Some(_) => {}
     }
@@ -196,7 +215,7 @@ pub fn validate(
     } else if category.is_none() {
         v.push(Violation::new(
             "category",
-            format!("{:?} is not in the category taxonomy", form.category),
+            format!("{} is not in the category taxonomy", shown(&form.category)),
         ));
     }
 
@@ -221,22 +240,12 @@ pub fn validate(
             "title",
             "required: a short summary of the matter",
         ));
-    } else if title.chars().count() > MAX_TITLE_CHARS {
-        v.push(Violation::new(
-            "title",
-            format!("at most {MAX_TITLE_CHARS} characters"),
-        ));
     }
     let content = form.content.trim();
     if content.is_empty() {
         v.push(Violation::new(
             "content",
             "required: the request, facts and reasons (请求、事实、理由, Art. 19)",
-        ));
-    } else if content.chars().count() > MAX_CONTENT_CHARS {
-        v.push(Violation::new(
-            "content",
-            format!("at most {MAX_CONTENT_CHARS} characters"),
         ));
     }
 
@@ -314,11 +323,28 @@ pub fn validate(
         v.push(Violation::new(
             "accused.organ_id",
             format!(
-                "organ {:?} is not in the organisation tree",
-                accused.organ_id
+                "organ {} is not in the organisation tree",
+                shown(&accused.organ_id)
             ),
         ));
     }
+    if let Some(accused) = &form.accused {
+        check_text(&mut v, "accused.name", &accused.name, MAX_ACCUSED_CHARS);
+    }
+    check_text(&mut v, "title", &form.title, MAX_TITLE_CHARS);
+    check_text(&mut v, "content", &form.content, MAX_CONTENT_CHARS);
+    check_identifier(
+        &mut v,
+        "source_system",
+        &form.source_system,
+        MAX_SOURCE_SYSTEM_CHARS,
+    );
+    check_identifier(
+        &mut v,
+        "external_ref",
+        &form.external_ref,
+        MAX_EXTERNAL_REF_CHARS,
+    );
 
     if !v.is_empty() {
         return Err(v);
@@ -372,6 +398,22 @@ pub fn validate(
     })
 }
 
+/// An identifier field (source_system, external_ref): printable ASCII without spaces, bounded.
+fn check_identifier(v: &mut Vec<Violation>, field: &str, value: &str, max: usize) {
+    let value = value.trim();
+    if value.chars().count() > max {
+        v.push(Violation::new(
+            field,
+            format!("at most {max} characters, got {}", value.chars().count()),
+        ));
+    } else if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        v.push(Violation::new(
+            field,
+            "printable ASCII without spaces (letters, digits and punctuation)",
+        ));
+    }
+}
+
 fn validate_petitioners(
     forms: &[PetitionerForm],
     today: chrono::NaiveDate,
@@ -399,6 +441,9 @@ fn validate_petitioners(
     let mut out = Vec::with_capacity(forms.len());
     for (i, p) in forms.iter().enumerate() {
         let field = |f: &str| format!("petitioners[{i}].{f}");
+        check_text(v, &field("name"), &p.name, MAX_NAME_CHARS);
+        check_text(v, &field("address"), &p.address, MAX_ADDRESS_CHARS);
+        check_text(v, &field("id_number"), &p.id_number, MAX_ID_NUMBER_CHARS);
         let name = p.name.trim();
         if name.is_empty() {
             v.push(Violation::new(
@@ -587,6 +632,64 @@ mod tests {
         );
         assert_eq!(main.sex, Some(Sex::Male));
         assert_eq!(main.age_band, Some("60-69"));
+    }
+
+    #[test]
+    fn hostile_input_is_named_field_by_field() {
+        let mut f = form();
+        f.title = "标题\0".into();
+        f.content = "x".repeat(MAX_CONTENT_CHARS + 1);
+        f.petitioners[0].name = "王\u{1b}[31m".into();
+        f.source_system = "datong.12345".into();
+        f.external_ref = "r".repeat(100_000);
+        let errs = run(&f).unwrap_err();
+        let rule = |field: &str| {
+            errs.iter()
+                .find(|v| v.field == field)
+                .map(|v| v.rule.clone())
+                .unwrap_or_else(|| panic!("no violation for {field}: {errs:?}"))
+        };
+        assert!(rule("title").contains("NUL (U+0000)"));
+        assert!(rule("content").contains("at most 20000 characters"));
+        assert!(rule("petitioners[0].name").contains("U+001B"));
+        assert!(rule("external_ref").contains("at most 128 characters"));
+        assert!(
+            errs.iter().all(|v| v.rule.len() < 200),
+            "no rule echoes a huge value back: {errs:?}"
+        );
+        let mut f = form();
+        f.external_ref = "ref with spaces".into();
+        f.source_system = "datong.12345".into();
+        assert_eq!(fields(run(&f)), ["external_ref"]);
+    }
+
+    #[test]
+    fn received_at_lies_in_the_configured_window() {
+        let policy = IntakePolicy::default();
+        let mut f = form();
+        // The window's edges: 2000-01-01 00:00 Beijing time, and now plus the clock skew.
+        f.received_at = Some(policy.earliest_received_at);
+        assert!(run(&f).is_ok());
+        f.received_at = Some(policy.earliest_received_at - Duration::seconds(1));
+        assert_eq!(fields(run(&f)), ["received_at"]);
+        f.received_at = Some(Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(fields(run(&f)), ["received_at"]);
+        f.received_at = Some(now() + policy.max_clock_skew);
+        assert!(run(&f).is_ok());
+        f.received_at = Some(now() + policy.max_clock_skew + Duration::seconds(1));
+        assert_eq!(fields(run(&f)), ["received_at"]);
+    }
+
+    #[test]
+    fn only_an_accusation_shields_an_accused_organ() {
+        let mut f = form();
+        f.accused = Some(Accused {
+            name: "某科长".into(),
+            organ_id: "pingcheng.housing".into(),
+        });
+        assert_eq!(run(&f).unwrap().accused_organ(), None);
+        f.category = "09.01".into();
+        assert_eq!(run(&f).unwrap().accused_organ(), Some("pingcheng.housing"));
     }
 
     #[test]

@@ -201,6 +201,50 @@ impl OrgTree {
         false
     }
 
+    /// `id` and every organ above it, nearest first: the organs that must not learn of an
+    /// accusation against `id`'s side are exactly those whose chain passes through the accused.
+    pub fn chain(&self, id: &str) -> Vec<&Organ> {
+        let mut out = Vec::new();
+        let mut cur = self.get(id);
+        while let Some(o) = cur {
+            out.push(o);
+            cur = o.parent.as_deref().and_then(|p| self.get(p));
+        }
+        out
+    }
+
+    /// `id` and every organ below it.
+    pub fn within<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Organ> + 'a {
+        self.organs
+            .values()
+            .filter(move |o| self.is_same_or_above(id, &o.id))
+    }
+
+    /// The discipline inspection organ (纪检监察) with authority over `accused`: the commission
+    /// of the accused's own level and region (the district's for a street office), never one
+    /// that sits under the accused. A discipline organ accused goes to the one above it.
+    pub fn discipline_over(&self, accused: &str) -> Option<&Organ> {
+        let a = self.get(accused)?;
+        let outside = |o: &&Organ| o.id != a.id && !self.is_same_or_above(&a.id, &o.id);
+        if a.kind == OrgKind::Discipline {
+            return self
+                .chain(&a.id)
+                .into_iter()
+                .skip(1)
+                .find(|o| o.kind == OrgKind::Discipline && outside(o));
+        }
+        let level = match a.level {
+            Level::Street => Level::District,
+            l => l,
+        };
+        self.organs
+            .values()
+            .filter(|o| o.kind == OrgKind::Discipline && o.level == level)
+            .filter(|o| o.region.contains(&a.region))
+            .filter(outside)
+            .max_by_key(|o| (o.region.depth(), std::cmp::Reverse(o.id.clone())))
+    }
+
     /// Whether some organ of the tree serves a region that contains `location`.
     pub fn covers(&self, location: &RegionCode) -> bool {
         self.organs.values().any(|o| o.region.contains(location))
@@ -326,6 +370,55 @@ mod tests {
         assert!(tree.is_same_or_above("datong.bureau", "pingcheng.street.beiguan"));
         assert!(!tree.is_same_or_above("pingcheng.bureau", "datong.bureau"));
         assert_eq!(tree.parent("pingcheng.bureau").unwrap().id, "datong.bureau");
+    }
+
+    #[test]
+    fn discipline_commissions_with_authority() {
+        let (tree, _) = sample_tree();
+        let over = |a: &str| tree.discipline_over(a).map(|o| o.id.clone());
+        // A street office and a district department: the district's commission.
+        assert_eq!(
+            over("pingcheng.street.beiguan").as_deref(),
+            Some("pingcheng.discipline")
+        );
+        assert_eq!(
+            over("pingcheng.housing").as_deref(),
+            Some("pingcheng.discipline")
+        );
+        // A city organ: the city's, never the district's, which cannot judge it.
+        assert_eq!(over("datong.bureau").as_deref(), Some("datong.discipline"));
+        assert_eq!(over("datong.housing").as_deref(), Some("datong.discipline"));
+        // A commission accused: the one above it.
+        assert_eq!(
+            over("pingcheng.discipline").as_deref(),
+            Some("datong.discipline")
+        );
+        assert_eq!(over("shanxi.bureau").as_deref(), Some("shanxi.discipline"));
+        assert_eq!(over("shanxi.discipline"), None);
+        assert_eq!(over("nowhere"), None);
+        let chain: Vec<&str> = tree
+            .chain("pingcheng.street.beiguan")
+            .iter()
+            .map(|o| o.id.as_str())
+            .collect();
+        assert_eq!(
+            chain,
+            [
+                "pingcheng.street.beiguan",
+                "pingcheng.bureau",
+                "datong.bureau",
+                "shanxi.bureau"
+            ]
+        );
+        assert!(
+            tree.within("datong.bureau")
+                .any(|o| o.id == "pingcheng.street.beiguan")
+        );
+        assert!(
+            !tree
+                .within("datong.bureau")
+                .any(|o| o.id == "datong.discipline")
+        );
     }
 
     #[test]

@@ -194,23 +194,6 @@ fn hops(
     bureaux.into_iter().map(|o| o.id.clone()).collect()
 }
 
-/// An accusation never goes to the accused person's own organ (Art. 30 ¶3): when it would, it
-/// goes to the discipline organ of the territory, or failing that to the organ one level up.
-fn avoid_accused<'a>(
-    tree: &'a OrgTree,
-    organ: &'a Organ,
-    accused: Option<&str>,
-    location: &RegionCode,
-) -> Option<&'a Organ> {
-    let Some(accused) = accused.filter(|a| *a == organ.id) else {
-        return Some(organ);
-    };
-    tree.organs()
-        .filter(|o| o.kind == OrgKind::Discipline && o.region.contains(location) && o.id != accused)
-        .max_by_key(|o| o.region.depth())
-        .or_else(|| tree.parent(accused))
-}
-
 pub fn decide(
     input: &RoutingInput<'_>,
     tree: &OrgTree,
@@ -240,32 +223,22 @@ pub fn decide(
         };
     }
     let receiving = tree.get(input.received_by);
-    let accusation = taxonomy
+    let is_accusation = taxonomy
         .get(input.category)
         .is_some_and(|c| c.type_of_matter == TypeOfMatter::Accusation);
-    let accused = input.accused_organ.filter(|_| accusation);
+    let accused = input.accused_organ.filter(|_| is_accusation);
+    // Art. 30 ¶3: an accusation naming the accused party's organ goes to the discipline organ
+    // with authority over it, before any override rule can point elsewhere.
+    if let Some(accused) = accused {
+        return accusation(input, tree, taxonomy, accused);
+    }
     let send = |organ: &Organ, rule: String| {
-        let Some(target) = avoid_accused(tree, organ, accused, input.problem_location) else {
-            return triage(
-                input,
-                tree,
-                "Art. 30 ¶3: no organ outside the accused party's chain",
-            );
-        };
-        let rule = if target.id == organ.id {
-            rule
-        } else {
-            format!(
-                "{rule}; Art. 30 ¶3: not to the accused party's organ {}",
-                organ.id
-            )
-        };
         let hops = receiving
-            .map(|r| hops(tree, r, target, input.problem_location))
+            .map(|r| hops(tree, r, organ, input.problem_location))
             .unwrap_or_default();
         RoutingDecision {
             outcome: Outcome::Send {
-                organ: target.id.clone(),
+                organ: organ.id.clone(),
                 hops,
             },
             rule,
@@ -277,26 +250,17 @@ pub fn decide(
         return send(organ, format!("override rule {}", r.id));
     }
     match tree.competent_organ(taxonomy, input.category, input.problem_location) {
-        Competence::Diverted { organ, channel } => {
-            let Some(target) = avoid_accused(tree, organ, accused, input.problem_location) else {
-                return triage(
-                    input,
-                    tree,
-                    "Art. 30 ¶3: no organ outside the accused party's chain",
-                );
-            };
-            RoutingDecision {
-                outcome: Outcome::Divert {
-                    organ: target.id.clone(),
-                    channel,
-                    notice: diversion_notice(channel, target),
-                },
-                rule: format!(
-                    "category {} is diverted to {} (诉访分离, Art. 28 ¶2)",
-                    input.category, channel
-                ),
-            }
-        }
+        Competence::Diverted { organ, channel } => RoutingDecision {
+            outcome: Outcome::Divert {
+                organ: organ.id.clone(),
+                channel,
+                notice: diversion_notice(channel, organ),
+            },
+            rule: format!(
+                "category {} is diverted to {} (诉访分离, Art. 28 ¶2)",
+                input.category, channel
+            ),
+        },
         Competence::Field { organ, field } => send(
             organ,
             format!(
@@ -308,14 +272,69 @@ pub fn decide(
     }
 }
 
-fn triage(input: &RoutingInput<'_>, tree: &OrgTree, why: &str) -> RoutingDecision {
-    let bureau = match tree.get(input.received_by) {
+/// The accusation rule: to the discipline organ with authority over the accused organ, or,
+/// when the tree has none, to the triage queue of the nearest bureau outside the accused's
+/// side — never to the accused or any organ under it.
+fn accusation(
+    input: &RoutingInput<'_>,
+    tree: &OrgTree,
+    taxonomy: &Taxonomy,
+    accused: &str,
+) -> RoutingDecision {
+    let Some(organ) = tree.discipline_over(accused) else {
+        let bureau = triage_bureau(input, tree, Some(accused));
+        return RoutingDecision {
+            rule: format!(
+                "Art. 30 ¶3: the organisation tree has no discipline organ with authority over \
+                 the accused {accused}: waits in {bureau}'s triage queue"
+            ),
+            outcome: Outcome::Triage { bureau },
+        };
+    };
+    let rule = format!(
+        "accusation against {accused}: to {}, the discipline organ with authority over it \
+         (Art. 30 ¶3: never to the accused or an organ under it)",
+        organ.id
+    );
+    let outcome = match taxonomy.get(input.category).and_then(|c| c.divert) {
+        Some(channel) => Outcome::Divert {
+            organ: organ.id.clone(),
+            channel,
+            notice: diversion_notice(channel, organ),
+        },
+        None => Outcome::Send {
+            organ: organ.id.clone(),
+            hops: Vec::new(),
+        },
+    };
+    RoutingDecision { outcome, rule }
+}
+
+/// The bureau whose triage queue takes what no rule routes: the receiving organ if it is a
+/// bureau, else the bureau of the problem's territory — moved up the tree past any bureau on
+/// the accused's side.
+fn triage_bureau(input: &RoutingInput<'_>, tree: &OrgTree, accused: Option<&str>) -> String {
+    let first = match tree.get(input.received_by) {
         Some(o) if o.kind == OrgKind::Bureau => o.id.clone(),
         _ => tree
             .bureau_for(input.problem_location)
             .map(|b| b.id.clone())
             .unwrap_or_else(|| input.received_by.to_owned()),
     };
+    let Some(accused) = accused else {
+        return first;
+    };
+    let outside = |o: &&Organ| o.kind == OrgKind::Bureau && !tree.is_same_or_above(accused, &o.id);
+    tree.chain(&first)
+        .into_iter()
+        .find(outside)
+        .or_else(|| tree.organs().filter(outside).min_by_key(|o| o.level.rank()))
+        .map(|o| o.id.clone())
+        .unwrap_or(first)
+}
+
+fn triage(input: &RoutingInput<'_>, tree: &OrgTree, why: &str) -> RoutingDecision {
+    let bureau = triage_bureau(input, tree, None);
     RoutingDecision {
         rule: format!("{why}: waits in {bureau}'s triage queue"),
         outcome: Outcome::Triage { bureau },
@@ -576,8 +595,81 @@ mod tests {
             &tax,
             &rules,
         );
-        assert_eq!(d.outcome, send("pingcheng.discipline", &[]));
+        assert!(
+            matches!(d.outcome, Outcome::Divert { ref organ, channel: Diversion::Discipline, .. } if organ == "pingcheng.discipline"),
+            "{d:?}"
+        );
         assert!(d.rule.contains("Art. 30"), "{}", d.rule);
+    }
+
+    #[test]
+    fn an_accusation_against_a_city_organ_goes_to_the_city_commission() {
+        let (tree, tax) = fixtures();
+        let loc = RegionCode::parse("140213").unwrap();
+        let accuse = |accused: &'static str, tree: &OrgTree| {
+            decide(
+                &RoutingInput {
+                    received_by: "pingcheng.bureau",
+                    channel: Channel::Letter,
+                    category: "09.01",
+                    problem_location: &loc,
+                    accused_organ: Some(accused),
+                    open_below: None,
+                    repeat_of_open: None,
+                },
+                tree,
+                &tax,
+                &RoutingRules::default(),
+            )
+        };
+        let d = accuse("datong.bureau", &tree);
+        assert!(
+            matches!(d.outcome, Outcome::Divert { ref organ, .. } if organ == "datong.discipline"),
+            "the district commission cannot judge a city organ: {d:?}"
+        );
+        // A tree without the city commission: the case waits for a person, at a bureau that
+        // is not under the accused (the receiving district bureau is).
+        let text = include_str!("../../../deploy/config/orgs.toml")
+            .replace(
+                "id = \"datong.discipline\"",
+                "id = \"datong.discipline.gone\"",
+            )
+            .replace(
+                "parent = \"datong.discipline\"",
+                "parent = \"datong.discipline.gone\"",
+            )
+            .replace(
+                "kind = \"discipline\"\nlevel = \"city\"",
+                "kind = \"legal\"\nlevel = \"city\"",
+            );
+        let bare = OrgTree::from_toml(&text).unwrap();
+        let d = accuse("datong.bureau", &bare);
+        assert_eq!(
+            d.outcome,
+            Outcome::Triage {
+                bureau: "shanxi.bureau".into()
+            },
+            "{}",
+            d.rule
+        );
+        assert!(d.rule.contains("Art. 30"), "{}", d.rule);
+        // Not an accusation: the accused organ plays no part.
+        let mut input = RoutingInput {
+            received_by: "pingcheng.bureau",
+            channel: Channel::Letter,
+            category: "01.01",
+            problem_location: &RegionCode::parse("140213001").unwrap(),
+            accused_organ: Some("pingcheng.housing"),
+            open_below: None,
+            repeat_of_open: None,
+        };
+        let d = decide(&input, &tree, &tax, &RoutingRules::default());
+        assert_eq!(d.outcome, send("pingcheng.housing", &[]));
+        input.accused_organ = None;
+        assert_eq!(
+            decide(&input, &tree, &tax, &RoutingRules::default()).outcome,
+            d.outcome
+        );
     }
 
     #[test]
