@@ -1,8 +1,10 @@
 //! The in-process bus of the embedded default. The outbox table is the durable log: the relay
 //! marks a row published only after every subscribed group has applied it, so what was not
-//! delivered before a restart is delivered after it.
+//! delivered before a restart is delivered after it. Subscribe every group before any relay
+//! starts (the service host does), or the first rows are marked published before a late group
+//! could see them.
 
-use crate::outbox::{EventSink, OutboxRow};
+use crate::outbox::{EntryId, EventSink, OutboxRow, Published};
 use crate::{BusError, Delivery, EventHandler, HandlerError, delivery_span};
 use petition_proto::v1::EventEnvelope;
 use prost::Message;
@@ -136,7 +138,11 @@ async fn deliver(
 
 #[async_trait::async_trait]
 impl EventSink for InProcessBus {
-    async fn publish(&self, batch: &[OutboxRow]) -> Result<(), BusError> {
+    async fn publish(
+        &self,
+        batch: &[OutboxRow],
+        _known: &HashMap<String, EntryId>,
+    ) -> Result<Published, BusError> {
         let mut by_stream: HashMap<&str, Vec<OutboxRow>> = HashMap::new();
         for row in batch {
             by_stream
@@ -167,6 +173,7 @@ impl EventSink for InProcessBus {
         for (group, wait) in waits {
             wait.await.map_err(|_| BusError::SubscriberGone(group))?;
         }
-        Ok(())
+        // Nothing is kept between a publish and a delivery, so nothing can be lost: no ids.
+        Ok(Published::Done(vec![None; batch.len()]))
     }
 }

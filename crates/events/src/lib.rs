@@ -1,23 +1,24 @@
-//! Events between services: a transactional outbox written in the same transaction as the state
-//! change, a relay that publishes it (Redis Streams, or the in-process bus of the embedded
-//! default), and a consumer runner with groups, acknowledgement, reclaim, dead letters and
-//! idempotent apply. Delivery is at least once; effects are exactly once.
+//! Events between services: stream and group names, a transactional outbox written in the same
+//! transaction as the state change, a relay that publishes it (Redis Streams, or the in-process
+//! bus of the embedded default), and a consumer runner with groups, acknowledgement, reclaim,
+//! dead letters and idempotent apply. Delivery is at least once; effects are exactly once.
 
 pub mod inproc;
 pub mod outbox;
 pub mod processed;
 pub mod redis_bus;
+pub mod relay;
+pub mod streams;
 
 use petition_proto::v1::{EventEnvelope, TraceContext, event_envelope};
 use prost::Message;
 use uuid::Uuid;
 
 pub use inproc::InProcessBus;
-pub use outbox::{Outbox, OutboxMessage, OutboxRow, PgOutbox, Relay, SqliteOutbox};
+pub use outbox::{EntryId, EventSink, Outbox, OutboxMessage, OutboxRow, Published};
 pub use redis_bus::{ConsumerConfig, RedisSink, run_redis_consumer};
-
-/// Stream of the intake service's events.
-pub const INTAKE_STREAM: &str = "petition.intake.v1";
+pub use relay::{Relay, RelayConfig};
+pub use streams::{Stream, event_type, group};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -25,6 +26,8 @@ pub enum BusError {
     Redis(#[from] redis::RedisError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("stored outbox row: {0}")]
+    Corrupt(#[from] petition_storage::Corrupt),
     #[error("in-process subscriber of group {0:?} has stopped")]
     SubscriberGone(String),
     #[error("{0}")]
@@ -59,10 +62,10 @@ pub trait EventHandler: Send + Sync + 'static {
 }
 
 /// Builds an envelope stamped with a fresh UUIDv7, the time, and the current span's trace
-/// context, so that the trace follows the event through the stream.
+/// context, so that the trace follows the event through the stream. The type comes from the
+/// payload.
 pub fn envelope(
     case_id: &str,
-    event_type: &str,
     producer: &str,
     occurred_at: chrono::DateTime<chrono::Utc>,
     payload: event_envelope::Payload,
@@ -71,7 +74,7 @@ pub fn envelope(
     EventEnvelope {
         event_id: Uuid::now_v7().to_string(),
         case_id: case_id.to_owned(),
-        r#type: event_type.to_owned(),
+        r#type: event_type(&payload).to_owned(),
         occurred_at: Some(petition_proto::Timestamp {
             seconds: occurred_at.timestamp(),
             nanos: occurred_at.timestamp_subsec_nanos() as i32,
@@ -86,10 +89,10 @@ pub fn envelope(
 }
 
 /// The outbox row for an envelope.
-pub fn to_outbox(stream: &str, envelope: &EventEnvelope) -> OutboxMessage {
+pub fn to_outbox(stream: Stream, envelope: &EventEnvelope) -> OutboxMessage {
     OutboxMessage {
         event_id: Uuid::parse_str(&envelope.event_id).unwrap_or_else(|_| Uuid::now_v7()),
-        stream: stream.to_owned(),
+        stream: stream.as_str().to_owned(),
         payload: envelope.encode_to_vec(),
     }
 }

@@ -1,45 +1,53 @@
-//! The transactional outbox and its relay.
+//! The transactional outbox: the durable log of a service's events.
 //!
 //! A service writes its events into `outbox` inside the transaction of the state change, so an
 //! acknowledged change always has its event. The relay publishes unpublished rows in order and
 //! marks them; a crash between publish and mark publishes the row again, which consumers absorb
-//! by applying each event id once.
+//! by applying each event id once. Published rows are kept for a retention period (7 days by
+//! default) rather than deleted, because the bus is only the transport: when Redis restarts
+//! without its data, or an operator asks for a replay, the rows are marked unpublished again and
+//! flow once more.
 
 use crate::BusError;
-use sqlx::{PgConnection, PgPool, Row, SqliteConnection, SqlitePool};
+use chrono::{DateTime, Utc};
+use petition_domain::Clock;
+use petition_storage::{Db, Dialect, RowExt, Sql, Tx, micros};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, SqlSafeStr};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-/// Created by each producing service in its own schema at start-up.
-pub const PG_DDL: &str = "
-CREATE TABLE IF NOT EXISTS outbox (
-    seq          BIGSERIAL PRIMARY KEY,
-    event_id     UUID NOT NULL UNIQUE,
-    stream       TEXT NOT NULL,
-    payload      BYTEA NOT NULL,
-    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
-    published_at TIMESTAMPTZ
-);
-CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
-";
+const MIGRATION: &str = include_str!("../migrations/outbox.sql");
 
-pub const SQLITE_DDL: &str = "
-CREATE TABLE IF NOT EXISTS outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
-    stream       TEXT NOT NULL,
-    payload      BLOB NOT NULL,
-    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-    published_at TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
-";
+/// The outbox and processed-event tables keep their own migration history beside the
+/// service's, so each service's migration set stays its own.
+pub const MIGRATIONS_TABLE: &str = "_petition_events_migrations";
+
+/// The outbox's migrations for `dialect`: one text, with SQLite's spelling of an
+/// auto-incrementing key as the only difference.
+pub fn migrator(dialect: Dialect) -> Migrator {
+    let sql = match dialect {
+        Dialect::Postgres => MIGRATION.to_owned(),
+        Dialect::Sqlite => {
+            MIGRATION.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")
+        }
+    };
+    let mut m = Migrator::with_migrations(vec![Migration::new(
+        1,
+        "outbox".into(),
+        MigrationType::Simple,
+        sqlx::AssertSqlSafe(sql).into_sql_str(),
+        false,
+    )]);
+    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+    m
+}
 
 #[derive(Debug, Clone)]
 pub struct OutboxMessage {
     pub event_id: Uuid,
+    /// the stream's name (the Redis key without any prefix)
     pub stream: String,
     pub payload: Vec<u8>,
 }
@@ -52,231 +60,337 @@ pub struct OutboxRow {
     pub payload: Vec<u8>,
 }
 
+/// A Redis stream entry id, `<ms>-<seq>`; ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl std::str::FromStr for EntryId {
+    type Err = BusError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BusError::Other(format!("not a stream entry id: {s:?}"));
+        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            ms: ms.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// What a bus said about a batch it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Every row is on the bus; with, per row, its entry id where the bus has ids.
+    Done(Vec<Option<EntryId>>),
+    /// Nothing was published: `stream` no longer holds entries we gave it (Redis restarted
+    /// without its data, or lost its last writes). `last` is the last id it still has.
+    Lost {
+        stream: String,
+        last: Option<EntryId>,
+    },
+}
+
 /// Where the relay publishes to.
 #[async_trait::async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    /// Publishes the batch in order; returns only once every row is delivered to the bus.
-    async fn publish(&self, batch: &[OutboxRow]) -> Result<(), BusError>;
+    /// Publishes the batch in order, unless a stream it writes to lost entries: `known` holds,
+    /// per stream, the last entry id this relay was given, which the stream must still hold.
+    async fn publish(
+        &self,
+        batch: &[OutboxRow],
+        known: &HashMap<String, EntryId>,
+    ) -> Result<Published, BusError>;
+
+    /// The first stream of `known` that lost entries, without publishing anything.
+    async fn check(&self, known: &HashMap<String, EntryId>) -> Result<Published, BusError> {
+        let _ = known;
+        Ok(Published::Done(Vec::new()))
+    }
+
+    /// Trims `stream` below what every consumer group has acknowledged and below `before`.
+    async fn trim(&self, stream: &str, before: DateTime<Utc>) -> Result<u64, BusError> {
+        let _ = (stream, before);
+        Ok(0)
+    }
 }
 
-/// A service's outbox table, in either dialect.
-#[async_trait::async_trait]
-pub trait Outbox: Send + Sync + 'static {
-    /// Publishes up to `limit` of the oldest unpublished rows and marks them; returns how many.
-    async fn relay_once(&self, sink: &dyn EventSink, limit: usize) -> Result<usize, BusError>;
-    /// Rows not yet published (for metrics and tests).
-    async fn pending(&self) -> Result<i64, BusError>;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// rows not yet published
+    pub backlog: i64,
+    /// when the oldest of them was written
+    pub oldest: Option<DateTime<Utc>>,
 }
 
-pub async fn enqueue_pg(conn: &mut PgConnection, msg: &OutboxMessage) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (event_id, stream, payload) VALUES ($1, $2, $3)")
-        .bind(msg.event_id)
-        .bind(&msg.stream)
-        .bind(&msg.payload)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// A service's outbox table, on either dialect.
+#[derive(Clone)]
+pub struct Outbox {
+    db: Db,
+    clock: Arc<dyn Clock>,
 }
 
-pub async fn enqueue_sqlite(
-    conn: &mut SqliteConnection,
-    msg: &OutboxMessage,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (event_id, stream, payload) VALUES (?1, ?2, ?3)")
+impl Outbox {
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// Writes `msg` in the caller's transaction, stamped `at` (the service clock's now).
+    pub async fn enqueue(
+        tx: &mut Tx,
+        msg: &OutboxMessage,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, stream, payload, created_at) VALUES ($1, $2, $3, $4)",
+        )
         .bind(msg.event_id.to_string())
         .bind(&msg.stream)
         .bind(&msg.payload)
-        .execute(conn)
+        .bind(micros(at))
+        .execute(&mut **tx)
         .await?;
-    Ok(())
-}
-
-#[derive(Clone)]
-pub struct PgOutbox {
-    pool: PgPool,
-}
-
-impl PgOutbox {
-    pub async fn install(pool: PgPool) -> Result<Self, sqlx::Error> {
-        sqlx::raw_sql(PG_DDL).execute(&pool).await?;
-        Ok(Self { pool })
-    }
-}
-
-#[async_trait::async_trait]
-impl Outbox for PgOutbox {
-    async fn relay_once(&self, sink: &dyn EventSink, limit: usize) -> Result<usize, BusError> {
-        let mut tx = self.pool.begin().await?;
-        // The mark need not survive a database crash: a lost mark only publishes the rows again,
-        // which consumers absorb by event id. Not waiting for its WAL flush spares every
-        // published batch an fsync.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        // SKIP LOCKED lets several relay instances share one outbox without publishing a row
-        // twice in the common case.
-        let rows = sqlx::query(
-            "SELECT seq, event_id, stream, payload FROM outbox WHERE published_at IS NULL \
-             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(limit as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let batch: Vec<OutboxRow> = rows
-            .iter()
-            .map(|r| OutboxRow {
-                seq: r.get("seq"),
-                event_id: r.get("event_id"),
-                stream: r.get("stream"),
-                payload: r.get("payload"),
-            })
-            .collect();
-        sink.publish(&batch).await?;
-        let seqs: Vec<i64> = batch.iter().map(|r| r.seq).collect();
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)")
-            .bind(&seqs)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(batch.len())
+        Ok(())
     }
 
-    async fn pending(&self) -> Result<i64, BusError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-}
-
-#[derive(Clone)]
-pub struct SqliteOutbox {
-    pool: SqlitePool,
-}
-
-impl SqliteOutbox {
-    pub async fn install(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        sqlx::raw_sql(SQLITE_DDL).execute(&pool).await?;
-        Ok(Self { pool })
-    }
-}
-
-#[async_trait::async_trait]
-impl Outbox for SqliteOutbox {
-    async fn relay_once(&self, sink: &dyn EventSink, limit: usize) -> Result<usize, BusError> {
-        // One relay per embedded process: no row locking needed, and holding no transaction
-        // while the bus delivers keeps the single connection free for the service.
-        let rows = sqlx::query(
-            "SELECT seq, event_id, stream, payload FROM outbox WHERE published_at IS NULL \
-             ORDER BY seq LIMIT ?1",
-        )
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut batch = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: String = r.get("event_id");
-            batch.push(OutboxRow {
-                seq: r.get("seq"),
-                event_id: Uuid::parse_str(&id).map_err(|e| BusError::Other(e.to_string()))?,
-                stream: r.get("stream"),
-                payload: r.get("payload"),
-            });
-        }
-        sink.publish(&batch).await?;
-        let last = batch.last().map(|r| r.seq).unwrap_or_default();
-        let first = batch.first().map(|r| r.seq).unwrap_or_default();
-        sqlx::query(
-            "UPDATE outbox SET published_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') \
-             WHERE seq BETWEEN ?1 AND ?2 AND published_at IS NULL",
-        )
-        .bind(first)
-        .bind(last)
-        .execute(&self.pool)
-        .await?;
-        Ok(batch.len())
-    }
-
-    async fn pending(&self) -> Result<i64, BusError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-}
-
-/// Moves outbox rows to the bus: woken at once by a commit (the service calls `notify` after
-/// each transaction), with a slow poll as a safety net for rows written by other instances.
-pub struct Relay {
-    pub outbox: Arc<dyn Outbox>,
-    pub sink: Arc<dyn EventSink>,
-    pub wake: Arc<Notify>,
-    pub batch_size: usize,
-    pub poll_interval: Duration,
-}
-
-impl Relay {
-    pub fn new(outbox: Arc<dyn Outbox>, sink: Arc<dyn EventSink>, wake: Arc<Notify>) -> Self {
-        Self {
-            outbox,
-            sink,
-            wake,
-            batch_size: 256,
-            poll_interval: Duration::from_secs(1),
-        }
-    }
-
-    /// Runs until `shutdown` turns true, then publishes what is left once and returns.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match self.drain().await {
-                Ok(()) => backoff = Duration::from_millis(50),
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay failed; retrying");
-                    metrics::counter!("outbox_relay_errors_total").increment(1);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if !*shutdown.borrow() {
-                        continue;
-                    }
-                }
-            }
-            if *shutdown.borrow() {
-                if let Err(e) = self.drain().await {
-                    tracing::warn!(error = %e, "outbox relay could not flush at shutdown");
-                }
-                return;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
-    async fn drain(&self) -> Result<(), BusError> {
-        loop {
-            let n = self
-                .outbox
-                .relay_once(self.sink.as_ref(), self.batch_size)
+    /// Publishes up to `limit` of the oldest unpublished rows and marks them; returns how many
+    /// were published, or the stream that lost entries (nothing is marked then).
+    pub async fn relay_once(
+        &self,
+        sink: &dyn EventSink,
+        limit: usize,
+        known: &mut HashMap<String, EntryId>,
+    ) -> Result<Published, BusError> {
+        const SELECT: &str = "SELECT seq, event_id, stream, payload FROM outbox \
+                              WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+        match self.db.dialect() {
+            Dialect::Postgres => {
+                let mut tx = self.db.begin().await?;
+                // The mark need not survive a database crash: a lost mark only publishes the
+                // rows again, which consumers absorb by event id. Not waiting for its WAL flush
+                // spares every published batch an fsync.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                // SKIP LOCKED lets several relay instances share one outbox without publishing
+                // a row twice in the common case.
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{SELECT} FOR UPDATE SKIP LOCKED"
+                )))
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
                 .await?;
-            metrics::counter!("outbox_published_total").increment(n as u64);
-            if n < self.batch_size {
-                return Ok(());
+                let batch = decode_rows(&rows)?;
+                let outcome = self.publish(sink, &batch, known, &mut tx).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            Dialect::Sqlite => {
+                // One relay per embedded process: no row locking needed, and holding no
+                // transaction while the bus delivers keeps the single connection free for the
+                // service (an in-process consumer writes through it).
+                let rows = sqlx::query(SELECT)
+                    .bind(limit as i64)
+                    .fetch_all(self.db.pool())
+                    .await?;
+                let batch = decode_rows(&rows)?;
+                if batch.is_empty() {
+                    return Ok(Published::Done(Vec::new()));
+                }
+                let outcome = sink.publish(&batch, known).await?;
+                if let Published::Done(ids) = &outcome {
+                    let mut tx = self.db.begin().await?;
+                    self.mark(&batch, ids, known, &mut tx).await?;
+                    tx.commit().await?;
+                }
+                Ok(outcome)
             }
         }
     }
+
+    async fn publish(
+        &self,
+        sink: &dyn EventSink,
+        batch: &[OutboxRow],
+        known: &mut HashMap<String, EntryId>,
+        tx: &mut sqlx::Transaction<'_, Any>,
+    ) -> Result<Published, BusError> {
+        if batch.is_empty() {
+            return Ok(Published::Done(Vec::new()));
+        }
+        let outcome = sink.publish(batch, known).await?;
+        if let Published::Done(ids) = &outcome {
+            self.mark(batch, ids, known, tx).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Marks a published batch, and remembers per stream the last entry id it reached.
+    async fn mark(
+        &self,
+        batch: &[OutboxRow],
+        ids: &[Option<EntryId>],
+        known: &mut HashMap<String, EntryId>,
+        tx: &mut sqlx::Transaction<'_, Any>,
+    ) -> Result<(), BusError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut per_stream: HashMap<&str, (Vec<i64>, Option<EntryId>)> = HashMap::new();
+        for (row, id) in batch.iter().zip(ids.iter().chain(std::iter::repeat(&None))) {
+            let e = per_stream.entry(row.stream.as_str()).or_default();
+            e.0.push(row.seq);
+            e.1 = e.1.max(*id);
+        }
+        let now = micros(self.clock.now());
+        for (stream, (seqs, last)) in per_stream {
+            let mut q = Sql::new("UPDATE outbox SET published_at = ");
+            q.bind(now)
+                .push(", entry_ms = ")
+                .bind(last.map(|l| l.ms as i64))
+                .push(", entry_seq = ")
+                .bind(last.map(|l| l.seq as i64))
+                .push(" WHERE seq IN (")
+                .bind_list(seqs)
+                .push(")");
+            q.build().execute(&mut **tx).await?;
+            if let Some(last) = last {
+                known.insert(stream.to_owned(), last);
+            }
+        }
+        Ok(())
+    }
+
+    /// Per stream, the last entry id published from this outbox (what the stream must still
+    /// hold), as the relay starts.
+    pub async fn last_published(&self) -> Result<HashMap<String, EntryId>, BusError> {
+        let rows = sqlx::query(
+            "SELECT stream, MAX(entry_ms) AS entry_ms FROM outbox \
+             WHERE entry_ms IS NOT NULL GROUP BY stream",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let stream = r.text("stream")?;
+            let ms = r.int("entry_ms")?;
+            let seq: i64 = sqlx::query_scalar(
+                "SELECT MAX(entry_seq) FROM outbox WHERE stream = $1 AND entry_ms = $2",
+            )
+            .bind(&stream)
+            .bind(ms)
+            .fetch_one(self.db.pool())
+            .await?;
+            out.insert(
+                stream,
+                EntryId {
+                    ms: ms as u64,
+                    seq: seq as u64,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Marks unpublished again the retained rows of `stream` that a bus lost: those published
+    /// at or after `last` (or every retained row of the stream when it is gone whole). Returns
+    /// how many will flow again.
+    pub async fn republish_lost(
+        &self,
+        stream: &str,
+        last: Option<EntryId>,
+    ) -> Result<u64, BusError> {
+        let (ms, seq) = last.map_or((-1, -1), |l| (l.ms as i64, l.seq as i64));
+        // A batch is marked with the id it ended at, so a batch cut by the loss is republished
+        // whole; consumers absorb the duplicates.
+        let r = sqlx::query(
+            "UPDATE outbox SET published_at = NULL, entry_ms = NULL, entry_seq = NULL \
+             WHERE stream = $1 AND published_at IS NOT NULL \
+               AND (entry_ms IS NULL OR entry_ms > $2 OR (entry_ms = $2 AND entry_seq > $3))",
+        )
+        .bind(stream)
+        .bind(ms)
+        .bind(seq)
+        .execute(self.db.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Marks every retained row of `stream` written at or after `since` for publishing again
+    /// (the operator's replay). Returns how many.
+    pub async fn replay(&self, stream: &str, since: DateTime<Utc>) -> Result<u64, BusError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET published_at = NULL, entry_ms = NULL, entry_seq = NULL \
+             WHERE stream = $1 AND published_at IS NOT NULL AND created_at >= $2",
+        )
+        .bind(stream)
+        .bind(micros(since))
+        .execute(self.db.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Deletes rows published before `before`, and processed-event marks older than
+    /// `marks_before`. Returns how many outbox rows went.
+    pub async fn purge(
+        &self,
+        before: DateTime<Utc>,
+        marks_before: DateTime<Utc>,
+    ) -> Result<u64, BusError> {
+        let r =
+            sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+                .bind(micros(before))
+                .execute(self.db.pool())
+                .await?;
+        sqlx::query("DELETE FROM processed_events WHERE processed_at < $1")
+            .bind(micros(marks_before))
+            .execute(self.db.pool())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Rows not yet published and the age of the oldest, for metrics and tests.
+    pub async fn stats(&self) -> Result<OutboxStats, BusError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS backlog, MIN(created_at) AS oldest FROM outbox \
+             WHERE published_at IS NULL",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(OutboxStats {
+            backlog: row.int("backlog")?,
+            oldest: row.opt_time("oldest")?,
+        })
+    }
+
+    /// Rows not yet published.
+    pub async fn pending(&self) -> Result<i64, BusError> {
+        Ok(self.stats().await?.backlog)
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+fn decode_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<OutboxRow>, BusError> {
+    rows.iter()
+        .map(|r| {
+            let id = r.text("event_id")?;
+            Ok(OutboxRow {
+                seq: r.int("seq")?,
+                event_id: Uuid::parse_str(&id)
+                    .map_err(|e| BusError::Other(format!("outbox event_id {id:?}: {e}")))?,
+                stream: r.text("stream")?,
+                payload: r.bytes("payload")?,
+            })
+        })
+        .collect()
 }

@@ -1,30 +1,33 @@
 //! The outbox, relay and consumers against real PostgreSQL and Redis (and SQLite with the
 //! in-process bus): a relay killed at the worst moments still delivers every committed event,
-//! and idempotent consumers apply each exactly once.
+//! a stream that lost entries is refilled from the outbox, streams are trimmed only below what
+//! every group acknowledged, and idempotent consumers apply each event exactly once.
 
-use petition_events::outbox::{EventSink, Outbox, OutboxRow, PgOutbox, SqliteOutbox};
-use petition_events::processed;
+use chrono::Utc;
+use petition_domain::SystemClock;
+use petition_events::outbox::{EntryId, EventSink, OutboxRow, Published};
 use petition_events::{
-    BusError, ConsumerConfig, Delivery, EventHandler, HandlerError, InProcessBus, OutboxMessage,
-    RedisSink, Relay, run_redis_consumer,
+    BusError, ConsumerConfig, Delivery, EventHandler, HandlerError, InProcessBus, Outbox,
+    OutboxMessage, RedisSink, Relay, RelayConfig, Stream, processed, run_redis_consumer,
 };
 use petition_proto::v1 as pb;
-use petition_testkit::{TestDatabase, TestRedis, require};
+use petition_storage::Db;
+use petition_testkit::{TestDb, TestRedis, require};
 use prost::Message;
-use sqlx::{PgPool, SqlitePool};
+use sqlx::migrate::Migrator;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
-const STREAM: &str = "petition.intake.v1";
+const STREAM: Stream = Stream::Intake;
 
 fn envelope(case: &str) -> pb::EventEnvelope {
     petition_events::envelope(
         case,
-        "petition.registered",
         "test",
-        chrono::Utc::now(),
+        Utc::now(),
         pb::event_envelope::Payload::PetitionRegistered(pb::PetitionRegistered {
             case_id: case.into(),
             case_number: format!("140213-2026-{case:0>6}"),
@@ -33,67 +36,80 @@ fn envelope(case: &str) -> pb::EventEnvelope {
     )
 }
 
-async fn pg_outbox(db: &TestDatabase) -> (PgPool, PgOutbox) {
-    let pool = petition_storage::connect_postgres(&db.url, "producer", 4)
+async fn open(db: &TestDb, schema: &str) -> Db {
+    db.open(schema, &Migrator::with_migrations(Vec::new()))
         .await
-        .unwrap();
-    let outbox = PgOutbox::install(pool.clone()).await.unwrap();
-    (pool, outbox)
+}
+
+fn outbox(db: &Db) -> Outbox {
+    Outbox::new(db.clone(), Arc::new(SystemClock))
 }
 
 /// A state change and its event, committed together.
-async fn commit_pg(pool: &PgPool, case: &str) -> OutboxMessage {
+async fn commit(db: &Db, case: &str) -> OutboxMessage {
     let msg = petition_events::to_outbox(STREAM, &envelope(case));
-    let mut tx = pool.begin().await.unwrap();
-    petition_events::outbox::enqueue_pg(&mut tx, &msg)
-        .await
-        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    Outbox::enqueue(&mut tx, &msg, Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
     msg
 }
 
-/// A consumer whose effect is a row per applied event, made idempotent by `processed_events`.
-struct PgApplier {
-    pool: PgPool,
-    group: String,
-    deliveries: AtomicUsize,
+fn relay(outbox: &Outbox, sink: Arc<dyn EventSink>) -> Arc<Relay> {
+    let cfg = RelayConfig {
+        poll_interval: Duration::from_millis(50),
+        ..RelayConfig::default()
+    };
+    Relay::new(
+        "test",
+        outbox.clone(),
+        sink,
+        Arc::new(Notify::new()),
+        cfg,
+        None,
+    )
 }
 
-impl PgApplier {
-    async fn new(db: &TestDatabase, group: &str) -> Arc<Self> {
-        let pool = petition_storage::connect_postgres(&db.url, "consumer", 4)
-            .await
-            .unwrap();
-        sqlx::raw_sql(processed::PG_DDL)
-            .execute(&pool)
-            .await
-            .unwrap();
+/// A consumer whose effect is a row per applied event, made idempotent by `processed_events`.
+struct Applier {
+    db: Db,
+    group: String,
+    deliveries: AtomicUsize,
+    /// The process dies in the middle of a batch after this many deliveries.
+    block_after: Option<usize>,
+}
+
+impl Applier {
+    async fn new(db: Db, group: &str, block_after: Option<usize>) -> Arc<Self> {
         sqlx::raw_sql("CREATE TABLE IF NOT EXISTS effects (event_id TEXT NOT NULL)")
-            .execute(&pool)
+            .execute(db.pool())
             .await
             .unwrap();
         Arc::new(Self {
-            pool,
+            db,
             group: group.into(),
             deliveries: AtomicUsize::new(0),
+            block_after,
         })
     }
 
     async fn effects(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM effects")
-            .fetch_one(&self.pool)
+            .fetch_one(self.db.pool())
             .await
             .unwrap()
     }
 }
 
 #[async_trait::async_trait]
-impl EventHandler for PgApplier {
+impl EventHandler for Applier {
     async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
-        self.deliveries.fetch_add(1, Ordering::SeqCst);
+        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
+        if self.block_after.is_some_and(|b| n >= b) {
+            std::future::pending::<()>().await;
+        }
         let t = |e: sqlx::Error| HandlerError::Transient(e.to_string());
-        let mut tx = self.pool.begin().await.map_err(t)?;
-        if processed::first_time_pg(&mut tx, &self.group, &d.envelope.event_id)
+        let mut tx = self.db.begin().await.map_err(t)?;
+        if processed::first_time(&mut tx, &self.group, &d.envelope.event_id, Utc::now())
             .await
             .map_err(t)?
         {
@@ -108,12 +124,16 @@ impl EventHandler for PgApplier {
 }
 
 /// A relay that dies after XADD and before it can mark the rows published.
-struct DiesAfterPublish(RedisSink);
+struct DiesAfterPublish(Arc<RedisSink>);
 
 #[async_trait::async_trait]
 impl EventSink for DiesAfterPublish {
-    async fn publish(&self, batch: &[OutboxRow]) -> Result<(), BusError> {
-        self.0.publish(batch).await?;
+    async fn publish(
+        &self,
+        batch: &[OutboxRow],
+        known: &HashMap<String, EntryId>,
+    ) -> Result<Published, BusError> {
+        self.0.publish(batch, known).await?;
         Err(BusError::Other("relay process killed".into()))
     }
 }
@@ -123,17 +143,29 @@ struct NeverPublishes;
 
 #[async_trait::async_trait]
 impl EventSink for NeverPublishes {
-    async fn publish(&self, _: &[OutboxRow]) -> Result<(), BusError> {
+    async fn publish(
+        &self,
+        _: &[OutboxRow],
+        _: &HashMap<String, EntryId>,
+    ) -> Result<Published, BusError> {
         std::future::pending().await
     }
 }
 
+fn key(redis: &TestRedis) -> String {
+    format!("{}{STREAM}", redis.prefix)
+}
+
 fn consumer_cfg(redis: &TestRedis, group: &str, consumer: &str) -> ConsumerConfig {
-    let mut cfg = ConsumerConfig::new(&format!("{}{STREAM}", redis.prefix), group, consumer);
+    let mut cfg = ConsumerConfig::new(&key(redis), group, consumer);
     cfg.block = Duration::from_millis(200);
     cfg.min_idle = Duration::from_millis(300);
     cfg.max_deliveries = 3;
     cfg
+}
+
+fn sink(redis: &TestRedis) -> Arc<RedisSink> {
+    Arc::new(RedisSink::new(redis.client(), &redis.prefix))
 }
 
 async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
@@ -146,99 +178,92 @@ async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
     panic!("timed out waiting for {what}");
 }
 
-async fn stream_len(redis: &TestRedis, key: &str) -> usize {
+async fn redis_cmd<T: redis::FromRedisValue>(redis: &TestRedis, cmd: &mut redis::Cmd) -> T {
     let mut c = redis
         .client()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    redis::cmd("XLEN")
-        .arg(key)
-        .query_async(&mut c)
-        .await
-        .unwrap()
+    cmd.query_async(&mut c).await.unwrap()
+}
+
+async fn stream_len(redis: &TestRedis, key: &str) -> usize {
+    redis_cmd(redis, redis::cmd("XLEN").arg(key)).await
+}
+
+async fn pending_count(redis: &TestRedis, group: &str) -> usize {
+    let reply: redis::streams::StreamPendingReply =
+        redis_cmd(redis, redis::cmd("XPENDING").arg(key(redis)).arg(group)).await;
+    reply.count()
 }
 
 #[tokio::test]
 async fn relay_killed_between_commit_and_xadd_still_delivers_exactly_once() {
-    let db = require!(TestDatabase::create());
+    let db = require!(TestDb::postgres());
     let redis = require!(TestRedis::create());
-    let (pool, outbox) = pg_outbox(&db).await;
-    let outbox: Arc<dyn Outbox> = Arc::new(outbox);
-    commit_pg(&pool, "1").await;
+    let producer = open(&db, "producer").await;
+    let outbox = outbox(&producer);
+    commit(&producer, "1").await;
 
     // First life: the relay claims the row and is killed before XADD.
     let (_stop, stop_rx) = watch::channel(false);
-    let doomed = tokio::spawn(
-        Relay::new(
-            outbox.clone(),
-            Arc::new(NeverPublishes),
-            Arc::new(Notify::new()),
-        )
-        .run(stop_rx.clone()),
-    );
+    let doomed = tokio::spawn(relay(&outbox, Arc::new(NeverPublishes)).run(stop_rx.clone()));
     tokio::time::sleep(Duration::from_millis(100)).await;
     doomed.abort();
     let _ = doomed.await;
     assert_eq!(outbox.pending().await.unwrap(), 1, "nothing was published");
 
     // Second life, with a consumer: the event arrives and is applied once.
-    let applier = PgApplier::new(&db, "routing").await;
+    let applier = Applier::new(open(&db, "consumer").await, "routing", None).await;
     let (stop, stop_rx) = watch::channel(false);
     let consumer = tokio::spawn(run_redis_consumer(
         redis.client(),
         consumer_cfg(&redis, "routing", "c1"),
         applier.clone(),
+        None,
         stop_rx.clone(),
     ));
-    let sink = Arc::new(
-        RedisSink::connect(&redis.client(), &redis.prefix)
-            .await
-            .unwrap(),
-    );
-    let relay =
-        tokio::spawn(Relay::new(outbox.clone(), sink, Arc::new(Notify::new())).run(stop_rx));
+    let relay = tokio::spawn(relay(&outbox, sink(&redis)).run(stop_rx));
     wait_for(async || applier.effects().await == 1, "the effect").await;
     assert_eq!(outbox.pending().await.unwrap(), 0);
-    assert_eq!(
-        stream_len(&redis, &format!("{}{STREAM}", redis.prefix)).await,
-        1
-    );
+    assert_eq!(stream_len(&redis, &key(&redis)).await, 1);
     stop.send(true).unwrap();
     relay.await.unwrap();
-    consumer.await.unwrap().unwrap();
+    consumer.await.unwrap();
 }
 
 #[tokio::test]
 async fn relay_killed_after_xadd_publishes_again_and_the_consumer_applies_once() {
-    let db = require!(TestDatabase::create());
+    let db = require!(TestDb::postgres());
     let redis = require!(TestRedis::create());
-    let (pool, outbox) = pg_outbox(&db).await;
-    let outbox: Arc<dyn Outbox> = Arc::new(outbox);
-    let msg = commit_pg(&pool, "2").await;
-    let sink = RedisSink::connect(&redis.client(), &redis.prefix)
-        .await
-        .unwrap();
+    let producer = open(&db, "producer").await;
+    let outbox = outbox(&producer);
+    let msg = commit(&producer, "2").await;
+    let sink = sink(&redis);
+    let mut known = HashMap::new();
 
     // XADD happens, the mark does not: the row stays unpublished.
     assert!(
         outbox
-            .relay_once(&DiesAfterPublish(sink.clone()), 10)
+            .relay_once(&DiesAfterPublish(sink.clone()), 10, &mut known)
             .await
             .is_err()
     );
     assert_eq!(outbox.pending().await.unwrap(), 1);
     // The next relay publishes it again: two entries, one event id.
-    assert_eq!(outbox.relay_once(&sink, 10).await.unwrap(), 1);
-    let key = format!("{}{STREAM}", redis.prefix);
-    assert_eq!(stream_len(&redis, &key).await, 2);
+    assert!(matches!(
+        outbox.relay_once(sink.as_ref(), 10, &mut known).await.unwrap(),
+        Published::Done(ids) if ids.len() == 1 && ids[0].is_some()
+    ));
+    assert_eq!(stream_len(&redis, &key(&redis)).await, 2);
 
-    let applier = PgApplier::new(&db, "routing").await;
+    let applier = Applier::new(open(&db, "consumer").await, "routing", None).await;
     let (stop, stop_rx) = watch::channel(false);
     let consumer = tokio::spawn(run_redis_consumer(
         redis.client(),
         consumer_cfg(&redis, "routing", "c1"),
         applier.clone(),
+        None,
         stop_rx,
     ));
     wait_for(
@@ -248,12 +273,76 @@ async fn relay_killed_after_xadd_publishes_again_and_the_consumer_applies_once()
     .await;
     assert_eq!(applier.effects().await, 1, "applied exactly once");
     let processed: String = sqlx::query_scalar("SELECT event_id FROM processed_events")
-        .fetch_one(&applier.pool)
+        .fetch_one(applier.db.pool())
         .await
         .unwrap();
     assert_eq!(processed, msg.event_id.to_string());
     stop.send(true).unwrap();
-    consumer.await.unwrap().unwrap();
+    consumer.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_that_lost_entries_is_refilled_from_the_outbox() {
+    let db = require!(TestDb::postgres());
+    let redis = require!(TestRedis::create());
+    let producer = open(&db, "producer").await;
+    let outbox = outbox(&producer);
+    let applier = Applier::new(open(&db, "consumer").await, "routing", None).await;
+    let (stop, stop_rx) = watch::channel(false);
+    let relay = tokio::spawn(relay(&outbox, sink(&redis)).run(stop_rx.clone()));
+    for case in ["1", "2", "3", "4"] {
+        commit(&producer, case).await;
+    }
+    wait_for(async || outbox.pending().await.unwrap() == 0, "the publish").await;
+    assert_eq!(stream_len(&redis, &key(&redis)).await, 4);
+
+    // Redis lost its last two writes (a crash inside its fsync interval): the entries are
+    // gone and the stream's last id is back where it was before them.
+    let ids: redis::streams::StreamRangeReply = redis_cmd(
+        &redis,
+        redis::cmd("XRANGE").arg(key(&redis)).arg("-").arg("+"),
+    )
+    .await;
+    let _: i64 = redis_cmd(
+        &redis,
+        redis::cmd("XDEL")
+            .arg(key(&redis))
+            .arg(&ids.ids[2].id)
+            .arg(&ids.ids[3].id),
+    )
+    .await;
+    let _: () = redis_cmd(
+        &redis,
+        redis::cmd("XSETID").arg(key(&redis)).arg(&ids.ids[1].id),
+    )
+    .await;
+    // The consumer starts only now, with its group at the beginning of what is left.
+    let consumer = tokio::spawn(run_redis_consumer(
+        redis.client(),
+        consumer_cfg(&redis, "routing", "c1"),
+        applier.clone(),
+        None,
+        stop_rx.clone(),
+    ));
+    wait_for(async || applier.effects().await == 4, "the two lost events").await;
+
+    // Then Redis loses everything, group included.
+    let _: i64 = redis_cmd(&redis, redis::cmd("DEL").arg(key(&redis))).await;
+    commit(&producer, "5").await;
+    wait_for(async || applier.effects().await == 5, "the new event").await;
+    assert!(
+        stream_len(&redis, &key(&redis)).await >= 5,
+        "everything retained was published again, in order, before the new event"
+    );
+    wait_for(
+        async || pending_count(&redis, "routing").await == 0,
+        "the acks",
+    )
+    .await;
+    assert_eq!(applier.effects().await, 5, "every event applied once");
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+    consumer.await.unwrap();
 }
 
 /// Fails the first `failures` deliveries, then succeeds.
@@ -261,6 +350,16 @@ struct Flaky {
     failures: usize,
     seen: AtomicUsize,
     applied: AtomicUsize,
+}
+
+impl Flaky {
+    fn new(failures: usize) -> Arc<Self> {
+        Arc::new(Self {
+            failures,
+            seen: AtomicUsize::new(0),
+            applied: AtomicUsize::new(0),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -275,46 +374,31 @@ impl EventHandler for Flaky {
 }
 
 async fn publish_one(redis: &TestRedis, case: &str) {
-    let sink = RedisSink::connect(&redis.client(), &redis.prefix)
-        .await
-        .unwrap();
     let msg = petition_events::to_outbox(STREAM, &envelope(case));
-    sink.publish(&[OutboxRow {
-        seq: 1,
-        event_id: msg.event_id,
-        stream: msg.stream,
-        payload: msg.payload,
-    }])
-    .await
-    .unwrap();
-}
-
-async fn pending_count(redis: &TestRedis, group: &str) -> usize {
-    let mut c = redis
-        .client()
-        .get_multiplexed_async_connection()
+    sink(redis)
+        .publish(
+            &[OutboxRow {
+                seq: 1,
+                event_id: msg.event_id,
+                stream: msg.stream,
+                payload: msg.payload,
+            }],
+            &HashMap::new(),
+        )
         .await
         .unwrap();
-    let reply: redis::streams::StreamPendingReply =
-        redis::AsyncCommands::xpending(&mut c, format!("{}{STREAM}", redis.prefix), group)
-            .await
-            .unwrap();
-    reply.count()
 }
 
 #[tokio::test]
 async fn a_failed_delivery_is_reclaimed_and_retried() {
     let redis = require!(TestRedis::create());
-    let flaky = Arc::new(Flaky {
-        failures: 1,
-        seen: AtomicUsize::new(0),
-        applied: AtomicUsize::new(0),
-    });
+    let flaky = Flaky::new(1);
     let (stop, stop_rx) = watch::channel(false);
     let consumer = tokio::spawn(run_redis_consumer(
         redis.client(),
         consumer_cfg(&redis, "supervision", "c1"),
         flaky.clone(),
+        None,
         stop_rx,
     ));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -331,11 +415,11 @@ async fn a_failed_delivery_is_reclaimed_and_retried() {
     )
     .await;
     stop.send(true).unwrap();
-    consumer.await.unwrap().unwrap();
+    consumer.await.unwrap();
 }
 
 #[tokio::test]
-async fn a_consumer_that_died_holding_entries_is_taken_over() {
+async fn a_consumer_that_died_holding_entries_is_taken_over_and_removed() {
     let redis = require!(TestRedis::create());
     publish_one(&redis, "4").await;
     // The first consumer reads the entry and dies before acknowledging it.
@@ -345,29 +429,27 @@ async fn a_consumer_that_died_holding_entries_is_taken_over() {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        let key = format!("{}{STREAM}", redis.prefix);
-        petition_events::redis_bus::ensure_group(&mut c, &key, "analytics")
+        petition_events::redis_bus::ensure_group(&mut c, &key(&redis), "analytics")
             .await
             .unwrap();
         let opts = redis::streams::StreamReadOptions::default()
             .group("analytics", "dead-consumer")
             .count(10);
         let read: redis::streams::StreamReadReply =
-            redis::AsyncCommands::xread_options(&mut c, &[&key], &[">"], &opts)
+            redis::AsyncCommands::xread_options(&mut c, &[&key(&redis)], &[">"], &opts)
                 .await
                 .unwrap();
         assert_eq!(read.keys[0].ids.len(), 1);
     }
-    let ok = Arc::new(Flaky {
-        failures: 0,
-        seen: AtomicUsize::new(0),
-        applied: AtomicUsize::new(0),
-    });
+    let ok = Flaky::new(0);
     let (stop, stop_rx) = watch::channel(false);
+    let mut cfg = consumer_cfg(&redis, "analytics", "c2");
+    cfg.dead_after = Duration::from_millis(500);
     let consumer = tokio::spawn(run_redis_consumer(
         redis.client(),
-        consumer_cfg(&redis, "analytics", "c2"),
+        cfg,
         ok.clone(),
+        None,
         stop_rx,
     ));
     wait_for(
@@ -380,38 +462,52 @@ async fn a_consumer_that_died_holding_entries_is_taken_over() {
         "the ack",
     )
     .await;
+    wait_for(
+        async || {
+            let consumers: redis::streams::StreamInfoConsumersReply = redis_cmd(
+                &redis,
+                redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(key(&redis))
+                    .arg("analytics"),
+            )
+            .await;
+            consumers
+                .consumers
+                .iter()
+                .all(|c| c.name != "dead-consumer")
+        },
+        "the dead consumer's removal",
+    )
+    .await;
     stop.send(true).unwrap();
-    consumer.await.unwrap().unwrap();
+    consumer.await.unwrap();
 }
 
 #[tokio::test]
 async fn poison_and_hopeless_entries_go_to_the_dead_letter_stream() {
     let redis = require!(TestRedis::create());
-    let key = format!("{}{STREAM}", redis.prefix);
-    let dead = format!("{key}.dead");
-    let never = Arc::new(Flaky {
-        failures: usize::MAX,
-        seen: AtomicUsize::new(0),
-        applied: AtomicUsize::new(0),
-    });
+    let dead = format!("{}.dead", key(&redis));
+    let never = Flaky::new(usize::MAX);
     let (stop, stop_rx) = watch::channel(false);
     let consumer = tokio::spawn(run_redis_consumer(
         redis.client(),
         consumer_cfg(&redis, "routing", "c1"),
         never.clone(),
+        None,
         stop_rx,
     ));
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Undecodable: dead at once.
-    let mut c = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: String =
-        redis::AsyncCommands::xadd(&mut c, &key, "*", &[("event", b"\xff\xff".as_slice())])
-            .await
-            .unwrap();
+    let _: String = redis_cmd(
+        &redis,
+        redis::cmd("XADD")
+            .arg(key(&redis))
+            .arg("*")
+            .arg("event")
+            .arg(b"\xff\xff".as_slice()),
+    )
+    .await;
     wait_for(
         async || stream_len(&redis, &dead).await == 1,
         "the poison entry",
@@ -432,84 +528,138 @@ async fn poison_and_hopeless_entries_go_to_the_dead_letter_stream() {
     assert_eq!(never.seen.load(Ordering::SeqCst), 3);
     wait_for(async || pending_count(&redis, "routing").await == 0, "acks").await;
     stop.send(true).unwrap();
-    consumer.await.unwrap().unwrap();
+    consumer.await.unwrap();
 }
 
-/// The embedded default: SQLite outbox + in-process bus.
-struct SqliteApplier {
-    pool: SqlitePool,
-    block_after: Option<usize>,
-    seen: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl EventHandler for SqliteApplier {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
-        let n = self.seen.fetch_add(1, Ordering::SeqCst);
-        if self.block_after.is_some_and(|b| n >= b) {
-            // The process is about to die in the middle of a batch.
-            std::future::pending::<()>().await;
-        }
-        let t = |e: sqlx::Error| HandlerError::Transient(e.to_string());
-        let mut tx = self.pool.begin().await.map_err(t)?;
-        if processed::first_time_sqlite(&mut tx, "analytics", &d.envelope.event_id)
-            .await
-            .map_err(t)?
-        {
-            sqlx::query("INSERT INTO effects (event_id) VALUES (?1)")
-                .bind(&d.envelope.event_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(t)?;
-        }
-        tx.commit().await.map_err(t)
+#[tokio::test]
+async fn streams_are_trimmed_only_below_what_every_group_acknowledged() {
+    let redis = require!(TestRedis::create());
+    for case in ["1", "2", "3"] {
+        publish_one(&redis, case).await;
     }
+    let mut c = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let read = |group: &'static str, n: usize| {
+        let mut c = c.clone();
+        let key = key(&redis);
+        async move {
+            petition_events::redis_bus::ensure_group(&mut c, &key, group)
+                .await
+                .unwrap();
+            if n == 0 {
+                return;
+            }
+            let opts = redis::streams::StreamReadOptions::default()
+                .group(group, "x")
+                .count(n);
+            let r: redis::streams::StreamReadReply =
+                redis::AsyncCommands::xread_options(&mut c, &[&key], &[">"], &opts)
+                    .await
+                    .unwrap();
+            let ids: Vec<String> = r.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+            let _: i64 = redis::AsyncCommands::xack(&mut c, &key, group, &ids)
+                .await
+                .unwrap();
+        }
+    };
+    read("fast", 3).await;
+    read("slow", 0).await;
+    // Everything is old enough; the slow group has acknowledged nothing.
+    let later = Utc::now() + chrono::Duration::hours(1);
+    sink(&redis).trim(STREAM.as_str(), later).await.unwrap();
+    assert_eq!(stream_len(&redis, &key(&redis)).await, 3);
+    read("slow", 2).await;
+    sink(&redis).trim(STREAM.as_str(), later).await.unwrap();
+    // The floor is the slow group's last acknowledged entry: only the first goes.
+    let left = stream_len(&redis, &key(&redis)).await;
+    assert_eq!(left, 2);
+    // Nothing is trimmed that is younger than the retention.
+    read("slow", 1).await;
+    sink(&redis)
+        .trim(STREAM.as_str(), Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(stream_len(&redis, &key(&redis)).await, 2);
+    let _ = &mut c;
+}
+
+async fn replay_and_retention(producer: Db) {
+    let outbox = outbox(&producer);
+    for case in ["1", "2", "3"] {
+        commit(&producer, case).await;
+    }
+    let bus = InProcessBus::new();
+    let mut known = HashMap::new();
+    outbox
+        .relay_once(bus.as_ref(), 10, &mut known)
+        .await
+        .unwrap();
+    assert_eq!(outbox.pending().await.unwrap(), 0);
+    // An operator replays the stream: every retained event goes out again.
+    let n = outbox
+        .replay(STREAM.as_str(), Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(outbox.pending().await.unwrap(), 3);
+    assert_eq!(
+        outbox
+            .replay(
+                Stream::Routing.as_str(),
+                Utc::now() - chrono::Duration::hours(1)
+            )
+            .await
+            .unwrap(),
+        0,
+        "another stream is untouched"
+    );
+    outbox
+        .relay_once(bus.as_ref(), 10, &mut known)
+        .await
+        .unwrap();
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!((stats.backlog, stats.oldest), (0, None));
+    // Retention: published rows older than the cut go; unpublished ones never do.
+    commit(&producer, "4").await;
+    let purged = outbox
+        .purge(Utc::now() + chrono::Duration::seconds(1), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(purged, 3);
+    assert_eq!(outbox.pending().await.unwrap(), 1);
+    assert!(outbox.stats().await.unwrap().oldest.is_some());
+}
+
+petition_testkit::dual_dialect!(unit => replay_and_retention);
+
+async fn unit(db: &TestDb) -> Db {
+    open(db, "producer").await
 }
 
 #[tokio::test]
 async fn in_process_events_not_delivered_before_a_restart_are_delivered_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let producer_url = format!("sqlite://{}/producer.db", dir.path().display());
-    let consumer_url = format!("sqlite://{}/consumer.db", dir.path().display());
-    let consumer_pool = petition_storage::connect_sqlite(&consumer_url)
-        .await
-        .unwrap();
-    sqlx::raw_sql(processed::SQLITE_DDL)
-        .execute(&consumer_pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql("CREATE TABLE effects (event_id TEXT NOT NULL)")
-        .execute(&consumer_pool)
-        .await
-        .unwrap();
+    let db = TestDb::sqlite();
+    let consumer_db = TestDb::sqlite();
+    let consumer = open(&consumer_db, "consumer").await;
 
     // First life: three events committed; the consumer applies one and the process dies.
     {
-        let pool = petition_storage::connect_sqlite(&producer_url)
-            .await
-            .unwrap();
-        let outbox = Arc::new(SqliteOutbox::install(pool.clone()).await.unwrap());
+        let producer = open(&db, "producer").await;
+        let outbox = outbox(&producer);
         for case in ["6", "7", "8"] {
-            let msg = petition_events::to_outbox(STREAM, &envelope(case));
-            let mut tx = pool.begin().await.unwrap();
-            petition_events::outbox::enqueue_sqlite(&mut tx, &msg)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            commit(&producer, case).await;
         }
         let bus = InProcessBus::new();
         let sub = bus.subscribe(
-            STREAM,
+            STREAM.as_str(),
             "analytics",
-            Arc::new(SqliteApplier {
-                pool: consumer_pool.clone(),
-                block_after: Some(1),
-                seen: AtomicUsize::new(0),
-            }),
+            Applier::new(consumer.clone(), "analytics", Some(1)).await,
         );
         let (_stop, stop_rx) = watch::channel(false);
-        let relay =
-            tokio::spawn(Relay::new(outbox.clone(), bus, Arc::new(Notify::new())).run(stop_rx));
+        let relay = tokio::spawn(relay(&outbox, bus).run(stop_rx));
         tokio::time::sleep(Duration::from_millis(200)).await;
         relay.abort();
         sub.abort();
@@ -519,42 +669,29 @@ async fn in_process_events_not_delivered_before_a_restart_are_delivered_after_it
             3,
             "the batch was never acknowledged"
         );
-        pool.close().await;
+        producer.close().await;
     }
 
     // Second life: everything is delivered, the already-applied event is not applied again.
-    let pool = petition_storage::connect_sqlite(&producer_url)
-        .await
-        .unwrap();
-    let outbox = Arc::new(SqliteOutbox::install(pool.clone()).await.unwrap());
+    let producer = open(&db, "producer").await;
+    let outbox = outbox(&producer);
     let bus = InProcessBus::new();
-    bus.subscribe(
-        STREAM,
-        "analytics",
-        Arc::new(SqliteApplier {
-            pool: consumer_pool.clone(),
-            block_after: None,
-            seen: AtomicUsize::new(0),
-        }),
-    );
+    let applier = Applier::new(consumer.clone(), "analytics", None).await;
+    bus.subscribe(STREAM.as_str(), "analytics", applier.clone());
     let (stop, stop_rx) = watch::channel(false);
-    let relay = tokio::spawn(Relay::new(outbox.clone(), bus, Arc::new(Notify::new())).run(stop_rx));
+    let relay = tokio::spawn(relay(&outbox, bus).run(stop_rx));
     wait_for(
         async || outbox.pending().await.unwrap() == 0,
         "the redelivery",
     )
     .await;
-    let effects: i64 = sqlx::query_scalar("SELECT count(*) FROM effects")
-        .fetch_one(&consumer_pool)
-        .await
-        .unwrap();
-    assert_eq!(effects, 3);
+    assert_eq!(applier.effects().await, 3);
     stop.send(true).unwrap();
     relay.await.unwrap();
 }
 
 #[tokio::test]
-async fn the_envelope_carries_the_current_trace() {
+async fn the_envelope_carries_the_current_trace_and_its_payload_type() {
     petition_telemetry::init_for_tests();
     let span = tracing::info_span!("register");
     let env = span.in_scope(|| envelope("9"));

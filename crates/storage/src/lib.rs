@@ -1,12 +1,20 @@
-//! Database connections for the services: one PostgreSQL schema per service, or one SQLite file
-//! per service for the embedded default. Migrations stay with each service; this crate only
-//! opens pools the same way everywhere.
+//! The store pattern every service follows: one SQL body per store, run on PostgreSQL (one
+//! schema per service) or SQLite (one file per service, the embedded default) through
+//! `sqlx::Any`. Schemas use types both dialects read alike — text ids, integer microseconds
+//! since the Unix epoch, integer 0/1 flags, `BYTEA` blobs — so one migration set serves both.
+//! Where PostgreSQL earns a statement of its own, the store asks [`Db::dialect`] by name.
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, PgPool, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Connection, Executor, Row};
 use std::str::FromStr;
 use std::time::Duration;
+
+pub use sqlx::Error as SqlError;
+pub use sqlx::any::Any;
+
+/// A transaction on the store's pool.
+pub type Tx = sqlx::Transaction<'static, Any>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -14,8 +22,15 @@ pub enum StorageError {
     Scheme(String),
     #[error("schema name {0:?} must be lower-case letters and underscores")]
     SchemaName(String),
+    #[error("cannot create the directory of {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,58 +51,318 @@ impl Dialect {
     }
 }
 
-/// Opens a pool whose connections see only `schema` (created if missing), so a service's
-/// unqualified table names — and its migrations table — live in its own schema.
-pub async fn connect_postgres(
-    url: &str,
-    schema: &str,
-    max_connections: u32,
-) -> Result<PgPool, StorageError> {
-    if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-        return Err(StorageError::SchemaName(schema.to_owned()));
-    }
-    let base = PgConnectOptions::from_str(url)?;
-    let mut conn = sqlx::PgConnection::connect_with(&base).await?;
-    // Two services starting at once may race to create their schemas; the lock makes it safe.
-    sqlx::query("SELECT pg_advisory_lock(4242)")
-        .execute(&mut conn)
-        .await?;
-    let created = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema}"
-    )))
-    .execute(&mut conn)
-    .await;
-    sqlx::query("SELECT pg_advisory_unlock(4242)")
-        .execute(&mut conn)
-        .await?;
-    created?;
-    conn.close().await?;
-    let options = base.options([("search_path", schema)]);
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await?)
+/// A service's database: the pool and which dialect answers it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
 }
 
-/// Opens (creating if missing) a SQLite database in WAL mode. One connection: SQLite serialises
-/// writers anyway, and a single connection never meets SQLITE_BUSY on a lock upgrade.
-pub async fn connect_sqlite(url: &str) -> Result<SqlitePool, StorageError> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    if let Some(dir) = options.get_filename().parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+impl Db {
+    /// Opens `url`: on PostgreSQL a pool whose connections see only `schema` (created if
+    /// missing), so a service's unqualified tables — and its migration history — live in its
+    /// own schema; on SQLite the file (and its directory), in WAL mode, on one connection, since
+    /// SQLite serialises writers anyway and one connection never meets SQLITE_BUSY on a lock
+    /// upgrade.
+    pub async fn connect(
+        url: &str,
+        schema: &str,
+        max_connections: u32,
+    ) -> Result<Self, StorageError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url)?;
+        match dialect {
+            Dialect::Postgres => Self::connect_postgres(url, schema, max_connections).await,
+            Dialect::Sqlite => Self::connect_sqlite(url).await,
+        }
     }
-    Ok(SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?)
+
+    async fn connect_postgres(url: &str, schema: &str, max: u32) -> Result<Self, StorageError> {
+        if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(StorageError::SchemaName(schema.to_owned()));
+        }
+        let options = AnyConnectOptions::from_str(url)?;
+        let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
+        // Two services starting at once may race to create their schemas; the lock makes it safe.
+        conn.execute("SELECT pg_advisory_lock(4242)").await?;
+        let created = conn
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .await;
+        conn.execute("SELECT pg_advisory_unlock(4242)").await?;
+        created?;
+        conn.close().await?;
+        let set_path = format!("SET search_path TO {schema}");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(set_path)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Postgres,
+        })
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, StorageError> {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        let url = if url.contains('?') {
+            url.to_owned()
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Sqlite,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Runs `migrator` against this database.
+    pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StorageError> {
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Builds a statement whose shape depends on the request (filters, lists, pages) with numbered
+/// `$n` placeholders. sqlx's `QueryBuilder` writes `?` for `Any`, which SQLite reads and
+/// PostgreSQL refuses; `$n` both read.
+#[derive(Default)]
+pub struct Sql {
+    text: String,
+    args: sqlx::any::AnyArguments,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            args: sqlx::any::AnyArguments::default(),
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+    {
+        use sqlx::Arguments;
+        // Encoding text, integers, blobs and their options into Any's buffer cannot fail.
+        self.args
+            .add(value)
+            .expect("a plain value encodes into Any's arguments");
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// Appends `v1, v2, …` as placeholders.
+    pub fn bind_list<T>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self
+    where
+        T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+    {
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(v);
+        }
+        self
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The statement, ready to run.
+    pub fn build(self) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+        sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+    }
+}
+
+/// Stored data that breaks the schema's own rules: a text that names no variant of its enum, a
+/// timestamp out of range. Never the client's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("column {column}: {reason}")]
+pub struct Corrupt {
+    pub column: &'static str,
+    pub reason: String,
+}
+
+/// Reading typed values out of a row, once per store.
+pub trait RowExt {
+    fn text(&self, column: &'static str) -> Result<String, Corrupt>;
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>, Corrupt>;
+    fn int(&self, column: &'static str) -> Result<i64, Corrupt>;
+    fn opt_int(&self, column: &'static str) -> Result<Option<i64>, Corrupt>;
+    fn flag(&self, column: &'static str) -> Result<bool, Corrupt>;
+    fn bytes(&self, column: &'static str) -> Result<Vec<u8>, Corrupt>;
+    fn opt_bytes(&self, column: &'static str) -> Result<Option<Vec<u8>>, Corrupt>;
+    fn time(&self, column: &'static str) -> Result<chrono::DateTime<chrono::Utc>, Corrupt>;
+    fn opt_time(
+        &self,
+        column: &'static str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, Corrupt>;
+    /// A text column holding one variant of `T` (a `text_enum!`), mapped at the row boundary.
+    fn parsed<T>(&self, column: &'static str) -> Result<T, Corrupt>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display;
+    fn opt_parsed<T>(&self, column: &'static str) -> Result<Option<T>, Corrupt>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display;
+}
+
+fn decode<'r, T>(row: &'r AnyRow, column: &'static str) -> Result<T, Corrupt>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(column).map_err(|e| Corrupt {
+        column,
+        reason: e.to_string(),
+    })
+}
+
+impl RowExt for AnyRow {
+    fn text(&self, column: &'static str) -> Result<String, Corrupt> {
+        decode(self, column)
+    }
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>, Corrupt> {
+        decode(self, column)
+    }
+    fn int(&self, column: &'static str) -> Result<i64, Corrupt> {
+        decode(self, column)
+    }
+    fn opt_int(&self, column: &'static str) -> Result<Option<i64>, Corrupt> {
+        decode(self, column)
+    }
+    fn flag(&self, column: &'static str) -> Result<bool, Corrupt> {
+        Ok(self.int(column)? != 0)
+    }
+    fn bytes(&self, column: &'static str) -> Result<Vec<u8>, Corrupt> {
+        decode(self, column)
+    }
+    fn opt_bytes(&self, column: &'static str) -> Result<Option<Vec<u8>>, Corrupt> {
+        decode(self, column)
+    }
+    fn time(&self, column: &'static str) -> Result<chrono::DateTime<chrono::Utc>, Corrupt> {
+        from_micros(column, self.int(column)?)
+    }
+    fn opt_time(
+        &self,
+        column: &'static str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, Corrupt> {
+        self.opt_int(column)?
+            .map(|v| from_micros(column, v))
+            .transpose()
+    }
+    fn parsed<T>(&self, column: &'static str) -> Result<T, Corrupt>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let text = self.text(column)?;
+        text.parse().map_err(|e: T::Err| Corrupt {
+            column,
+            reason: e.to_string(),
+        })
+    }
+    fn opt_parsed<T>(&self, column: &'static str) -> Result<Option<T>, Corrupt>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.opt_text(column)?
+            .map(|text| {
+                text.parse().map_err(|e: T::Err| Corrupt {
+                    column,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Timestamps are stored as microseconds since the Unix epoch (UTC): they sort and compare as
+/// numbers in both dialects.
+pub fn micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(column: &'static str, v: i64) -> Result<chrono::DateTime<chrono::Utc>, Corrupt> {
+    chrono::DateTime::from_timestamp_micros(v).ok_or_else(|| Corrupt {
+        column,
+        reason: format!("timestamp {v} out of range"),
+    })
+}
+
+/// Whether `e` is a unique violation of the constraint or index named `name`. PostgreSQL names
+/// the constraint; SQLite names the columns (`table.column`), so callers pass both spellings.
+pub fn is_unique_violation(e: &sqlx::Error, names: &[&str]) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        d.is_unique_violation()
+            && names
+                .iter()
+                .any(|n| d.constraint() == Some(*n) || d.message().contains(n))
+    })
 }
 
 #[cfg(test)]
@@ -108,23 +383,56 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_file_is_created_with_its_directory() {
-        let dir = std::env::temp_dir().join(format!("petition-storage-{}", std::process::id()));
-        let url = format!("sqlite://{}/sub/x.db", dir.display());
-        let pool = connect_sqlite(&url).await.unwrap();
-        let one: i64 = sqlx::query_scalar("SELECT 1")
-            .fetch_one(&pool)
+    async fn sqlite_file_is_created_with_its_directory_and_reads_portable_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/x.db", dir.path().display());
+        let db = Db::connect(&url, "unused", 1).await.unwrap();
+        assert_eq!(db.dialect(), Dialect::Sqlite);
+        sqlx::raw_sql(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, at BIGINT NOT NULL, flag SMALLINT NOT NULL, \
+             blob BYTEA, note TEXT)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let at = chrono::DateTime::from_timestamp_micros(1_772_400_000_123_456).unwrap();
+        sqlx::query("INSERT INTO t (id, at, flag, blob, note) VALUES ($1, $2, $3, $4, $5)")
+            .bind("a")
+            .bind(micros(at))
+            .bind(1_i16)
+            .bind(vec![0_u8, 1, 2])
+            .bind(None::<String>)
+            .execute(db.pool())
             .await
             .unwrap();
-        assert_eq!(one, 1);
-        pool.close().await;
-        assert!(dir.join("sub/x.db").exists());
-        std::fs::remove_dir_all(dir).unwrap();
+        let row = sqlx::query("SELECT id, at, flag, blob, note FROM t")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.text("id").unwrap(), "a");
+        assert_eq!(row.time("at").unwrap(), at);
+        assert!(row.flag("flag").unwrap());
+        assert_eq!(row.bytes("blob").unwrap(), vec![0, 1, 2]);
+        assert_eq!(row.opt_text("note").unwrap(), None);
+        let bad = row.parsed::<std::net::IpAddr>("id").unwrap_err();
+        assert_eq!(bad.column, "id");
+        db.close().await;
+        assert!(dir.path().join("sub/x.db").exists());
+    }
+
+    #[test]
+    fn statements_number_their_placeholders() {
+        let mut q = Sql::new("SELECT 1 FROM t WHERE a = ");
+        q.bind(1_i64)
+            .push(" AND b IN (")
+            .bind_list(["x", "y"].map(String::from))
+            .push(")");
+        assert_eq!(q.as_str(), "SELECT 1 FROM t WHERE a = $1 AND b IN ($2, $3)");
     }
 
     #[tokio::test]
     async fn bad_schema_names_are_refused_before_connecting() {
-        let err = connect_postgres("postgres://nobody@127.0.0.1:1/x", "intake; drop", 1)
+        let err = Db::connect("postgres://nobody@127.0.0.1:1/x", "intake; drop", 1)
             .await
             .unwrap_err();
         assert!(matches!(err, StorageError::SchemaName(_)));

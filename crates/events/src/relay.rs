@@ -1,0 +1,232 @@
+//! The relay: moves outbox rows to the bus, woken at once by a commit (the service notifies it
+//! after each transaction), with a poll as a safety net for rows written by other instances.
+//! On each poll it also checks that the streams still hold what it gave them, refilling them
+//! from the outbox when Redis came back without its data, and from time to time it deletes
+//! rows past their retention and trims streams below what every group has acknowledged.
+
+use crate::BusError;
+use crate::outbox::{EntryId, EventSink, Outbox, Published};
+use petition_telemetry::ReadinessFlag;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Notify, watch};
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub batch_size: usize,
+    /// how often the relay looks without being woken, and checks its streams for losses
+    pub poll_interval: Duration,
+    /// how often published rows past retention are deleted and streams trimmed
+    pub maintenance_interval: Duration,
+    /// how long published rows stay in the outbox, ready to be published again
+    pub retention: chrono::Duration,
+    /// how long stream entries stay after every group has acknowledged them
+    pub stream_retention: chrono::Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            poll_interval: Duration::from_secs(1),
+            maintenance_interval: Duration::from_secs(60),
+            retention: chrono::Duration::days(7),
+            stream_retention: chrono::Duration::days(1),
+        }
+    }
+}
+
+pub struct Relay {
+    /// the producing service, for logs and metrics
+    service: String,
+    outbox: Outbox,
+    sink: Arc<dyn EventSink>,
+    wake: Arc<Notify>,
+    cfg: RelayConfig,
+    readiness: Option<ReadinessFlag>,
+    /// per stream, the last entry id this relay gave it; loaded from the outbox on first use
+    known: Mutex<Option<HashMap<String, EntryId>>>,
+}
+
+/// Losses in a row within one drain before the relay gives up until its next round: a bus that
+/// keeps losing what it is given is not ready.
+const MAX_LOSSES_PER_DRAIN: usize = 3;
+
+impl Relay {
+    pub fn new(
+        service: &str,
+        outbox: Outbox,
+        sink: Arc<dyn EventSink>,
+        wake: Arc<Notify>,
+        cfg: RelayConfig,
+        readiness: Option<ReadinessFlag>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            service: service.to_owned(),
+            outbox,
+            sink,
+            wake,
+            cfg,
+            readiness,
+            known: Mutex::new(None),
+        })
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Runs until `shutdown` turns true. The final flush is the caller's (see `flush`), so
+    /// that a process with several relays can flush them together until all are quiet.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(50);
+        let mut next_maintenance = Instant::now();
+        let mut next_check = Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let now = Instant::now();
+            let check = now >= next_check;
+            let maintain = now >= next_maintenance;
+            match self.round(check, maintain).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(50);
+                    if let Some(f) = &self.readiness {
+                        f.ready();
+                    }
+                    if check {
+                        next_check = now + self.cfg.poll_interval;
+                    }
+                    if maintain {
+                        next_maintenance = now + self.cfg.maintenance_interval;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, service = %self.service, "outbox relay failed; retrying");
+                    metrics::counter!("outbox_relay_errors_total", "service" => self.service.clone())
+                        .increment(1);
+                    if let Some(f) = &self.readiness {
+                        f.failing(format!("outbox relay: {e}"));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn round(&self, check: bool, maintain: bool) -> Result<(), BusError> {
+        let mut guard = self.known.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.outbox.last_published().await?);
+        }
+        let known = guard.as_mut().expect("loaded above");
+        if check {
+            if let Published::Lost { stream, last } = self.sink.check(known).await? {
+                self.refill(known, &stream, last).await?;
+            }
+            let stats = self.outbox.stats().await?;
+            let age = stats
+                .oldest
+                .map(|t| (self.outbox.clock().now() - t).num_milliseconds().max(0) as f64 / 1e3)
+                .unwrap_or(0.0);
+            metrics::gauge!("outbox_backlog", "service" => self.service.clone())
+                .set(stats.backlog as f64);
+            metrics::gauge!("outbox_oldest_age_seconds", "service" => self.service.clone())
+                .set(age);
+        }
+        self.drain(known).await?;
+        if maintain {
+            self.maintain(known).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes until the outbox is empty; returns how many rows went out.
+    async fn drain(&self, known: &mut HashMap<String, EntryId>) -> Result<usize, BusError> {
+        let mut total = 0;
+        let mut losses = 0;
+        loop {
+            match self
+                .outbox
+                .relay_once(self.sink.as_ref(), self.cfg.batch_size, known)
+                .await?
+            {
+                Published::Done(ids) => {
+                    total += ids.len();
+                    metrics::counter!("outbox_published_total", "service" => self.service.clone())
+                        .increment(ids.len() as u64);
+                    if ids.len() < self.cfg.batch_size {
+                        return Ok(total);
+                    }
+                }
+                Published::Lost { stream, last } => {
+                    losses += 1;
+                    if losses > MAX_LOSSES_PER_DRAIN {
+                        return Err(BusError::Other(format!(
+                            "stream {stream} keeps losing entries"
+                        )));
+                    }
+                    self.refill(known, &stream, last).await?;
+                }
+            }
+        }
+    }
+
+    async fn refill(
+        &self,
+        known: &mut HashMap<String, EntryId>,
+        stream: &str,
+        last: Option<EntryId>,
+    ) -> Result<(), BusError> {
+        let n = self.outbox.republish_lost(stream, last).await?;
+        known.remove(stream);
+        tracing::warn!(
+            service = %self.service,
+            stream,
+            last = ?last.map(|l| l.to_string()),
+            republished = n,
+            "the stream lost entries it was given (Redis restarted without its data?); publishing them again from the outbox"
+        );
+        metrics::counter!("outbox_republished_total", "service" => self.service.clone(), "stream" => stream.to_owned())
+            .increment(n);
+        Ok(())
+    }
+
+    async fn maintain(&self, known: &HashMap<String, EntryId>) -> Result<(), BusError> {
+        let now = self.outbox.clock().now();
+        let purged = self
+            .outbox
+            .purge(now - self.cfg.retention, now - self.cfg.retention * 2)
+            .await?;
+        if purged > 0 {
+            tracing::debug!(service = %self.service, purged, "outbox rows past retention deleted");
+        }
+        for stream in known.keys() {
+            self.sink
+                .trim(stream, now - self.cfg.stream_retention)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes what is left, for a graceful shutdown; returns how many rows went out.
+    pub async fn flush(&self) -> Result<usize, BusError> {
+        let mut guard = self.known.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.outbox.last_published().await?);
+        }
+        self.drain(guard.as_mut().expect("loaded above")).await
+    }
+}

@@ -1,0 +1,51 @@
+//! Where events travel: the streams, the consumer groups that read them, and each event's type,
+//! named once here so that no service imports another to read its stream.
+
+use petition_proto::v1::event_envelope::Payload;
+
+petition_domain::text_enum! {
+    /// A stream of events, versioned by its name; additive changes only.
+    pub enum Stream {
+        /// intake's registrations
+        Intake = "petition.intake.v1",
+        /// routing's decisions and the department inbox's steps
+        Routing = "petition.routing.v1",
+        /// supervision's clocks, urging and ratings
+        Supervision = "petition.supervision.v1",
+    }
+}
+
+/// Consumer groups, named after the consuming service.
+pub mod group {
+    pub const INTAKE: &str = "intake";
+    pub const ROUTING: &str = "routing";
+    pub const SUPERVISION: &str = "supervision";
+    pub const ANALYTICS: &str = "analytics";
+}
+
+/// The envelope's `type`, derived from the payload so that the two can never disagree.
+pub fn event_type(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::PetitionRegistered(_) => "petition.registered",
+        Payload::PetitionRouted(_) => "petition.routed",
+        Payload::CaseAccepted(_) => "case.accepted",
+        Payload::ObjectionRaised(_) => "objection.raised",
+        Payload::ObjectionResolved(_) => "objection.resolved",
+        Payload::CaseAnswered(_) => "case.answered",
+        Payload::ExtensionRequested(_) => "extension.requested",
+        Payload::CompletionReported(_) => "completion.reported",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_are_versioned() {
+        for s in Stream::ALL {
+            assert!(s.as_str().starts_with("petition.") && s.as_str().ends_with(".v1"));
+            assert_eq!(s.as_str().parse::<Stream>().unwrap(), *s);
+        }
+    }
+}
