@@ -14,7 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     // compile_fds does not write the descriptor set; reflection needs it.
     std::fs::write(out.join("petition_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::Codec")
+        .compile_fds(fds)?;
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

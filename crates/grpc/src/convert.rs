@@ -1,7 +1,9 @@
-//! Conversions between protobuf messages and domain types, shared by every service.
+//! Conversions between protobuf messages and domain types, shared by every service. Input
+//! enums map UNSPECIFIED (and unknown numbers) to `None`, which the caller rejects with the
+//! field's name.
 
 use chrono::{DateTime, Utc};
-use petition_domain::{Channel, Diversion, TypeOfMatter};
+use petition_domain::{CaseStatus, Channel, Diversion, IdType, Sex, StepKind, TypeOfMatter};
 use petition_proto::v1 as pb;
 
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -38,13 +40,6 @@ pub fn channel_to_pb(c: Channel) -> pb::Channel {
     }
 }
 
-/// From the stored text form; unknown text maps to UNSPECIFIED.
-pub fn channel_str_to_pb(s: &str) -> pb::Channel {
-    s.parse::<Channel>()
-        .map(channel_to_pb)
-        .unwrap_or(pb::Channel::Unspecified)
-}
-
 pub fn type_to_pb(t: Option<TypeOfMatter>) -> pb::TypeOfMatter {
     match t {
         Some(TypeOfMatter::Suggestion) => pb::TypeOfMatter::Suggestion,
@@ -74,6 +69,70 @@ pub fn diversion_to_pb(d: Option<Diversion>) -> pb::Diversion {
     }
 }
 
+pub fn diversion_from_pb(v: i32) -> Option<Diversion> {
+    match pb::Diversion::try_from(v).ok()? {
+        pb::Diversion::Unspecified | pb::Diversion::None => None,
+        pb::Diversion::Litigation => Some(Diversion::Litigation),
+        pb::Diversion::Arbitration => Some(Diversion::Arbitration),
+        pb::Diversion::Reconsideration => Some(Diversion::Reconsideration),
+        pb::Diversion::Discipline => Some(Diversion::Discipline),
+    }
+}
+
+pub fn id_type_from_pb(v: i32) -> Option<IdType> {
+    match pb::IdType::try_from(v).ok()? {
+        pb::IdType::Unspecified => None,
+        pb::IdType::ResidentId => Some(IdType::ResidentId),
+        pb::IdType::Passport => Some(IdType::Passport),
+        pb::IdType::Other => Some(IdType::Other),
+    }
+}
+
+pub fn id_type_to_pb(t: Option<IdType>) -> pb::IdType {
+    match t {
+        Some(IdType::ResidentId) => pb::IdType::ResidentId,
+        Some(IdType::Passport) => pb::IdType::Passport,
+        Some(IdType::Other) => pb::IdType::Other,
+        None => pb::IdType::Unspecified,
+    }
+}
+
+pub fn sex_to_pb(s: Option<Sex>) -> pb::Sex {
+    match s {
+        Some(Sex::Male) => pb::Sex::Male,
+        Some(Sex::Female) => pb::Sex::Female,
+        None => pb::Sex::Unspecified,
+    }
+}
+
+pub fn case_status_to_pb(s: CaseStatus) -> pb::CaseStatus {
+    match s {
+        CaseStatus::Registered => pb::CaseStatus::Registered,
+        CaseStatus::Routed => pb::CaseStatus::Routed,
+        CaseStatus::Diverted => pb::CaseStatus::Diverted,
+        CaseStatus::Linked => pb::CaseStatus::Linked,
+        CaseStatus::InHandling => pb::CaseStatus::InHandling,
+        CaseStatus::Answered => pb::CaseStatus::Answered,
+        CaseStatus::Closed => pb::CaseStatus::Closed,
+    }
+}
+
+pub fn step_kind_to_pb(k: StepKind) -> pb::StepKind {
+    match k {
+        StepKind::Registered => pb::StepKind::Registered,
+        StepKind::Routed => pb::StepKind::Routed,
+        StepKind::Diverted => pb::StepKind::Diverted,
+        StepKind::Linked => pb::StepKind::Linked,
+        StepKind::Triaged => pb::StepKind::Triaged,
+        StepKind::Accepted => pb::StepKind::Accepted,
+        StepKind::Objected => pb::StepKind::Objected,
+        StepKind::ObjectionResolved => pb::StepKind::ObjectionResolved,
+        StepKind::ExtensionRequested => pb::StepKind::ExtensionRequested,
+        StepKind::Answered => pb::StepKind::Answered,
+        StepKind::CompletionReported => pb::StepKind::CompletionReported,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,8 +140,7 @@ mod tests {
     #[test]
     fn channels_round_trip_and_unspecified_is_none() {
         for c in Channel::ALL {
-            assert_eq!(channel_from_pb(channel_to_pb(c) as i32), Some(c));
-            assert_eq!(channel_str_to_pb(c.as_str()), channel_to_pb(c));
+            assert_eq!(channel_from_pb(channel_to_pb(*c) as i32), Some(*c));
         }
         assert_eq!(channel_from_pb(0), None);
         assert_eq!(channel_from_pb(99), None);
@@ -102,13 +160,29 @@ mod tests {
     }
 
     #[test]
-    fn types_round_trip() {
-        for t in [
-            TypeOfMatter::Suggestion,
-            TypeOfMatter::Accusation,
-            TypeOfMatter::Grievance,
-        ] {
-            assert_eq!(type_from_pb(type_to_pb(Some(t)) as i32), Some(t));
+    fn enums_round_trip() {
+        for t in TypeOfMatter::ALL {
+            assert_eq!(type_from_pb(type_to_pb(Some(*t)) as i32), Some(*t));
         }
+        for d in Diversion::ALL {
+            assert_eq!(
+                diversion_from_pb(diversion_to_pb(Some(*d)) as i32),
+                Some(*d)
+            );
+        }
+        for i in IdType::ALL {
+            assert_eq!(id_type_from_pb(id_type_to_pb(Some(*i)) as i32), Some(*i));
+        }
+        let statuses: std::collections::HashSet<i32> = CaseStatus::ALL
+            .iter()
+            .map(|s| case_status_to_pb(*s) as i32)
+            .collect();
+        assert_eq!(statuses.len(), CaseStatus::ALL.len());
+        assert!(!statuses.contains(&0));
+        let steps: std::collections::HashSet<i32> = StepKind::ALL
+            .iter()
+            .map(|s| step_kind_to_pb(*s) as i32)
+            .collect();
+        assert_eq!(steps.len(), StepKind::ALL.len());
     }
 }

@@ -7,6 +7,7 @@ use petition_domain::category::TaxonomyError;
 use petition_domain::org::OrgTreeError;
 use petition_domain::{OrgTree, Taxonomy};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const BUILTIN_ORGS: &str = include_str!("../../../deploy/config/orgs.toml");
 const BUILTIN_CATEGORIES: &str = include_str!("../../../deploy/config/categories.toml");
@@ -35,7 +36,8 @@ pub enum ReferenceError {
 
 #[derive(Debug, Clone)]
 pub struct Reference {
-    pub tree: OrgTree,
+    /// shared with the access policy
+    pub tree: Arc<OrgTree>,
     pub taxonomy: Taxonomy,
     pub calendar: HolidayCalendar,
 }
@@ -43,7 +45,7 @@ pub struct Reference {
 impl Reference {
     pub fn builtin() -> Self {
         Self {
-            tree: OrgTree::from_toml(BUILTIN_ORGS).expect("shipped orgs.toml is valid"),
+            tree: Arc::new(OrgTree::from_toml(BUILTIN_ORGS).expect("shipped orgs.toml is valid")),
             taxonomy: Taxonomy::from_toml(BUILTIN_CATEGORIES)
                 .expect("shipped categories.toml is valid"),
             calendar: HolidayCalendar::from_csv(BUILTIN_CALENDAR)
@@ -65,10 +67,12 @@ impl Reference {
         let (cat_path, cats) = read("categories.toml")?;
         let (cal_path, cal) = read("cn-calendar.csv")?;
         Ok(Self {
-            tree: OrgTree::from_toml(&orgs).map_err(|source| ReferenceError::Orgs {
-                path: orgs_path,
-                source,
-            })?,
+            tree: Arc::new(
+                OrgTree::from_toml(&orgs).map_err(|source| ReferenceError::Orgs {
+                    path: orgs_path,
+                    source,
+                })?,
+            ),
             taxonomy: Taxonomy::from_toml(&cats).map_err(|source| ReferenceError::Categories {
                 path: cat_path,
                 source,

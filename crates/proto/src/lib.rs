@@ -1,5 +1,7 @@
-//! Generated code for the `petition.v1` protobuf package, plus the encoded descriptor set that
-//! server reflection serves.
+//! Generated code for the `petition.v1` protobuf package, its codec, and the encoded descriptor
+//! set that server reflection serves.
+
+pub mod codec;
 
 #[allow(clippy::all, clippy::pedantic)]
 pub mod v1 {

@@ -1,5 +1,10 @@
 //! Tracing to stdout, OpenTelemetry export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C trace
-//! context across gRPC metadata and event envelopes, and Prometheus metrics on an admin port.
+//! context across gRPC metadata and event envelopes, Prometheus metrics on an admin port, and
+//! the process's readiness.
+
+pub mod readiness;
+
+pub use readiness::{Readiness, ReadinessFlag};
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -225,8 +230,16 @@ pub fn prometheus() -> Result<PrometheusHandle, TelemetryError> {
     Ok(PROMETHEUS.get_or_init(|| handle).clone())
 }
 
-/// `/metrics` (Prometheus text) and `/healthz` for the admin port.
-pub fn admin_router(handle: PrometheusHandle) -> axum::Router {
+/// The admin port: `/metrics` (Prometheus text), `/healthz` and `/livez` (liveness: the
+/// process answers), `/readyz` (200 when every relay and consumer can reach what it needs,
+/// else 503 naming what cannot), plus whatever `extra` routes the service adds.
+pub fn admin_router(
+    handle: PrometheusHandle,
+    readiness: std::sync::Arc<Readiness>,
+    extra: axum::Router,
+) -> axum::Router {
+    use axum::http::StatusCode;
+    let live = || async { "ok" };
     axum::Router::new()
         .route(
             "/metrics",
@@ -235,16 +248,39 @@ pub fn admin_router(handle: PrometheusHandle) -> axum::Router {
                 async move { h.render() }
             }),
         )
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/healthz", axum::routing::get(live))
+        .route("/livez", axum::routing::get(live))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let r = readiness.clone();
+                async move {
+                    let failing = r.failing();
+                    if failing.is_empty() {
+                        (StatusCode::OK, "ready\n".to_owned())
+                    } else {
+                        let lines: String = failing
+                            .iter()
+                            .map(|(c, why)| format!("{c}: {why}\n"))
+                            .collect();
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready\n{lines}"),
+                        )
+                    }
+                }
+            }),
+        )
+        .merge(extra)
 }
 
 /// Serves the admin router until `shutdown` resolves.
 pub async fn serve_admin(
     listener: tokio::net::TcpListener,
-    handle: PrometheusHandle,
+    router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, admin_router(handle))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

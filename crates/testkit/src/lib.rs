@@ -1,11 +1,18 @@
 //! Real PostgreSQL and Redis for tests: each test gets its own database and its own Redis key
 //! prefix, and both are removed when the fixture is dropped, so tests run in parallel and twice
-//! in a row.
+//! in a row. Also: one harness that runs a store's conformance suite on both dialects, a
+//! throwaway `redis-server` a test may kill and restart, and service binaries run as processes.
 //!
 //! Where the services are: `PETITION_TEST_DATABASE_URL` (an admin URL, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and `PETITION_TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`). When one does not answer, a test skips with a message — unless
 //! `CI=true`, where a missing service is a failure.
+
+pub mod process;
+pub mod redis_server;
+
+pub use process::ServiceProcess;
+pub use redis_server::RedisServer;
 
 use sqlx::Connection;
 use uuid::Uuid;
@@ -30,6 +37,10 @@ fn unavailable(what: &str, err: &dyn std::fmt::Display) {
     eprintln!(
         "SKIPPED: {what} is not reachable ({err}); start it or set the PETITION_TEST_* URL to run this test"
     );
+}
+
+fn unavailable_binary(what: &str) {
+    unavailable(what, &"not installed");
 }
 
 /// A database of its own for one test.
@@ -152,6 +163,89 @@ macro_rules! require {
         match $fixture.await {
             Some(f) => f,
             None => return,
+        }
+    };
+}
+
+/// A database for one test on either dialect: a fresh PostgreSQL database, or a SQLite file in
+/// a temporary directory. Stores open their schema in it by URL.
+pub struct TestDb {
+    pub url: String,
+    _pg: Option<TestDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is not reachable outside CI.
+    pub async fn postgres() -> Option<Self> {
+        let db = TestDatabase::create().await?;
+        Some(Self {
+            url: db.url.clone(),
+            _pg: Some(db),
+            _dir: None,
+        })
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self {
+            url: format!("sqlite://{}/store.db", dir.path().display()),
+            _pg: None,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self._pg.is_some()
+    }
+
+    /// Opens `schema` in this database as a service does: the outbox tables and `migrator`'s
+    /// migrations applied.
+    pub async fn open(
+        &self,
+        schema: &str,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> petition_storage::Db {
+        let db = petition_storage::Db::connect(&self.url, schema, 8)
+            .await
+            .expect("connect to the test database");
+        db.migrate(&petition_events::outbox::migrator(db.dialect()))
+            .await
+            .expect("outbox migrations");
+        db.migrate(migrator).await.expect("service migrations");
+        db
+    }
+}
+
+/// One conformance suite, run against both dialects: for each test function `name(h)`, a test
+/// `on_postgres::name` and a test `on_sqlite::name`, each with the harness `open(&TestDb)`
+/// builds. Whatever one dialect does, the other must do too.
+///
+/// ```ignore
+/// petition_testkit::dual_dialect!(open => registers_and_reads, lists_by_page);
+/// ```
+#[macro_export]
+macro_rules! dual_dialect {
+    ($open:ident => $($test:ident),+ $(,)?) => {
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(db) = $crate::TestDb::postgres().await else { return };
+                    let h = super::$open(&db).await;
+                    super::$test(h).await;
+                }
+            )+
+        }
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = $crate::TestDb::sqlite();
+                    let h = super::$open(&db).await;
+                    super::$test(h).await;
+                }
+            )+
         }
     };
 }

@@ -1,0 +1,429 @@
+//! The one access policy. Every read and write of every service asks it; no service decides
+//! access on its own.
+//!
+//! Scope by role: an admin reaches everything; staff (clerk, handler, supervisor, leader) their
+//! own organ and the organs below it; an upstream system what it submitted; an analyst no
+//! single case (aggregates only). A case is within an organ's reach when the organ received it,
+//! holds it now (it was forwarded, assigned or diverted there), or is the bureau that sent it.
+//!
+//! Art. 30 ¶3 comes first: when a case is an accusation, the accused organ and every organ
+//! under it see nothing of it — not its content, not that it exists. Services answer such a
+//! caller exactly as they answer for a case that does not exist.
+
+use crate::{Principal, Role};
+use petition_domain::OrgTree;
+use std::sync::Arc;
+
+/// What the policy needs to know of a case, whichever service holds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaseFacts<'a> {
+    /// the organ that registered it
+    pub received_by: &'a str,
+    /// the organ that holds it now, once routed
+    pub holder: Option<&'a str>,
+    /// the bureau that routes it (routing's forwarding bureau)
+    pub bureau: Option<&'a str>,
+    /// the accused party's organ, for accusations only (Art. 30 ¶3)
+    pub accused_organ: Option<&'a str>,
+    /// the upstream system that submitted it
+    pub source_system: Option<&'a str>,
+}
+
+/// How far a principal reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Everything,
+    OrganAndBelow(String),
+    Submitted(String),
+    /// figures only, no single case
+    Aggregates,
+}
+
+/// What a principal may see of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseView {
+    Visible {
+        /// petitioners' identity and contact data in the clear, or masked
+        personal_data: bool,
+    },
+    /// An existing case outside the caller's reach: PERMISSION_DENIED, naming nothing of it.
+    OutOfReach,
+    /// Art. 30 ¶3: the caller is on the accused side and must not learn the case exists:
+    /// answered as if it did not.
+    Hidden,
+}
+
+/// Who may issue a command on a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duty {
+    /// the organ holding the case: accept, object, transfer, reply, extend, report
+    Holder,
+    /// the bureau that routes it: resolve objections, route by hand
+    Bureau,
+}
+
+/// A refusal, in words that name only the caller's own organ and role and the request's
+/// fields — never another organ's case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// How to narrow a list to what the caller may see, in SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListScope {
+    /// `None`: any organ; otherwise only cases received by, held by or routed by one of these
+    pub organs: Option<Vec<String>>,
+    /// only what this upstream system submitted
+    pub source_system: Option<String>,
+    /// never an accusation against one of these organs: the caller's own and those above it
+    pub hidden_accused: Vec<String>,
+    /// the caller sees no single case at all
+    pub nothing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessPolicy {
+    tree: Arc<OrgTree>,
+}
+
+impl AccessPolicy {
+    pub fn new(tree: Arc<OrgTree>) -> Self {
+        Self { tree }
+    }
+
+    pub fn tree(&self) -> &OrgTree {
+        &self.tree
+    }
+
+    pub fn scope(&self, p: &Principal) -> Scope {
+        match p.role {
+            Role::Admin => Scope::Everything,
+            Role::Upstream => Scope::Submitted(p.subject.clone()),
+            Role::Analyst => Scope::Aggregates,
+            Role::Clerk | Role::Handler | Role::Supervisor | Role::Leader => {
+                Scope::OrganAndBelow(p.org.clone())
+            }
+        }
+    }
+
+    /// Whether `p` sits on the accused side of an accusation against `accused`: the accused
+    /// organ itself or any organ under it. An upstream system is a platform, not staff of the
+    /// organ its token names, and it already holds what it submitted.
+    pub fn is_accused_side(&self, p: &Principal, accused: Option<&str>) -> bool {
+        p.role != Role::Upstream && accused.is_some_and(|a| self.tree.is_same_or_above(a, &p.org))
+    }
+
+    fn reaches(&self, p: &Principal, case: &CaseFacts<'_>) -> bool {
+        match self.scope(p) {
+            Scope::Everything => true,
+            Scope::Aggregates => false,
+            Scope::Submitted(subject) => case.source_system == Some(subject.as_str()),
+            Scope::OrganAndBelow(org) => [Some(case.received_by), case.holder, case.bureau]
+                .into_iter()
+                .flatten()
+                .any(|o| self.tree.is_same_or_above(&org, o)),
+        }
+    }
+
+    pub fn view(&self, p: &Principal, case: &CaseFacts<'_>) -> CaseView {
+        if self.is_accused_side(p, case.accused_organ) {
+            return CaseView::Hidden;
+        }
+        if !self.reaches(p, case) {
+            return CaseView::OutOfReach;
+        }
+        CaseView::Visible {
+            personal_data: p.may_see_personal_data(),
+        }
+    }
+
+    /// Whether `p` may issue a command that is `duty`'s to issue. Assumes the case is visible.
+    pub fn may_act(&self, p: &Principal, case: &CaseFacts<'_>, duty: Duty) -> Result<(), Denied> {
+        if p.role == Role::Admin {
+            return Ok(());
+        }
+        match duty {
+            Duty::Holder if p.role.is_staff() && case.holder == Some(p.org.as_str()) => Ok(()),
+            Duty::Holder => Err(Denied(format!(
+                "only staff of the organ holding the case may do this; {} ({}) does not hold it",
+                p.org, p.role
+            ))),
+            Duty::Bureau
+                if p.role.is_bureau_desk()
+                    && case
+                        .bureau
+                        .is_some_and(|b| self.tree.is_same_or_above(&p.org, b)) =>
+            {
+                Ok(())
+            }
+            Duty::Bureau => Err(Denied(format!(
+                "only the bureau that routes the case may do this; {} ({}) does not",
+                p.org, p.role
+            ))),
+        }
+    }
+
+    /// What a list may show `p`.
+    pub fn list_scope(&self, p: &Principal) -> ListScope {
+        let hidden_accused = if p.role == Role::Upstream {
+            Vec::new()
+        } else {
+            self.tree
+                .chain(&p.org)
+                .into_iter()
+                .map(|o| o.id.clone())
+                .collect()
+        };
+        let mut s = ListScope {
+            hidden_accused,
+            ..ListScope::default()
+        };
+        match self.scope(p) {
+            Scope::Everything => {}
+            Scope::Aggregates => s.nothing = true,
+            Scope::Submitted(subject) => s.source_system = Some(subject),
+            Scope::OrganAndBelow(org) => {
+                s.organs = Some(self.tree.within(&org).map(|o| o.id.clone()).collect());
+            }
+        }
+        s
+    }
+
+    /// Registration (登记): bureau desk staff for organs within their reach, an upstream system
+    /// under its own name, an admin for anyone.
+    pub fn may_register(
+        &self,
+        p: &Principal,
+        received_by: &str,
+        source_system: &str,
+    ) -> Result<(), Denied> {
+        let source_system = source_system.trim();
+        match p.role {
+            Role::Admin => Ok(()),
+            Role::Upstream if source_system == p.subject => Ok(()),
+            Role::Upstream => Err(Denied(format!(
+                "source_system: an upstream system registers under its own name {:?}",
+                p.subject
+            ))),
+            Role::Clerk | Role::Supervisor | Role::Leader if !source_system.is_empty() => {
+                Err(Denied(
+                    "source_system: only an upstream system (role upstream) registers under a \
+                     source_system; staff leave it empty"
+                        .into(),
+                ))
+            }
+            Role::Clerk | Role::Supervisor | Role::Leader => {
+                // Unknown organs fall through to validation, which names the field.
+                if received_by.is_empty()
+                    || self.tree.get(received_by).is_none()
+                    || self.tree.is_same_or_above(&p.org, received_by)
+                {
+                    Ok(())
+                } else {
+                    Err(Denied(format!(
+                        "received_by: staff of {} register only petitions received by {} or an organ below it",
+                        p.org, p.org
+                    )))
+                }
+            }
+            Role::Handler | Role::Analyst => Err(Denied(format!(
+                "role {} may not register petitions (登记 is for bureau clerks and upstream systems)",
+                p.role
+            ))),
+        }
+    }
+
+    /// Looking a petitioner up by identity is a reveal of personal data.
+    pub fn may_look_up_petitioners(&self, p: &Principal) -> Result<(), Denied> {
+        if p.may_see_personal_data() {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "role {} may not look petitioners up by identity",
+                p.role
+            )))
+        }
+    }
+
+    /// Working a bureau's triage queue.
+    pub fn may_triage(&self, p: &Principal) -> Result<(), Denied> {
+        if p.role.is_bureau_desk() || p.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "role {} does not work the bureau's triage queue",
+                p.role
+            )))
+        }
+    }
+
+    /// Reading single cases at all.
+    pub fn may_read_cases(&self, p: &Principal) -> Result<(), Denied> {
+        if p.role == Role::Analyst {
+            Err(Denied(
+                "role analyst sees aggregates only, not individual cases".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> AccessPolicy {
+        AccessPolicy::new(Arc::new(
+            OrgTree::from_toml(include_str!("../../../deploy/config/orgs.toml")).unwrap(),
+        ))
+    }
+
+    fn who(org: &str, role: Role) -> Principal {
+        Principal {
+            subject: format!("{role}@{org}"),
+            org: org.into(),
+            role,
+            scopes: vec![],
+        }
+    }
+
+    /// An accusation against the city bureau, registered at the district bureau, held by the
+    /// city's discipline commission.
+    fn accusation() -> CaseFacts<'static> {
+        CaseFacts {
+            received_by: "pingcheng.bureau",
+            holder: Some("datong.discipline"),
+            bureau: Some("pingcheng.bureau"),
+            accused_organ: Some("datong.bureau"),
+            source_system: None,
+        }
+    }
+
+    #[test]
+    fn the_accused_side_sees_nothing_and_the_holder_reads_it() {
+        let p = policy();
+        let case = accusation();
+        for org in [
+            "datong.bureau",
+            "pingcheng.bureau",
+            "pingcheng.street.beiguan",
+            "yungang.bureau",
+        ] {
+            for role in [Role::Clerk, Role::Handler, Role::Leader, Role::Admin] {
+                assert_eq!(
+                    p.view(&who(org, role), &case),
+                    CaseView::Hidden,
+                    "{org} {role}"
+                );
+            }
+        }
+        assert_eq!(
+            p.view(&who("datong.discipline", Role::Handler), &case),
+            CaseView::Visible {
+                personal_data: false
+            }
+        );
+        assert_eq!(
+            p.view(&who("shanxi.discipline", Role::Leader), &case),
+            CaseView::Visible {
+                personal_data: true
+            },
+            "the commission above the holder"
+        );
+        assert_eq!(
+            p.view(&who("shanxi.bureau", Role::Clerk), &case),
+            CaseView::Visible {
+                personal_data: true
+            },
+            "the province is above the receiving bureau and not under the accused"
+        );
+        assert_eq!(
+            p.view(&who("pingcheng.housing", Role::Handler), &case),
+            CaseView::OutOfReach
+        );
+        assert_eq!(
+            p.view(&who("datong.discipline", Role::Analyst), &case),
+            CaseView::OutOfReach
+        );
+        assert!(
+            p.may_act(
+                &who("datong.discipline", Role::Handler),
+                &case,
+                Duty::Holder
+            )
+            .is_ok()
+        );
+        let err = p
+            .may_act(
+                &who("shanxi.discipline", Role::Handler),
+                &case,
+                Duty::Holder,
+            )
+            .unwrap_err();
+        assert!(
+            !err.0.contains("datong.discipline"),
+            "names no other organ: {err}"
+        );
+    }
+
+    #[test]
+    fn lists_hide_accusations_against_the_caller_and_everything_above_it() {
+        let p = policy();
+        let s = p.list_scope(&who("pingcheng.street.beiguan", Role::Clerk));
+        assert_eq!(
+            s.hidden_accused,
+            [
+                "pingcheng.street.beiguan",
+                "pingcheng.bureau",
+                "datong.bureau",
+                "shanxi.bureau"
+            ]
+        );
+        assert_eq!(
+            s.organs.as_deref(),
+            Some(&["pingcheng.street.beiguan".to_owned()][..])
+        );
+        let up = Principal {
+            role: Role::Upstream,
+            ..who("datong.bureau", Role::Upstream)
+        };
+        let s = p.list_scope(&up);
+        assert!(s.hidden_accused.is_empty() && s.source_system.is_some());
+        assert!(
+            p.list_scope(&who("pingcheng.bureau", Role::Analyst))
+                .nothing
+        );
+    }
+
+    #[test]
+    fn registration_rules() {
+        let p = policy();
+        let clerk = who("pingcheng.bureau", Role::Clerk);
+        assert!(p.may_register(&clerk, "pingcheng.bureau", "").is_ok());
+        assert!(
+            p.may_register(&clerk, "pingcheng.street.beiguan", "")
+                .is_ok()
+        );
+        assert!(p.may_register(&clerk, "yungang.bureau", "").is_err());
+        let err = p
+            .may_register(&clerk, "pingcheng.bureau", "datong.12345")
+            .unwrap_err();
+        assert!(err.0.starts_with("source_system:"), "{err}");
+        let mut up = who("datong.bureau", Role::Upstream);
+        up.subject = "datong.12345".into();
+        assert!(
+            p.may_register(&up, "pingcheng.bureau", "datong.12345")
+                .is_ok()
+        );
+        assert!(p.may_register(&up, "pingcheng.bureau", "other").is_err());
+        assert!(
+            p.may_register(
+                &who("pingcheng.housing", Role::Handler),
+                "pingcheng.housing",
+                ""
+            )
+            .is_err()
+        );
+    }
+}

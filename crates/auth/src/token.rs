@@ -1,0 +1,337 @@
+//! Bearer tokens: HS256, an issuer, a capped lifetime, and an organ the tree knows. Errors say
+//! what is wrong with the token in words, never the JWT library's internals.
+
+use crate::{Principal, Role};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use petition_domain::OrgTree;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+use tonic::{Request, Status};
+
+const ISSUER: &str = "petition-pipeline";
+
+/// Used when a dev run configures no key. Anyone can mint tokens with it: never in production.
+pub const DEV_TOKEN_KEY: &[u8] = b"petition-pipeline-dev-token-key-do-not-use-in-production";
+
+/// The longest lifetime a token may claim unless configured otherwise: a week covers an
+/// upstream system's deployment cycle; staff tokens are issued for hours.
+pub const DEFAULT_MAX_TTL: chrono::Duration = chrono::Duration::days(7);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    org: String,
+    /// text, so that an unknown role gets our message rather than serde's
+    role: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    iss: String,
+    /// optional here so that its absence gets our message, not serde's
+    iat: Option<i64>,
+    exp: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send 'authorization: Bearer <token>'")]
+    Missing,
+    #[error("the authorization header is not 'Bearer <token>'")]
+    Malformed,
+    #[error("token rejected: {0}")]
+    Invalid(String),
+    #[error("token key must be at least 32 bytes")]
+    WeakKey,
+}
+
+/// Signs and verifies HS256 tokens with one shared key.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    max_ttl: chrono::Duration,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKeys(..)")
+    }
+}
+
+impl TokenKeys {
+    pub fn hs256(secret: &[u8]) -> Result<Self, AuthError> {
+        if secret.len() < 32 {
+            return Err(AuthError::WeakKey);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
+        validation.leeway = 30;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            max_ttl: DEFAULT_MAX_TTL,
+        })
+    }
+
+    pub fn dev() -> Self {
+        Self::hs256(DEV_TOKEN_KEY).expect("the dev key is long enough")
+    }
+
+    /// Tokens that claim a longer life than `max` are refused.
+    pub fn with_max_ttl(mut self, max: chrono::Duration) -> Self {
+        self.max_ttl = max;
+        self
+    }
+
+    pub fn max_ttl(&self) -> chrono::Duration {
+        self.max_ttl
+    }
+
+    pub fn issue(&self, principal: &Principal, ttl: chrono::Duration) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: principal.subject.clone(),
+            org: principal.org.clone(),
+            role: principal.role.as_str().to_owned(),
+            scopes: principal.scopes.clone(),
+            iss: ISSUER.into(),
+            iat: Some(now),
+            exp: now + ttl.num_seconds(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with a valid key cannot fail")
+    }
+
+    /// Checks signature, issuer, expiry and lifetime, and reads the principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| AuthError::Invalid(explain(e.kind())))?;
+        let c = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        let iat = c
+            .iat
+            .ok_or_else(|| AuthError::Invalid("it lacks the \"iat\" claim".into()))?;
+        if iat > now + self.validation.leeway as i64 {
+            return Err(AuthError::Invalid(
+                "it was issued in the future (iat); check the issuer's clock".into(),
+            ));
+        }
+        if c.exp - iat > self.max_ttl.num_seconds() {
+            return Err(AuthError::Invalid(format!(
+                "its lifetime (exp - iat) exceeds the maximum of {} hours; issue a shorter-lived token",
+                self.max_ttl.num_hours()
+            )));
+        }
+        let role = c.role.parse::<Role>().map_err(AuthError::Invalid)?;
+        Ok(Principal {
+            subject: c.sub,
+            org: c.org,
+            role,
+            scopes: c.scopes,
+        })
+    }
+
+    /// Reads `authorization: Bearer …` from request metadata.
+    pub fn authenticate(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Principal, AuthError> {
+        let header = metadata.get("authorization").ok_or(AuthError::Missing)?;
+        let value = header.to_str().map_err(|_| AuthError::Malformed)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(AuthError::Malformed)?;
+        self.verify(token.trim())
+    }
+}
+
+fn explain(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::ExpiredSignature => "it has expired; ask for a new token".into(),
+        ErrorKind::InvalidSignature => {
+            "its signature does not match this deployment's token key".into()
+        }
+        ErrorKind::InvalidIssuer => format!("it was not issued by {ISSUER}"),
+        ErrorKind::ImmatureSignature => "it is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "it is not signed with HS256".into()
+        }
+        ErrorKind::MissingRequiredClaim(c) => format!("it lacks the {c:?} claim"),
+        ErrorKind::InvalidClaimFormat(c) => format!("its {c:?} claim has the wrong type"),
+        ErrorKind::Json(_) => {
+            "its claims are not sub, org, role, scopes, iss, iat and exp as this service issues them"
+                .into()
+        }
+        _ => "it is not a well-formed JWT".into(),
+    }
+}
+
+/// Rejects calls without a valid token, or whose organ the organisation tree does not know,
+/// and stores the principal in the request extensions.
+#[derive(Clone, Debug)]
+pub struct AuthInterceptor {
+    keys: Arc<TokenKeys>,
+    tree: Arc<OrgTree>,
+}
+
+impl AuthInterceptor {
+    pub fn new(keys: Arc<TokenKeys>, tree: Arc<OrgTree>) -> Self {
+        Self { keys, tree }
+    }
+}
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        match self.keys.authenticate(request.metadata()) {
+            Ok(p) if self.tree.get(&p.org).is_none() => Err(Status::unauthenticated(format!(
+                "token rejected: its organ {:?} is not in this deployment's organisation tree",
+                p.org.chars().take(60).collect::<String>()
+            ))),
+            Ok(p) => {
+                request.extensions_mut().insert(p);
+                Ok(request)
+            }
+            Err(e) => Err(Status::unauthenticated(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal;
+    use tonic::service::Interceptor;
+
+    fn clerk() -> Principal {
+        Principal {
+            subject: "clerk.wang".into(),
+            org: "pingcheng.bureau".into(),
+            role: Role::Clerk,
+            scopes: vec!["intake:write".into()],
+        }
+    }
+
+    fn tree() -> Arc<OrgTree> {
+        Arc::new(OrgTree::from_toml(include_str!("../../../deploy/config/orgs.toml")).unwrap())
+    }
+
+    fn sign(claims: &serde_json::Value, key: &[u8]) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_round_trips() {
+        let keys = TokenKeys::dev();
+        let t = keys.issue(&clerk(), chrono::Duration::hours(1));
+        assert_eq!(keys.verify(&t).unwrap(), clerk());
+    }
+
+    #[test]
+    fn another_key_expired_or_garbage_is_rejected_in_words() {
+        let keys = TokenKeys::dev();
+        let other = TokenKeys::hs256(&[7u8; 32]).unwrap();
+        let t = other.issue(&clerk(), chrono::Duration::hours(1));
+        let err = keys.verify(&t).unwrap_err().to_string();
+        assert!(err.contains("signature does not match"), "{err}");
+        let old = keys.issue(&clerk(), chrono::Duration::hours(-1));
+        assert!(
+            keys.verify(&old)
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
+        let err = keys.verify("not.a.token").unwrap_err().to_string();
+        assert!(err.contains("not a well-formed JWT"), "{err}");
+        assert!(matches!(
+            TokenKeys::hs256(b"short"),
+            Err(AuthError::WeakKey)
+        ));
+    }
+
+    #[test]
+    fn lifetimes_are_capped_and_unknown_roles_named() {
+        let keys = TokenKeys::dev();
+        let now = chrono::Utc::now().timestamp();
+        let forever = serde_json::json!({
+            "sub": "x", "org": "pingcheng.bureau", "role": "clerk", "iss": ISSUER,
+            "iat": now, "exp": 99_999_999_999_i64,
+        });
+        let err = keys
+            .verify(&sign(&forever, DEV_TOKEN_KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exceeds the maximum of 168 hours"), "{err}");
+        let week = keys.issue(&clerk(), chrono::Duration::days(7));
+        assert!(keys.verify(&week).is_ok(), "exactly the maximum is allowed");
+        let over = keys.issue(
+            &clerk(),
+            chrono::Duration::days(7) + chrono::Duration::seconds(1),
+        );
+        assert!(keys.verify(&over).is_err());
+        let none = serde_json::json!({
+            "sub": "x", "org": "pingcheng.bureau", "role": "none", "iss": ISSUER,
+            "iat": now, "exp": now + 60,
+        });
+        let err = keys
+            .verify(&sign(&none, DEV_TOKEN_KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown role \"none\"; one of clerk"), "{err}");
+        assert!(!err.contains("variant"), "no serde internals: {err}");
+        let no_iat = serde_json::json!({
+            "sub": "x", "org": "pingcheng.bureau", "role": "clerk", "iss": ISSUER,
+            "exp": now + 60,
+        });
+        let err = keys
+            .verify(&sign(&no_iat, DEV_TOKEN_KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lacks the \"iat\" claim"), "{err}");
+    }
+
+    #[test]
+    fn the_interceptor_demands_a_bearer_token_for_a_known_organ() {
+        let keys = Arc::new(TokenKeys::dev());
+        let mut i = AuthInterceptor::new(keys.clone(), tree());
+        let err = i.call(Request::new(())).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+
+        let mut req = Request::new(());
+        req.metadata_mut()
+            .insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(
+            i.call(req).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+
+        let mut req = Request::new(());
+        let t = keys.issue(&clerk(), chrono::Duration::hours(1));
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        let ok = i.call(req).unwrap();
+        assert_eq!(principal(&ok).unwrap(), &clerk());
+
+        let mut stranger = clerk();
+        stranger.org = "atlantis.bureau".into();
+        let mut req = Request::new(());
+        let t = keys.issue(&stranger, chrono::Duration::hours(1));
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        let err = i.call(req).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert!(
+            err.message()
+                .contains("not in this deployment's organisation tree")
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The flags and environment variables every binary takes (clap, flattened into each), and the
+//! subcommands every binary has: `replay` and `issue-token`.
+
+use crate::HostConfig;
+use chrono::{DateTime, FixedOffset, Utc};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use petition_auth::Role;
+use petition_events::Stream;
+use petition_telemetry::LogFormat;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Address of the gRPC port
+    #[arg(long, env = "PETITION_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Prometheus /metrics, /healthz (liveness), /readyz (readiness), and the dev clock
+    #[arg(long, env = "PETITION_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+    pub admin_listen: SocketAddr,
+    /// postgres://… (one schema per service) or sqlite://…; without it, one SQLite file per
+    /// service under --data-dir (the embedded default)
+    #[arg(long, env = "PETITION_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the embedded default keeps its SQLite files
+    #[arg(long, env = "PETITION_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Redis for the event streams; without it, the in-process bus
+    #[arg(long, env = "PETITION_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prepended to every stream key (lets deployments share one Redis)
+    #[arg(long, env = "PETITION_STREAM_PREFIX", default_value = "")]
+    pub stream_prefix: String,
+    /// HS256 secret (>= 32 bytes) that signs bearer tokens
+    #[arg(long, env = "PETITION_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<String>,
+    /// The longest lifetime a token may claim, in hours
+    #[arg(long, env = "PETITION_TOKEN_MAX_TTL_HOURS", default_value_t = 168)]
+    pub token_max_ttl_hours: i64,
+    /// Development run: public built-in keys when none are configured
+    #[arg(long, env = "PETITION_DEV")]
+    pub dev: bool,
+    /// Development run only: start the clock at this instant (RFC 3339, e.g.
+    /// 2026-02-10T09:00:00+08:00) and move it with `POST /clock/advance` on the admin port
+    #[arg(long, env = "PETITION_DEV_CLOCK", value_parser = parse_instant)]
+    pub dev_clock: Option<DateTime<FixedOffset>>,
+    /// Directory with orgs.toml, categories.toml and cn-calendar.csv (built-in copies otherwise)
+    #[arg(long, env = "PETITION_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// pretty (for people) or json (for machines)
+    #[arg(long, env = "PETITION_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: LogFormat,
+    #[arg(long, env = "PETITION_PG_MAX_CONNECTIONS", default_value_t = 16)]
+    pub pg_max_connections: u32,
+    /// Days published events stay in the outbox, ready to be published again
+    #[arg(long, env = "PETITION_OUTBOX_RETENTION_DAYS", default_value_t = 7)]
+    pub outbox_retention_days: i64,
+}
+
+fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(s).map_err(|e| {
+        format!("{s:?} is not an RFC 3339 instant such as 2026-02-10T09:00:00+08:00: {e}")
+    })
+}
+
+impl CommonArgs {
+    /// The host configuration these flags describe, for a process named `service`.
+    pub fn host_config(&self, service: &'static str) -> HostConfig {
+        let mut c = HostConfig::new(service);
+        c.listen = self.listen;
+        c.admin_listen = Some(self.admin_listen);
+        c.database_url = self.database_url.clone().filter(|u| !u.is_empty());
+        c.data_dir = self.data_dir.clone();
+        c.redis_url = self.redis_url.clone().filter(|u| !u.is_empty());
+        c.stream_prefix = self.stream_prefix.clone();
+        c.token_key = self.token_key.clone().filter(|k| !k.is_empty());
+        c.token_max_ttl = chrono::Duration::hours(self.token_max_ttl_hours);
+        c.dev = self.dev;
+        c.dev_clock = self.dev_clock.map(|t| t.to_utc());
+        c.config_dir = self.config_dir.clone();
+        c.pg_max_connections = self.pg_max_connections;
+        c.relay.retention = chrono::Duration::days(self.outbox_retention_days);
+        c
+    }
+}
+
+/// What every binary can do besides serving.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum HostCommand {
+    /// Publish a stream's events again from the outbox (consumers apply each event once, so a
+    /// replay is harmless). A running service's relay picks them up within a second.
+    Replay {
+        /// petition.intake.v1, petition.routing.v1, …
+        #[arg(long)]
+        stream: Stream,
+        /// events written at or after this instant (RFC 3339)
+        #[arg(long, value_parser = parse_instant)]
+        since: DateTime<FixedOffset>,
+    },
+    /// Print a bearer token the running services accept.
+    IssueToken {
+        /// organ id from the organisation tree, e.g. pingcheng.bureau
+        #[arg(long)]
+        org: String,
+        /// clerk, handler, supervisor, leader, analyst, admin or upstream
+        #[arg(long)]
+        role: Role,
+        /// the person or system; defaults to "<role>@<org>" (an upstream system's name is
+        /// the source_system it registers under)
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long, default_value_t = 12)]
+        ttl_hours: i64,
+    },
+}
+
+/// The default ports of one binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub listen: &'static str,
+    pub admin: &'static str,
+}
+
+/// Parses the command line of a binary whose `CommonArgs` (flattened) default to `ports`.
+pub fn parse<T: CommandFactory + FromArgMatches>(ports: Ports) -> T {
+    let matches: ArgMatches = T::command()
+        .mut_arg("listen", |a| a.default_value(ports.listen))
+        .mut_arg("admin_listen", |a| a.default_value(ports.admin))
+        .get_matches();
+    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The instant a `--since` names, in UTC.
+pub fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
+    t.to_utc()
+}

@@ -1,0 +1,591 @@
+//! The skeleton every Petition Pipeline binary runs on, so that a service is its store, its
+//! handlers and an `install` function, and its `main.rs` is short.
+//!
+//! A [`Host`] owns what services share in a process: the clock (the system's, or a simulated
+//! one in development), the reference data, the token keys and the access policy, the event
+//! bus (Redis, or the in-process bus of the embedded default), readiness, and the gRPC and
+//! admin ports. A service installs itself — opens its database (migrating its schema and the
+//! outbox tables), gets its outbox and relay, subscribes its consumers, adds its gRPC service —
+//! and [`Host::serve`] starts it all. The all-in-one suite installs every service into one host.
+//! [`Running::shutdown`] stops in order: stop accepting and finish calls in flight, stop the
+//! consumers, flush every outbox until all are quiet.
+
+pub mod args;
+mod serve;
+
+pub use args::{CommonArgs, HostCommand, Ports, parse};
+
+use petition_auth::{AccessPolicy, AuthInterceptor, Principal, TokenKeys};
+use petition_domain::{Clock, SimulatedClock, SystemClock};
+use petition_events::outbox::{EventSink, Outbox};
+use petition_events::{
+    ConsumerConfig, EventHandler, InProcessBus, RedisSink, Relay, RelayConfig, Stream,
+};
+use petition_grpc::PageTokens;
+use petition_grpc::reference::{Reference, ReferenceError};
+use petition_storage::Db;
+use petition_telemetry::Readiness;
+use sqlx::migrate::Migrator;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Everything a host needs to start; binaries fill it from [`CommonArgs`], tests by hand.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// the process's name in logs, metrics and consumer names: intake, routing, suite
+    pub service: &'static str,
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    /// `None`: one SQLite file per service under `data_dir`
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub redis_url: Option<String>,
+    /// prepended to every stream key (lets tests and deployments share one Redis)
+    pub stream_prefix: String,
+    pub token_key: Option<String>,
+    pub token_max_ttl: chrono::Duration,
+    /// allow built-in development keys
+    pub dev: bool,
+    /// development only: start a simulated clock here
+    pub dev_clock: Option<chrono::DateTime<chrono::Utc>>,
+    pub config_dir: Option<PathBuf>,
+    pub pg_max_connections: u32,
+    pub relay: RelayConfig,
+    /// how long an entry stays with a silent consumer before another takes it
+    pub consumer_min_idle: Duration,
+    /// how long a consumer with nothing pending may be silent before it is removed
+    pub consumer_dead_after: Duration,
+    /// unique per process within its group
+    pub consumer_name: String,
+    /// how long `serve` waits for relays and consumers to report ready before answering
+    pub ready_timeout: Duration,
+}
+
+impl HostConfig {
+    pub fn new(service: &'static str) -> Self {
+        Self {
+            service,
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            admin_listen: None,
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            redis_url: None,
+            stream_prefix: String::new(),
+            token_key: None,
+            token_max_ttl: chrono::Duration::days(7),
+            dev: false,
+            dev_clock: None,
+            config_dir: None,
+            pg_max_connections: 16,
+            relay: RelayConfig::default(),
+            consumer_min_idle: Duration::from_secs(30),
+            consumer_dead_after: Duration::from_secs(300),
+            consumer_name: format!("{service}-{}", std::process::id()),
+            ready_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A database URL on this host: the configured one, or the service's SQLite file.
+    pub fn database_url_for(&self, schema: &str) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}/{schema}.db", self.data_dir.display()),
+        }
+    }
+}
+
+/// Why a service could not start. One type for every service; a service's own configuration
+/// problems are `Config`, in words that say what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("--dev-clock (PETITION_DEV_CLOCK) is for development runs only: add --dev")]
+    DevClockWithoutDev,
+    #[error(
+        "no token key: set PETITION_TOKEN_KEY to a secret of at least 32 bytes, or pass --dev for a development run"
+    )]
+    NoTokenKey,
+    #[error("token key: {0}")]
+    TokenKey(#[from] petition_auth::AuthError),
+    #[error("reference data: {0}")]
+    Reference(#[from] ReferenceError),
+    #[error("database: {0}")]
+    Storage(#[from] petition_storage::StorageError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] petition_telemetry::TelemetryError),
+    #[error("{0}")]
+    Config(String),
+}
+
+enum Bus {
+    Redis(redis::Client),
+    InProcess(Arc<InProcessBus>),
+}
+
+/// A service's way to publish: the outbox it writes to in its transactions, and the relay to
+/// wake after each commit.
+#[derive(Clone)]
+pub struct Producer {
+    pub outbox: Outbox,
+    pub wake: Arc<Notify>,
+}
+
+pub struct Host {
+    cfg: HostConfig,
+    pub clock: Arc<dyn Clock>,
+    sim_clock: Option<Arc<SimulatedClock>>,
+    pub reference: Arc<Reference>,
+    pub tokens: Arc<TokenKeys>,
+    pub policy: Arc<AccessPolicy>,
+    pub page_tokens: PageTokens,
+    pub readiness: Arc<Readiness>,
+    bus: Bus,
+    stop_work: watch::Sender<bool>,
+    routes: tonic::service::RoutesBuilder,
+    served: Vec<&'static str>,
+    relays: Vec<Arc<Relay>>,
+    outboxes: Vec<Outbox>,
+    workers: Vec<JoinHandle<()>>,
+    admin_routes: axum::Router,
+}
+
+impl Host {
+    /// A host for `cfg`. `bus` lets several hosts of one test share an in-process bus; `clock`
+    /// lets tests hold time still.
+    pub async fn new(
+        cfg: HostConfig,
+        bus: Option<Arc<InProcessBus>>,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Result<Self, StartError> {
+        if cfg.dev_clock.is_some() && !cfg.dev {
+            return Err(StartError::DevClockWithoutDev);
+        }
+        let sim_clock = cfg.dev_clock.map(|at| {
+            tracing::warn!(%at, "DEVELOPMENT RUN: simulated clock; move it with POST /clock/advance on the admin port");
+            Arc::new(SimulatedClock::starting_at(at))
+        });
+        let clock: Arc<dyn Clock> = match (&sim_clock, clock) {
+            (Some(s), _) => s.clone(),
+            (None, Some(c)) => c,
+            (None, None) => Arc::new(SystemClock),
+        };
+        let secret = match (&cfg.token_key, cfg.dev) {
+            (Some(k), _) => k.as_bytes().to_vec(),
+            (None, true) => {
+                tracing::warn!(
+                    "DEVELOPMENT RUN: bearer tokens are checked against the public built-in dev key"
+                );
+                petition_auth::DEV_TOKEN_KEY.to_vec()
+            }
+            (None, false) => return Err(StartError::NoTokenKey),
+        };
+        let tokens = Arc::new(TokenKeys::hs256(&secret)?.with_max_ttl(cfg.token_max_ttl));
+        let reference = Arc::new(Reference::load(cfg.config_dir.as_deref())?);
+        let policy = Arc::new(AccessPolicy::new(reference.tree.clone()));
+        let bus = match &cfg.redis_url {
+            Some(url) => Bus::Redis(redis::Client::open(url.as_str())?),
+            None => {
+                tracing::info!("no Redis configured: events go over the in-process bus");
+                Bus::InProcess(bus.unwrap_or_default())
+            }
+        };
+        let admin_routes = match &sim_clock {
+            Some(c) => serve::clock_routes(c.clone()),
+            None => axum::Router::new(),
+        };
+        Ok(Self {
+            page_tokens: PageTokens::new(&secret),
+            cfg,
+            clock,
+            sim_clock,
+            reference,
+            tokens,
+            policy,
+            readiness: Readiness::new(),
+            bus,
+            stop_work: watch::Sender::new(false),
+            routes: tonic::service::RoutesBuilder::default(),
+            served: Vec::new(),
+            relays: Vec::new(),
+            outboxes: Vec::new(),
+            workers: Vec::new(),
+            admin_routes,
+        })
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+
+    /// Opens the service's database — its schema on PostgreSQL, its file on SQLite — and
+    /// brings it up to date: the outbox tables and the service's own migrations.
+    pub async fn database(
+        &self,
+        schema: &'static str,
+        migrator: &Migrator,
+    ) -> Result<Db, StartError> {
+        let url = self.cfg.database_url_for(schema);
+        let db = Db::connect(&url, schema, self.cfg.pg_max_connections).await?;
+        db.migrate(&petition_events::outbox::migrator(db.dialect()))
+            .await?;
+        db.migrate(migrator).await?;
+        Ok(db)
+    }
+
+    /// The outbox in `db` and its relay (started by `serve`, after every consumer of this
+    /// process has subscribed).
+    pub fn outbox(&mut self, db: &Db) -> Producer {
+        let outbox = Outbox::new(db.clone(), self.clock.clone());
+        let wake = Arc::new(Notify::new());
+        let sink: Arc<dyn EventSink> = match &self.bus {
+            Bus::Redis(client) => Arc::new(RedisSink::new(client.clone(), &self.cfg.stream_prefix)),
+            Bus::InProcess(bus) => bus.clone(),
+        };
+        let name = self.cfg.service;
+        let flag = self
+            .readiness
+            .component(format!("outbox relay {name} #{}", self.relays.len()));
+        self.relays.push(Relay::new(
+            name,
+            outbox.clone(),
+            sink,
+            wake.clone(),
+            self.cfg.relay.clone(),
+            Some(flag),
+        ));
+        self.outboxes.push(outbox.clone());
+        Producer { outbox, wake }
+    }
+
+    /// Applies `stream`'s events with `handler`, as consumer group `group`.
+    pub fn consume(&mut self, stream: Stream, group: &'static str, handler: Arc<dyn EventHandler>) {
+        match &self.bus {
+            Bus::Redis(client) => {
+                let key = format!("{}{}", self.cfg.stream_prefix, stream.as_str());
+                let mut cfg = ConsumerConfig::new(
+                    &key,
+                    group,
+                    &format!("{group}-{}", self.cfg.consumer_name),
+                );
+                cfg.min_idle = self.cfg.consumer_min_idle;
+                cfg.dead_after = self.cfg.consumer_dead_after;
+                let flag = self
+                    .readiness
+                    .component(format!("consumer {group} of {stream}"));
+                let client = client.clone();
+                let stop = self.stop_work.subscribe();
+                self.workers
+                    .push(tokio::spawn(petition_events::run_redis_consumer(
+                        client,
+                        cfg,
+                        handler,
+                        Some(flag),
+                        stop,
+                    )));
+            }
+            Bus::InProcess(bus) => {
+                // The subscriber lives as long as the bus; it is not stopped with the host, so
+                // that a final flush still reaches it.
+                drop(bus.subscribe(stream.as_str(), group, handler));
+            }
+        }
+    }
+
+    /// The interceptor that authenticates every call of a service.
+    pub fn auth(&self) -> AuthInterceptor {
+        AuthInterceptor::new(self.tokens.clone(), self.reference.tree.clone())
+    }
+
+    /// Serves `svc` (already wrapped in `auth()`) on this host's gRPC port.
+    pub fn add_service<S>(&mut self, svc: S)
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.served.push(S::NAME);
+        self.routes.add_service(svc);
+    }
+
+    /// Runs `work` until the host stops its workers (it gets the stop signal).
+    pub fn spawn<F>(&mut self, work: impl FnOnce(watch::Receiver<bool>) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop_work.subscribe();
+        self.workers.push(tokio::spawn(work(stop)));
+    }
+
+    /// Starts relays, binds the gRPC and admin ports, and waits (briefly) until every relay
+    /// and consumer reports ready.
+    pub async fn serve(self) -> Result<Running, StartError> {
+        serve::serve(self).await
+    }
+}
+
+/// A started host.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub token_keys: Arc<TokenKeys>,
+    pub readiness: Arc<Readiness>,
+    pub clock: Arc<dyn Clock>,
+    /// every outbox of this process, for tests and tools
+    pub outboxes: Vec<Outbox>,
+    sim_clock: Option<Arc<SimulatedClock>>,
+    stop_serving: watch::Sender<bool>,
+    stop_work: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    admin: Option<JoinHandle<()>>,
+    health: tonic_health::server::HealthReporter,
+    served: Vec<&'static str>,
+    relays: Vec<Arc<Relay>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// How long a graceful shutdown may take before it stops waiting for calls or relays.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+impl Running {
+    /// The simulated clock of a `--dev-clock` run.
+    pub fn simulated_clock(&self) -> Option<&Arc<SimulatedClock>> {
+        self.sim_clock.as_ref()
+    }
+
+    /// Stops accepting calls and finishes those in flight, stops the consumers and other
+    /// workers, then flushes every outbox — repeatedly, because in one process an event
+    /// published by one service can make another write events of its own — and returns.
+    pub async fn shutdown(self) {
+        for name in &self.served {
+            self.health
+                .set_service_status(*name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        self.health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = self.stop_serving.send(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("calls still in flight after the grace period; stopping anyway");
+        }
+        let _ = self.stop_work.send(true);
+        for w in self.workers {
+            let _ = w.await;
+        }
+        let flush = async {
+            for _ in 0..10 {
+                let mut moved = 0;
+                for r in &self.relays {
+                    match r.flush().await {
+                        Ok(n) => moved += n,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox could not be flushed at shutdown; it goes out at the next start");
+                            return;
+                        }
+                    }
+                }
+                if moved == 0 {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, flush).await.is_err() {
+            tracing::warn!(
+                "outbox flush did not finish in time; the rest goes out at the next start"
+            );
+        }
+        if let Some(a) = self.admin {
+            a.abort();
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing calls in flight and flushing the outbox");
+        self.shutdown().await;
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (docker stop, systemd, Kubernetes).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A service a host can run: intake, routing, and the services to come. The suite installs
+/// several into one host; each single binary one.
+#[async_trait::async_trait]
+pub trait Service: Send + Sync {
+    /// The streams it publishes, with the schema whose outbox holds them (for `replay`).
+    fn produces(&self) -> Vec<(&'static str, Stream)>;
+    /// Checks the service's own configuration before anything is opened, so that a missing
+    /// key is reported as such rather than after a database connection failed.
+    fn check(&self, cfg: &HostConfig) -> Result<(), StartError> {
+        let _ = cfg;
+        Ok(())
+    }
+    /// Opens its database, subscribes its consumers and adds its gRPC service.
+    async fn install(&self, host: &mut Host) -> Result<(), StartError>;
+}
+
+/// Starts `services` on a host of their own. `bus` lets tests share an in-process bus between
+/// hosts started one by one; `clock` lets them hold time still.
+pub async fn start(
+    cfg: HostConfig,
+    bus: Option<Arc<InProcessBus>>,
+    clock: Option<Arc<dyn Clock>>,
+    services: &[&dyn Service],
+) -> Result<Running, StartError> {
+    for s in services {
+        s.check(&cfg)?;
+    }
+    let mut host = Host::new(cfg, bus, clock).await?;
+    for s in services {
+        s.install(&mut host).await?;
+    }
+    host.serve().await
+}
+
+/// The whole life of a binary: run its subcommand, or serve `services` until SIGINT or
+/// SIGTERM and exit after a graceful shutdown.
+pub async fn run(
+    process: &'static str,
+    common: &CommonArgs,
+    command: Option<HostCommand>,
+    services: &[&dyn Service],
+) -> Result<(), StartError> {
+    let cfg = common.host_config(process);
+    match command {
+        Some(HostCommand::Replay { stream, since }) => {
+            let producers: Vec<_> = services.iter().flat_map(|s| s.produces()).collect();
+            let n = replay(&cfg, &producers, stream, since.to_utc()).await?;
+            println!("{n} events of {stream} since {since} will be published again");
+            Ok(())
+        }
+        Some(HostCommand::IssueToken {
+            org,
+            role,
+            subject,
+            scopes,
+            ttl_hours,
+        }) => {
+            let principal = Principal {
+                subject: subject.unwrap_or_else(|| format!("{role}@{org}")),
+                org,
+                role,
+                scopes,
+            };
+            let token = issue_token(
+                cfg.token_key.as_deref(),
+                cfg.token_max_ttl,
+                &principal,
+                chrono::Duration::hours(ttl_hours),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        None => {
+            let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+            let _telemetry = petition_telemetry::init(
+                &format!("petition-{process}"),
+                common.log_format,
+                otlp.as_deref(),
+            )?;
+            let running = start(cfg, None, None, services).await?;
+            tracing::info!(
+                "`petition-{process} issue-token --org pingcheng.bureau --role clerk` prints a token for a clerk of the district bureau"
+            );
+            running.run_until_signal().await;
+            Ok(())
+        }
+    }
+}
+
+/// `replay`: marks a stream's events since `since` for publishing again, in the outbox of the
+/// service (schema) that produces it. `producers` lists the (schema, stream) pairs this binary
+/// produces.
+pub async fn replay(
+    cfg: &HostConfig,
+    producers: &[(&'static str, Stream)],
+    stream: Stream,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, StartError> {
+    let Some((schema, _)) = producers.iter().find(|(_, s)| *s == stream) else {
+        let ours: Vec<&str> = producers.iter().map(|(_, s)| s.as_str()).collect();
+        return Err(StartError::Config(format!(
+            "--stream: this binary publishes {}, not {stream}",
+            ours.join(", ")
+        )));
+    };
+    let url = cfg.database_url_for(schema);
+    let db = Db::connect(&url, schema, 2).await?;
+    let outbox = Outbox::new(db.clone(), Arc::new(SystemClock));
+    let n = outbox
+        .replay(stream.as_str(), since)
+        .await
+        .map_err(|e| StartError::Config(format!("replay: {e}")))?;
+    db.close().await;
+    Ok(n)
+}
+
+/// `issue-token`: a token signed with the configured key (or the dev key, said on stderr).
+pub fn issue_token(
+    token_key: Option<&str>,
+    max_ttl: chrono::Duration,
+    principal: &Principal,
+    ttl: chrono::Duration,
+) -> Result<String, StartError> {
+    if ttl > max_ttl {
+        return Err(StartError::Config(format!(
+            "--ttl-hours: at most {} hours (PETITION_TOKEN_MAX_TTL_HOURS); services refuse longer-lived tokens",
+            max_ttl.num_hours()
+        )));
+    }
+    let keys = match token_key {
+        Some(k) => TokenKeys::hs256(k.as_bytes())?,
+        None => {
+            eprintln!("note: no PETITION_TOKEN_KEY configured; signing with the dev key");
+            TokenKeys::dev()
+        }
+    };
+    Ok(keys.issue(principal, ttl))
+}

@@ -1,0 +1,233 @@
+//! Binding the ports: gRPC (the services, `grpc.health.v1` following readiness, and server
+//! reflection that lists exactly what the port serves) and the admin port.
+
+use crate::{Host, Running, StartError};
+use axum::extract::Query;
+use axum::serve::ListenerExt;
+use petition_domain::SimulatedClock;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic_health::ServingStatus;
+
+const HEALTH: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr, source })?;
+    Ok((listener, bound))
+}
+
+pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
+    // Relays start only now, after every consumer of this process has subscribed.
+    for relay in &host.relays {
+        let stop = host.stop_work.subscribe();
+        host.workers.push(tokio::spawn(relay.clone().run(stop)));
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let mut names: Vec<String> = host.served.iter().map(|s| s.to_string()).collect();
+    names.extend([HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA].map(String::from));
+    let reflection = |b: tonic_reflection::server::Builder<'static>| {
+        names
+            .iter()
+            .fold(b, |b, n| b.with_service_name(n.clone()))
+            .register_encoded_file_descriptor_set(petition_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = reflection(tonic_reflection::server::Builder::configure())
+        .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    let v1alpha = reflection(tonic_reflection::server::Builder::configure())
+        .build_v1alpha()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    let mut routes = std::mem::take(&mut host.routes);
+    routes
+        .add_service(health_service)
+        .add_service(v1)
+        .add_service(v1alpha);
+    let here = names.join(", ");
+    let router = routes
+        .routes()
+        .into_axum_router()
+        .fallback(move |req: axum::extract::Request| {
+            let here = here.clone();
+            async move {
+                let method = req.uri().path().trim_start_matches('/').to_owned();
+                tonic::Status::unimplemented(format!(
+                    "{method} is not served on this port; it serves {here}"
+                ))
+                .into_http::<axum::body::Body>()
+            }
+        })
+        .layer(axum::middleware::from_fn(
+            petition_telemetry::grpc_middleware,
+        ));
+
+    let (stop_serving, stop_rx) = watch::channel(false);
+    let (listener, grpc_addr) = bind(host.cfg.listen).await?;
+    let admin = match host.cfg.admin_listen {
+        Some(addr) => {
+            let (listener, bound) = bind(addr).await?;
+            let prometheus = petition_telemetry::prometheus()?;
+            let router = petition_telemetry::admin_router(
+                prometheus,
+                host.readiness.clone(),
+                std::mem::take(&mut host.admin_routes),
+            );
+            let task = tokio::spawn(async move {
+                let never = std::future::pending::<()>();
+                if let Err(e) = petition_telemetry::serve_admin(listener, router, never).await {
+                    tracing::error!(error = %e, "admin server failed");
+                }
+            });
+            Some((bound, task))
+        }
+        None => None,
+    };
+
+    // Health follows readiness: NOT_SERVING while a relay or consumer cannot reach Redis or
+    // the database, SERVING again when they can.
+    let served = host.served.clone();
+    let ready = host.readiness.wait_ready(host.cfg.ready_timeout).await;
+    if !ready {
+        tracing::warn!(failing = ?host.readiness.failing(), "starting while not ready");
+    }
+    set_all(&health, &served, ready).await;
+    {
+        let health = health.clone();
+        let served = served.clone();
+        let mut ready_rx = host.readiness.subscribe();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let changed = tokio::select! {
+                    changed = ready_rx.changed() => changed.is_ok(),
+                    _ = stop.changed() => false,
+                };
+                if !changed || *stop.borrow() {
+                    return;
+                }
+                let ready = *ready_rx.borrow_and_update();
+                set_all(&health, &served, ready).await;
+            }
+        });
+    }
+
+    let mut stop = stop_rx;
+    let server = tokio::spawn(async move {
+        let listener = listener.tap_io(|tcp| {
+            // Replies written in several pieces must not wait for a delayed ACK.
+            let _ = tcp.set_nodelay(true);
+        });
+        let stopping = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopping)
+            .await
+        {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
+    tracing::info!(%grpc_addr, admin_addr = ?admin.as_ref().map(|a| a.0), services = ?served, "serving");
+    Ok(Running {
+        grpc_addr,
+        admin_addr: admin.as_ref().map(|a| a.0),
+        token_keys: host.tokens,
+        readiness: host.readiness,
+        clock: host.clock,
+        outboxes: host.outboxes,
+        sim_clock: host.sim_clock,
+        stop_serving,
+        stop_work: host.stop_work,
+        server,
+        admin: admin.map(|a| a.1),
+        health,
+        served,
+        relays: host.relays,
+        workers: host.workers,
+    })
+}
+
+async fn set_all(
+    health: &tonic_health::server::HealthReporter,
+    served: &[&'static str],
+    ready: bool,
+) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in served {
+        health.set_service_status(*name, status).await;
+    }
+    health.set_service_status("", status).await;
+}
+
+/// `GET /clock` and `POST /clock/advance?days=&hours=&minutes=&seconds=` for a `--dev-clock`
+/// run: where simulated time stands, and moving it forward.
+pub(crate) fn clock_routes(clock: Arc<SimulatedClock>) -> axum::Router {
+    use axum::http::StatusCode;
+    use petition_domain::Clock;
+    let now = clock.clone();
+    axum::Router::new()
+        .route(
+            "/clock",
+            axum::routing::get(move || {
+                let c = now.clone();
+                async move { format!("{}\n", c.now().to_rfc3339()) }
+            }),
+        )
+        .route(
+            "/clock/advance",
+            axum::routing::post(move |Query(q): Query<HashMap<String, String>>| {
+                let c = clock.clone();
+                async move {
+                    let mut by = chrono::Duration::zero();
+                    for (unit, value) in &q {
+                        let Ok(n) = value.parse::<i64>() else {
+                            return (
+                                StatusCode::BAD_REQUEST,
+                                format!("{unit}: {value:?} is not a whole number\n"),
+                            );
+                        };
+                        let step = match unit.as_str() {
+                            "days" => chrono::Duration::try_days(n),
+                            "hours" => chrono::Duration::try_hours(n),
+                            "minutes" => chrono::Duration::try_minutes(n),
+                            "seconds" => chrono::Duration::try_seconds(n),
+                            other => {
+                                return (
+                                    StatusCode::BAD_REQUEST,
+                                    format!("{other}: use days, hours, minutes or seconds\n"),
+                                );
+                            }
+                        };
+                        match step.and_then(|s| by.checked_add(&s)) {
+                            Some(b) => by = b,
+                            None => {
+                                return (StatusCode::BAD_REQUEST, format!("{unit}: out of range\n"));
+                            }
+                        }
+                    }
+                    match c.advance(by) {
+                        Ok(now) => {
+                            tracing::info!(%now, "simulated clock moved forward");
+                            (StatusCode::OK, format!("{}\n", now.to_rfc3339()))
+                        }
+                        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
+                    }
+                }
+            }),
+        )
+}

@@ -1,0 +1,131 @@
+//! A service binary run as a process, as an operator runs it: its JSON log is read for the
+//! addresses it bound, and it can be sent SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub struct ServiceProcess {
+    child: Child,
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    /// every log line so far (stdout and stderr)
+    lines: mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl ServiceProcess {
+    /// Runs `binary` with `args` (add `--log-format json`, `--listen 127.0.0.1:0`) and waits for
+    /// its "serving" line.
+    pub fn spawn(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(binary)
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("PETITION_DATABASE_URL")
+            .env_remove("PETITION_REDIS_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let mut p = Self {
+            child,
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            admin_addr: None,
+            lines,
+            log: Vec::new(),
+        };
+        let serving = p
+            .wait_for_line(
+                |l| l.contains("\"message\":\"serving\""),
+                Duration::from_secs(30),
+            )
+            .unwrap_or_else(|| panic!("{binary} never said it was serving:\n{}", p.log.join("\n")));
+        let v: serde_json::Value = serde_json::from_str(&serving).expect("json log line");
+        let field = |name: &str| {
+            v["fields"][name].as_str().map(|s| {
+                s.trim_start_matches("Some(")
+                    .trim_end_matches(')')
+                    .to_owned()
+            })
+        };
+        p.grpc_addr = field("grpc_addr")
+            .and_then(|a| a.parse().ok())
+            .expect("grpc_addr in the serving line");
+        p.admin_addr = field("admin_addr").and_then(|a| a.parse().ok());
+        p
+    }
+
+    /// Reads log lines until one satisfies `pred`, or `timeout` passes.
+    pub fn wait_for_line(
+        &mut self,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if pred(&line) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as `docker stop` and systemd do.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                while let Ok(line) = self.lines.try_recv() {
+                    self.log.push(line);
+                }
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
