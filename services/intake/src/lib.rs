@@ -1,8 +1,142 @@
 //! The intake service: registers petitions from every channel (Art. 19-23), flags group,
-//! leapfrog and repeat petitions, keeps the petitioner registry with personal data sealed, and
-//! publishes `petition.intake.v1` through its outbox.
+//! leapfrog and repeat petitions, keeps the petitioner registry with personal data sealed,
+//! publishes `petition.intake.v1` through its outbox, and follows each case's steps from the
+//! other services so staff and the petitioner see where it is.
 
+pub mod consumer;
+pub mod convert;
 pub mod crypto;
-pub mod server;
-pub mod service;
+pub mod events;
+pub mod handlers;
 pub mod store;
+
+use crate::crypto::{CryptoError, DEV_DATA_KEY, PersonalDataCipher};
+use petition_domain::Clock;
+use petition_domain::intake::IntakePolicy;
+use petition_events::{InProcessBus, Stream, group};
+use petition_host::{Host, HostConfig, Running, Service, StartError};
+use petition_proto::v1::intake_service_server::IntakeServiceServer;
+use std::sync::Arc;
+
+pub const SERVICE_NAME: &str = "petition.v1.IntakeService";
+/// The database schema (PostgreSQL) or file name (SQLite) of intake.
+pub const SCHEMA: &str = "intake";
+
+/// What intake needs beyond the host.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeSettings {
+    /// base64 of 32 bytes
+    pub data_key: Option<String>,
+    pub policy: IntakePolicy,
+}
+
+/// Intake's own flags and environment variables; the suite takes them too.
+#[derive(clap::Args, Debug, Clone)]
+pub struct IntakeArgs {
+    /// 32 bytes, base64: seals personal data at rest
+    #[arg(long, env = "PETITION_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+    /// People present at or above which a visit is a group visit (集体访)
+    #[arg(long, env = "PETITION_GROUP_THRESHOLD", default_value_t = 5)]
+    pub group_threshold: u32,
+    /// Days back an earlier petition on the same matter makes a repeat (重复信访)
+    #[arg(long, env = "PETITION_REPEAT_WINDOW_DAYS", default_value_t = 365)]
+    pub repeat_window_days: i64,
+}
+
+impl From<&IntakeArgs> for IntakeSettings {
+    fn from(a: &IntakeArgs) -> Self {
+        let mut s = IntakeSettings {
+            data_key: a.data_key.clone().filter(|k| !k.is_empty()),
+            ..IntakeSettings::default()
+        };
+        s.policy.group_threshold = a.group_threshold;
+        s.policy.repeat_window = chrono::Duration::days(a.repeat_window_days);
+        s
+    }
+}
+
+/// A host of its own and intake's settings: what `start` needs.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    pub host: HostConfig,
+    pub intake: IntakeSettings,
+}
+
+impl IntakeConfig {
+    pub fn new(database_url: &str) -> Self {
+        let mut host = HostConfig::new("intake");
+        host.database_url = Some(database_url.to_owned());
+        Self {
+            host,
+            intake: IntakeSettings::default(),
+        }
+    }
+}
+
+fn cipher(settings: &IntakeSettings, dev: bool) -> Result<PersonalDataCipher, StartError> {
+    match (&settings.data_key, dev) {
+        (Some(k), _) => PersonalDataCipher::from_base64(k)
+            .map_err(|e: CryptoError| StartError::Config(format!("data key: {e}"))),
+        (None, true) => {
+            tracing::warn!(
+                "DEVELOPMENT RUN: personal data is sealed with the public built-in dev key; never use --dev with real petitions"
+            );
+            Ok(PersonalDataCipher::new(&DEV_DATA_KEY))
+        }
+        (None, false) => Err(StartError::Config(
+            "no data key: set PETITION_DATA_KEY to 32 random bytes in base64 (`openssl rand -base64 32`), or pass --dev for a development run".into(),
+        )),
+    }
+}
+
+/// Intake as a service a host runs.
+pub struct Intake(pub IntakeSettings);
+
+#[async_trait::async_trait]
+impl Service for Intake {
+    fn produces(&self) -> Vec<(&'static str, Stream)> {
+        vec![(SCHEMA, Stream::Intake)]
+    }
+
+    fn check(&self, cfg: &HostConfig) -> Result<(), StartError> {
+        cipher(&self.0, cfg.dev).map(drop)
+    }
+
+    /// Its database, outbox, the consumer of routing's steps, and the gRPC service.
+    async fn install(&self, host: &mut Host) -> Result<(), StartError> {
+        let cipher = cipher(&self.0, host.config().dev)?;
+        let db = host.database(SCHEMA, &store::MIGRATOR).await?;
+        let producer = host.outbox(&db);
+        let store = store::IntakeStore::new(db);
+        host.consume(
+            Stream::Routing,
+            group::INTAKE,
+            Arc::new(consumer::StepConsumer {
+                store: store.clone(),
+                clock: host.clock.clone(),
+            }),
+        );
+        let grpc = handlers::IntakeGrpc {
+            store,
+            reference: host.reference.clone(),
+            access: host.policy.clone(),
+            rules: self.0.policy.clone(),
+            cipher,
+            clock: host.clock.clone(),
+            relay_wake: producer.wake,
+            pages: host.page_tokens.clone(),
+        };
+        host.add_service(IntakeServiceServer::with_interceptor(grpc, host.auth()));
+        Ok(())
+    }
+}
+
+/// Starts intake alone on a host of its own (tests and tools).
+pub async fn start(
+    cfg: IntakeConfig,
+    bus: Option<Arc<InProcessBus>>,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, StartError> {
+    petition_host::start(cfg.host, bus, Some(clock), &[&Intake(cfg.intake)]).await
+}

@@ -2,48 +2,30 @@
 //! dialect does, the other must do too.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use petition_events::outbox::{EventSink, Outbox, OutboxRow};
+use petition_auth::ListScope;
+use petition_domain::{CaseStatus, Channel, IdType, Sex, StepKind, SystemClock, TypeOfMatter};
+use petition_events::outbox::{EntryId, EventSink, Outbox, OutboxRow, Published};
 use petition_events::{BusError, OutboxMessage};
 use petition_intake::store::{
-    CaseFilter, CaseKey, IntakeStore, NewCase, PageCursor, PgIntakeStore, SqliteIntakeStore,
-    StoreError, StoredFlags, StoredPetitioner,
+    CaseBody, CaseFilter, CaseKey, IntakeStore, NewCase, PageCursor, StepRecord, StoreError,
+    StoredFlags, StoredPetitioner,
 };
-use petition_testkit::TestDatabase;
+use petition_testkit::TestDb;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 struct Harness {
-    store: Arc<dyn IntakeStore>,
-    outbox: Arc<dyn Outbox>,
-    _db: Option<TestDatabase>,
-    _dir: Option<tempfile::TempDir>,
+    store: IntakeStore,
+    outbox: Outbox,
 }
 
-async fn postgres() -> Option<Harness> {
-    let db = TestDatabase::create().await?;
-    let pool = petition_storage::connect_postgres(&db.url, "intake", 8)
-        .await
-        .unwrap();
-    let (store, outbox) = PgIntakeStore::open(pool).await.unwrap();
-    Some(Harness {
-        store: Arc::new(store),
-        outbox: Arc::new(outbox),
-        _db: Some(db),
-        _dir: None,
-    })
-}
-
-async fn sqlite() -> Option<Harness> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/intake.db", dir.path().display());
-    let pool = petition_storage::connect_sqlite(&url).await.unwrap();
-    let (store, outbox) = SqliteIntakeStore::open(pool).await.unwrap();
-    Some(Harness {
-        store: Arc::new(store),
-        outbox: Arc::new(outbox),
-        _db: None,
-        _dir: Some(dir),
-    })
+async fn open(db: &TestDb) -> Harness {
+    let db = db.open("intake", &petition_intake::store::MIGRATOR).await;
+    Harness {
+        store: IntakeStore::new(db.clone()),
+        outbox: Outbox::new(db, Arc::new(SystemClock)),
+    }
 }
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
@@ -53,13 +35,13 @@ fn at(day: u32, hour: u32) -> DateTime<Utc> {
 fn petitioner(hash: &[u8]) -> StoredPetitioner {
     StoredPetitioner {
         name: "王建国".into(),
-        id_type: Some("resident_id".into()),
+        id_type: Some(IdType::ResidentId),
         id_hash: Some(hash.to_vec()),
         id_number_sealed: Some(vec![1, 2, 3, 4]),
         phone_sealed: Some(vec![5, 6]),
         address_sealed: None,
         is_main: true,
-        sex: Some("male".into()),
+        sex: Some(Sex::Male),
         age_band: Some("60-69".into()),
     }
 }
@@ -67,34 +49,36 @@ fn petitioner(hash: &[u8]) -> StoredPetitioner {
 fn case(organ: &str, region: &str, year: i32, received_at: DateTime<Utc>) -> NewCase {
     let id = Uuid::now_v7();
     NewCase {
-        id,
-        query_code: id.simple().to_string()[20..].to_uppercase(),
-        channel: "visit".into(),
-        received_by: organ.into(),
+        body: CaseBody {
+            id,
+            query_code: id.simple().to_string()[20..].to_uppercase(),
+            channel: Channel::Visit,
+            received_by: organ.into(),
+            received_at,
+            registered_at: received_at + Duration::minutes(5),
+            registered_by: "clerk".into(),
+            category: "01.01".into(),
+            type_of_matter: TypeOfMatter::Grievance,
+            diversion: None,
+            problem_location: "140213001".into(),
+            title: "逾期未办证".into(),
+            content: "请求督促开发商办理不动产权证".into(),
+            people_present: 1,
+            people_affected: 320,
+            representatives: 0,
+            accused_name_sealed: None,
+            accused_organ: None,
+            source_system: None,
+            external_ref: None,
+            fingerprint: vec![0xAB; 32],
+            competent_organ: Some("pingcheng.housing".into()),
+            flags: StoredFlags {
+                first_at_organ: true,
+                ..Default::default()
+            },
+        },
         register_region: region.into(),
         register_year: year,
-        received_at,
-        registered_at: received_at + Duration::minutes(5),
-        registered_by: "clerk".into(),
-        category: "01.01".into(),
-        type_of_matter: "grievance".into(),
-        diversion: None,
-        problem_location: "140213001".into(),
-        title: "逾期未办证".into(),
-        content: "请求督促开发商办理不动产权证".into(),
-        people_present: 1,
-        people_affected: 320,
-        representatives: 0,
-        accused_name_sealed: None,
-        accused_organ: None,
-        source_system: None,
-        external_ref: None,
-        fingerprint: vec![0xAB; 32],
-        competent_organ: Some("pingcheng.housing".into()),
-        flags: StoredFlags {
-            first_at_organ: true,
-            ..Default::default()
-        },
         petitioners: vec![petitioner(b"hash-wang")],
     }
 }
@@ -117,24 +101,28 @@ struct Sink(Mutex<Vec<OutboxRow>>);
 
 #[async_trait::async_trait]
 impl EventSink for Sink {
-    async fn publish(&self, batch: &[OutboxRow]) -> Result<(), BusError> {
+    async fn publish(
+        &self,
+        batch: &[OutboxRow],
+        _: &HashMap<String, EntryId>,
+    ) -> Result<Published, BusError> {
         self.0.lock().unwrap().extend_from_slice(batch);
-        Ok(())
+        Ok(Published::Done(vec![None; batch.len()]))
     }
 }
 
 async fn round_trips_every_field(h: Harness) {
     let mut c = case("pingcheng.bureau", "140213", 2026, at(2, 1));
-    c.diversion = Some("litigation".into());
-    c.accused_name_sealed = Some(vec![9, 9, 9]);
-    c.accused_organ = Some("pingcheng.street.beiguan".into());
-    c.source_system = Some("datong.12345".into());
-    c.external_ref = Some("DT-1".into());
-    c.flags = StoredFlags {
+    c.body.diversion = Some(petition_domain::Diversion::Litigation);
+    c.body.accused_name_sealed = Some(vec![9, 9, 9]);
+    c.body.accused_organ = Some("pingcheng.street.beiguan".into());
+    c.body.source_system = Some("datong.12345".into());
+    c.body.external_ref = Some("DT-1".into());
+    c.body.flags = StoredFlags {
         group: true,
         leapfrog: true,
         repeat: true,
-        repeat_of_case_id: Some(Uuid::now_v7()),
+        repeat_of_case_id: Some(Uuid::now_v7().to_string()),
         repeat_of_case_number: Some("140213-2026-000009".into()),
         first_at_organ: false,
         open_below_case_number: Some("140213-2026-000009".into()),
@@ -142,28 +130,25 @@ async fn round_trips_every_field(h: Harness) {
     let mut second = petitioner(b"hash-li");
     second.is_main = false;
     second.address_sealed = Some(vec![7]);
+    second.sex = None;
     c.petitioners.push(second);
     let number = register(&h, c.clone()).await.unwrap();
     assert_eq!(number, "140213-2026-000001");
 
     for key in [
-        CaseKey::Id(c.id),
+        CaseKey::Id(c.body.id),
         CaseKey::Number(number.clone()),
-        CaseKey::QueryCode(c.query_code.clone()),
+        CaseKey::QueryCode(c.body.query_code.clone()),
     ] {
         let got = h.store.get_case(&key).await.unwrap().expect("found");
-        assert_eq!(got.id, c.id);
+        assert_eq!(got.body, c.body, "every field as written");
         assert_eq!(got.case_number, number);
-        assert_eq!(got.received_at, c.received_at);
-        assert_eq!(got.registered_at, c.registered_at);
-        assert_eq!(got.flags, c.flags);
         assert_eq!(got.petitioners, c.petitioners);
-        assert_eq!(got.accused_name_sealed, c.accused_name_sealed);
-        assert_eq!(got.accused_organ, c.accused_organ);
-        assert_eq!(got.diversion.as_deref(), Some("litigation"));
-        assert_eq!(got.fingerprint, c.fingerprint);
-        assert_eq!(got.status, "registered");
-        assert_eq!(got.people_affected, 320);
+        assert_eq!(got.status, CaseStatus::Registered);
+        assert_eq!(got.holder, None);
+        assert_eq!(got.steps.len(), 1, "the registration starts the timeline");
+        assert_eq!(got.steps[0].kind, StepKind::Registered);
+        assert_eq!(got.steps[0].at, c.body.registered_at);
     }
     assert!(
         h.store
@@ -178,7 +163,7 @@ async fn round_trips_every_field(h: Harness) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(by_key.id, c.id);
+    assert_eq!(by_key.body.id, c.body.id);
     assert!(
         h.store
             .find_by_idempotency_key("datong.12345", "DT-2")
@@ -217,12 +202,12 @@ async fn numbers_are_gapless_per_organ_and_year(h: Harness) {
 
 async fn a_rejected_registration_leaves_no_gap_and_no_event(h: Harness) {
     let mut first = case("pingcheng.bureau", "140213", 2026, at(4, 1));
-    first.source_system = Some("datong.12345".into());
-    first.external_ref = Some("DT-7".into());
+    first.body.source_system = Some("datong.12345".into());
+    first.body.external_ref = Some("DT-7".into());
     register(&h, first.clone()).await.unwrap();
     let mut again = case("pingcheng.bureau", "140213", 2026, at(4, 2));
-    again.source_system = first.source_system.clone();
-    again.external_ref = first.external_ref.clone();
+    again.body.source_system = first.body.source_system.clone();
+    again.body.external_ref = first.body.external_ref.clone();
     assert!(matches!(
         register(&h, again).await,
         Err(StoreError::DuplicateKey)
@@ -239,10 +224,9 @@ async fn a_rejected_registration_leaves_no_gap_and_no_event(h: Harness) {
 }
 
 async fn concurrent_registrations_draw_distinct_gapless_numbers(h: Harness) {
-    let store = h.store.clone();
     let tasks: Vec<_> = (0..40)
         .map(|i| {
-            let store = store.clone();
+            let store = h.store.clone();
             tokio::spawn(async move {
                 store
                     .register(
@@ -273,9 +257,23 @@ async fn the_outbox_relays_in_commit_order_once(h: Harness) {
         );
     }
     let sink = Sink::default();
-    assert_eq!(h.outbox.relay_once(&sink, 3).await.unwrap(), 3);
-    assert_eq!(h.outbox.relay_once(&sink, 3).await.unwrap(), 2);
-    assert_eq!(h.outbox.relay_once(&sink, 3).await.unwrap(), 0);
+    let mut known = HashMap::new();
+    let n = |p: Published| match p {
+        Published::Done(ids) => ids.len(),
+        Published::Lost { .. } => panic!("nothing is lost in process"),
+    };
+    assert_eq!(
+        n(h.outbox.relay_once(&sink, 3, &mut known).await.unwrap()),
+        3
+    );
+    assert_eq!(
+        n(h.outbox.relay_once(&sink, 3, &mut known).await.unwrap()),
+        2
+    );
+    assert_eq!(
+        n(h.outbox.relay_once(&sink, 3, &mut known).await.unwrap()),
+        0
+    );
     let published: Vec<String> = sink
         .0
         .lock()
@@ -294,7 +292,7 @@ async fn prior_cases_match_person_and_matter(h: Harness) {
     let a = case("pingcheng.bureau", "140213", 2026, at(2, 1));
     register(&h, a.clone()).await.unwrap();
     let mut other_matter = case("pingcheng.bureau", "140213", 2026, at(2, 2));
-    other_matter.category = "02.01".into();
+    other_matter.body.category = "02.01".into();
     register(&h, other_matter).await.unwrap();
     let mut other_person = case("pingcheng.bureau", "140213", 2026, at(2, 3));
     other_person.petitioners = vec![petitioner(b"hash-zhao")];
@@ -310,8 +308,8 @@ async fn prior_cases_match_person_and_matter(h: Harness) {
         .await
         .unwrap();
     assert_eq!(priors.len(), 1);
-    assert_eq!(priors[0].case_id, a.id.to_string());
-    assert_eq!(priors[0].received_at, a.received_at);
+    assert_eq!(priors[0].case_id, a.body.id.to_string());
+    assert_eq!(priors[0].received_at, a.body.received_at);
     assert!(priors[0].open);
     assert!(
         h.store
@@ -323,32 +321,33 @@ async fn prior_cases_match_person_and_matter(h: Harness) {
     let history = h.store.cases_of_petitioner(b"hash-wang").await.unwrap();
     assert_eq!(history.len(), 2);
     assert!(
-        history[0].received_at > history[1].received_at,
+        history[0].body.received_at > history[1].body.received_at,
         "newest first"
     );
 }
 
-async fn lists_filter_and_page(h: Harness) {
+async fn lists_filter_scope_and_page(h: Harness) {
     let mut ids = Vec::new();
-    for i in 0..7u32 {
+    for i in 0..8u32 {
         let (organ, region) = if i < 5 {
             ("pingcheng.bureau", "140213")
         } else {
             ("datong.bureau", "140200")
         };
         let mut c = case(organ, region, 2026, at(10, i));
-        c.flags.group = i % 2 == 0;
-        c.category = if i == 3 {
-            "02.01".into()
+        c.body.flags.group = i % 2 == 0;
+        c.body.category = if i == 3 { "02.01" } else { "01.01" }.into();
+        c.body.channel = if i == 4 {
+            Channel::Letter
         } else {
-            "01.01".into()
+            Channel::Visit
         };
-        c.channel = if i == 4 {
-            "letter".into()
-        } else {
-            "visit".into()
-        };
-        ids.push(c.id);
+        if i == 7 {
+            // An accusation against the district bureau.
+            c.body.type_of_matter = TypeOfMatter::Accusation;
+            c.body.accused_organ = Some("pingcheng.bureau".into());
+        }
+        ids.push(c.body.id);
         register(&h, c).await.unwrap();
     }
     let all = |f: CaseFilter| {
@@ -362,10 +361,10 @@ async fn lists_filter_and_page(h: Harness) {
                     return out;
                 }
                 after = page.last().map(|c| PageCursor {
-                    received_at: c.received_at,
-                    id: c.id,
+                    received_at: c.body.received_at,
+                    id: c.body.id,
                 });
-                out.extend(page.into_iter().map(|c| c.id));
+                out.extend(page.into_iter().map(|c| c.body.id));
             }
         }
     };
@@ -374,18 +373,45 @@ async fn lists_filter_and_page(h: Harness) {
     newest_first.reverse();
     assert_eq!(everything, newest_first);
 
-    let district = all(CaseFilter {
-        received_by_any: Some(vec!["pingcheng.bureau".into()]),
+    let scope = |organs: &[&str], hidden: &[&str]| CaseFilter {
+        scope: ListScope {
+            organs: Some(organs.iter().map(|s| s.to_string()).collect()),
+            hidden_accused: hidden.iter().map(|s| s.to_string()).collect(),
+            ..ListScope::default()
+        },
         ..Default::default()
-    })
-    .await;
-    assert_eq!(district.len(), 5);
-    let nobody = all(CaseFilter {
-        received_by_any: Some(vec![]),
-        ..Default::default()
-    })
-    .await;
-    assert!(nobody.is_empty());
+    };
+    assert_eq!(all(scope(&["pingcheng.bureau"], &[])).await.len(), 5);
+    assert!(all(scope(&[], &[])).await.is_empty());
+    // Art. 30 ¶3: the city sees its own three, but not the accusation against the district
+    // bureau when the district bureau is on its side.
+    let city = all(scope(&["datong.bureau"], &["pingcheng.bureau"])).await;
+    assert_eq!(city, vec![ids[6], ids[5]]);
+    // The holder reads what it holds.
+    h.store
+        .apply_step(
+            "intake",
+            &ids[0].to_string(),
+            &StepRecord {
+                event_id: Uuid::now_v7().to_string(),
+                at: at(11, 1),
+                kind: StepKind::Routed,
+                organ: "pingcheng.housing".into(),
+                note: "competent".into(),
+                public_note: String::new(),
+            },
+            at(11, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all(scope(&["pingcheng.housing"], &[])).await, vec![ids[0]]);
+    let mut upstream = CaseFilter::default();
+    upstream.scope.source_system = Some("datong.12345".into());
+    assert!(all(upstream).await.is_empty());
+    let mut analyst = CaseFilter::default();
+    analyst.scope.nothing = true;
+    assert!(all(analyst).await.is_empty());
+
     let groups = all(CaseFilter {
         only_group: true,
         ..Default::default()
@@ -399,7 +425,7 @@ async fn lists_filter_and_page(h: Harness) {
     .await;
     assert_eq!(labour, vec![ids[3]]);
     let letters = all(CaseFilter {
-        channel: Some("letter".into()),
+        channel: Some(Channel::Letter),
         ..Default::default()
     })
     .await;
@@ -411,37 +437,90 @@ async fn lists_filter_and_page(h: Harness) {
     })
     .await;
     assert_eq!(window, vec![ids[3], ids[2]]);
+    let from_district = all(CaseFilter {
+        received_by: Some("datong.bureau".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(from_district.len(), 3);
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(h) = super::postgres().await else { return };
-                    super::$name(h).await;
-                }
-            )*
-        }
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(h) = super::sqlite().await else { return };
-                    super::$name(h).await;
-                }
-            )*
-        }
+async fn steps_apply_once_and_late_ones_do_not_turn_the_clock_back(h: Harness) {
+    let c = case("pingcheng.bureau", "140213", 2026, at(2, 1));
+    let id = c.body.id.to_string();
+    register(&h, c).await.unwrap();
+    let step = |kind: StepKind, organ: &str, hour: u32| StepRecord {
+        event_id: Uuid::now_v7().to_string(),
+        at: at(3, hour),
+        kind,
+        organ: organ.into(),
+        note: format!("{kind}"),
+        public_note: String::new(),
     };
+    let routed = step(StepKind::Routed, "pingcheng.housing", 1);
+    let accepted = step(StepKind::Accepted, "pingcheng.housing", 2);
+    let answered = step(StepKind::Answered, "pingcheng.housing", 5);
+    assert!(
+        h.store
+            .apply_step("intake", &id, &routed, at(3, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.store
+            .apply_step("intake", &id, &answered, at(3, 5))
+            .await
+            .unwrap()
+    );
+    // Delivered late, and delivered twice.
+    assert!(
+        h.store
+            .apply_step("intake", &id, &accepted, at(3, 6))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .apply_step("intake", &id, &accepted, at(3, 6))
+            .await
+            .unwrap()
+    );
+    let got = h
+        .store
+        .get_case(&CaseKey::Id(Uuid::parse_str(&id).unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, CaseStatus::Answered, "the newest step wins");
+    assert_eq!(got.holder.as_deref(), Some("pingcheng.housing"));
+    let kinds: Vec<StepKind> = got.steps.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            StepKind::Registered,
+            StepKind::Routed,
+            StepKind::Accepted,
+            StepKind::Answered
+        ],
+        "the timeline is in the order things happened"
+    );
+    // A step of a case this intake does not hold is remembered and ignored.
+    let stranger = step(StepKind::Routed, "pingcheng.hrss", 1);
+    assert!(
+        !h.store
+            .apply_step("intake", &Uuid::now_v7().to_string(), &stranger, at(3, 1))
+            .await
+            .unwrap()
+    );
 }
 
-conformance!(
+petition_testkit::dual_dialect!(open =>
     round_trips_every_field,
     numbers_are_gapless_per_organ_and_year,
     a_rejected_registration_leaves_no_gap_and_no_event,
     concurrent_registrations_draw_distinct_gapless_numbers,
     the_outbox_relays_in_commit_order_once,
     prior_cases_match_person_and_matter,
-    lists_filter_and_page,
+    lists_filter_scope_and_page,
+    steps_apply_once_and_late_ones_do_not_turn_the_clock_back,
 );

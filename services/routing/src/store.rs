@@ -1,13 +1,18 @@
-//! The routing store. The schema is written in SQL both dialects read alike, so one body serves
-//! PostgreSQL and SQLite (instantiated twice by a macro) and one conformance suite checks both.
+//! The routing store: one SQL body on PostgreSQL and SQLite (see `petition-storage`), lists
+//! filtered and paged in SQL, and one conformance suite (tests/store_conformance.rs) run
+//! against both.
 
+use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
-use petition_events::OutboxMessage;
-use petition_events::outbox::{PgOutbox, SqliteOutbox};
+use petition_events::{Outbox, OutboxMessage};
+use petition_storage::{Corrupt, Db, RowExt, Sql, micros};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row, SqlitePool};
+use sqlx::any::AnyRow;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// `due_at` of a case with nothing due: last in every list ordered by due date.
+const NOTHING_DUE: i64 = i64::MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -16,408 +21,396 @@ pub enum StoreError {
     Conflict,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] Corrupt),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    pub at_micros: i64,
-    pub from_organ: String,
-    pub to_organ: String,
-    pub rule: String,
-    pub actor: String,
+/// Which inbox rows, by due date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    All,
+    /// 待领, not overdue
+    ToClaim,
+    /// 待办 (and diverted), not overdue
+    ToDo,
+    Overdue,
 }
 
-/// One case as routing sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AssignmentRecord {
-    pub case_id: String,
-    pub case_number: String,
+/// A list request: whose list, what to leave out, from where, how many.
+#[derive(Debug, Clone)]
+pub struct InboxQuery {
     pub organ: String,
-    pub outcome: String,
-    pub state: String,
-    pub mode: Option<String>,
-    pub rule: String,
-    pub notice: String,
-    pub hops: Vec<String>,
-    pub linked_case_number: Option<String>,
-    pub diversion: Option<String>,
-    pub type_of_matter: String,
-    pub category: String,
-    pub problem_location: String,
-    pub channel: String,
-    pub forwarding_bureau: String,
-    pub accused_organ: Option<String>,
-    pub flag_group: bool,
-    pub flag_leapfrog: bool,
-    pub flag_repeat: bool,
-    pub received_at: DateTime<Utc>,
-    pub route_due: DateTime<Utc>,
-    pub organ_received_at: Option<DateTime<Utc>>,
-    pub objection_due: Option<DateTime<Utc>>,
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub handling_due: Option<DateTime<Utc>>,
-    pub report_due: Option<DateTime<Utc>>,
-    pub objection_reason: Option<String>,
-    pub history: Vec<Step>,
-    pub version: i64,
-    pub reply_outcome: Option<String>,
-    pub reply_text: Option<String>,
-    pub legal_basis: Option<String>,
-    pub service_record: Option<ServiceRecord>,
-    pub replied_at: Option<DateTime<Utc>>,
-    pub served_at: Option<DateTime<Utc>>,
-    pub extension_days: Option<i64>,
-    pub extension_reason: Option<String>,
-    pub completion_report: Option<String>,
-    pub completion_reported_at: Option<DateTime<Utc>>,
+    pub bucket: Bucket,
+    pub now: DateTime<Utc>,
+    pub category_prefix: Option<String>,
+    /// Art. 30 ¶3: never an accusation against one of these organs
+    pub hidden_accused: Vec<String>,
+    /// `(due_at micros, case_id)` of the last row of the previous page
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
 }
 
-/// 送达: how the written opinion reached the petitioner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceRecord {
-    pub mode: String,
-    pub served_at_micros: i64,
-    pub signed: bool,
-    pub refused: bool,
-    pub view: String,
+/// An applied request id, scoped to the organ that sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId<'a> {
+    pub organ: &'a str,
+    pub id: &'a str,
 }
 
-#[async_trait::async_trait]
-pub trait RoutingStore: Send + Sync + 'static {
+const COLUMNS: &str = "case_id, case_number, received_by, organ, outcome, state, mode, rule, \
+    notice, hops, linked_case_number, diversion, type_of_matter, category, problem_location, \
+    channel, forwarding_bureau, accused_organ, flag_group, flag_leapfrog, flag_repeat, \
+    received_at, route_due, organ_received_at, objection_due, accepted_at, handling_due, \
+    report_due, due_at, objection_reason, history, version, reply_outcome, reply_text, \
+    legal_basis, service_record, replied_at, served_at, extension_days, extension_reason, \
+    completion_report, completion_reported_at";
+
+/// The columns a change may touch; the others are fixed when the case is first routed.
+const MUTABLE: [&str; 30] = [
+    "organ",
+    "outcome",
+    "state",
+    "mode",
+    "rule",
+    "notice",
+    "hops",
+    "linked_case_number",
+    "diversion",
+    "forwarding_bureau",
+    "organ_received_at",
+    "objection_due",
+    "accepted_at",
+    "handling_due",
+    "report_due",
+    "due_at",
+    "objection_reason",
+    "history",
+    "version",
+    "reply_outcome",
+    "reply_text",
+    "legal_basis",
+    "service_record",
+    "replied_at",
+    "served_at",
+    "extension_days",
+    "extension_reason",
+    "completion_report",
+    "completion_reported_at",
+    "route_due",
+];
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+fn unjson<T: for<'de> Deserialize<'de>>(column: &'static str, s: &str) -> Result<T, Corrupt> {
+    serde_json::from_str(s).map_err(|e| Corrupt {
+        column,
+        reason: e.to_string(),
+    })
+}
+
+/// A bound value of a column, for both the insert and the update.
+enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// The value of `column` in `r`, written once for insert and update alike.
+fn value(r: &AssignmentRecord, column: &str) -> Value {
+    use Value::{Int, Text};
+    let t = |s: &str| Text(Some(s.to_owned()));
+    let time = |d: Option<DateTime<Utc>>| Int(d.map(micros));
+    match column {
+        "case_id" => t(&r.case_id),
+        "case_number" => t(&r.case_number),
+        "received_by" => t(&r.received_by),
+        "organ" => t(&r.organ),
+        "outcome" => t(r.outcome.as_str()),
+        "state" => t(r.state.as_str()),
+        "mode" => Text(r.mode.map(|m| m.as_str().to_owned())),
+        "rule" => t(&r.rule),
+        "notice" => t(&r.notice),
+        "hops" => Text(Some(json(&r.hops))),
+        "linked_case_number" => Text(r.linked_case_number.clone()),
+        "diversion" => Text(r.diversion.map(|d| d.as_str().to_owned())),
+        "type_of_matter" => Text(r.type_of_matter.map(|d| d.as_str().to_owned())),
+        "category" => t(&r.category),
+        "problem_location" => t(&r.problem_location),
+        "channel" => t(r.channel.as_str()),
+        "forwarding_bureau" => t(&r.forwarding_bureau),
+        "accused_organ" => Text(r.accused_organ.clone()),
+        "flag_group" => Int(Some(i64::from(r.flag_group))),
+        "flag_leapfrog" => Int(Some(i64::from(r.flag_leapfrog))),
+        "flag_repeat" => Int(Some(i64::from(r.flag_repeat))),
+        "received_at" => time(Some(r.received_at)),
+        "route_due" => time(Some(r.route_due)),
+        "organ_received_at" => time(r.organ_received_at),
+        "objection_due" => time(r.objection_due),
+        "accepted_at" => time(r.accepted_at),
+        "handling_due" => time(r.handling_due),
+        "report_due" => time(r.report_due),
+        "due_at" => Int(Some(r.due_at.map_or(NOTHING_DUE, micros))),
+        "objection_reason" => Text(r.objection_reason.clone()),
+        "history" => Text(Some(json(&r.history))),
+        "version" => Int(Some(r.version)),
+        "reply_outcome" => Text(r.reply_outcome.map(|o| o.as_str().to_owned())),
+        "reply_text" => Text(r.reply_text.clone()),
+        "legal_basis" => Text(r.legal_basis.clone()),
+        "service_record" => Text(r.service_record.as_ref().map(json)),
+        "replied_at" => time(r.replied_at),
+        "served_at" => time(r.served_at),
+        "extension_days" => Int(r.extension_days),
+        "extension_reason" => Text(r.extension_reason.clone()),
+        "completion_report" => Text(r.completion_report.clone()),
+        "completion_reported_at" => time(r.completion_reported_at),
+        other => unreachable!("no column {other}"),
+    }
+}
+
+fn bind_value(q: &mut Sql, v: Value) {
+    match v {
+        Value::Text(s) => q.bind(s),
+        Value::Int(i) => q.bind(i),
+    };
+}
+
+/// The one place an assignment row is decoded.
+fn from_row(r: &AnyRow) -> Result<AssignmentRecord, StoreError> {
+    let due_at = r.int("due_at")?;
+    Ok(AssignmentRecord {
+        case_id: r.text("case_id")?,
+        case_number: r.text("case_number")?,
+        received_by: r.text("received_by")?,
+        organ: r.text("organ")?,
+        outcome: r.parsed("outcome")?,
+        state: r.parsed("state")?,
+        mode: r.opt_parsed("mode")?,
+        rule: r.text("rule")?,
+        notice: r.text("notice")?,
+        hops: unjson("hops", &r.text("hops")?)?,
+        linked_case_number: r.opt_text("linked_case_number")?,
+        diversion: r.opt_parsed("diversion")?,
+        type_of_matter: r.opt_parsed("type_of_matter")?,
+        category: r.text("category")?,
+        problem_location: r.text("problem_location")?,
+        channel: r.parsed("channel")?,
+        forwarding_bureau: r.text("forwarding_bureau")?,
+        accused_organ: r.opt_text("accused_organ")?,
+        flag_group: r.flag("flag_group")?,
+        flag_leapfrog: r.flag("flag_leapfrog")?,
+        flag_repeat: r.flag("flag_repeat")?,
+        received_at: r.time("received_at")?,
+        route_due: r.time("route_due")?,
+        organ_received_at: r.opt_time("organ_received_at")?,
+        objection_due: r.opt_time("objection_due")?,
+        accepted_at: r.opt_time("accepted_at")?,
+        handling_due: r.opt_time("handling_due")?,
+        report_due: r.opt_time("report_due")?,
+        due_at: if due_at == NOTHING_DUE {
+            None
+        } else {
+            r.opt_time("due_at")?
+        },
+        objection_reason: r.opt_text("objection_reason")?,
+        history: unjson("history", &r.text("history")?)?,
+        version: r.int("version")?,
+        reply_outcome: r.opt_parsed("reply_outcome")?,
+        reply_text: r.opt_text("reply_text")?,
+        legal_basis: r.opt_text("legal_basis")?,
+        service_record: r
+            .opt_text("service_record")?
+            .map(|s| unjson("service_record", &s))
+            .transpose()?,
+        replied_at: r.opt_time("replied_at")?,
+        served_at: r.opt_time("served_at")?,
+        extension_days: r.opt_int("extension_days")?,
+        extension_reason: r.opt_text("extension_reason")?,
+        completion_report: r.opt_text("completion_report")?,
+        completion_reported_at: r.opt_time("completion_reported_at")?,
+    })
+}
+
+fn push_not_accused(q: &mut Sql, hidden: &[String]) {
+    if hidden.is_empty() {
+        return;
+    }
+    q.push(" AND (accused_organ IS NULL OR accused_organ NOT IN (")
+        .bind_list(hidden.iter().cloned())
+        .push("))");
+}
+
+#[derive(Clone)]
+pub struct RoutingStore {
+    db: Db,
+}
+
+impl RoutingStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
     /// Records a newly routed case and its event, once per `(group, event_id)`. Returns false
     /// for a redelivered event.
-    async fn insert_routed(
+    pub async fn insert_routed(
         &self,
         group: &str,
         event_id: &str,
         record: &AssignmentRecord,
         event: &OutboxMessage,
-    ) -> Result<bool, StoreError>;
-    async fn get(&self, case_id: &str) -> Result<Option<AssignmentRecord>, StoreError>;
-    /// Cases held by `organ`, in the given states.
-    async fn held_by(
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if !petition_events::processed::first_time(&mut tx, group, event_id, now).await? {
+            return Ok(false);
+        }
+        let mut q = Sql::new(format!("INSERT INTO assignments ({COLUMNS}) VALUES ("));
+        for (i, c) in COLUMNS.split(", ").map(str::trim).enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            bind_value(&mut q, value(record, c));
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await?;
+        Outbox::enqueue(&mut tx, event, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn get(&self, case_id: &str) -> Result<Option<AssignmentRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM assignments WHERE case_id = $1"
+        )))
+        .bind(case_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// One page of an organ's inbox — what it was sent, assigned or diverted — by due date.
+    pub async fn inbox(&self, q: &InboxQuery) -> Result<Vec<AssignmentRecord>, StoreError> {
+        let mut b = Sql::new(format!("SELECT {COLUMNS} FROM assignments WHERE organ = "));
+        b.bind(q.organ.clone())
+            .push(" AND state IN ('awaiting_acceptance', 'accepted', 'diverted')");
+        push_not_accused(&mut b, &q.hidden_accused);
+        if let Some(p) = &q.category_prefix {
+            b.push(" AND (category = ")
+                .bind(p.clone())
+                .push(" OR category LIKE ")
+                .bind(format!("{p}.%"))
+                .push(")");
+        }
+        let now = micros(q.now);
+        match q.bucket {
+            Bucket::All => {}
+            Bucket::Overdue => {
+                b.push(" AND due_at <= ").bind(now);
+            }
+            Bucket::ToClaim => {
+                b.push(" AND state = 'awaiting_acceptance' AND due_at > ")
+                    .bind(now);
+            }
+            Bucket::ToDo => {
+                b.push(" AND state <> 'awaiting_acceptance' AND due_at > ")
+                    .bind(now);
+            }
+        }
+        if let Some((due, id)) = &q.after {
+            b.push(" AND (due_at > ")
+                .bind(*due)
+                .push(" OR (due_at = ")
+                .bind(*due)
+                .push(" AND case_id > ")
+                .bind(id.clone())
+                .push("))");
+        }
+        b.push(" ORDER BY due_at, case_id LIMIT ")
+            .bind(i64::from(q.limit));
+        let rows = b.build().fetch_all(self.db.pool()).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// One page of a bureau's desk: cases in its triage queue, and objections it must answer,
+    /// by the date the law wants them routed (Art. 22).
+    pub async fn triage(
         &self,
-        organ: &str,
-        states: &[&str],
-    ) -> Result<Vec<AssignmentRecord>, StoreError>;
+        bureau: &str,
+        hidden_accused: &[String],
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<AssignmentRecord>, StoreError> {
+        let mut b = Sql::new(format!(
+            "SELECT {COLUMNS} FROM assignments WHERE ((state = 'triage' AND organ = "
+        ));
+        b.bind(bureau.to_owned())
+            .push(") OR (state = 'objected' AND forwarding_bureau = ")
+            .bind(bureau.to_owned())
+            .push("))");
+        push_not_accused(&mut b, hidden_accused);
+        if let Some((due, id)) = after {
+            b.push(" AND (route_due > ")
+                .bind(due)
+                .push(" OR (route_due = ")
+                .bind(due)
+                .push(" AND case_id > ")
+                .bind(id)
+                .push("))");
+        }
+        b.push(" ORDER BY route_due, case_id LIMIT ")
+            .bind(i64::from(limit));
+        let rows = b.build().fetch_all(self.db.pool()).await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Writes `record` if its stored version is still `record.version - 1`, with its event and
     /// the request id that caused it.
-    async fn update(
+    pub async fn update(
         &self,
-        record: &AssignmentRecord,
+        r: &AssignmentRecord,
         event: &OutboxMessage,
-        request_id: Option<&str>,
-    ) -> Result<(), StoreError>;
-    /// The case a request id was applied to, if it was.
-    async fn applied_request(&self, request_id: &str) -> Result<Option<String>, StoreError>;
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn time(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("time {v}")))
-}
-
-fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    v.map(time).transpose()
-}
-
-fn json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("lists of strings serialise")
-}
-
-fn unjson<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-const COLUMNS: &str = "case_id, case_number, organ, outcome, state, mode, rule, notice, hops, \
-    linked_case_number, diversion, type_of_matter, category, problem_location, channel, \
-    forwarding_bureau, accused_organ, flag_group, flag_leapfrog, flag_repeat, received_at, \
-    route_due, organ_received_at, objection_due, accepted_at, handling_due, report_due, \
-    objection_reason, history, version, reply_outcome, reply_text, legal_basis, service_record, \
-    replied_at, served_at, extension_days, extension_reason, completion_report, \
-    completion_reported_at";
-
-const INSERT: &str = "INSERT INTO assignments (case_id, case_number, organ, outcome, state, \
-    mode, rule, notice, hops, linked_case_number, diversion, type_of_matter, category, \
-    problem_location, channel, forwarding_bureau, accused_organ, flag_group, flag_leapfrog, \
-    flag_repeat, received_at, route_due, organ_received_at, objection_due, accepted_at, \
-    handling_due, report_due, objection_reason, history, version, reply_outcome, reply_text, \
-    legal_basis, service_record, replied_at, served_at, extension_days, extension_reason, \
-    completion_report, completion_reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-    $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
-    $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)";
-
-const UPDATE: &str = "UPDATE assignments SET organ = $2, outcome = $3, state = $4, mode = $5, \
-    rule = $6, notice = $7, hops = $8, linked_case_number = $9, diversion = $10, \
-    forwarding_bureau = $11, organ_received_at = $12, objection_due = $13, accepted_at = $14, \
-    handling_due = $15, report_due = $16, objection_reason = $17, history = $18, version = $19, \
-    reply_outcome = $20, reply_text = $21, legal_basis = $22, service_record = $23, \
-    replied_at = $24, served_at = $25, extension_days = $26, extension_reason = $27, \
-    completion_report = $28, completion_reported_at = $29 \
-    WHERE case_id = $1 AND version = $30";
-
-macro_rules! bind_insert {
-    ($q:expr, $r:expr) => {
-        $q.bind(&$r.case_id)
-            .bind(&$r.case_number)
-            .bind(&$r.organ)
-            .bind(&$r.outcome)
-            .bind(&$r.state)
-            .bind(&$r.mode)
-            .bind(&$r.rule)
-            .bind(&$r.notice)
-            .bind(json(&$r.hops))
-            .bind(&$r.linked_case_number)
-            .bind(&$r.diversion)
-            .bind(&$r.type_of_matter)
-            .bind(&$r.category)
-            .bind(&$r.problem_location)
-            .bind(&$r.channel)
-            .bind(&$r.forwarding_bureau)
-            .bind(&$r.accused_organ)
-            .bind($r.flag_group)
-            .bind($r.flag_leapfrog)
-            .bind($r.flag_repeat)
-            .bind(micros($r.received_at))
-            .bind(micros($r.route_due))
-            .bind($r.organ_received_at.map(micros))
-            .bind($r.objection_due.map(micros))
-            .bind($r.accepted_at.map(micros))
-            .bind($r.handling_due.map(micros))
-            .bind($r.report_due.map(micros))
-            .bind(&$r.objection_reason)
-            .bind(json(&$r.history))
-            .bind($r.version)
-            .bind(&$r.reply_outcome)
-            .bind(&$r.reply_text)
-            .bind(&$r.legal_basis)
-            .bind($r.service_record.as_ref().map(json))
-            .bind($r.replied_at.map(micros))
-            .bind($r.served_at.map(micros))
-            .bind($r.extension_days)
-            .bind(&$r.extension_reason)
-            .bind(&$r.completion_report)
-            .bind($r.completion_reported_at.map(micros))
-    };
-}
-
-macro_rules! record_from_row {
-    ($row:expr) => {{
-        let r = $row;
-        Ok::<_, StoreError>(AssignmentRecord {
-            case_id: r.get("case_id"),
-            case_number: r.get("case_number"),
-            organ: r.get("organ"),
-            outcome: r.get("outcome"),
-            state: r.get("state"),
-            mode: r.get("mode"),
-            rule: r.get("rule"),
-            notice: r.get("notice"),
-            hops: unjson(r.get::<&str, _>("hops"))?,
-            linked_case_number: r.get("linked_case_number"),
-            diversion: r.get("diversion"),
-            type_of_matter: r.get("type_of_matter"),
-            category: r.get("category"),
-            problem_location: r.get("problem_location"),
-            channel: r.get("channel"),
-            forwarding_bureau: r.get("forwarding_bureau"),
-            accused_organ: r.get("accused_organ"),
-            flag_group: r.get("flag_group"),
-            flag_leapfrog: r.get("flag_leapfrog"),
-            flag_repeat: r.get("flag_repeat"),
-            received_at: time(r.get("received_at"))?,
-            route_due: time(r.get("route_due"))?,
-            organ_received_at: opt_time(r.get("organ_received_at"))?,
-            objection_due: opt_time(r.get("objection_due"))?,
-            accepted_at: opt_time(r.get("accepted_at"))?,
-            handling_due: opt_time(r.get("handling_due"))?,
-            report_due: opt_time(r.get("report_due"))?,
-            objection_reason: r.get("objection_reason"),
-            history: unjson(r.get::<&str, _>("history"))?,
-            version: r.get("version"),
-            reply_outcome: r.get("reply_outcome"),
-            reply_text: r.get("reply_text"),
-            legal_basis: r.get("legal_basis"),
-            service_record: r
-                .get::<Option<&str>, _>("service_record")
-                .map(unjson)
-                .transpose()?,
-            replied_at: opt_time(r.get("replied_at"))?,
-            served_at: opt_time(r.get("served_at"))?,
-            extension_days: r.get("extension_days"),
-            extension_reason: r.get("extension_reason"),
-            completion_report: r.get("completion_report"),
-            completion_reported_at: opt_time(r.get("completion_reported_at"))?,
-        })
-    }};
-}
-
-/// One body for both dialects: the SQL is shared; only the pool, the outbox and the
-/// processed-events helpers differ.
-macro_rules! routing_store {
-    ($name:ident, $pool:ty, $outbox:ty, $enqueue:path, $first_time:path, $processed_ddl:path) => {
-        #[derive(Clone)]
-        pub struct $name {
-            pool: $pool,
+        request: Option<RequestId<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let mut q = Sql::new("UPDATE assignments SET ");
+        for (i, c) in MUTABLE.iter().enumerate() {
+            q.push(if i > 0 { ", " } else { "" }).push(c).push(" = ");
+            bind_value(&mut q, value(r, c));
         }
-
-        impl $name {
-            /// Migrates the schema and installs the outbox and processed-events tables.
-            pub async fn open(pool: $pool) -> Result<(Self, $outbox), StoreError> {
-                MIGRATOR.run(&pool).await?;
-                sqlx::raw_sql($processed_ddl).execute(&pool).await?;
-                let outbox = <$outbox>::install(pool.clone()).await?;
-                Ok((Self { pool }, outbox))
-            }
+        q.push(" WHERE case_id = ")
+            .bind(r.case_id.clone())
+            .push(" AND version = ")
+            .bind(r.version - 1);
+        let done = q.build().execute(&mut *tx).await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
         }
-
-        #[async_trait::async_trait]
-        impl RoutingStore for $name {
-            async fn insert_routed(
-                &self,
-                group: &str,
-                event_id: &str,
-                record: &AssignmentRecord,
-                event: &OutboxMessage,
-            ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                if !$first_time(&mut tx, group, event_id).await? {
-                    return Ok(false);
-                }
-                bind_insert!(sqlx::query(INSERT), record)
-                    .execute(&mut *tx)
-                    .await?;
-                $enqueue(&mut tx, event).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
-            async fn get(&self, case_id: &str) -> Result<Option<AssignmentRecord>, StoreError> {
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM assignments WHERE case_id = $1"
-                )))
-                .bind(case_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(|r| record_from_row!(r)).transpose()
-            }
-
-            async fn held_by(
-                &self,
-                organ: &str,
-                states: &[&str],
-            ) -> Result<Vec<AssignmentRecord>, StoreError> {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM assignments WHERE organ = $1"
-                )))
-                .bind(organ)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map(|r| record_from_row!(r))
-                    .filter(|r| {
-                        r.as_ref()
-                            .map_or(true, |r| states.contains(&r.state.as_str()))
-                    })
-                    .collect()
-            }
-
-            async fn update(
-                &self,
-                r: &AssignmentRecord,
-                event: &OutboxMessage,
-                request_id: Option<&str>,
-            ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(UPDATE)
-                    .bind(&r.case_id)
-                    .bind(&r.organ)
-                    .bind(&r.outcome)
-                    .bind(&r.state)
-                    .bind(&r.mode)
-                    .bind(&r.rule)
-                    .bind(&r.notice)
-                    .bind(json(&r.hops))
-                    .bind(&r.linked_case_number)
-                    .bind(&r.diversion)
-                    .bind(&r.forwarding_bureau)
-                    .bind(r.organ_received_at.map(micros))
-                    .bind(r.objection_due.map(micros))
-                    .bind(r.accepted_at.map(micros))
-                    .bind(r.handling_due.map(micros))
-                    .bind(r.report_due.map(micros))
-                    .bind(&r.objection_reason)
-                    .bind(json(&r.history))
-                    .bind(r.version)
-                    .bind(&r.reply_outcome)
-                    .bind(&r.reply_text)
-                    .bind(&r.legal_basis)
-                    .bind(r.service_record.as_ref().map(json))
-                    .bind(r.replied_at.map(micros))
-                    .bind(r.served_at.map(micros))
-                    .bind(r.extension_days)
-                    .bind(&r.extension_reason)
-                    .bind(&r.completion_report)
-                    .bind(r.completion_reported_at.map(micros))
-                    .bind(r.version - 1)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
-                if let Some(id) = request_id {
-                    sqlx::query(
-                        "INSERT INTO applied_requests (request_id, case_id, applied_at) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(id)
-                    .bind(&r.case_id)
-                    .bind(micros(Utc::now()))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                $enqueue(&mut tx, event).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn applied_request(
-                &self,
-                request_id: &str,
-            ) -> Result<Option<String>, StoreError> {
-                Ok(
-                    sqlx::query_scalar(
-                        "SELECT case_id FROM applied_requests WHERE request_id = $1",
-                    )
-                    .bind(request_id)
-                    .fetch_optional(&self.pool)
-                    .await?,
-                )
-            }
+        if let Some(req) = request {
+            sqlx::query(
+                "INSERT INTO applied_requests (organ, request_id, case_id, applied_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(req.organ)
+            .bind(req.id)
+            .bind(&r.case_id)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
         }
-    };
+        Outbox::enqueue(&mut tx, event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The case a request id of this organ was applied to, if it was.
+    pub async fn applied_request(&self, req: RequestId<'_>) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT case_id FROM applied_requests WHERE organ = $1 AND request_id = $2",
+        )
+        .bind(req.organ)
+        .bind(req.id)
+        .fetch_optional(self.db.pool())
+        .await?)
+    }
 }
-
-routing_store!(
-    PgRoutingStore,
-    PgPool,
-    PgOutbox,
-    petition_events::outbox::enqueue_pg,
-    petition_events::processed::first_time_pg,
-    petition_events::processed::PG_DDL
-);
-routing_store!(
-    SqliteRoutingStore,
-    SqlitePool,
-    SqliteOutbox,
-    petition_events::outbox::enqueue_sqlite,
-    petition_events::processed::first_time_sqlite,
-    petition_events::processed::SQLITE_DDL
-);

@@ -1,24 +1,15 @@
 //! What routing does to a case, as pure functions over the record: route a registered petition,
-//! accept, object, resolve an objection, route by hand. The gRPC layer checks who may; these
-//! check what the law allows and when.
+//! accept, object, resolve an objection, route by hand, transfer, reply, extend, report. The
+//! gRPC layer asks the access policy who may; these check what the law allows and when.
 
-use crate::store::{AssignmentRecord, Step};
+use crate::model::{
+    AssignmentRecord, AssignmentState, HandlingMode, ReplyOutcome, RouteOutcome, ServiceRecord,
+    Step,
+};
 use chrono::{DateTime, Duration, Utc};
 use petition_domain::calendar::{CountingPolicy, Deadline, HolidayCalendar, deadline};
 use petition_domain::routing::{Outcome, RoutingDecision};
-use petition_domain::{Diversion, OrgTree, TypeOfMatter, limits};
-
-pub const STATE_AWAITING: &str = "awaiting_acceptance";
-pub const STATE_ACCEPTED: &str = "accepted";
-pub const STATE_OBJECTED: &str = "objected";
-pub const STATE_DIVERTED: &str = "diverted";
-pub const STATE_LINKED: &str = "linked";
-pub const STATE_TRIAGE: &str = "triage";
-pub const STATE_ANSWERED: &str = "answered";
-pub const STATE_COMPLETED: &str = "completed";
-
-pub const MODE_FORWARD: &str = "forward";
-pub const MODE_ASSIGN: &str = "assign";
+use petition_domain::{Channel, OrgTree, TypeOfMatter, limits};
 
 #[derive(Debug, Clone)]
 pub struct RoutingPolicy {
@@ -54,10 +45,11 @@ pub enum Refusal {
     Invalid(String),
 }
 
-/// Who acts, when, and under which counting rules: what every command needs.
+/// Who acts, when, and under which counting rules and tree: what every command needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
     pub calendar: &'a HolidayCalendar,
+    pub tree: &'a OrgTree,
     pub policy: &'a RoutingPolicy,
     pub now: DateTime<Utc>,
     pub actor: &'a str,
@@ -70,7 +62,7 @@ pub struct Registered {
     pub case_number: String,
     pub received_by: String,
     pub received_at: DateTime<Utc>,
-    pub channel: String,
+    pub channel: Channel,
     pub category: String,
     pub type_of_matter: Option<TypeOfMatter>,
     pub problem_location: String,
@@ -102,31 +94,82 @@ pub fn forwarding_bureau(tree: &OrgTree, reg: &Registered) -> String {
     }
 }
 
-fn mode_for(reg: &Registered, policy: &RoutingPolicy) -> &'static str {
+fn mode_for(reg: &Registered, policy: &RoutingPolicy) -> HandlingMode {
     let assign = (policy.assign_group && reg.group)
         || (policy.assign_repeat && reg.repeat)
         || (policy.assign_leapfrog && reg.leapfrog);
-    if assign { MODE_ASSIGN } else { MODE_FORWARD }
+    if assign {
+        HandlingMode::Assign
+    } else {
+        HandlingMode::Forward
+    }
+}
+
+/// The date that orders the inbox: the notice period while awaiting acceptance (Art. 23 ¶3),
+/// then the earlier of the reporting deadline and the handling clock; for the bureau, the
+/// forwarding period of what waits in triage or on an objection (Art. 22).
+pub fn due(
+    r: &AssignmentRecord,
+    calendar: &HolidayCalendar,
+    counting: CountingPolicy,
+) -> Option<DateTime<Utc>> {
+    match r.state {
+        AssignmentState::AwaitingAcceptance => r.organ_received_at.map(|t| {
+            deadline(
+                t,
+                limits::NOTICE_BY_RECEIVING_ORGAN.period,
+                calendar,
+                counting,
+            )
+            .due
+        }),
+        AssignmentState::Accepted => match (r.report_due, r.handling_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        AssignmentState::Triage | AssignmentState::Objected => Some(r.route_due),
+        AssignmentState::Diverted
+        | AssignmentState::Linked
+        | AssignmentState::Answered
+        | AssignmentState::Completed => None,
+    }
+}
+
+/// Every change ends here: a new version, and the due date of the state it reached.
+fn finish(mut n: AssignmentRecord, cx: Ctx<'_>) -> AssignmentRecord {
+    n.version += 1;
+    n.due_at = due(&n, cx.calendar, cx.policy.counting);
+    n
 }
 
 fn send_to(
     r: &mut AssignmentRecord,
     organ: &str,
-    mode: &str,
+    mode: HandlingMode,
     now: DateTime<Utc>,
     calendar: &HolidayCalendar,
     policy: &RoutingPolicy,
 ) {
     r.organ = organ.to_owned();
-    r.outcome = "sent".into();
-    r.state = STATE_AWAITING.into();
-    r.mode = Some(mode.to_owned());
+    r.outcome = RouteOutcome::Sent;
+    r.state = AssignmentState::AwaitingAcceptance;
+    r.mode = Some(mode);
     r.organ_received_at = Some(now);
     r.objection_due = Some(deadline(now, limits::OBJECTION.period, calendar, policy.counting).due);
-    r.report_due = (mode == MODE_ASSIGN).then(|| now + Duration::days(policy.report_days));
+    r.report_due = (mode == HandlingMode::Assign).then(|| now + Duration::days(policy.report_days));
     r.accepted_at = None;
     r.handling_due = None;
     r.objection_reason = None;
+}
+
+/// An accusation never goes to the accused organ or any organ under it (Art. 30 ¶3).
+fn refuse_accused_side(r: &AssignmentRecord, organ: &str, tree: &OrgTree) -> Result<(), Refusal> {
+    match r.accused_organ.as_deref() {
+        Some(a) if tree.is_same_or_above(a, organ) => Err(Refusal::Invalid(format!(
+            "organ: {organ} is the accused party's organ or under it; an accusation never goes there (Art. 30 ¶3)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Routes a registered petition by the decision the domain made.
@@ -139,57 +182,26 @@ pub fn route_new(
     now: DateTime<Utc>,
 ) -> AssignmentRecord {
     let bureau = forwarding_bureau(tree, reg);
-    let mut r = AssignmentRecord {
-        case_id: reg.case_id.clone(),
-        case_number: reg.case_number.clone(),
-        organ: bureau.clone(),
-        outcome: String::new(),
-        state: String::new(),
-        mode: None,
-        rule: decision.rule.clone(),
-        notice: String::new(),
-        hops: Vec::new(),
-        linked_case_number: None,
-        diversion: None,
-        type_of_matter: reg
-            .type_of_matter
-            .map(|t| t.as_str().to_owned())
-            .unwrap_or_default(),
-        category: reg.category.clone(),
-        problem_location: reg.problem_location.clone(),
-        channel: reg.channel.clone(),
-        forwarding_bureau: bureau.clone(),
-        accused_organ: reg.accused_organ.clone(),
-        flag_group: reg.group,
-        flag_leapfrog: reg.leapfrog,
-        flag_repeat: reg.repeat,
-        received_at: reg.received_at,
-        route_due: deadline(
-            reg.received_at,
-            limits::FORWARD_OR_ASSIGN.period,
-            calendar,
-            policy.counting,
-        )
-        .due,
-        organ_received_at: None,
-        objection_due: None,
-        accepted_at: None,
-        handling_due: None,
-        report_due: None,
-        objection_reason: None,
-        history: Vec::new(),
-        version: 1,
-        reply_outcome: None,
-        reply_text: None,
-        legal_basis: None,
-        service_record: None,
-        replied_at: None,
-        served_at: None,
-        extension_days: None,
-        extension_reason: None,
-        completion_report: None,
-        completion_reported_at: None,
-    };
+    let mut r = AssignmentRecord::blank(&reg.case_id, &reg.case_number, reg.received_at);
+    r.received_by = reg.received_by.clone();
+    r.organ = bureau.clone();
+    r.rule = decision.rule.clone();
+    r.type_of_matter = reg.type_of_matter;
+    r.category = reg.category.clone();
+    r.problem_location = reg.problem_location.clone();
+    r.channel = reg.channel;
+    r.forwarding_bureau = bureau.clone();
+    r.accused_organ = reg.accused_organ.clone();
+    r.flag_group = reg.group;
+    r.flag_leapfrog = reg.leapfrog;
+    r.flag_repeat = reg.repeat;
+    r.route_due = deadline(
+        reg.received_at,
+        limits::FORWARD_OR_ASSIGN.period,
+        calendar,
+        policy.counting,
+    )
+    .due;
     match &decision.outcome {
         Outcome::Send { organ, hops } => {
             send_to(&mut r, organ, mode_for(reg, policy), now, calendar, policy);
@@ -214,9 +226,9 @@ pub fn route_new(
             notice,
         } => {
             r.organ = organ.clone();
-            r.outcome = "diverted".into();
-            r.state = STATE_DIVERTED.into();
-            r.diversion = Some(channel.as_str().to_owned());
+            r.outcome = RouteOutcome::Diverted;
+            r.state = AssignmentState::Diverted;
+            r.diversion = Some(*channel);
             r.notice = notice.clone();
             r.organ_received_at = Some(now);
             r.history.push(step(
@@ -231,8 +243,8 @@ pub fn route_new(
             case_number,
             notice,
         } => {
-            r.outcome = "linked".into();
-            r.state = STATE_LINKED.into();
+            r.outcome = RouteOutcome::Linked;
+            r.state = AssignmentState::Linked;
             r.linked_case_number = Some(case_number.clone());
             r.notice = notice.clone();
             r.history.push(step(
@@ -245,8 +257,8 @@ pub fn route_new(
         }
         Outcome::Triage { bureau } => {
             r.organ = bureau.clone();
-            r.outcome = "triage".into();
-            r.state = STATE_TRIAGE.into();
+            r.outcome = RouteOutcome::Triage;
+            r.state = AssignmentState::Triage;
             r.history.push(step(
                 now,
                 &reg.received_by,
@@ -256,38 +268,44 @@ pub fn route_new(
             ));
         }
     }
+    r.due_at = due(&r, calendar, policy.counting);
     r
 }
 
 /// Whether accepting this case starts the 60-day handling clock: only grievances handled as
 /// petitions (Art. 31(6), Art. 34), never suggestions or diverted matters.
 pub fn runs_handling_clock(r: &AssignmentRecord) -> bool {
-    r.type_of_matter == TypeOfMatter::Grievance.as_str() && r.diversion.is_none()
+    r.type_of_matter == Some(TypeOfMatter::Grievance) && r.diversion.is_none()
 }
 
 /// 受理.
 pub fn accept(r: &AssignmentRecord, cx: Ctx<'_>) -> Result<AssignmentRecord, Refusal> {
-    let Ctx {
-        calendar,
-        policy,
-        now,
-        actor,
-    } = cx;
-    if r.state != STATE_AWAITING {
+    if r.state != AssignmentState::AwaitingAcceptance {
         return Err(Refusal::WrongState(format!(
             "case {} is {}, not awaiting acceptance (待领)",
             r.case_number, r.state
         )));
     }
     let mut n = r.clone();
-    n.state = STATE_ACCEPTED.into();
-    n.accepted_at = Some(now);
-    n.handling_due = runs_handling_clock(r)
-        .then(|| deadline(now, limits::HANDLING.period, calendar, policy.counting).due);
-    n.history
-        .push(step(now, &r.organ, &r.organ, "accepted (受理)", actor));
-    n.version += 1;
-    Ok(n)
+    n.state = AssignmentState::Accepted;
+    n.accepted_at = Some(cx.now);
+    n.handling_due = runs_handling_clock(r).then(|| {
+        deadline(
+            cx.now,
+            limits::HANDLING.period,
+            cx.calendar,
+            cx.policy.counting,
+        )
+        .due
+    });
+    n.history.push(step(
+        cx.now,
+        &r.organ,
+        &r.organ,
+        "accepted (受理)",
+        cx.actor,
+    ));
+    Ok(finish(n, cx))
 }
 
 /// The objection window (Art. 23 ¶3: 5 working days from the organ's receipt).
@@ -306,45 +324,40 @@ pub fn object(
     reason: &str,
     cx: Ctx<'_>,
 ) -> Result<AssignmentRecord, Refusal> {
-    let Ctx {
-        calendar,
-        policy,
-        now,
-        actor,
-    } = cx;
     if reason.trim().is_empty() {
         return Err(Refusal::Invalid(
             "reason: an objection (异议) states why the organ is not competent (Art. 23 ¶3)".into(),
         ));
     }
-    if r.state != STATE_AWAITING && r.state != STATE_ACCEPTED {
+    if !matches!(
+        r.state,
+        AssignmentState::AwaitingAcceptance | AssignmentState::Accepted
+    ) {
         return Err(Refusal::WrongState(format!(
             "case {} is {}; only a case sent to this organ can be objected to",
             r.case_number, r.state
         )));
     }
-    let window = objection_window(r, calendar, policy)
+    let window = objection_window(r, cx.calendar, cx.policy)
         .ok_or_else(|| Refusal::WrongState("the case was never received by an organ".into()))?;
-    if !window.is_open_at(now) {
+    if !window.is_open_at(cx.now) {
         return Err(Refusal::WindowClosed(format!(
-            "the objection period of {} ({}) ended with {} (Asia/Shanghai); the organ must handle the case",
-            "5 working days",
+            "the objection period of 5 working days ({}) ended with {} (Asia/Shanghai); the organ must handle the case",
             limits::OBJECTION.article,
             window.last_day
         )));
     }
     let mut n = r.clone();
-    n.state = STATE_OBJECTED.into();
+    n.state = AssignmentState::Objected;
     n.objection_reason = Some(reason.trim().to_owned());
     n.history.push(step(
-        now,
+        cx.now,
         &r.organ,
         &r.forwarding_bureau,
         &format!("objection (异议): {}", reason.trim()),
-        actor,
+        cx.actor,
     ));
-    n.version += 1;
-    Ok(n)
+    Ok(finish(n, cx))
 }
 
 /// The forwarding bureau's answer to an objection: agree and send elsewhere, or refuse.
@@ -355,36 +368,28 @@ pub fn resolve_objection(
     reason: &str,
     cx: Ctx<'_>,
 ) -> Result<AssignmentRecord, Refusal> {
-    let Ctx {
-        calendar,
-        policy,
-        now,
-        actor,
-    } = cx;
-    if r.state != STATE_OBJECTED {
+    if r.state != AssignmentState::Objected {
         return Err(Refusal::WrongState(format!(
             "case {} has no objection pending (it is {})",
             r.case_number, r.state
         )));
     }
     let mut n = r.clone();
-    n.version += 1;
     if !agree {
         // The case stays, and its clocks with it: the objection changed nothing.
         n.state = if r.accepted_at.is_some() {
-            STATE_ACCEPTED
+            AssignmentState::Accepted
         } else {
-            STATE_AWAITING
-        }
-        .into();
+            AssignmentState::AwaitingAcceptance
+        };
         n.history.push(step(
-            now,
+            cx.now,
             &r.forwarding_bureau,
             &r.organ,
             &format!("objection refused: {reason}"),
-            actor,
+            cx.actor,
         ));
-        return Ok(n);
+        return Ok(finish(n, cx));
     }
     match new_organ.filter(|o| !o.is_empty()) {
         Some(organ) => {
@@ -393,69 +398,62 @@ pub fn resolve_objection(
                     "new_organ: {organ} is the organ that objected"
                 )));
             }
-            let mode = r.mode.clone().unwrap_or_else(|| MODE_FORWARD.into());
-            send_to(&mut n, organ, &mode, now, calendar, policy);
+            refuse_accused_side(r, organ, cx.tree)?;
+            let mode = r.mode.unwrap_or(HandlingMode::Forward);
+            send_to(&mut n, organ, mode, cx.now, cx.calendar, cx.policy);
             n.history.push(step(
-                now,
+                cx.now,
                 &r.organ,
                 organ,
                 &format!("objection agreed, re-routed: {reason}"),
-                actor,
+                cx.actor,
             ));
         }
         None => {
             n.organ = r.forwarding_bureau.clone();
-            n.outcome = "triage".into();
-            n.state = STATE_TRIAGE.into();
+            n.outcome = RouteOutcome::Triage;
+            n.state = AssignmentState::Triage;
             n.history.push(step(
-                now,
+                cx.now,
                 &r.organ,
                 &r.forwarding_bureau,
                 &format!("objection agreed, back to triage: {reason}"),
-                actor,
+                cx.actor,
             ));
         }
     }
-    Ok(n)
+    Ok(finish(n, cx))
 }
 
 /// A clerk routes a triaged case (or re-routes any not yet accepted) by hand.
 pub fn route_manually(
     r: &AssignmentRecord,
     organ: &str,
-    mode: &str,
+    mode: HandlingMode,
     reason: &str,
     cx: Ctx<'_>,
 ) -> Result<AssignmentRecord, Refusal> {
-    let Ctx {
-        calendar,
-        policy,
-        now,
-        actor,
-    } = cx;
     if reason.trim().is_empty() {
         return Err(Refusal::Invalid(
             "reason: say why the case goes there".into(),
         ));
     }
-    if ![STATE_TRIAGE, STATE_AWAITING].contains(&r.state.as_str()) {
+    if !matches!(
+        r.state,
+        AssignmentState::Triage | AssignmentState::AwaitingAcceptance
+    ) {
         return Err(Refusal::WrongState(format!(
             "case {} is {}; only triaged or unaccepted cases are routed by hand",
             r.case_number, r.state
         )));
     }
-    if r.accused_organ.as_deref() == Some(organ) {
-        return Err(Refusal::Invalid(format!(
-            "organ: {organ} is the accused party's organ; an accusation never goes there (Art. 30 ¶3)"
-        )));
-    }
+    refuse_accused_side(r, organ, cx.tree)?;
     let mut n = r.clone();
-    send_to(&mut n, organ, mode, now, calendar, policy);
+    send_to(&mut n, organ, mode, cx.now, cx.calendar, cx.policy);
     n.rule = format!("routed by hand: {}", reason.trim());
     n.history
-        .push(step(now, &r.organ, organ, &n.rule.clone(), actor));
-    n.version += 1;
-    Ok(n)
+        .push(step(cx.now, &r.organ, organ, &n.rule.clone(), cx.actor));
+    Ok(finish(n, cx))
 }
 
 /// The holder passes the case to another organ or level, with a reason; the new organ's
@@ -476,36 +474,32 @@ pub fn transfer(
             "organ: the case is already at {organ}"
         )));
     }
-    if r.accused_organ.as_deref() == Some(organ) {
-        return Err(Refusal::Invalid(format!(
-            "organ: {organ} is the accused party's organ; an accusation never goes there (Art. 30 ¶3)"
-        )));
-    }
-    if ![STATE_AWAITING, STATE_ACCEPTED].contains(&r.state.as_str()) {
+    refuse_accused_side(r, organ, cx.tree)?;
+    if !matches!(
+        r.state,
+        AssignmentState::AwaitingAcceptance | AssignmentState::Accepted
+    ) {
         return Err(Refusal::WrongState(format!(
             "case {} is {}; only a case being handled can be transferred",
             r.case_number, r.state
         )));
     }
     let mut n = r.clone();
-    let mode = r.mode.clone().unwrap_or_else(|| MODE_FORWARD.into());
-    send_to(&mut n, organ, &mode, cx.now, cx.calendar, cx.policy);
+    let mode = r.mode.unwrap_or(HandlingMode::Forward);
+    send_to(&mut n, organ, mode, cx.now, cx.calendar, cx.policy);
     n.rule = format!("transferred by {}: {}", r.organ, reason.trim());
     n.history
         .push(step(cx.now, &r.organ, organ, &n.rule.clone(), cx.actor));
-    n.version += 1;
-    Ok(n)
+    Ok(finish(n, cx))
 }
-
-pub const REPLY_OUTCOMES: [&str; 3] = ["supported", "explained", "not_supported"];
 
 /// The written opinion (Art. 32) with its service record (送达).
 #[derive(Debug, Clone)]
 pub struct Reply<'a> {
-    pub outcome: &'a str,
+    pub outcome: Option<ReplyOutcome>,
     pub text: &'a str,
     pub legal_basis: &'a str,
-    pub service: Option<crate::store::ServiceRecord>,
+    pub service: Option<ServiceRecord>,
 }
 
 pub fn submit_reply(
@@ -513,12 +507,12 @@ pub fn submit_reply(
     reply: Reply<'_>,
     cx: Ctx<'_>,
 ) -> Result<AssignmentRecord, Refusal> {
-    if !REPLY_OUTCOMES.contains(&reply.outcome) {
+    let Some(outcome) = reply.outcome else {
         return Err(Refusal::Invalid(
             "outcome: 支持 supported, 解释说明 explained or 不予支持 not supported (Art. 32)"
                 .into(),
         ));
-    }
+    };
     if reply.text.trim().is_empty() {
         return Err(Refusal::Invalid(
             "text: the written opinion (信访处理意见书) is required".into(),
@@ -531,15 +525,15 @@ pub fn submit_reply(
             "service.served_at: service (送达) cannot lie in the future".into(),
         ));
     }
-    if r.state != STATE_ACCEPTED {
+    if r.state != AssignmentState::Accepted {
         return Err(Refusal::WrongState(format!(
             "case {} is {}; a reply follows acceptance (受理)",
             r.case_number, r.state
         )));
     }
     let mut n = r.clone();
-    n.state = STATE_ANSWERED.into();
-    n.reply_outcome = Some(reply.outcome.to_owned());
+    n.state = AssignmentState::Answered;
+    n.reply_outcome = Some(outcome);
     n.reply_text = Some(reply.text.trim().to_owned());
     n.legal_basis = Some(reply.legal_basis.trim().to_owned()).filter(|b| !b.is_empty());
     n.served_at = reply
@@ -552,11 +546,10 @@ pub fn submit_reply(
         cx.now,
         &r.organ,
         &r.organ,
-        &format!("written opinion: {}", reply.outcome),
+        &format!("written opinion: {outcome}"),
         cx.actor,
     ));
-    n.version += 1;
-    Ok(n)
+    Ok(finish(n, cx))
 }
 
 /// Art. 34: at most 30 days, once, with a reason, while the handling clock runs.
@@ -578,7 +571,7 @@ pub fn request_extension(
             "reason: the petitioner is told why the handling is extended (Art. 34)".into(),
         ));
     }
-    if r.state != STATE_ACCEPTED || r.handling_due.is_none() {
+    if r.state != AssignmentState::Accepted || r.handling_due.is_none() {
         return Err(Refusal::WrongState(format!(
             "case {} runs no handling clock to extend (it is {})",
             r.case_number, r.state
@@ -606,8 +599,7 @@ pub fn request_extension(
         &format!("extension of {days} days requested: {}", reason.trim()),
         cx.actor,
     ));
-    n.version += 1;
-    Ok(n)
+    Ok(finish(n, cx))
 }
 
 /// 办结报告 for an assigned (交办) case, once the reply is out.
@@ -621,20 +613,20 @@ pub fn submit_completion_report(
             "text: the completion report (办结报告) is required".into(),
         ));
     }
-    if r.mode.as_deref() != Some(MODE_ASSIGN) {
+    if r.mode != Some(HandlingMode::Assign) {
         return Err(Refusal::WrongState(format!(
             "case {} was forwarded (转送), not assigned (交办); no completion report is due",
             r.case_number
         )));
     }
-    if r.state != STATE_ANSWERED {
+    if r.state != AssignmentState::Answered {
         return Err(Refusal::WrongState(format!(
             "case {} is {}; the completion report follows the written opinion",
             r.case_number, r.state
         )));
     }
     let mut n = r.clone();
-    n.state = STATE_COMPLETED.into();
+    n.state = AssignmentState::Completed;
     n.completion_report = Some(text.trim().to_owned());
     n.completion_reported_at = Some(cx.now);
     n.history.push(step(
@@ -644,13 +636,7 @@ pub fn submit_completion_report(
         "completion report (办结报告)",
         cx.actor,
     ));
-    n.version += 1;
-    Ok(n)
-}
-
-/// Diverted matters never run the petition clock; keep the check beside the others.
-pub fn is_diverted(r: &AssignmentRecord) -> bool {
-    r.diversion.as_deref().and_then(Diversion::parse).is_some()
+    Ok(finish(n, cx))
 }
 
 #[cfg(test)]
@@ -662,6 +648,11 @@ mod tests {
 
     fn tree() -> OrgTree {
         OrgTree::from_toml(include_str!("../../../deploy/config/orgs.toml")).unwrap()
+    }
+
+    pub(super) fn tree_ref() -> &'static OrgTree {
+        static TREE: std::sync::OnceLock<OrgTree> = std::sync::OnceLock::new();
+        TREE.get_or_init(tree)
     }
 
     fn calendar() -> HolidayCalendar {
@@ -682,7 +673,7 @@ mod tests {
             case_number: "140213-2026-000001".into(),
             received_by: "pingcheng.bureau".into(),
             received_at: beijing(3, 2, 9),
-            channel: "visit".into(),
+            channel: Channel::Visit,
             category: category.into(),
             type_of_matter: Some(TypeOfMatter::Grievance),
             problem_location: "140213001".into(),
@@ -725,6 +716,7 @@ mod tests {
     fn cx<'a>(cal: &'a HolidayCalendar, policy: &'a RoutingPolicy, now: DateTime<Utc>) -> Ctx<'a> {
         Ctx {
             calendar: cal,
+            tree: tree_ref(),
             policy,
             now,
             actor: "handler",
@@ -735,8 +727,8 @@ mod tests {
     fn a_routed_case_carries_its_deadlines_and_mode() {
         let r = routed(&registered("01.01", false));
         assert_eq!(r.organ, "pingcheng.housing");
-        assert_eq!(r.state, STATE_AWAITING);
-        assert_eq!(r.mode.as_deref(), Some(MODE_FORWARD));
+        assert_eq!(r.state, AssignmentState::AwaitingAcceptance);
+        assert_eq!(r.mode, Some(HandlingMode::Forward));
         assert!(r.report_due.is_none());
         // Art. 22: 15 days from Mon 03-02 → Tue 03-17, 24:00 Beijing.
         assert_eq!(r.route_due, beijing(3, 18, 0));
@@ -744,8 +736,8 @@ mod tests {
         assert_eq!(r.objection_due, Some(beijing(3, 10, 0)));
         let g = routed(&registered("01.01", true));
         assert_eq!(
-            g.mode.as_deref(),
-            Some(MODE_ASSIGN),
+            g.mode,
+            Some(HandlingMode::Assign),
             "a group petition is assigned"
         );
         assert_eq!(g.report_due, Some(beijing(3, 2, 10) + Duration::days(30)));
@@ -756,7 +748,7 @@ mod tests {
         let (cal, policy) = (calendar(), RoutingPolicy::default());
         let r = routed(&registered("01.01", false));
         let a = accept(&r, cx(&cal, &policy, beijing(3, 3, 9))).unwrap();
-        assert_eq!(a.state, STATE_ACCEPTED);
+        assert_eq!(a.state, AssignmentState::Accepted);
         assert_eq!(a.version, r.version + 1);
         // 60 days from 03-03 end on 05-02, inside Labour Day: rolled to Wed 05-06.
         assert_eq!(a.handling_due, Some(beijing(5, 7, 0)));
@@ -765,7 +757,7 @@ mod tests {
             Err(Refusal::WrongState(_))
         ));
         let mut suggestion = r.clone();
-        suggestion.type_of_matter = TypeOfMatter::Suggestion.as_str().into();
+        suggestion.type_of_matter = Some(TypeOfMatter::Suggestion);
         let s = accept(&suggestion, cx(&cal, &policy, beijing(3, 3, 9))).unwrap();
         assert_eq!(
             s.handling_due, None,
@@ -803,8 +795,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (refused.state.as_str(), refused.organ.as_str()),
-            (STATE_AWAITING, "pingcheng.housing")
+            (refused.state, refused.organ.as_str()),
+            (AssignmentState::AwaitingAcceptance, "pingcheng.housing")
         );
         let moved = resolve_objection(
             &o,
@@ -829,8 +821,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (back.state.as_str(), back.organ.as_str()),
-            (STATE_TRIAGE, "pingcheng.bureau")
+            (back.state, back.organ.as_str()),
+            (AssignmentState::Triage, "pingcheng.bureau")
         );
         assert!(matches!(
             resolve_objection(&r, true, None, "x", cx(&cal, &policy, beijing(3, 4, 9))),
@@ -844,11 +836,11 @@ mod tests {
         let mut reg = registered("09.01", false);
         reg.accused_organ = Some("pingcheng.street.beiguan".into());
         let mut r = routed(&reg);
-        r.state = STATE_TRIAGE.into();
+        r.state = AssignmentState::Triage;
         let err = route_manually(
             &r,
             "pingcheng.street.beiguan",
-            MODE_FORWARD,
+            HandlingMode::Forward,
             "x",
             cx(&cal, &policy, beijing(3, 3, 9)),
         );
@@ -856,12 +848,12 @@ mod tests {
         let ok = route_manually(
             &r,
             "pingcheng.discipline",
-            MODE_ASSIGN,
+            HandlingMode::Assign,
             "discipline",
             cx(&cal, &policy, beijing(3, 3, 9)),
         )
         .unwrap();
-        assert_eq!(ok.mode.as_deref(), Some(MODE_ASSIGN));
+        assert_eq!(ok.mode, Some(HandlingMode::Assign));
         assert!(ok.report_due.is_some());
     }
 }
@@ -869,7 +861,7 @@ mod tests {
 #[cfg(test)]
 mod after_acceptance {
     use super::*;
-    use crate::store::ServiceRecord;
+    use crate::model::{PetitionerView, ServiceMode};
     use chrono::TimeZone;
 
     fn cal() -> HolidayCalendar {
@@ -880,26 +872,27 @@ mod after_acceptance {
         Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap()
     }
 
-    fn accepted(mode: &str) -> AssignmentRecord {
+    fn accepted(mode: HandlingMode) -> AssignmentRecord {
         AssignmentRecord {
             case_id: "c".into(),
             case_number: "140213-2026-000001".into(),
             organ: "pingcheng.housing".into(),
-            state: STATE_ACCEPTED.into(),
-            mode: Some(mode.into()),
-            type_of_matter: "grievance".into(),
+            state: AssignmentState::Accepted,
+            mode: Some(mode),
+            type_of_matter: Some(TypeOfMatter::Grievance),
             forwarding_bureau: "pingcheng.bureau".into(),
             accused_organ: Some("pingcheng.street.beiguan".into()),
             accepted_at: Some(now() - Duration::days(5)),
             handling_due: Some(now() + Duration::days(55)),
             version: 3,
-            ..Default::default()
+            ..AssignmentRecord::blank("c", "140213-2026-000001", now())
         }
     }
 
     fn cx<'a>(cal: &'a HolidayCalendar, policy: &'a RoutingPolicy, at: DateTime<Utc>) -> Ctx<'a> {
         Ctx {
             calendar: cal,
+            tree: super::tests::tree_ref(),
             policy,
             now: at,
             actor: "handler",
@@ -909,7 +902,7 @@ mod after_acceptance {
     #[test]
     fn extension_edges() {
         let (cal, p) = (cal(), RoutingPolicy::default());
-        let r = accepted(MODE_FORWARD);
+        let r = accepted(HandlingMode::Forward);
         assert!(matches!(
             request_extension(&r, 0, "x", cx(&cal, &p, now())),
             Err(Refusal::Invalid(_))
@@ -944,17 +937,17 @@ mod after_acceptance {
     #[test]
     fn reply_then_report() {
         let (cal, p) = (cal(), RoutingPolicy::default());
-        let r = accepted(MODE_ASSIGN);
-        let reply = |outcome| Reply {
-            outcome,
+        let r = accepted(HandlingMode::Assign);
+        let reply = |outcome: &str| Reply {
+            outcome: outcome.parse().ok(),
             text: "意见",
             legal_basis: "",
             service: Some(ServiceRecord {
-                mode: "in_person".into(),
+                mode: ServiceMode::InPerson,
                 served_at_micros: now().timestamp_micros(),
                 signed: false,
                 refused: true,
-                view: "disagrees".into(),
+                view: PetitionerView::Disagrees,
             }),
         };
         assert!(matches!(
@@ -968,14 +961,14 @@ mod after_acceptance {
             Err(Refusal::Invalid(_))
         ));
         let a = submit_reply(&r, reply("not_supported"), cx(&cal, &p, now())).unwrap();
-        assert_eq!(a.state, STATE_ANSWERED);
+        assert_eq!(a.state, AssignmentState::Answered);
         assert_eq!(a.served_at, Some(now()));
         assert!(matches!(
             submit_reply(&a, reply("supported"), cx(&cal, &p, now())),
             Err(Refusal::WrongState(_))
         ));
         let done = submit_completion_report(&a, "办结", cx(&cal, &p, now())).unwrap();
-        assert_eq!(done.state, STATE_COMPLETED);
+        assert_eq!(done.state, AssignmentState::Completed);
         assert!(matches!(
             submit_completion_report(&r, "early", cx(&cal, &p, now())),
             Err(Refusal::WrongState(_))
@@ -985,7 +978,7 @@ mod after_acceptance {
     #[test]
     fn transfers() {
         let (cal, p) = (cal(), RoutingPolicy::default());
-        let r = accepted(MODE_FORWARD);
+        let r = accepted(HandlingMode::Forward);
         assert!(matches!(
             transfer(&r, "pingcheng.housing", "x", cx(&cal, &p, now())),
             Err(Refusal::Invalid(_))
@@ -995,8 +988,8 @@ mod after_acceptance {
         );
         let t = transfer(&r, "datong.housing", "city project", cx(&cal, &p, now())).unwrap();
         assert_eq!(
-            (t.organ.as_str(), t.state.as_str()),
-            ("datong.housing", STATE_AWAITING)
+            (t.organ.as_str(), t.state),
+            ("datong.housing", AssignmentState::AwaitingAcceptance)
         );
         assert_eq!(t.accepted_at, None, "the new organ accepts anew");
         assert_eq!(t.organ_received_at, Some(now()));

@@ -1,93 +1,63 @@
 //! One conformance suite for the routing store, run against PostgreSQL and SQLite.
 
 use chrono::{DateTime, TimeZone, Utc};
-use petition_events::OutboxMessage;
-use petition_events::outbox::Outbox;
-use petition_routing::store::{
-    AssignmentRecord, PgRoutingStore, RoutingStore, SqliteRoutingStore, Step, StoreError,
+use petition_domain::{Channel, SystemClock, TypeOfMatter};
+use petition_events::{Outbox, OutboxMessage};
+use petition_routing::model::{
+    AssignmentRecord, AssignmentState, HandlingMode, PetitionerView, ReplyOutcome, RouteOutcome,
+    ServiceMode, ServiceRecord, Step,
 };
-use petition_testkit::TestDatabase;
+use petition_routing::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
+use petition_testkit::TestDb;
 use std::sync::Arc;
 use uuid::Uuid;
 
 struct Harness {
-    store: Arc<dyn RoutingStore>,
-    outbox: Arc<dyn Outbox>,
-    _db: Option<TestDatabase>,
-    _dir: Option<tempfile::TempDir>,
+    store: RoutingStore,
+    outbox: Outbox,
 }
 
-async fn postgres() -> Option<Harness> {
-    let db = TestDatabase::create().await?;
-    let pool = petition_storage::connect_postgres(&db.url, "routing", 4)
-        .await
-        .unwrap();
-    let (store, outbox) = PgRoutingStore::open(pool).await.unwrap();
-    Some(Harness {
-        store: Arc::new(store),
-        outbox: Arc::new(outbox),
-        _db: Some(db),
-        _dir: None,
-    })
-}
-
-async fn sqlite() -> Option<Harness> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/routing.db", dir.path().display());
-    let pool = petition_storage::connect_sqlite(&url).await.unwrap();
-    let (store, outbox) = SqliteRoutingStore::open(pool).await.unwrap();
-    Some(Harness {
-        store: Arc::new(store),
-        outbox: Arc::new(outbox),
-        _db: None,
-        _dir: Some(dir),
-    })
+async fn open(db: &TestDb) -> Harness {
+    let db = db.open("routing", &petition_routing::store::MIGRATOR).await;
+    Harness {
+        store: RoutingStore::new(db.clone()),
+        outbox: Outbox::new(db, Arc::new(SystemClock)),
+    }
 }
 
 fn at(day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, day, 2, 0, 0).unwrap()
 }
 
-fn record(case: &str, organ: &str, state: &str) -> AssignmentRecord {
-    AssignmentRecord {
-        case_id: case.into(),
-        case_number: format!("140213-2026-{case:0>6}"),
-        organ: organ.into(),
-        outcome: "sent".into(),
-        state: state.into(),
-        mode: Some("forward".into()),
+fn record(case: &str, organ: &str, state: AssignmentState) -> AssignmentRecord {
+    let mut r = AssignmentRecord::blank(case, &format!("140213-2026-{case:0>6}"), at(2));
+    r.received_by = "pingcheng.bureau".into();
+    r.organ = organ.into();
+    r.outcome = RouteOutcome::Sent;
+    r.state = state;
+    r.mode = Some(HandlingMode::Forward);
+    r.rule = "competent by field 01.01".into();
+    r.hops = vec!["datong.bureau".into(), "pingcheng.bureau".into()];
+    r.type_of_matter = Some(TypeOfMatter::Grievance);
+    r.category = "01.01".into();
+    r.problem_location = "140213001".into();
+    r.channel = Channel::Letter;
+    r.forwarding_bureau = "pingcheng.bureau".into();
+    r.flag_group = true;
+    r.flag_repeat = true;
+    r.route_due = at(17);
+    r.organ_received_at = Some(at(2));
+    r.objection_due = Some(at(9));
+    r.report_due = Some(at(30));
+    r.due_at = Some(at(17));
+    r.history = vec![Step {
+        at_micros: at(2).timestamp_micros(),
+        from_organ: "pingcheng.bureau".into(),
+        to_organ: organ.into(),
         rule: "competent by field 01.01".into(),
-        notice: String::new(),
-        hops: vec!["datong.bureau".into(), "pingcheng.bureau".into()],
-        linked_case_number: None,
-        diversion: None,
-        type_of_matter: "grievance".into(),
-        category: "01.01".into(),
-        problem_location: "140213001".into(),
-        channel: "visit".into(),
-        forwarding_bureau: "pingcheng.bureau".into(),
-        accused_organ: Some("pingcheng.street.beiguan".into()),
-        flag_group: true,
-        flag_leapfrog: false,
-        flag_repeat: true,
-        received_at: at(2),
-        route_due: at(17),
-        organ_received_at: Some(at(2)),
-        objection_due: Some(at(9)),
-        accepted_at: None,
-        handling_due: None,
-        report_due: Some(at(30)),
-        objection_reason: None,
-        history: vec![Step {
-            at_micros: at(2).timestamp_micros(),
-            from_organ: "pingcheng.bureau".into(),
-            to_organ: organ.into(),
-            rule: "competent by field 01.01".into(),
-            actor: "routing".into(),
-        }],
-        version: 1,
-        ..Default::default()
-    }
+        actor: "routing".into(),
+    }];
+    r
 }
 
 fn event() -> OutboxMessage {
@@ -98,21 +68,23 @@ fn event() -> OutboxMessage {
     }
 }
 
+async fn insert(h: &Harness, r: &AssignmentRecord) -> bool {
+    h.store
+        .insert_routed("routing", &format!("ev-{}", r.case_id), r, &event(), at(2))
+        .await
+        .unwrap()
+}
+
 async fn round_trips_and_applies_each_event_once(h: Harness) {
-    let r = record("1", "pingcheng.housing", "awaiting_acceptance");
-    assert!(
-        h.store
-            .insert_routed("routing", "ev-1", &r, &event())
-            .await
-            .unwrap()
+    let mut r = record(
+        "1",
+        "pingcheng.housing",
+        AssignmentState::AwaitingAcceptance,
     );
-    assert!(
-        !h.store
-            .insert_routed("routing", "ev-1", &r, &event())
-            .await
-            .unwrap(),
-        "a redelivered event changes nothing"
-    );
+    r.accused_organ = Some("pingcheng.street.beiguan".into());
+    r.due_at = None;
+    assert!(insert(&h, &r).await);
+    assert!(!insert(&h, &r).await, "a redelivered event changes nothing");
     assert_eq!(
         h.outbox.pending().await.unwrap(),
         1,
@@ -123,75 +95,178 @@ async fn round_trips_and_applies_each_event_once(h: Harness) {
     assert!(h.store.get("2").await.unwrap().is_none());
 }
 
-async fn lists_what_an_organ_holds_by_state(h: Harness) {
-    for (case, organ, state) in [
-        ("1", "pingcheng.housing", "awaiting_acceptance"),
-        ("2", "pingcheng.housing", "accepted"),
-        ("3", "pingcheng.housing", "objected"),
-        ("4", "pingcheng.hrss", "awaiting_acceptance"),
-    ] {
-        let ev = format!("ev-{case}");
-        h.store
-            .insert_routed("routing", &ev, &record(case, organ, state), &event())
-            .await
-            .unwrap();
+async fn inboxes_filter_sort_and_page_in_sql(h: Harness) {
+    use AssignmentState::*;
+    let rows = [
+        (
+            "1",
+            "pingcheng.housing",
+            AwaitingAcceptance,
+            Some(at(20)),
+            None,
+        ),
+        ("2", "pingcheng.housing", Accepted, Some(at(10)), None),
+        ("3", "pingcheng.housing", Objected, Some(at(12)), None),
+        (
+            "4",
+            "pingcheng.hrss",
+            AwaitingAcceptance,
+            Some(at(11)),
+            None,
+        ),
+        ("5", "pingcheng.housing", Accepted, Some(at(5)), None),
+        ("6", "pingcheng.housing", Diverted, None, None),
+        // An accusation against the housing bureau, held by it only in this test.
+        (
+            "7",
+            "pingcheng.housing",
+            Accepted,
+            Some(at(15)),
+            Some("pingcheng.housing"),
+        ),
+    ];
+    for (case, organ, state, due, accused) in rows {
+        let mut r = record(case, organ, state);
+        r.due_at = due;
+        r.accused_organ = accused.map(String::from);
+        if case == "5" {
+            r.category = "02.01".into();
+        }
+        insert(&h, &r).await;
     }
-    let mut held: Vec<String> = h
-        .store
-        .held_by("pingcheng.housing", &["awaiting_acceptance", "accepted"])
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.case_id)
-        .collect();
-    held.sort();
-    assert_eq!(held, ["1", "2"]);
-    assert!(
-        h.store
-            .held_by("pingcheng.civil", &["accepted"])
+    let query = |bucket: Bucket, hidden: &[&str], prefix: Option<&str>| InboxQuery {
+        organ: "pingcheng.housing".into(),
+        bucket,
+        now: at(8),
+        category_prefix: prefix.map(String::from),
+        hidden_accused: hidden.iter().map(|s| s.to_string()).collect(),
+        after: None,
+        limit: 100,
+    };
+    let ids = |rs: Vec<AssignmentRecord>| rs.into_iter().map(|r| r.case_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(h
+            .store
+            .inbox(&query(Bucket::All, &["pingcheng.housing"], None))
             .await
-            .unwrap()
-            .is_empty()
+            .unwrap()),
+        ["5", "2", "1", "6"],
+        "by due date, nothing due last; no objection, no other organ, no accusation against it"
     );
-}
-
-async fn updates_are_optimistic_and_remember_request_ids(h: Harness) {
-    let r = record("1", "pingcheng.housing", "awaiting_acceptance");
-    h.store
-        .insert_routed("routing", "ev-1", &r, &event())
+    assert_eq!(
+        ids(h.store.inbox(&query(Bucket::All, &[], None)).await.unwrap()),
+        ["5", "2", "7", "1", "6"]
+    );
+    assert_eq!(
+        ids(h
+            .store
+            .inbox(&query(Bucket::Overdue, &[], None))
+            .await
+            .unwrap()),
+        ["5"]
+    );
+    assert_eq!(
+        ids(h
+            .store
+            .inbox(&query(Bucket::ToClaim, &[], None))
+            .await
+            .unwrap()),
+        ["1"]
+    );
+    assert_eq!(
+        ids(h
+            .store
+            .inbox(&query(Bucket::ToDo, &[], None))
+            .await
+            .unwrap()),
+        ["2", "7", "6"]
+    );
+    assert_eq!(
+        ids(h
+            .store
+            .inbox(&query(Bucket::All, &[], Some("02")))
+            .await
+            .unwrap()),
+        ["5"]
+    );
+    // Page by page, two at a time, the same order.
+    let mut paged = Vec::new();
+    let mut q = query(Bucket::All, &[], None);
+    q.limit = 2;
+    loop {
+        let page = h.store.inbox(&q).await.unwrap();
+        let Some(last) = page.last() else { break };
+        q.after = Some((
+            last.due_at.map_or(i64::MAX, |d| d.timestamp_micros()),
+            last.case_id.clone(),
+        ));
+        paged.extend(ids(page));
+    }
+    assert_eq!(paged, ["5", "2", "7", "1", "6"]);
+    // The bureau's desk: the objection it must answer.
+    let desk = h
+        .store
+        .triage("pingcheng.bureau", &[], None, 10)
         .await
         .unwrap();
+    assert_eq!(ids(desk), ["3"]);
+}
+
+async fn updates_are_optimistic_and_remember_request_ids_per_organ(h: Harness) {
+    let r = record(
+        "1",
+        "pingcheng.housing",
+        AssignmentState::AwaitingAcceptance,
+    );
+    insert(&h, &r).await;
     let mut next = r.clone();
-    next.state = "accepted".into();
+    next.state = AssignmentState::Accepted;
     next.accepted_at = Some(at(3));
     next.handling_due = Some(at(31));
-    next.reply_outcome = Some("supported".into());
-    next.service_record = Some(petition_routing::store::ServiceRecord {
-        mode: "post".into(),
+    next.reply_outcome = Some(ReplyOutcome::Supported);
+    next.service_record = Some(ServiceRecord {
+        mode: ServiceMode::Post,
         served_at_micros: at(20).timestamp_micros(),
         signed: true,
         refused: false,
-        view: "agrees".into(),
+        view: PetitionerView::Agrees,
     });
     next.served_at = Some(at(20));
     next.extension_days = Some(30);
     next.version = 2;
+    let req = |organ, id| RequestId { organ, id };
     h.store
-        .update(&next, &event(), Some("req-1"))
+        .update(
+            &next,
+            &event(),
+            Some(req("pingcheng.housing", "req-1")),
+            at(3),
+        )
         .await
         .unwrap();
     assert_eq!(h.store.get("1").await.unwrap().unwrap(), next);
     assert_eq!(
-        h.store.applied_request("req-1").await.unwrap().as_deref(),
+        h.store
+            .applied_request(req("pingcheng.housing", "req-1"))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("1")
     );
-    assert!(h.store.applied_request("req-2").await.unwrap().is_none());
+    assert!(
+        h.store
+            .applied_request(req("pingcheng.hrss", "req-1"))
+            .await
+            .unwrap()
+            .is_none(),
+        "another organ's ids are its own"
+    );
     // A writer that read version 1 loses.
     let mut stale = r.clone();
-    stale.state = "objected".into();
+    stale.state = AssignmentState::Objected;
     stale.version = 2;
     assert!(matches!(
-        h.store.update(&stale, &event(), None).await,
+        h.store.update(&stale, &event(), None, at(3)).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
@@ -201,31 +276,8 @@ async fn updates_are_optimistic_and_remember_request_ids(h: Harness) {
     );
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(h) = super::postgres().await else { return };
-                    super::$name(h).await;
-                }
-            )*
-        }
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(h) = super::sqlite().await else { return };
-                    super::$name(h).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+petition_testkit::dual_dialect!(open =>
     round_trips_and_applies_each_event_once,
-    lists_what_an_organ_holds_by_state,
-    updates_are_optimistic_and_remember_request_ids,
+    inboxes_filter_sort_and_page_in_sql,
+    updates_are_optimistic_and_remember_request_ids_per_organ,
 );

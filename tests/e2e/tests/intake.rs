@@ -6,8 +6,9 @@ use chrono::TimeZone;
 use petition_auth::{Principal, Role, TokenKeys};
 use petition_domain::FixedClock;
 use petition_e2e::{Sample, clerk, client, connect, samples};
-use petition_events::{Delivery, EventHandler, HandlerError, INTAKE_STREAM, InProcessBus};
-use petition_intake::server::{Intake, IntakeConfig, start};
+use petition_events::{Delivery, EventHandler, HandlerError, InProcessBus, Stream};
+use petition_host::Running as Intake;
+use petition_intake::{IntakeConfig, start};
 use petition_proto::v1 as pb;
 use petition_testkit::{TestDatabase, TestRedis, require};
 use prost::Message;
@@ -26,10 +27,10 @@ fn clock() -> Arc<FixedClock> {
 
 fn config(database_url: &str) -> IntakeConfig {
     let mut cfg = IntakeConfig::new(database_url);
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    cfg.dev = true;
-    cfg.pg_max_connections = 4;
+    cfg.host.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.host.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.host.dev = true;
+    cfg.host.pg_max_connections = 4;
     cfg
 }
 
@@ -50,7 +51,7 @@ async fn redis_events(redis: &TestRedis, want: usize) -> Vec<pb::EventEnvelope> 
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let key = format!("{}{}", redis.prefix, INTAKE_STREAM);
+    let key = format!("{}{}", redis.prefix, Stream::Intake);
     for _ in 0..200 {
         let reply: redis::streams::StreamRangeReply =
             redis::AsyncCommands::xrange_all(&mut conn, &key)
@@ -444,8 +445,8 @@ async fn samples_on_postgres_and_redis() {
     let db = require!(TestDatabase::create());
     let redis = require!(TestRedis::create());
     let mut cfg = config(&db.url);
-    cfg.redis_url = Some(redis.url.clone());
-    cfg.stream_prefix = redis.prefix.clone();
+    cfg.host.redis_url = Some(redis.url.clone());
+    cfg.host.stream_prefix = redis.prefix.clone();
     let intake = start(cfg, None, clock()).await.unwrap();
     health_and_reflection(&intake).await;
     let registered = register_samples(&intake).await;
@@ -492,7 +493,7 @@ async fn samples_on_the_embedded_default() {
     let url = format!("sqlite://{}/intake.db", dir.path().display());
     let bus = InProcessBus::new();
     let collector = Arc::new(Collector::default());
-    bus.subscribe(INTAKE_STREAM, "test", collector.clone());
+    bus.subscribe(Stream::Intake.as_str(), "test", collector.clone());
     let intake = start(config(&url), Some(bus), clock()).await.unwrap();
     health_and_reflection(&intake).await;
     let registered = register_samples(&intake).await;
@@ -508,7 +509,7 @@ async fn the_service_refuses_to_start_without_keys_unless_dev() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/intake.db", dir.path().display());
     let mut cfg = config(&url);
-    cfg.dev = false;
+    cfg.host.dev = false;
     let err = start(cfg, None, clock()).await.err().expect("must refuse");
     assert!(err.to_string().contains("PETITION_DATA_KEY"), "{err}");
 }

@@ -7,9 +7,10 @@ use petition_auth::{Principal, Role};
 use petition_domain::FixedClock;
 use petition_e2e::{Bearer, bearer, clerk, client, connect, samples};
 use petition_events::InProcessBus;
-use petition_intake::server::{Intake, IntakeConfig};
+use petition_host::Running;
+use petition_intake::IntakeConfig;
 use petition_proto::v1 as pb;
-use petition_routing::server::{Routing, RoutingConfig};
+use petition_routing::RoutingConfig;
 use petition_testkit::{TestDatabase, TestRedis, require};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,8 @@ type RoutingClient = pb::routing_service_client::RoutingServiceClient<
 >;
 
 struct Pipeline {
-    intake: Intake,
-    routing: Routing,
+    intake: Running,
+    routing: Running,
     clock: Arc<FixedClock>,
     _db: Option<TestDatabase>,
     _redis: Option<TestRedis>,
@@ -40,13 +41,13 @@ fn beijing(y: i32, m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
 
 fn configs(intake_db: &str, routing_db: &str) -> (IntakeConfig, RoutingConfig) {
     let mut i = IntakeConfig::new(intake_db);
-    i.listen = "127.0.0.1:0".parse().unwrap();
-    i.dev = true;
-    i.pg_max_connections = 4;
+    i.host.listen = "127.0.0.1:0".parse().unwrap();
+    i.host.dev = true;
+    i.host.pg_max_connections = 4;
     let mut r = RoutingConfig::new(routing_db);
-    r.listen = "127.0.0.1:0".parse().unwrap();
-    r.dev = true;
-    r.pg_max_connections = 4;
+    r.host.listen = "127.0.0.1:0".parse().unwrap();
+    r.host.dev = true;
+    r.host.pg_max_connections = 4;
     (i, r)
 }
 
@@ -58,17 +59,17 @@ async fn on_postgres_and_redis(now: chrono::DateTime<chrono::Utc>) -> Option<Pip
     // One database, one schema per service.
     let (mut i, mut r) = configs(&db.url, &db.url);
     for (url, prefix) in [
-        (&mut i.redis_url, &mut i.stream_prefix),
-        (&mut r.redis_url, &mut r.stream_prefix),
+        (&mut i.host.redis_url, &mut i.host.stream_prefix),
+        (&mut r.host.redis_url, &mut r.host.stream_prefix),
     ] {
         *url = Some(redis.url.clone());
         *prefix = redis.prefix.clone();
     }
-    r.consumer_name = "routing-test".into();
-    let routing = petition_routing::server::start(r, None, clock.clone())
+    r.host.consumer_name = "routing-test".into();
+    let routing = petition_routing::start(r, None, clock.clone())
         .await
         .unwrap();
-    let intake = petition_intake::server::start(i, None, clock.clone())
+    let intake = petition_intake::start(i, None, clock.clone())
         .await
         .unwrap();
     Some(Pipeline {
@@ -91,10 +92,10 @@ async fn embedded(now: chrono::DateTime<chrono::Utc>) -> Option<Pipeline> {
     );
     let bus = InProcessBus::new();
     // Routing subscribes before intake's relay starts, as the suite does.
-    let routing = petition_routing::server::start(r, Some(bus.clone()), clock.clone())
+    let routing = petition_routing::start(r, Some(bus.clone()), clock.clone())
         .await
         .unwrap();
-    let intake = petition_intake::server::start(i, Some(bus), clock.clone())
+    let intake = petition_intake::start(i, Some(bus), clock.clone())
         .await
         .unwrap();
     Some(Pipeline {
@@ -427,7 +428,7 @@ async fn samples_end_where_expected(p: &Pipeline) {
     assert_eq!(objected.state, pb::AssignmentState::Objected as i32);
     let mut bureau = p.routing_as(&clerk("pingcheng.bureau")).await;
     let triage = bureau
-        .list_triage(pb::ListTriageRequest {})
+        .list_triage(pb::ListTriageRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -579,13 +580,13 @@ async fn override_rules_are_reloaded_without_a_restart() {
         &format!("sqlite://{}/intake.db", dir.path().display()),
         &format!("sqlite://{}/routing.db", dir.path().display()),
     );
-    r.rules_file = Some(rules.clone());
-    r.rules_poll = Duration::from_millis(50);
+    r.routing.rules_file = Some(rules.clone());
+    r.routing.rules_poll = Duration::from_millis(50);
     let bus = InProcessBus::new();
-    let routing = petition_routing::server::start(r, Some(bus.clone()), clock.clone())
+    let routing = petition_routing::start(r, Some(bus.clone()), clock.clone())
         .await
         .unwrap();
-    let intake = petition_intake::server::start(i, Some(bus), clock.clone())
+    let intake = petition_intake::start(i, Some(bus), clock.clone())
         .await
         .unwrap();
     let p = Pipeline {

@@ -12,9 +12,10 @@ use hdrhistogram::Histogram;
 use petition_auth::{Principal, Role};
 use petition_domain::SystemClock;
 use petition_e2e::{bearer, load_request};
-use petition_intake::server::IntakeConfig;
+use petition_host::HostConfig;
+use petition_intake::Intake;
 use petition_proto::v1 as pb;
-use petition_routing::server::RoutingConfig;
+use petition_routing::Routing;
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,19 +38,20 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let prefix = format!("latency{}:", std::process::id());
-    let clock = Arc::new(SystemClock);
-    let mut i = IntakeConfig::new(&a.database_url);
-    i.listen = "127.0.0.1:0".parse()?;
-    i.dev = true;
-    i.redis_url = Some(a.redis_url.clone());
-    i.stream_prefix = prefix.clone();
-    let mut r = RoutingConfig::new(&a.database_url);
-    r.listen = "127.0.0.1:0".parse()?;
-    r.dev = true;
-    r.redis_url = Some(a.redis_url.clone());
-    r.stream_prefix = prefix.clone();
-    let routing = petition_routing::server::start(r, None, clock.clone()).await?;
-    let intake = petition_intake::server::start(i, None, clock).await?;
+    // Both services on one host, as the suite runs them.
+    let mut cfg = HostConfig::new("suite");
+    cfg.listen = "127.0.0.1:0".parse()?;
+    cfg.dev = true;
+    cfg.database_url = Some(a.database_url.clone());
+    cfg.redis_url = Some(a.redis_url.clone());
+    cfg.stream_prefix = prefix.clone();
+    let intake = petition_host::start(
+        cfg,
+        None,
+        Some(Arc::new(SystemClock)),
+        &[&Routing(Default::default()), &Intake(Default::default())],
+    )
+    .await?;
 
     // Watch the routing stream.
     let routed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -152,6 +154,5 @@ async fn main() -> anyhow::Result<()> {
         .query_async(&mut conn)
         .await?;
     intake.shutdown().await;
-    routing.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,164 @@
+//! Intake's events: the one it publishes (`petition.registered`), and the steps it reads from
+//! routing's stream to keep each case's status and timeline.
+
+use crate::convert::flags_to_pb;
+use crate::store::{CaseBody, StepRecord};
+use pb::event_envelope::Payload;
+use petition_domain::StepKind;
+use petition_domain::intake::ValidPetition;
+use petition_events::Stream;
+use petition_grpc::convert::{channel_to_pb, diversion_to_pb, from_ts, sex_to_pb, ts, type_to_pb};
+use petition_proto::v1 as pb;
+
+pub const PRODUCER: &str = "intake";
+
+/// `petition.registered`, complete but for the case number, which the store draws inside the
+/// transaction. No raw personal data leaves intake: only the main petitioner's sex and age band.
+pub fn registered(case: &CaseBody, valid: &ValidPetition) -> pb::EventEnvelope {
+    let main = valid.main_petitioner();
+    petition_events::envelope(
+        &case.id.to_string(),
+        PRODUCER,
+        case.registered_at,
+        Payload::PetitionRegistered(pb::PetitionRegistered {
+            case_id: case.id.to_string(),
+            case_number: String::new(),
+            channel: channel_to_pb(case.channel) as i32,
+            received_by: case.received_by.clone(),
+            received_at: Some(ts(case.received_at)),
+            category: case.category.clone(),
+            type_of_matter: type_to_pb(Some(case.type_of_matter)) as i32,
+            diversion: diversion_to_pb(case.diversion) as i32,
+            problem_location: case.problem_location.clone(),
+            people_present: valid.people_present,
+            people_affected: valid.people_affected,
+            petitioner_count: valid.petitioners.len() as u32,
+            main_age_band: main.age_band.unwrap_or_default().to_owned(),
+            main_sex: sex_to_pb(main.sex) as i32,
+            flags: Some(flags_to_pb(&case.flags)),
+            accused_organ_id: case.accused_organ.clone().unwrap_or_default(),
+            source_system: case.source_system.clone().unwrap_or_default(),
+            external_ref: case.external_ref.clone().unwrap_or_default(),
+        }),
+    )
+}
+
+/// The outbox message of a registration, once its number is drawn.
+pub fn with_number(
+    mut envelope: pb::EventEnvelope,
+    number: &str,
+) -> petition_events::OutboxMessage {
+    if let Some(Payload::PetitionRegistered(r)) = &mut envelope.payload {
+        r.case_number = number.to_owned();
+    }
+    petition_events::to_outbox(Stream::Intake, &envelope)
+}
+
+fn reply_outcome(v: i32) -> &'static str {
+    match pb::ReplyOutcome::try_from(v) {
+        Ok(pb::ReplyOutcome::Supported) => "supported (支持)",
+        Ok(pb::ReplyOutcome::Explained) => "explained (解释说明)",
+        Ok(pb::ReplyOutcome::NotSupported) => "not supported (不予支持)",
+        _ => "given",
+    }
+}
+
+fn date(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(from_ts)
+        .map(|t| petition_domain::calendar::local_date(t).to_string())
+        .unwrap_or_default()
+}
+
+/// The timeline step a routing event records, with the case it belongs to; `None` for events
+/// that are no step of a case.
+pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
+    let at = envelope.occurred_at.as_ref().and_then(from_ts)?;
+    let step = |kind: StepKind, organ: &str, note: String, public_note: String| StepRecord {
+        event_id: envelope.event_id.clone(),
+        at,
+        kind,
+        organ: organ.to_owned(),
+        note,
+        public_note,
+    };
+    let (case_id, s) = match envelope.payload.as_ref()? {
+        Payload::PetitionRouted(r) => {
+            let kind = match pb::RouteOutcome::try_from(r.outcome) {
+                Ok(pb::RouteOutcome::Sent) => StepKind::Routed,
+                Ok(pb::RouteOutcome::Diverted) => StepKind::Diverted,
+                Ok(pb::RouteOutcome::Linked) => StepKind::Linked,
+                Ok(pb::RouteOutcome::Triage) => StepKind::Triaged,
+                _ => return None,
+            };
+            (
+                &r.case_id,
+                step(kind, &r.organ, r.rule.clone(), r.notice.clone()),
+            )
+        }
+        Payload::CaseAccepted(a) => {
+            let due = date(&a.handling_due);
+            let public = if due.is_empty() {
+                String::new()
+            } else {
+                format!("a written reply is due by {due} (Art. 34)")
+            };
+            (
+                &a.case_id,
+                step(StepKind::Accepted, &a.organ, public.clone(), public),
+            )
+        }
+        Payload::ObjectionRaised(o) => (
+            &o.case_id,
+            step(
+                StepKind::Objected,
+                &o.organ,
+                o.reason.clone(),
+                String::new(),
+            ),
+        ),
+        Payload::ObjectionResolved(o) => (
+            &o.case_id,
+            step(
+                StepKind::ObjectionResolved,
+                &o.organ,
+                if o.agreed {
+                    "objection agreed"
+                } else {
+                    "objection refused"
+                }
+                .into(),
+                String::new(),
+            ),
+        ),
+        Payload::ExtensionRequested(e) => {
+            let note = format!("handling extended by {} days: {}", e.days, e.reason);
+            (
+                &e.case_id,
+                step(StepKind::ExtensionRequested, &e.organ, note.clone(), note),
+            )
+        }
+        Payload::CaseAnswered(a) => {
+            let note = format!(
+                "written reply (信访处理意见书): {}; served {}",
+                reply_outcome(a.outcome),
+                date(&a.served_at)
+            );
+            (
+                &a.case_id,
+                step(StepKind::Answered, &a.organ, note.clone(), note),
+            )
+        }
+        Payload::CompletionReported(c) => (
+            &c.case_id,
+            step(
+                StepKind::CompletionReported,
+                &c.organ,
+                "completion report (办结报告)".into(),
+                String::new(),
+            ),
+        ),
+        Payload::PetitionRegistered(_) => return None,
+    };
+    Some((case_id.clone(), s))
+}

@@ -1,0 +1,546 @@
+//! `petition.v1.IntakeService`: registration, the staff's reads, and the petitioner's view.
+//! Who may see what is the access policy's to say; this file only asks it.
+
+use crate::convert::{View, flags_to_pb, shown_query_code, summary};
+use crate::crypto::PersonalDataCipher;
+use crate::store::{
+    CaseBody, CaseFilter, CaseKey, CaseRecord, IntakeStore, NewCase, PageCursor, StoreError,
+    StoredFlags, StoredPetitioner,
+};
+use chrono::{DateTime, Utc};
+use pb::intake_service_server::IntakeService;
+use petition_auth::{AccessPolicy, CaseFacts, CaseView, Principal, principal};
+use petition_domain::intake::{
+    Accused, IntakeContext, IntakePolicy, PetitionForm, PetitionerForm, ValidPetition, repeat_flags,
+};
+use petition_domain::validation::shown;
+use petition_domain::{CaseNumber, Clock, IdType, QueryCode, case_number};
+use petition_grpc::convert::{
+    channel_from_pb, diversion_to_pb, from_ts, id_type_from_pb, type_to_pb,
+};
+use petition_grpc::page::{binding, page_size};
+use petition_grpc::reference::Reference;
+use petition_grpc::{PageTokens, denied, invalid};
+use petition_proto::v1 as pb;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+pub struct IntakeGrpc {
+    pub store: IntakeStore,
+    pub reference: Arc<Reference>,
+    pub access: Arc<AccessPolicy>,
+    pub rules: IntakePolicy,
+    pub cipher: PersonalDataCipher,
+    pub clock: Arc<dyn Clock>,
+    pub relay_wake: Arc<Notify>,
+    pub pages: PageTokens,
+}
+
+/// What the access policy needs to know of an intake case.
+fn facts(case: &CaseRecord) -> CaseFacts<'_> {
+    CaseFacts {
+        received_by: &case.body.received_by,
+        holder: case.holder.as_deref(),
+        bureau: None,
+        accused_organ: case.body.accused_organ.as_deref(),
+        source_system: case.body.source_system.as_deref(),
+    }
+}
+
+fn internal(e: StoreError) -> Status {
+    tracing::error!(error = %e, "intake store failed");
+    match e {
+        StoreError::Corrupt(_) => {
+            Status::internal("stored data is inconsistent; an operator has been alerted in the log")
+        }
+        _ => Status::internal("storage failure; the request was not completed, retry later"),
+    }
+}
+
+/// The answer for a case the caller may not see: for the accused side exactly the answer for a
+/// case that does not exist (Art. 30 ¶3), otherwise a refusal naming nothing of the case.
+fn unseen(view: CaseView, p: &Principal, not_found: &str) -> Status {
+    match view {
+        CaseView::Hidden => Status::not_found(not_found.to_owned()),
+        _ => Status::permission_denied(format!(
+            "this case is outside the reach of {} ({})",
+            p.org, p.role
+        )),
+    }
+}
+
+const NO_SUCH_CASE: &str = "no case with that id or case number";
+
+fn form_from_pb(req: &pb::RegisterPetitionRequest) -> Result<PetitionForm, Status> {
+    let received_at = match &req.received_at {
+        Some(t) => Some(from_ts(t).ok_or_else(|| {
+            petition_grpc::invalid_argument(&[(
+                "received_at".into(),
+                "not a valid timestamp".into(),
+            )])
+        })?),
+        None => None,
+    };
+    Ok(PetitionForm {
+        channel: channel_from_pb(req.channel),
+        received_by: req.received_by.trim().to_owned(),
+        received_at,
+        petitioners: req
+            .petitioners
+            .iter()
+            .map(|p| PetitionerForm {
+                name: p.name.clone(),
+                id_type: id_type_from_pb(p.id_type),
+                id_number: p.id_number.clone(),
+                phone: p.phone.clone(),
+                address: p.address.clone(),
+                is_main: p.is_main,
+            })
+            .collect(),
+        category: req.category.trim().to_owned(),
+        problem_location: req.problem_location.trim().to_owned(),
+        title: req.title.clone(),
+        content: req.content.clone(),
+        people_present: req.people_present,
+        people_affected: req.people_affected,
+        representatives: req.representatives,
+        accused: req.accused.as_ref().map(|a| Accused {
+            name: a.name.trim().to_owned(),
+            organ_id: a.organ_id.trim().to_owned(),
+        }),
+        source_system: req.source_system.clone(),
+        external_ref: req.external_ref.clone(),
+    })
+}
+
+impl IntakeGrpc {
+    fn view(&self) -> View<'_> {
+        View {
+            tree: &self.reference.tree,
+            cipher: &self.cipher,
+        }
+    }
+
+    /// A retry of a registered key is answered with the first result; the same key with other
+    /// content is ALREADY_EXISTS, naming the case only to a caller who may see it.
+    fn replay(
+        &self,
+        p: &Principal,
+        existing: &CaseRecord,
+        fingerprint: &[u8],
+    ) -> Result<pb::RegisterPetitionResponse, Status> {
+        let c = &existing.body;
+        if c.fingerprint != fingerprint {
+            let which = match self.access.view(p, &facts(existing)) {
+                CaseView::Visible { .. } => format!(" as case {}", existing.case_number),
+                _ => String::new(),
+            };
+            return Err(Status::already_exists(format!(
+                "external_ref {} from {} is already registered{which} with different content; \
+                 send a new external_ref for a new petition",
+                shown(c.external_ref.as_deref().unwrap_or_default()),
+                shown(c.source_system.as_deref().unwrap_or_default()),
+            )));
+        }
+        Ok(pb::RegisterPetitionResponse {
+            case_id: c.id.to_string(),
+            case_number: existing.case_number.clone(),
+            query_code: shown_query_code(&c.query_code),
+            flags: Some(flags_to_pb(&c.flags)),
+            type_of_matter: type_to_pb(Some(c.type_of_matter)) as i32,
+            diversion: diversion_to_pb(c.diversion) as i32,
+            replayed: true,
+        })
+    }
+
+    fn new_case(
+        &self,
+        p: &Principal,
+        valid: &ValidPetition,
+        query_code: &QueryCode,
+        fingerprint: Vec<u8>,
+        flags: StoredFlags,
+        now: DateTime<Utc>,
+    ) -> NewCase {
+        let region = self
+            .reference
+            .tree
+            .get(&valid.received_by)
+            .map(|o| o.region.as_str().to_owned())
+            .unwrap_or_default();
+        NewCase {
+            body: CaseBody {
+                id: Uuid::now_v7(),
+                query_code: query_code.as_str().to_owned(),
+                channel: valid.channel,
+                received_by: valid.received_by.clone(),
+                received_at: valid.received_at,
+                registered_at: now,
+                registered_by: p.subject.clone(),
+                category: valid.category.clone(),
+                type_of_matter: valid.type_of_matter,
+                diversion: valid.diversion,
+                problem_location: valid.problem_location.as_str().to_owned(),
+                title: valid.title.clone(),
+                content: valid.content.clone(),
+                people_present: i64::from(valid.people_present),
+                people_affected: i64::from(valid.people_affected),
+                representatives: i64::from(valid.representatives),
+                accused_name_sealed: valid
+                    .accused
+                    .as_ref()
+                    .filter(|a| !a.name.is_empty())
+                    .map(|a| self.cipher.seal(&a.name)),
+                accused_organ: valid.accused_organ().map(str::to_owned),
+                source_system: valid.idempotency_key.as_ref().map(|k| k.0.clone()),
+                external_ref: valid.idempotency_key.as_ref().map(|k| k.1.clone()),
+                fingerprint,
+                competent_organ: valid.competent_organ.clone(),
+                flags,
+            },
+            register_region: region,
+            register_year: case_number::register_year(now),
+            petitioners: valid
+                .petitioners
+                .iter()
+                .map(|vp| StoredPetitioner {
+                    name: vp.name.clone(),
+                    id_hash: vp
+                        .id_number
+                        .as_ref()
+                        .zip(vp.id_type)
+                        .map(|(n, t)| self.cipher.id_hash(t.as_str(), n)),
+                    id_type: vp.id_type,
+                    id_number_sealed: vp.id_number.as_deref().map(|n| self.cipher.seal(n)),
+                    phone_sealed: vp.phone.as_deref().map(|n| self.cipher.seal(n)),
+                    address_sealed: vp.address.as_deref().map(|n| self.cipher.seal(n)),
+                    is_main: vp.is_main,
+                    sex: vp.sex,
+                    age_band: vp.age_band.map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
+
+    async fn repeat_flags(&self, valid: &ValidPetition) -> Result<StoredFlags, Status> {
+        let id_hashes: Vec<Vec<u8>> = valid
+            .petitioners
+            .iter()
+            .filter_map(|vp| {
+                Some(
+                    self.cipher
+                        .id_hash(vp.id_type?.as_str(), vp.id_number.as_deref()?),
+                )
+            })
+            .collect();
+        let priors = self
+            .store
+            .prior_cases(&id_hashes, &valid.category, valid.problem_location.as_str())
+            .await
+            .map_err(internal)?;
+        let rf = repeat_flags(
+            &priors,
+            &valid.received_by,
+            valid.received_at,
+            &self.reference.tree,
+            &self.rules,
+        );
+        Ok(StoredFlags {
+            group: valid.group,
+            leapfrog: valid.leapfrog,
+            repeat: rf.repeat,
+            repeat_of_case_id: rf.repeat_of.as_ref().map(|(id, _)| id.clone()),
+            repeat_of_case_number: rf.repeat_of.as_ref().map(|(_, n)| n.clone()),
+            first_at_organ: rf.first_at_organ,
+            open_below_case_number: rf.open_below.clone(),
+        })
+    }
+}
+
+fn case_key(req: &pb::GetCaseRequest) -> Result<CaseKey, Status> {
+    match (req.case_id.trim(), req.case_number.trim()) {
+        ("", "") => Err(Status::invalid_argument(
+            "case_id or case_number: one of them is required",
+        )),
+        (id, "") => Ok(CaseKey::Id(Uuid::parse_str(id).map_err(|_| {
+            Status::invalid_argument(format!("case_id: {} is not a UUID", shown(id)))
+        })?)),
+        (_, number) => {
+            number
+                .parse::<CaseNumber>()
+                .map_err(|e| Status::invalid_argument(format!("case_number: {e}")))?;
+            Ok(CaseKey::Number(number.to_owned()))
+        }
+    }
+}
+
+fn cursor_text(c: &CaseRecord) -> String {
+    format!("{}:{}", c.body.received_at.timestamp_micros(), c.body.id)
+}
+
+fn parse_cursor(text: &str) -> Option<PageCursor> {
+    let (micros, id) = text.split_once(':')?;
+    Some(PageCursor {
+        received_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id: Uuid::parse_str(id).ok()?,
+    })
+}
+
+#[tonic::async_trait]
+impl IntakeService for IntakeGrpc {
+    async fn register_petition(
+        &self,
+        request: Request<pb::RegisterPetitionRequest>,
+    ) -> Result<Response<pb::RegisterPetitionResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.access
+            .may_register(&p, req.received_by.trim(), &req.source_system)
+            .map_err(denied)?;
+        let fingerprint = Sha256::digest(req.encode_to_vec()).to_vec();
+        let now = self.clock.now();
+        let form = form_from_pb(&req)?;
+        let valid = petition_domain::intake::validate(
+            &form,
+            &IntakeContext {
+                tree: &self.reference.tree,
+                taxonomy: &self.reference.taxonomy,
+                policy: &self.rules,
+                now,
+            },
+        )
+        .map_err(invalid)?;
+
+        if let Some((source, external)) = &valid.idempotency_key
+            && let Some(existing) = self
+                .store
+                .find_by_idempotency_key(source, external)
+                .await
+                .map_err(internal)?
+        {
+            return Ok(Response::new(self.replay(&p, &existing, &fingerprint)?));
+        }
+
+        let flags = self.repeat_flags(&valid).await?;
+        let query_code = QueryCode::generate(&mut rand::rng());
+        let case = self.new_case(
+            &p,
+            &valid,
+            &query_code,
+            fingerprint.clone(),
+            flags.clone(),
+            now,
+        );
+        let case_id = case.body.id;
+        let envelope = crate::events::registered(&case.body, &valid);
+        let event = Box::new(move |number: &str| crate::events::with_number(envelope, number));
+        let case_number = match self.store.register(case, event).await {
+            Ok(n) => n,
+            Err(StoreError::DuplicateKey) => {
+                // Lost a race with a concurrent retry of the same key: answer as a retry.
+                let (source, external) = valid.idempotency_key.as_ref().ok_or_else(|| {
+                    Status::internal("duplicate idempotency key on a request without one")
+                })?;
+                let existing = self
+                    .store
+                    .find_by_idempotency_key(source, external)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| Status::aborted("concurrent registration; retry"))?;
+                return Ok(Response::new(self.replay(&p, &existing, &fingerprint)?));
+            }
+            Err(e @ StoreError::RegisterFull { .. }) => {
+                return Err(Status::resource_exhausted(e.to_string()));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        self.relay_wake.notify_one();
+        tracing::info!(%case_number, channel = %valid.channel, received_by = %valid.received_by,
+            group = flags.group, leapfrog = flags.leapfrog, repeat = flags.repeat, "petition registered");
+        metrics::counter!("petitions_registered_total", "channel" => valid.channel.as_str())
+            .increment(1);
+        Ok(Response::new(pb::RegisterPetitionResponse {
+            case_id: case_id.to_string(),
+            case_number,
+            query_code: query_code.to_string(),
+            flags: Some(flags_to_pb(&flags)),
+            type_of_matter: type_to_pb(Some(valid.type_of_matter)) as i32,
+            diversion: diversion_to_pb(valid.diversion) as i32,
+            replayed: false,
+        }))
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        let p = principal(&request)?.clone();
+        let key = case_key(request.get_ref())?;
+        self.access.may_read_cases(&p).map_err(denied)?;
+        let case = self
+            .store
+            .get_case(&key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+        match self.access.view(&p, &facts(&case)) {
+            CaseView::Visible { personal_data } => {
+                Ok(Response::new(self.view().case(&p, &case, personal_data)))
+            }
+            other => Err(unseen(other, &p, NO_SUCH_CASE)),
+        }
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.access.may_read_cases(&p).map_err(denied)?;
+        let mut filter = CaseFilter {
+            scope: self.access.list_scope(&p),
+            ..CaseFilter::default()
+        };
+        if !req.received_by.is_empty() {
+            if self.reference.tree.get(&req.received_by).is_none() {
+                return Err(Status::invalid_argument(format!(
+                    "received_by: organ {} is not in the organisation tree",
+                    shown(&req.received_by)
+                )));
+            }
+            if let Some(scope) = &filter.scope.organs
+                && !scope.contains(&req.received_by)
+            {
+                return Err(Status::permission_denied(format!(
+                    "received_by: {} is outside the reach of {}",
+                    req.received_by, p.org
+                )));
+            }
+            filter.received_by = Some(req.received_by.clone());
+        }
+        if req.channel != 0 {
+            filter.channel = Some(
+                channel_from_pb(req.channel)
+                    .ok_or_else(|| Status::invalid_argument("channel: unknown value"))?,
+            );
+        }
+        if !req.category_prefix.is_empty() {
+            if !req
+                .category_prefix
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.')
+            {
+                return Err(Status::invalid_argument(
+                    "category_prefix: a category code such as 01 or 01.04 (digits and dots)",
+                ));
+            }
+            filter.category_prefix = Some(req.category_prefix.clone());
+        }
+        filter.only_group = req.only_group;
+        filter.only_leapfrog = req.only_leapfrog;
+        filter.only_repeat = req.only_repeat;
+        filter.received_from = req.received_from.as_ref().and_then(from_ts);
+        filter.received_to = req.received_to.as_ref().and_then(from_ts);
+        let size = page_size(req.page_size);
+        let bound = binding(
+            &p,
+            &pb::ListCasesRequest {
+                page_size: 0,
+                page_token: String::new(),
+                ..req.clone()
+            },
+        );
+        let after = if req.page_token.is_empty() {
+            None
+        } else {
+            let text = self.pages.decode(&bound, &req.page_token)?;
+            Some(parse_cursor(&text).ok_or_else(|| {
+                Status::invalid_argument("page_token: not a token this service issued")
+            })?)
+        };
+        let mut cases = self
+            .store
+            .list_cases(&filter, after, size + 1)
+            .await
+            .map_err(internal)?;
+        let next_page_token = if cases.len() > size as usize {
+            cases.truncate(size as usize);
+            cases
+                .last()
+                .map(|c| self.pages.encode(&bound, &cursor_text(c)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListCasesResponse {
+            cases: cases.iter().map(summary).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn lookup_by_query_code(
+        &self,
+        request: Request<pb::LookupByQueryCodeRequest>,
+    ) -> Result<Response<pb::LookupByQueryCodeResponse>, Status> {
+        principal(&request)?;
+        let code: QueryCode = request
+            .get_ref()
+            .query_code
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("query_code: {e}")))?;
+        let case = self
+            .store
+            .get_case(&CaseKey::QueryCode(code.as_str().to_owned()))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found("query_code: no case has this query code (查询码)"))?;
+        Ok(Response::new(self.view().lookup(&case)))
+    }
+
+    async fn get_petitioner_history(
+        &self,
+        request: Request<pb::GetPetitionerHistoryRequest>,
+    ) -> Result<Response<pb::GetPetitionerHistoryResponse>, Status> {
+        let p = principal(&request)?.clone();
+        self.access.may_look_up_petitioners(&p).map_err(denied)?;
+        let req = request.into_inner();
+        let id_type = id_type_from_pb(req.id_type)
+            .ok_or_else(|| Status::invalid_argument("id_type: required"))?;
+        let number = match id_type {
+            IdType::ResidentId => {
+                let today = petition_domain::calendar::local_date(self.clock.now());
+                petition_domain::ResidentId::parse(&req.id_number, today)
+                    .map_err(|e| {
+                        Status::invalid_argument(format!(
+                            "id_number: invalid resident ID (居民身份证号码): {e}"
+                        ))
+                    })?
+                    .as_str()
+                    .to_owned()
+            }
+            _ if req.id_number.trim().is_empty() => {
+                return Err(Status::invalid_argument("id_number: required"));
+            }
+            _ => req.id_number.trim().to_owned(),
+        };
+        tracing::info!(target: "audit", subject = %p.subject, org = %p.org, "petitioner history looked up");
+        let hash = self.cipher.id_hash(id_type.as_str(), &number);
+        let cases = self
+            .store
+            .cases_of_petitioner(&hash)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::GetPetitionerHistoryResponse {
+            cases: cases
+                .iter()
+                .filter(|c| matches!(self.access.view(&p, &facts(c)), CaseView::Visible { .. }))
+                .map(summary)
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,664 @@
+//! The intake store: one SQL body on PostgreSQL and SQLite (see `petition-storage`), with one
+//! dialect hook — drawing the gapless case number, where PostgreSQL earns a single statement —
+//! and one conformance suite (tests/store_conformance.rs) run against both.
+
+use chrono::{DateTime, Utc};
+use petition_auth::ListScope;
+use petition_domain::case_number::MAX_SEQUENCE;
+use petition_domain::intake::PriorCase;
+use petition_domain::{CaseStatus, Channel, Diversion, IdType, Sex, StepKind, TypeOfMatter};
+use petition_events::{Outbox, OutboxMessage};
+use petition_storage::{Corrupt, Db, Dialect, RowExt, Sql, Tx, is_unique_violation, micros};
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another registration holds the same `(source_system, external_ref)`.
+    #[error("idempotency key already registered")]
+    DuplicateKey,
+    #[error("the case register of organ {organ} for {year} is full (999999 cases)")]
+    RegisterFull { organ: String, year: i32 },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(#[from] Corrupt),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredFlags {
+    pub group: bool,
+    pub leapfrog: bool,
+    pub repeat: bool,
+    pub repeat_of_case_id: Option<String>,
+    pub repeat_of_case_number: Option<String>,
+    pub first_at_organ: bool,
+    pub open_below_case_number: Option<String>,
+}
+
+/// A petitioner as stored: personal data sealed, identity looked up by keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPetitioner {
+    pub name: String,
+    pub id_type: Option<IdType>,
+    pub id_hash: Option<Vec<u8>>,
+    pub id_number_sealed: Option<Vec<u8>>,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub address_sealed: Option<Vec<u8>>,
+    pub is_main: bool,
+    pub sex: Option<Sex>,
+    pub age_band: Option<String>,
+}
+
+/// What a case is, as registered; `case_number` is drawn by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseBody {
+    pub id: Uuid,
+    pub query_code: String,
+    pub channel: Channel,
+    pub received_by: String,
+    pub received_at: DateTime<Utc>,
+    pub registered_at: DateTime<Utc>,
+    pub registered_by: String,
+    pub category: String,
+    pub type_of_matter: TypeOfMatter,
+    pub diversion: Option<Diversion>,
+    pub problem_location: String,
+    pub title: String,
+    pub content: String,
+    pub people_present: i64,
+    pub people_affected: i64,
+    pub representatives: i64,
+    pub accused_name_sealed: Option<Vec<u8>>,
+    /// for accusations only (Art. 30 ¶3)
+    pub accused_organ: Option<String>,
+    pub source_system: Option<String>,
+    pub external_ref: Option<String>,
+    /// hash of the request, to tell a retry from a conflicting reuse of the key
+    pub fingerprint: Vec<u8>,
+    pub competent_organ: Option<String>,
+    pub flags: StoredFlags,
+}
+
+/// A case ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub body: CaseBody,
+    /// region code used as the case-number prefix
+    pub register_region: String,
+    pub register_year: i32,
+    pub petitioners: Vec<StoredPetitioner>,
+}
+
+/// A case as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRecord {
+    pub body: CaseBody,
+    pub case_number: String,
+    pub status: CaseStatus,
+    pub holder: Option<String>,
+    /// empty in list results, which carry no personal data
+    pub petitioners: Vec<StoredPetitioner>,
+    /// oldest first; empty in list results
+    pub steps: Vec<StepRecord>,
+}
+
+/// One step of a case's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: StepKind,
+    /// the organ holding the case after the step
+    pub organ: String,
+    pub note: String,
+    pub public_note: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaseKey {
+    Id(Uuid),
+    Number(String),
+    QueryCode(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// what the caller may see (organs, submitted-by, the accused side hidden)
+    pub scope: ListScope,
+    pub received_by: Option<String>,
+    pub channel: Option<Channel>,
+    pub category_prefix: Option<String>,
+    pub only_group: bool,
+    pub only_leapfrog: bool,
+    pub only_repeat: bool,
+    pub received_from: Option<DateTime<Utc>>,
+    pub received_to: Option<DateTime<Utc>>,
+}
+
+/// Keyset pagination: newest first by `(received_at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    pub received_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// Builds the event once the case number is known, inside the registration transaction.
+pub type EventBuilder = Box<dyn FnOnce(&str) -> OutboxMessage + Send>;
+
+const CASE_COLUMNS: &str = "id, case_number, query_code, channel, received_by, received_at, \
+    registered_at, registered_by, category, type_of_matter, diversion, problem_location, title, \
+    content, people_present, people_affected, representatives, accused_name_sealed, \
+    accused_organ, source_system, external_ref, fingerprint, competent_organ, status, holder, \
+    flag_group, flag_leapfrog, flag_repeat, repeat_of_case_id, repeat_of_case_number, \
+    first_at_organ, open_below_case_number";
+
+fn flag(b: bool) -> i16 {
+    i16::from(b)
+}
+
+fn uuid(column: &'static str, text: &str) -> Result<Uuid, Corrupt> {
+    Uuid::parse_str(text).map_err(|e| Corrupt {
+        column,
+        reason: e.to_string(),
+    })
+}
+
+/// The one place a case row is decoded.
+fn case_from_row(r: &AnyRow) -> Result<CaseRecord, StoreError> {
+    let case_number = r.opt_text("case_number")?.ok_or_else(|| Corrupt {
+        column: "case_number",
+        reason: "a registered case without a case number".into(),
+    })?;
+    Ok(CaseRecord {
+        body: CaseBody {
+            id: uuid("id", &r.text("id")?)?,
+            query_code: r.text("query_code")?,
+            channel: r.parsed("channel")?,
+            received_by: r.text("received_by")?,
+            received_at: r.time("received_at")?,
+            registered_at: r.time("registered_at")?,
+            registered_by: r.text("registered_by")?,
+            category: r.text("category")?,
+            type_of_matter: r.parsed("type_of_matter")?,
+            diversion: r.opt_parsed("diversion")?,
+            problem_location: r.text("problem_location")?,
+            title: r.text("title")?,
+            content: r.text("content")?,
+            people_present: r.int("people_present")?,
+            people_affected: r.int("people_affected")?,
+            representatives: r.int("representatives")?,
+            accused_name_sealed: r.opt_bytes("accused_name_sealed")?,
+            accused_organ: r.opt_text("accused_organ")?,
+            source_system: r.opt_text("source_system")?,
+            external_ref: r.opt_text("external_ref")?,
+            fingerprint: r.bytes("fingerprint")?,
+            competent_organ: r.opt_text("competent_organ")?,
+            flags: StoredFlags {
+                group: r.flag("flag_group")?,
+                leapfrog: r.flag("flag_leapfrog")?,
+                repeat: r.flag("flag_repeat")?,
+                repeat_of_case_id: r.opt_text("repeat_of_case_id")?,
+                repeat_of_case_number: r.opt_text("repeat_of_case_number")?,
+                first_at_organ: r.flag("first_at_organ")?,
+                open_below_case_number: r.opt_text("open_below_case_number")?,
+            },
+        },
+        case_number,
+        status: r.parsed("status")?,
+        holder: r.opt_text("holder")?,
+        petitioners: Vec::new(),
+        steps: Vec::new(),
+    })
+}
+
+fn petitioner_from_row(r: &AnyRow) -> Result<StoredPetitioner, StoreError> {
+    Ok(StoredPetitioner {
+        name: r.text("name")?,
+        id_type: r.opt_parsed("id_type")?,
+        id_hash: r.opt_bytes("id_hash")?,
+        id_number_sealed: r.opt_bytes("id_number_sealed")?,
+        phone_sealed: r.opt_bytes("phone_sealed")?,
+        address_sealed: r.opt_bytes("address_sealed")?,
+        is_main: r.flag("is_main")?,
+        sex: r.opt_parsed("sex")?,
+        age_band: r.opt_text("age_band")?,
+    })
+}
+
+fn step_from_row(r: &AnyRow) -> Result<StepRecord, StoreError> {
+    Ok(StepRecord {
+        event_id: r.text("event_id")?,
+        at: r.time("at")?,
+        kind: r.parsed("kind")?,
+        organ: r.text("organ")?,
+        note: r.text("note")?,
+        public_note: r.text("public_note")?,
+    })
+}
+
+/// `column IN (…)`, or a condition that holds for no row when the list is empty.
+fn push_in(q: &mut Sql, column: &str, values: &[String]) {
+    if values.is_empty() {
+        q.push(" 1 = 0");
+        return;
+    }
+    q.push(" ")
+        .push(column)
+        .push(" IN (")
+        .bind_list(values.iter().cloned())
+        .push(")");
+}
+
+#[derive(Clone)]
+pub struct IntakeStore {
+    db: Db,
+}
+
+impl IntakeStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Writes the case, its petitioners, its first step, its case number and its event in one
+    /// transaction. Returns the case number.
+    pub async fn register(&self, case: NewCase, event: EventBuilder) -> Result<String, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let c = &case.body;
+        let f = &c.flags;
+        let inserted = sqlx::query(
+            "INSERT INTO cases (id, query_code, channel, received_by, received_at, registered_at, \
+             registered_by, category, type_of_matter, diversion, problem_location, title, content, \
+             people_present, people_affected, representatives, accused_name_sealed, accused_organ, \
+             source_system, external_ref, fingerprint, competent_organ, flag_group, flag_leapfrog, \
+             flag_repeat, repeat_of_case_id, repeat_of_case_number, first_at_organ, \
+             open_below_case_number, status, status_at, status_event) VALUES ($1, $2, $3, $4, $5, \
+             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+             $24, $25, $26, $27, $28, $29, $30, $31, $32)",
+        )
+        .bind(c.id.to_string())
+        .bind(&c.query_code)
+        .bind(c.channel.as_str())
+        .bind(&c.received_by)
+        .bind(micros(c.received_at))
+        .bind(micros(c.registered_at))
+        .bind(&c.registered_by)
+        .bind(&c.category)
+        .bind(c.type_of_matter.as_str())
+        .bind(c.diversion.map(|d| d.as_str()))
+        .bind(&c.problem_location)
+        .bind(&c.title)
+        .bind(&c.content)
+        .bind(c.people_present)
+        .bind(c.people_affected)
+        .bind(c.representatives)
+        .bind(&c.accused_name_sealed)
+        .bind(&c.accused_organ)
+        .bind(&c.source_system)
+        .bind(&c.external_ref)
+        .bind(&c.fingerprint)
+        .bind(&c.competent_organ)
+        .bind(flag(f.group))
+        .bind(flag(f.leapfrog))
+        .bind(flag(f.repeat))
+        .bind(&f.repeat_of_case_id)
+        .bind(&f.repeat_of_case_number)
+        .bind(flag(f.first_at_organ))
+        .bind(&f.open_below_case_number)
+        .bind(CaseStatus::Registered.as_str())
+        .bind(micros(c.registered_at))
+        .bind("")
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            return Err(
+                if is_unique_violation(&e, &["cases_idempotency_key", "cases.source_system"]) {
+                    StoreError::DuplicateKey
+                } else {
+                    e.into()
+                },
+            );
+        }
+        if !case.petitioners.is_empty() {
+            let mut q = Sql::new(
+                "INSERT INTO petitioners (case_id, ordinal, name, id_type, id_hash, \
+                 id_number_sealed, phone_sealed, address_sealed, is_main, sex, age_band) VALUES ",
+            );
+            for (i, p) in case.petitioners.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .bind(c.id.to_string())
+                    .push(", ")
+                    .bind(i as i64)
+                    .push(", ")
+                    .bind(p.name.clone())
+                    .push(", ")
+                    .bind(p.id_type.map(|t| t.as_str().to_owned()))
+                    .push(", ")
+                    .bind(p.id_hash.clone())
+                    .push(", ")
+                    .bind(p.id_number_sealed.clone())
+                    .push(", ")
+                    .bind(p.phone_sealed.clone())
+                    .push(", ")
+                    .bind(p.address_sealed.clone())
+                    .push(", ")
+                    .bind(flag(p.is_main))
+                    .push(", ")
+                    .bind(p.sex.map(|s| s.as_str().to_owned()))
+                    .push(", ")
+                    .bind(p.age_band.clone())
+                    .push(")");
+            }
+            q.build().execute(&mut *tx).await?;
+        }
+        let number = self.draw_case_number(&mut tx, &case).await?;
+        let msg = event(&number);
+        sqlx::query(
+            "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.id.to_string())
+        .bind(msg.event_id.to_string())
+        .bind(micros(c.registered_at))
+        .bind(StepKind::Registered.as_str())
+        .bind(&c.received_by)
+        .bind(format!("registered as {number} by {}", c.registered_by))
+        .bind(format!("registered as {number}"))
+        .execute(&mut *tx)
+        .await?;
+        Outbox::enqueue(&mut tx, &msg, c.registered_at).await?;
+        tx.commit().await?;
+        Ok(number)
+    }
+
+    /// Draws the organ's next number for the year and writes it on the case. Drawing takes the
+    /// organ's counter row lock, held until commit, so it comes last; PostgreSQL does the draw
+    /// and the write in one statement, which shortens that wait by a round trip.
+    async fn draw_case_number(&self, tx: &mut Tx, case: &NewCase) -> Result<String, StoreError> {
+        let prefix = format!("{}-{:04}-", case.register_region, case.register_year);
+        let id = case.body.id.to_string();
+        let seq: i64 = match self.db.dialect() {
+            Dialect::Postgres => {
+                sqlx::query_scalar(
+                    "WITH n AS ( \
+                   INSERT INTO case_number_counters (organ_id, year, last_seq) VALUES ($1, $2, 1) \
+                   ON CONFLICT (organ_id, year) DO UPDATE \
+                     SET last_seq = case_number_counters.last_seq + 1 \
+                   RETURNING last_seq) \
+                 UPDATE cases SET case_number = $3 || lpad(n.last_seq::text, 6, '0') \
+                 FROM n WHERE cases.id = $4 RETURNING n.last_seq",
+                )
+                .bind(&case.body.received_by)
+                .bind(i64::from(case.register_year))
+                .bind(&prefix)
+                .bind(&id)
+                .fetch_one(&mut **tx)
+                .await?
+            }
+            Dialect::Sqlite => {
+                let seq: i64 = sqlx::query_scalar(
+                    "INSERT INTO case_number_counters (organ_id, year, last_seq) VALUES ($1, $2, 1) \
+                     ON CONFLICT (organ_id, year) DO UPDATE \
+                       SET last_seq = case_number_counters.last_seq + 1 \
+                     RETURNING last_seq",
+                )
+                .bind(&case.body.received_by)
+                .bind(i64::from(case.register_year))
+                .fetch_one(&mut **tx)
+                .await?;
+                sqlx::query("UPDATE cases SET case_number = $1 WHERE id = $2")
+                    .bind(format!("{prefix}{seq:06}"))
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+                seq
+            }
+        };
+        if seq as u64 > MAX_SEQUENCE {
+            return Err(StoreError::RegisterFull {
+                organ: case.body.received_by.clone(),
+                year: case.register_year,
+            });
+        }
+        Ok(format!("{prefix}{seq:06}"))
+    }
+
+    pub async fn find_by_idempotency_key(
+        &self,
+        source_system: &str,
+        external_ref: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE source_system = $1 AND external_ref = $2 \
+             AND case_number IS NOT NULL"
+        )))
+        .bind(source_system)
+        .bind(external_ref)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(case_from_row).transpose()
+    }
+
+    /// Earlier cases of any of these identities on the same matter (category and location).
+    pub async fn prior_cases(
+        &self,
+        id_hashes: &[Vec<u8>],
+        category: &str,
+        problem_location: &str,
+    ) -> Result<Vec<PriorCase>, StoreError> {
+        if id_hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new(
+            "SELECT DISTINCT c.id, c.case_number, c.received_by, c.received_at, c.status \
+             FROM cases c JOIN petitioners p ON p.case_id = c.id WHERE p.id_hash IN (",
+        );
+        q.bind_list(id_hashes.iter().cloned())
+            .push(") AND c.category = ")
+            .bind(category.to_owned())
+            .push(" AND c.problem_location = ")
+            .bind(problem_location.to_owned())
+            .push(" AND c.case_number IS NOT NULL");
+        let rows = q.build().fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let status: CaseStatus = r.parsed("status")?;
+                Ok(PriorCase {
+                    case_id: r.text("id")?,
+                    case_number: r.text("case_number")?,
+                    received_by: r.text("received_by")?,
+                    received_at: r.time("received_at")?,
+                    open: status.is_open(),
+                })
+            })
+            .collect()
+    }
+
+    /// A case with its petitioners and its timeline.
+    pub async fn get_case(&self, key: &CaseKey) -> Result<Option<CaseRecord>, StoreError> {
+        let (column, value) = match key {
+            CaseKey::Id(id) => ("id", id.to_string()),
+            CaseKey::Number(n) => ("case_number", n.clone()),
+            CaseKey::QueryCode(q) => ("query_code", q.clone()),
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE {column} = $1 AND case_number IS NOT NULL"
+        )))
+        .bind(value)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut case = case_from_row(&row)?;
+        let id = case.body.id.to_string();
+        case.petitioners = sqlx::query(
+            "SELECT name, id_type, id_hash, id_number_sealed, phone_sealed, address_sealed, \
+             is_main, sex, age_band FROM petitioners WHERE case_id = $1 ORDER BY ordinal",
+        )
+        .bind(&id)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(petitioner_from_row)
+        .collect::<Result<_, _>>()?;
+        case.steps = sqlx::query(
+            "SELECT event_id, at, kind, organ, note, public_note FROM case_steps \
+             WHERE case_id = $1 ORDER BY at, event_id",
+        )
+        .bind(&id)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(step_from_row)
+        .collect::<Result<_, _>>()?;
+        Ok(Some(case))
+    }
+
+    /// One page of cases, newest first, filtered — the caller's scope included — in SQL.
+    pub async fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        if filter.scope.nothing {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE case_number IS NOT NULL"
+        ));
+        if let Some(organs) = &filter.scope.organs {
+            q.push(" AND (");
+            push_in(&mut q, "received_by", organs);
+            q.push(" OR ");
+            push_in(&mut q, "holder", organs);
+            q.push(")");
+        }
+        if let Some(s) = &filter.scope.source_system {
+            q.push(" AND source_system = ").bind(s.clone());
+        }
+        if !filter.scope.hidden_accused.is_empty() {
+            q.push(" AND (accused_organ IS NULL OR NOT");
+            push_in(&mut q, "accused_organ", &filter.scope.hidden_accused);
+            q.push(")");
+        }
+        if let Some(r) = &filter.received_by {
+            q.push(" AND received_by = ").bind(r.clone());
+        }
+        if let Some(c) = filter.channel {
+            q.push(" AND channel = ").bind(c.as_str().to_owned());
+        }
+        if let Some(p) = &filter.category_prefix {
+            q.push(" AND (category = ")
+                .bind(p.clone())
+                .push(" OR category LIKE ")
+                .bind(format!("{p}.%"))
+                .push(")");
+        }
+        if filter.only_group {
+            q.push(" AND flag_group = 1");
+        }
+        if filter.only_leapfrog {
+            q.push(" AND flag_leapfrog = 1");
+        }
+        if filter.only_repeat {
+            q.push(" AND flag_repeat = 1");
+        }
+        if let Some(t) = filter.received_from {
+            q.push(" AND received_at >= ").bind(micros(t));
+        }
+        if let Some(t) = filter.received_to {
+            q.push(" AND received_at < ").bind(micros(t));
+        }
+        if let Some(c) = after {
+            q.push(" AND (received_at < ")
+                .bind(micros(c.received_at))
+                .push(" OR (received_at = ")
+                .bind(micros(c.received_at))
+                .push(" AND id < ")
+                .bind(c.id.to_string())
+                .push("))");
+        }
+        q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+            .bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.db.pool()).await?;
+        rows.iter().map(case_from_row).collect()
+    }
+
+    /// Every case one identity took part in, newest first.
+    pub async fn cases_of_petitioner(&self, id_hash: &[u8]) -> Result<Vec<CaseRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE case_number IS NOT NULL AND id IN \
+             (SELECT case_id FROM petitioners WHERE id_hash = $1) \
+             ORDER BY received_at DESC, id DESC"
+        )))
+        .bind(id_hash.to_vec())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(case_from_row).collect()
+    }
+
+    /// Records a step another service reported, once per `(group, event)`. The case's status
+    /// and holder follow the step unless a later step already set them (events may arrive out
+    /// of order). Returns false for a redelivered event, or for a case this intake does not
+    /// hold.
+    pub async fn apply_step(
+        &self,
+        group: &str,
+        case_id: &str,
+        step: &StepRecord,
+        applied_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if !petition_events::processed::first_time(&mut tx, group, &step.event_id, applied_at)
+            .await?
+        {
+            return Ok(false);
+        }
+        let current =
+            sqlx::query("SELECT status, status_at, status_event FROM cases WHERE id = $1")
+                .bind(case_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            // Not ours (another deployment's case on a shared stream): remembered as processed.
+            tx.commit().await?;
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(case_id)
+        .bind(&step.event_id)
+        .bind(micros(step.at))
+        .bind(step.kind.as_str())
+        .bind(&step.organ)
+        .bind(&step.note)
+        .bind(&step.public_note)
+        .execute(&mut *tx)
+        .await?;
+        let before: CaseStatus = current.parsed("status")?;
+        let newer = (micros(step.at), step.event_id.as_str())
+            > (
+                current.int("status_at")?,
+                current.text("status_event")?.as_str(),
+            );
+        if newer {
+            sqlx::query(
+                "UPDATE cases SET status = $1, holder = $2, status_at = $3, status_event = $4 \
+                 WHERE id = $5",
+            )
+            .bind(step.kind.status_after(before).as_str())
+            .bind(&step.organ)
+            .bind(micros(step.at))
+            .bind(&step.event_id)
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,99 @@
+//! Routes each registered petition as its event arrives (consumer group `routing` on
+//! `petition.intake.v1`), in one transaction with the processed-event mark and the
+//! `petition.routed` event.
+
+use crate::store::RoutingStore;
+use crate::workflow::{self, Registered, RoutingPolicy};
+use petition_domain::routing::{RoutingInput, RoutingRules, decide};
+use petition_domain::{Clock, RegionCode};
+use petition_events::{Delivery, EventHandler, HandlerError, group};
+use petition_grpc::convert::{channel_from_pb, from_ts, type_from_pb};
+use petition_grpc::reference::Reference;
+use petition_proto::v1 as pb;
+use std::sync::{Arc, RwLock};
+use tokio::sync::Notify;
+
+pub struct RoutingConsumer {
+    pub store: RoutingStore,
+    pub reference: Arc<Reference>,
+    pub rules: Arc<RwLock<RoutingRules>>,
+    pub policy: RoutingPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub relay_wake: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for RoutingConsumer {
+    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+        let Some(pb::event_envelope::Payload::PetitionRegistered(reg)) = &d.envelope.payload else {
+            return Ok(());
+        };
+        let location = RegionCode::parse(&reg.problem_location)
+            .map_err(|e| HandlerError::Poison(format!("problem_location: {e}")))?;
+        let channel = channel_from_pb(reg.channel)
+            .ok_or_else(|| HandlerError::Poison("channel unspecified".into()))?;
+        let received_at = reg
+            .received_at
+            .as_ref()
+            .and_then(from_ts)
+            .ok_or_else(|| HandlerError::Poison("received_at missing".into()))?;
+        let flags = reg.flags.clone().unwrap_or_default();
+        let accused = Some(reg.accused_organ_id.clone()).filter(|a| !a.is_empty());
+        let registered = Registered {
+            case_id: reg.case_id.clone(),
+            case_number: reg.case_number.clone(),
+            received_by: reg.received_by.clone(),
+            received_at,
+            channel,
+            category: reg.category.clone(),
+            type_of_matter: type_from_pb(reg.type_of_matter),
+            problem_location: reg.problem_location.clone(),
+            accused_organ: accused.clone(),
+            group: flags.group,
+            leapfrog: flags.leapfrog,
+            repeat: flags.repeat,
+        };
+        let decision = {
+            let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
+            decide(
+                &RoutingInput {
+                    received_by: &reg.received_by,
+                    channel,
+                    category: &reg.category,
+                    problem_location: &location,
+                    accused_organ: accused.as_deref(),
+                    open_below: Some(flags.open_below_case_number.as_str())
+                        .filter(|s| !s.is_empty()),
+                    repeat_of_open: Some(flags.repeat_of_case_number.as_str())
+                        .filter(|s| flags.repeat && !s.is_empty()),
+                },
+                &self.reference.tree,
+                &self.reference.taxonomy,
+                &rules,
+            )
+        };
+        let now = self.clock.now();
+        let record = workflow::route_new(
+            &registered,
+            &decision,
+            &self.reference.tree,
+            &self.reference.calendar,
+            &self.policy,
+            now,
+        );
+        let event = crate::events::routed(&record, now);
+        let fresh = self
+            .store
+            .insert_routed(group::ROUTING, &d.envelope.event_id, &record, &event, now)
+            .await
+            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+        if fresh {
+            self.relay_wake.notify_one();
+            metrics::counter!("petitions_routed_total", "outcome" => record.outcome.as_str())
+                .increment(1);
+            tracing::info!(case_number = %record.case_number, organ = %record.organ,
+                outcome = %record.outcome, rule = %record.rule, "petition routed");
+        }
+        Ok(())
+    }
+}

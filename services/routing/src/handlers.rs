@@ -1,0 +1,542 @@
+//! `petition.v1.RoutingService`: the department inbox and the bureau's routing desk. Who may
+//! see and do what is the access policy's to say; what the law allows and when is the
+//! workflow's. Every command takes one path: load, gate, replay, change, save.
+
+use crate::convert::{assignment, mode_from_pb, reply_from_pb, service_mode_from_pb, view_from_pb};
+use crate::model::{AssignmentRecord, AssignmentState, ServiceRecord};
+use crate::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
+use crate::workflow::{self, Refusal, RoutingPolicy};
+use chrono::{DateTime, Utc};
+use pb::routing_service_server::RoutingService;
+use petition_auth::{AccessPolicy, CaseFacts, CaseView, Duty, Principal, principal};
+use petition_domain::Clock;
+use petition_domain::validation::{Violation, check_text, shown};
+use petition_events::OutboxMessage;
+use petition_grpc::convert::from_ts;
+use petition_grpc::page::{binding, page_size};
+use petition_grpc::reference::Reference;
+use petition_grpc::{PageTokens, denied, invalid};
+use petition_proto::v1 as pb;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+const MAX_REASON_CHARS: usize = 2_000;
+const MAX_REPLY_CHARS: usize = 20_000;
+const MAX_REQUEST_ID_CHARS: usize = 128;
+const NO_SUCH_CASE: &str = "case_id: no routed case with that id";
+
+pub struct RoutingGrpc {
+    pub store: RoutingStore,
+    pub reference: Arc<Reference>,
+    pub access: Arc<AccessPolicy>,
+    pub policy: RoutingPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub relay_wake: Arc<Notify>,
+    pub pages: PageTokens,
+}
+
+/// What the access policy needs to know of a routed case.
+fn facts(r: &AssignmentRecord) -> CaseFacts<'_> {
+    CaseFacts {
+        received_by: &r.received_by,
+        holder: Some(&r.organ),
+        bureau: Some(&r.forwarding_bureau),
+        accused_organ: r.accused_organ.as_deref(),
+        source_system: None,
+    }
+}
+
+fn internal(e: StoreError) -> Status {
+    match e {
+        StoreError::Conflict => {
+            Status::aborted("the case changed while this request was applied; read it and retry")
+        }
+        e => {
+            tracing::error!(error = %e, "routing store failed");
+            Status::internal("storage failure; the request was not completed, retry later")
+        }
+    }
+}
+
+/// The one mapping from a broken rule to a status.
+fn refused(r: Refusal) -> Status {
+    match r {
+        Refusal::Invalid(m) => Status::invalid_argument(m),
+        Refusal::WrongState(m) | Refusal::WindowClosed(m) => Status::failed_precondition(m),
+    }
+}
+
+/// Free text and the request id, checked before anything else looks at them.
+fn check_input(texts: &[(&str, &str, usize)], request_id: &str) -> Result<(), Status> {
+    let mut v: Vec<Violation> = Vec::new();
+    for (field, value, max) in texts {
+        check_text(&mut v, field, value, *max);
+    }
+    if request_id.chars().count() > MAX_REQUEST_ID_CHARS
+        || !request_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        v.push(Violation::new(
+            "request_id",
+            format!("printable ASCII without spaces, at most {MAX_REQUEST_ID_CHARS} characters"),
+        ));
+    }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(v))
+    }
+}
+
+fn category_prefix(p: &str) -> Result<Option<String>, Status> {
+    if p.is_empty() {
+        return Ok(None);
+    }
+    if !p.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(Status::invalid_argument(
+            "category_prefix: a category code such as 01 or 01.04 (digits and dots)",
+        ));
+    }
+    Ok(Some(p.to_owned()))
+}
+
+fn cursor(due: i64, case_id: &str) -> String {
+    format!("{due}:{case_id}")
+}
+
+fn parse_cursor(text: &str) -> Result<(i64, String), Status> {
+    text.split_once(':')
+        .and_then(|(d, id)| Some((d.parse().ok()?, id.to_owned())))
+        .ok_or_else(|| Status::invalid_argument("page_token: not a token this service issued"))
+}
+
+impl RoutingGrpc {
+    fn cx<'a>(&'a self, p: &'a Principal, now: DateTime<Utc>) -> workflow::Ctx<'a> {
+        workflow::Ctx {
+            calendar: &self.reference.calendar,
+            tree: &self.reference.tree,
+            policy: &self.policy,
+            now,
+            actor: &p.subject,
+        }
+    }
+
+    fn bucket(r: &AssignmentRecord, now: DateTime<Utc>) -> pb::InboxBucket {
+        if r.due_at.is_some_and(|d| d <= now) {
+            return pb::InboxBucket::Overdue;
+        }
+        match r.state {
+            AssignmentState::AwaitingAcceptance => pb::InboxBucket::ToClaim,
+            _ => pb::InboxBucket::ToDo,
+        }
+    }
+
+    fn to_pb(&self, r: &AssignmentRecord) -> pb::Assignment {
+        assignment(r, Self::bucket(r, self.clock.now()))
+    }
+
+    fn check_organ(&self, field: &str, organ: &str) -> Result<(), Status> {
+        if self.reference.tree.get(organ).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "{field}: organ {} is not in the organisation tree",
+                shown(organ)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The case as `p` may see it: for the accused side exactly the answer for a case that
+    /// does not exist (Art. 30 ¶3).
+    async fn load(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {
+        let case_id = case_id.trim();
+        if case_id.is_empty() {
+            return Err(Status::invalid_argument("case_id: required"));
+        }
+        if case_id.len() > 64 || !case_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Status::invalid_argument("case_id: not a case id"));
+        }
+        let r = self
+            .store
+            .get(case_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+        match self.access.view(p, &facts(&r)) {
+            CaseView::Visible { .. } => Ok(r),
+            CaseView::Hidden => Err(Status::not_found(NO_SUCH_CASE)),
+            CaseView::OutOfReach => Err(Status::permission_denied(format!(
+                "this case is outside the reach of {} ({})",
+                p.org, p.role
+            ))),
+        }
+    }
+
+    /// Every command's path: load, check who may (`duty`), answer a retried request id, apply
+    /// `change`, and save the result with the event `event` builds.
+    async fn command(
+        &self,
+        p: &Principal,
+        case_id: &str,
+        request_id: &str,
+        duty: Duty,
+        change: impl FnOnce(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
+        event: impl FnOnce(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let r = self.load(p, case_id).await?;
+        self.access.may_act(p, &facts(&r), duty).map_err(denied)?;
+        let request = Some(RequestId {
+            organ: &p.org,
+            id: request_id,
+        })
+        .filter(|r| !r.id.is_empty());
+        if let Some(req) = request {
+            match self.store.applied_request(req).await.map_err(internal)? {
+                None => {}
+                Some(c) if c == r.case_id => return Ok(Response::new(self.to_pb(&r))),
+                Some(_) => {
+                    return Err(Status::already_exists(format!(
+                        "request_id {}: already used by {} for another case; send a new request_id for a new request",
+                        shown(req.id),
+                        p.org
+                    )));
+                }
+            }
+        }
+        let now = self.clock.now();
+        let next = change(&r, self.cx(p, now)).map_err(refused)?;
+        let msg = event(&next, now);
+        self.store
+            .update(&next, &msg, request, now)
+            .await
+            .map_err(internal)?;
+        self.relay_wake.notify_one();
+        Ok(Response::new(self.to_pb(&next)))
+    }
+}
+
+#[tonic::async_trait]
+impl RoutingService for RoutingGrpc {
+    async fn list_inbox(
+        &self,
+        request: Request<pb::ListInboxRequest>,
+    ) -> Result<Response<pb::ListInboxResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.access.may_read_cases(&p).map_err(denied)?;
+        let bucket = match pb::InboxBucket::try_from(req.bucket) {
+            Ok(pb::InboxBucket::Unspecified) => Bucket::All,
+            Ok(pb::InboxBucket::ToClaim) => Bucket::ToClaim,
+            Ok(pb::InboxBucket::ToDo) => Bucket::ToDo,
+            Ok(pb::InboxBucket::Overdue) => Bucket::Overdue,
+            Err(_) => return Err(Status::invalid_argument("bucket: unknown value")),
+        };
+        let size = page_size(req.page_size);
+        let bound = binding(
+            &p,
+            &pb::ListInboxRequest {
+                page_size: 0,
+                page_token: String::new(),
+                ..req.clone()
+            },
+        );
+        let after = match req.page_token.as_str() {
+            "" => None,
+            t => Some(parse_cursor(&self.pages.decode(&bound, t)?)?),
+        };
+        let mut items = self
+            .store
+            .inbox(&InboxQuery {
+                organ: p.org.clone(),
+                bucket,
+                now: self.clock.now(),
+                category_prefix: category_prefix(&req.category_prefix)?,
+                hidden_accused: self.access.list_scope(&p).hidden_accused,
+                after,
+                limit: size + 1,
+            })
+            .await
+            .map_err(internal)?;
+        let next_page_token = if items.len() > size as usize {
+            items.truncate(size as usize);
+            items
+                .last()
+                .map(|r| {
+                    let due = r.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
+                    self.pages.encode(&bound, &cursor(due, &r.case_id))
+                })
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListInboxResponse {
+            items: items.iter().map(|r| self.to_pb(r)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_assignment(
+        &self,
+        request: Request<pb::GetAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let r = self.load(&p, &request.get_ref().case_id).await?;
+        Ok(Response::new(self.to_pb(&r)))
+    }
+
+    async fn accept_case(
+        &self,
+        request: Request<pb::AcceptCaseRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[], &req.request_id)?;
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            workflow::accept,
+            crate::events::accepted,
+        )
+        .await
+    }
+
+    async fn object_to_assignment(
+        &self,
+        request: Request<pb::ObjectToAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("reason", &req.reason, MAX_REASON_CHARS)],
+            &req.request_id,
+        )?;
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |r, cx| workflow::object(r, &req.reason, cx),
+            crate::events::objection_raised,
+        )
+        .await
+    }
+
+    async fn resolve_objection(
+        &self,
+        request: Request<pb::ResolveObjectionRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("reason", &req.reason, MAX_REASON_CHARS)],
+            &req.request_id,
+        )?;
+        if !req.new_organ.is_empty() {
+            self.check_organ("new_organ", &req.new_organ)?;
+        }
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Bureau,
+            |r, cx| {
+                workflow::resolve_objection(
+                    r,
+                    req.agree,
+                    Some(req.new_organ.as_str()),
+                    req.reason.trim(),
+                    cx,
+                )
+            },
+            |r, now| crate::events::objection_resolved(r, req.agree, now),
+        )
+        .await
+    }
+
+    async fn list_triage(
+        &self,
+        request: Request<pb::ListTriageRequest>,
+    ) -> Result<Response<pb::ListInboxResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.access.may_triage(&p).map_err(denied)?;
+        let size = page_size(req.page_size);
+        let bound = binding(&p, &pb::ListTriageRequest::default());
+        let after = match req.page_token.as_str() {
+            "" => None,
+            t => Some(parse_cursor(&self.pages.decode(&bound, t)?)?),
+        };
+        let mut items = self
+            .store
+            .triage(
+                &p.org,
+                &self.access.list_scope(&p).hidden_accused,
+                after,
+                size + 1,
+            )
+            .await
+            .map_err(internal)?;
+        let next_page_token = if items.len() > size as usize {
+            items.truncate(size as usize);
+            items
+                .last()
+                .map(|r| {
+                    self.pages
+                        .encode(&bound, &cursor(r.route_due.timestamp_micros(), &r.case_id))
+                })
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListInboxResponse {
+            items: items.iter().map(|r| self.to_pb(r)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn route_manually(
+        &self,
+        request: Request<pb::RouteManuallyRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("reason", &req.reason, MAX_REASON_CHARS)],
+            &req.request_id,
+        )?;
+        self.check_organ("organ", &req.organ)?;
+        let mode = mode_from_pb(req.mode)
+            .ok_or_else(|| Status::invalid_argument("mode: forward (转送) or assign (交办)"))?;
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Bureau,
+            |r, cx| workflow::route_manually(r, &req.organ, mode, &req.reason, cx),
+            crate::events::routed,
+        )
+        .await
+    }
+
+    async fn transfer_case(
+        &self,
+        request: Request<pb::TransferCaseRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("reason", &req.reason, MAX_REASON_CHARS)],
+            &req.request_id,
+        )?;
+        self.check_organ("organ", &req.organ)?;
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |r, cx| workflow::transfer(r, &req.organ, &req.reason, cx),
+            crate::events::routed,
+        )
+        .await
+    }
+
+    async fn submit_reply(
+        &self,
+        request: Request<pb::SubmitReplyRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[
+                ("text", &req.text, MAX_REPLY_CHARS),
+                ("legal_basis", &req.legal_basis, MAX_REASON_CHARS),
+            ],
+            &req.request_id,
+        )?;
+        let service = match &req.service {
+            None => None,
+            Some(s) => {
+                let mode = service_mode_from_pb(s.mode).ok_or_else(|| {
+                    Status::invalid_argument("service.mode: in person, post or other (送达方式)")
+                })?;
+                let served_at = s.served_at.as_ref().and_then(from_ts).ok_or_else(|| {
+                    Status::invalid_argument(
+                        "service.served_at: required; it starts the review window (Art. 35)",
+                    )
+                })?;
+                if s.signed && s.refused {
+                    return Err(Status::invalid_argument(
+                        "service: signed and refused cannot both be true",
+                    ));
+                }
+                Some(ServiceRecord {
+                    mode,
+                    served_at_micros: served_at.timestamp_micros(),
+                    signed: s.signed,
+                    refused: s.refused,
+                    view: view_from_pb(s.view),
+                })
+            }
+        };
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |r, cx| {
+                workflow::submit_reply(
+                    r,
+                    workflow::Reply {
+                        outcome: reply_from_pb(req.outcome),
+                        text: &req.text,
+                        legal_basis: &req.legal_basis,
+                        service,
+                    },
+                    cx,
+                )
+            },
+            crate::events::answered,
+        )
+        .await
+    }
+
+    async fn request_extension(
+        &self,
+        request: Request<pb::RequestExtensionRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("reason", &req.reason, MAX_REASON_CHARS)],
+            &req.request_id,
+        )?;
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |r, cx| workflow::request_extension(r, req.days, &req.reason, cx),
+            crate::events::extension_requested,
+        )
+        .await
+    }
+
+    async fn submit_completion_report(
+        &self,
+        request: Request<pb::SubmitCompletionReportRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("text", &req.text, MAX_REPLY_CHARS)], &req.request_id)?;
+        self.command(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |r, cx| workflow::submit_completion_report(r, &req.text, cx),
+            crate::events::completion_reported,
+        )
+        .await
+    }
+}
