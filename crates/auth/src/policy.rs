@@ -257,6 +257,18 @@ impl AccessPolicy {
         }
     }
 
+    /// Working an organ's inbox: its staff, or an admin.
+    pub fn may_work_inbox(&self, p: &Principal) -> Result<(), Denied> {
+        if p.role.is_staff() || p.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "role {} has no inbox; the inbox is for the staff of an organ",
+                p.role
+            )))
+        }
+    }
+
     /// Reading single cases at all.
     pub fn may_read_cases(&self, p: &Principal) -> Result<(), Denied> {
         if p.role == Role::Analyst {

@@ -512,12 +512,16 @@ pub struct PriorCase {
     pub received_by: String,
     pub received_at: DateTime<Utc>,
     pub open: bool,
+    /// for accusations: whose side must not learn of it (Art. 30 ¶3)
+    pub accused_organ: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepeatFlags {
     pub repeat: bool,
     pub repeat_of: Option<(String, String)>,
+    /// the linked case is still open: the new petition joins it rather than being handled twice
+    pub repeat_of_open: bool,
     pub first_at_organ: bool,
     /// Art. 19 ¶3: the case number open at a lower organ.
     pub open_below: Option<String>,
@@ -540,11 +544,11 @@ pub fn repeat_flags(
             p.received_at <= received_at && received_at - p.received_at <= policy.repeat_window
         })
         .collect();
-    let linked = in_window
+    let linked_case = in_window
         .iter()
         .find(|p| p.open)
-        .or_else(|| in_window.first())
-        .map(|p| (p.case_id.clone(), p.case_number.clone()));
+        .or_else(|| in_window.first());
+    let linked = linked_case.map(|p| (p.case_id.clone(), p.case_number.clone()));
     let receiver_rank = tree.get(received_by).map(|o| o.level.rank());
     let open_below = sorted
         .iter()
@@ -556,6 +560,7 @@ pub fn repeat_flags(
         .map(|p| p.case_number.clone());
     RepeatFlags {
         repeat: linked.is_some(),
+        repeat_of_open: linked_case.is_some_and(|p| p.open),
         repeat_of: linked,
         first_at_organ: !sorted.iter().any(|p| p.received_by == received_by),
         open_below,
@@ -814,6 +819,7 @@ mod tests {
 
     fn prior(n: &str, by: &str, days_before: i64, open: bool) -> PriorCase {
         PriorCase {
+            accused_organ: None,
             case_id: format!("id-{n}"),
             case_number: n.into(),
             received_by: by.into(),
@@ -838,7 +844,12 @@ mod tests {
             "C",
             "A is outside 365 days, B is closed"
         );
+        assert!(f.repeat_of_open);
         assert!(!f.first_at_organ);
+        // Only a closed case in the window: a repeat, but of a case that is not open to join.
+        let closed = [prior("B", "pingcheng.bureau", 100, false)];
+        let f = repeat_flags(&closed, "pingcheng.bureau", now(), &tree, &policy);
+        assert!(f.repeat && !f.repeat_of_open);
         assert_eq!(f.open_below, None, "same level is not below");
     }
 

@@ -200,6 +200,17 @@ pub fn decide(
     taxonomy: &Taxonomy,
     rules: &RoutingRules,
 ) -> RoutingDecision {
+    let receiving = tree.get(input.received_by);
+    let is_accusation = taxonomy
+        .get(input.category)
+        .is_some_and(|c| c.type_of_matter == TypeOfMatter::Accusation);
+    let accused = input.accused_organ.filter(|_| is_accusation);
+    // Art. 30 ¶3: an accusation naming the accused party's organ goes to the discipline organ
+    // with authority over it, before anything else — a link to an earlier case or an override
+    // rule — could leave it where the accused side sees it.
+    if let Some(accused) = accused {
+        return accusation(input, tree, taxonomy, accused);
+    }
     if let Some(number) = input.open_below {
         return RoutingDecision {
             outcome: Outcome::Link {
@@ -221,16 +232,6 @@ pub fn decide(
             },
             rule: format!("repeat (重复信访): merged into open case {number}"),
         };
-    }
-    let receiving = tree.get(input.received_by);
-    let is_accusation = taxonomy
-        .get(input.category)
-        .is_some_and(|c| c.type_of_matter == TypeOfMatter::Accusation);
-    let accused = input.accused_organ.filter(|_| is_accusation);
-    // Art. 30 ¶3: an accusation naming the accused party's organ goes to the discipline organ
-    // with authority over it, before any override rule can point elsewhere.
-    if let Some(accused) = accused {
-        return accusation(input, tree, taxonomy, accused);
     }
     let send = |organ: &Organ, rule: String| {
         let hops = receiving
@@ -310,16 +311,21 @@ fn accusation(
     RoutingDecision { outcome, rule }
 }
 
-/// The bureau whose triage queue takes what no rule routes: the receiving organ if it is a
-/// bureau, else the bureau of the problem's territory — moved up the tree past any bureau on
-/// the accused's side.
-fn triage_bureau(input: &RoutingInput<'_>, tree: &OrgTree, accused: Option<&str>) -> String {
-    let first = match tree.get(input.received_by) {
+/// The bureau whose triage queue takes what no rule routes, and which routes the case (its
+/// forwarding bureau): the receiving organ if it is a bureau, else the bureau of the problem's
+/// territory — moved up the tree past any bureau on the accused's side.
+pub fn routing_bureau(
+    tree: &OrgTree,
+    received_by: &str,
+    location: Option<&RegionCode>,
+    accused: Option<&str>,
+) -> String {
+    let first = match tree.get(received_by) {
         Some(o) if o.kind == OrgKind::Bureau => o.id.clone(),
-        _ => tree
-            .bureau_for(input.problem_location)
+        _ => location
+            .and_then(|l| tree.bureau_for(l))
             .map(|b| b.id.clone())
-            .unwrap_or_else(|| input.received_by.to_owned()),
+            .unwrap_or_else(|| received_by.to_owned()),
     };
     let Some(accused) = accused else {
         return first;
@@ -331,6 +337,15 @@ fn triage_bureau(input: &RoutingInput<'_>, tree: &OrgTree, accused: Option<&str>
         .or_else(|| tree.organs().filter(outside).min_by_key(|o| o.level.rank()))
         .map(|o| o.id.clone())
         .unwrap_or(first)
+}
+
+fn triage_bureau(input: &RoutingInput<'_>, tree: &OrgTree, accused: Option<&str>) -> String {
+    routing_bureau(
+        tree,
+        input.received_by,
+        Some(input.problem_location),
+        accused,
+    )
 }
 
 fn triage(input: &RoutingInput<'_>, tree: &OrgTree, why: &str) -> RoutingDecision {
@@ -653,6 +668,31 @@ mod tests {
             d.rule
         );
         assert!(d.rule.contains("Art. 30"), "{}", d.rule);
+        // A repeat, even of an open case, is no way around it: it is not linked to a case the
+        // accused side can see.
+        let d = decide(
+            &RoutingInput {
+                received_by: "pingcheng.bureau",
+                channel: Channel::Letter,
+                category: "09.01",
+                problem_location: &loc,
+                accused_organ: Some("datong.bureau"),
+                open_below: Some("140213-2026-000001"),
+                repeat_of_open: Some("140213-2026-000001"),
+            },
+            &tree,
+            &tax,
+            &RoutingRules::default(),
+        );
+        assert!(
+            matches!(d.outcome, Outcome::Divert { ref organ, .. } if organ == "datong.discipline"),
+            "{d:?}"
+        );
+        assert_eq!(
+            routing_bureau(&tree, "pingcheng.bureau", Some(&loc), Some("datong.bureau")),
+            "shanxi.bureau",
+            "the district bureau under the accused city bureau does not route it"
+        );
         // Not an accusation: the accused organ plays no part.
         let mut input = RoutingInput {
             received_by: "pingcheng.bureau",

@@ -117,12 +117,21 @@ async fn deliver(
         envelope,
         attempt: 0,
     };
+    let mut waited = 0u32;
     loop {
         delivery.attempt += 1;
         let span = delivery_span(&delivery, group);
         match handler.handle(&delivery).instrument(span).await {
             Ok(()) => return,
             Err(HandlerError::Poison(reason)) => return bury(reason),
+            Err(HandlerError::Unavailable(reason)) => {
+                // The publish waits with it, so the row stays unpublished in the outbox: an
+                // outage delays the event, it never loses it.
+                delivery.attempt -= 1;
+                waited = (waited + 1).min(8);
+                tracing::warn!(event_id = %row.event_id, %group, %reason, "handler unavailable; retrying");
+                tokio::time::sleep(Duration::from_millis(20 << waited)).await;
+            }
             Err(HandlerError::Transient(reason)) if delivery.attempt >= max_attempts => {
                 return bury(format!(
                     "failed {} deliveries, last: {reason}",

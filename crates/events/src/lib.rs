@@ -43,6 +43,23 @@ pub enum HandlerError {
     /// Will never succeed: goes to the dead-letter stream at once.
     #[error("poison: {0}")]
     Poison(String),
+    /// What the handler needs (its database) cannot be reached: the event stays where it is,
+    /// the consumer pauses and says it is not ready, and no delivery is counted against it —
+    /// an outage must not send good events to the dead-letter stream.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HandlerError {
+    /// The error for a failed database call: unavailable when the database cannot be
+    /// reached, transient otherwise.
+    pub fn from_database(e: &sqlx::Error) -> Self {
+        if petition_storage::is_unavailable(e) {
+            HandlerError::Unavailable(e.to_string())
+        } else {
+            HandlerError::Transient(e.to_string())
+        }
+    }
 }
 
 /// One delivery of an event to a consumer group.

@@ -10,12 +10,11 @@
 
 use crate::BusError;
 use chrono::{DateTime, Utc};
-use petition_domain::Clock;
+use petition_domain::{Clock, SystemClock};
 use petition_storage::{Db, Dialect, RowExt, Sql, Tx, micros};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, SqlSafeStr};
 use std::collections::HashMap;
-use std::sync::Arc;
 use uuid::Uuid;
 
 const MIGRATION: &str = include_str!("../migrations/outbox.sql");
@@ -130,24 +129,27 @@ pub struct OutboxStats {
     pub oldest: Option<DateTime<Utc>>,
 }
 
+/// The outbox's times are operational — retention, replay, the age of the backlog — and run
+/// on the wall clock even when a development run simulates the cases' time, so that moving a
+/// simulated clock a month ahead does not purge every row it might still have to republish.
+fn wall_clock() -> DateTime<Utc> {
+    SystemClock.now()
+}
+
 /// A service's outbox table, on either dialect.
 #[derive(Clone)]
 pub struct Outbox {
     db: Db,
-    clock: Arc<dyn Clock>,
 }
 
 impl Outbox {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    pub fn new(db: Db) -> Self {
+        Self { db }
     }
 
-    /// Writes `msg` in the caller's transaction, stamped `at` (the service clock's now).
-    pub async fn enqueue(
-        tx: &mut Tx,
-        msg: &OutboxMessage,
-        at: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
+    /// Writes `msg` in the caller's transaction.
+    pub async fn enqueue(tx: &mut Tx, msg: &OutboxMessage) -> Result<(), sqlx::Error> {
+        let at = wall_clock();
         sqlx::query(
             "INSERT INTO outbox (event_id, stream, payload, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -249,7 +251,7 @@ impl Outbox {
             e.0.push(row.seq);
             e.1 = e.1.max(*id);
         }
-        let now = micros(self.clock.now());
+        let now = micros(wall_clock());
         for (stream, (seqs, last)) in per_stream {
             let mut q = Sql::new("UPDATE outbox SET published_at = ");
             q.bind(now)
@@ -375,8 +377,9 @@ impl Outbox {
         Ok(self.stats().await?.backlog)
     }
 
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+    /// The outbox's notion of now (the wall clock).
+    pub fn now(&self) -> DateTime<Utc> {
+        wall_clock()
     }
 }
 

@@ -16,8 +16,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{
     StreamClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply,
-    StreamPendingCountReply, StreamPendingReply, StreamRangeReply, StreamReadOptions,
-    StreamReadReply,
+    StreamPendingCountReply, StreamPendingReply, StreamReadOptions, StreamReadReply,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -456,6 +455,11 @@ impl Consumer {
                 )
                 .await
             }
+            Err(HandlerError::Unavailable(reason)) => {
+                // Left pending, uncounted: this consumer pauses, reports not ready, and takes it
+                // up again from its own pending entries once it reconnects.
+                Err(BusError::Other(format!("handler unavailable: {reason}")))
+            }
             Err(HandlerError::Transient(reason)) => {
                 // Left pending: reclaimed and retried after min_idle.
                 tracing::warn!(entry = %entry.id, attempt, %reason, "event left pending for retry");
@@ -503,25 +507,14 @@ impl Consumer {
             .xpending_count(&self.cfg.stream, &self.cfg.group, "-", "+", 100)
             .await?;
         let min_idle_ms = self.cfg.min_idle.as_millis() as usize;
+        // No entry goes to the dead letters for its delivery count alone: the handler decides
+        // (transient failures count, an unavailable database does not).
         for p in pending
             .ids
             .into_iter()
             .filter(|p| p.last_delivered_ms >= min_idle_ms)
         {
             let delivered = p.times_delivered as u64;
-            if delivered >= self.cfg.max_deliveries {
-                let range: StreamRangeReply = c.xrange(&self.cfg.stream, &p.id, &p.id).await?;
-                let entry = range.ids.into_iter().next().unwrap_or(StreamId {
-                    id: p.id.clone(),
-                    ..Default::default()
-                });
-                self.dead_letter(
-                    &entry,
-                    &format!("delivered {delivered} times without success"),
-                )
-                .await?;
-                continue;
-            }
             let claimed: StreamClaimReply = c
                 .xclaim(
                     &self.cfg.stream,

@@ -90,7 +90,13 @@ impl Relay {
             let now = Instant::now();
             let check = now >= next_check;
             let maintain = now >= next_maintenance;
-            match self.round(check, maintain).await {
+            // A round waits on the database and Redis; a shutdown does not wait for it (its
+            // transaction rolls back, and the final flush publishes what it held).
+            let round = tokio::select! {
+                r = self.round(check, maintain) => r,
+                _ = shutdown.changed() => return,
+            };
+            match round {
                 Ok(()) => {
                     backoff = Duration::from_millis(50);
                     if let Some(f) = &self.readiness {
@@ -139,7 +145,7 @@ impl Relay {
             let stats = self.outbox.stats().await?;
             let age = stats
                 .oldest
-                .map(|t| (self.outbox.clock().now() - t).num_milliseconds().max(0) as f64 / 1e3)
+                .map(|t| (self.outbox.now() - t).num_milliseconds().max(0) as f64 / 1e3)
                 .unwrap_or(0.0);
             metrics::gauge!("outbox_backlog", "service" => self.service.clone())
                 .set(stats.backlog as f64);
@@ -205,7 +211,7 @@ impl Relay {
     }
 
     async fn maintain(&self, known: &HashMap<String, EntryId>) -> Result<(), BusError> {
-        let now = self.outbox.clock().now();
+        let now = self.outbox.now();
         let purged = self
             .outbox
             .purge(now - self.cfg.retention, now - self.cfg.retention * 2)

@@ -4,7 +4,6 @@
 //! every group acknowledged, and idempotent consumers apply each event exactly once.
 
 use chrono::Utc;
-use petition_domain::SystemClock;
 use petition_events::outbox::{EntryId, EventSink, OutboxRow, Published};
 use petition_events::{
     BusError, ConsumerConfig, Delivery, EventHandler, HandlerError, InProcessBus, Outbox,
@@ -42,14 +41,14 @@ async fn open(db: &TestDb, schema: &str) -> Db {
 }
 
 fn outbox(db: &Db) -> Outbox {
-    Outbox::new(db.clone(), Arc::new(SystemClock))
+    Outbox::new(db.clone())
 }
 
 /// A state change and its event, committed together.
 async fn commit(db: &Db, case: &str) -> OutboxMessage {
     let msg = petition_events::to_outbox(STREAM, &envelope(case));
     let mut tx = db.begin().await.unwrap();
-    Outbox::enqueue(&mut tx, &msg, Utc::now()).await.unwrap();
+    Outbox::enqueue(&mut tx, &msg).await.unwrap();
     tx.commit().await.unwrap();
     msg
 }
@@ -109,7 +108,7 @@ impl EventHandler for Applier {
         }
         let t = |e: sqlx::Error| HandlerError::Transient(e.to_string());
         let mut tx = self.db.begin().await.map_err(t)?;
-        if processed::first_time(&mut tx, &self.group, &d.envelope.event_id, Utc::now())
+        if processed::first_time(&mut tx, &self.group, &d.envelope.event_id)
             .await
             .map_err(t)?
         {

@@ -57,7 +57,7 @@ pub struct CommonArgs {
     pub outbox_retention_days: i64,
 }
 
-fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, String> {
+pub fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, String> {
     DateTime::parse_from_rfc3339(s).map_err(|e| {
         format!("{s:?} is not an RFC 3339 instant such as 2026-02-10T09:00:00+08:00: {e}")
     })

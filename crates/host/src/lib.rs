@@ -249,7 +249,7 @@ impl Host {
     /// The outbox in `db` and its relay (started by `serve`, after every consumer of this
     /// process has subscribed).
     pub fn outbox(&mut self, db: &Db) -> Producer {
-        let outbox = Outbox::new(db.clone(), self.clock.clone());
+        let outbox = Outbox::new(db.clone());
         let wake = Arc::new(Notify::new());
         let sink: Arc<dyn EventSink> = match &self.bus {
             Bus::Redis(client) => Arc::new(RedisSink::new(client.clone(), &self.cfg.stream_prefix)),
@@ -362,8 +362,9 @@ pub struct Running {
     workers: Vec<JoinHandle<()>>,
 }
 
-/// How long a graceful shutdown may take before it stops waiting for calls or relays.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// A graceful shutdown ends within this, whatever it waits for: orchestrators send SIGKILL
+/// after 10 s.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
 
 impl Running {
     /// The simulated clock of a `--dev-clock` run.
@@ -373,8 +374,10 @@ impl Running {
 
     /// Stops accepting calls and finishes those in flight, stops the consumers and other
     /// workers, then flushes every outbox — repeatedly, because in one process an event
-    /// published by one service can make another write events of its own — and returns.
+    /// published by one service can make another write events of its own — and returns, all
+    /// within one budget.
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_BUDGET;
         for name in &self.served {
             self.health
                 .set_service_status(*name, tonic_health::ServingStatus::NotServing)
@@ -384,15 +387,20 @@ impl Running {
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
         let _ = self.stop_serving.send(true);
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.server)
+        let calls_until = deadline - Duration::from_secs(3);
+        if tokio::time::timeout_at(calls_until, self.server)
             .await
             .is_err()
         {
             tracing::warn!("calls still in flight after the grace period; stopping anyway");
         }
         let _ = self.stop_work.send(true);
+        let workers_until = deadline - Duration::from_secs(2);
         for w in self.workers {
-            let _ = w.await;
+            let abort = w.abort_handle();
+            if tokio::time::timeout_at(workers_until, w).await.is_err() {
+                abort.abort();
+            }
         }
         let flush = async {
             for _ in 0..10 {
@@ -411,7 +419,7 @@ impl Running {
                 }
             }
         };
-        if tokio::time::timeout(SHUTDOWN_GRACE, flush).await.is_err() {
+        if tokio::time::timeout_at(deadline, flush).await.is_err() {
             tracing::warn!(
                 "outbox flush did not finish in time; the rest goes out at the next start"
             );
@@ -558,7 +566,7 @@ pub async fn replay(
     };
     let url = cfg.database_url_for(schema);
     let db = Db::connect(&url, schema, 2).await?;
-    let outbox = Outbox::new(db.clone(), Arc::new(SystemClock));
+    let outbox = Outbox::new(db.clone());
     let n = outbox
         .replay(stream.as_str(), since)
         .await

@@ -26,6 +26,43 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
     Ok((listener, bound))
 }
 
+/// The descriptors of `services` and what they import, and nothing else: reflection on a port
+/// neither lists nor describes a service served elsewhere.
+fn descriptors_for(services: &[&str]) -> Result<prost_types::FileDescriptorSet, StartError> {
+    use prost::Message;
+    let all = prost_types::FileDescriptorSet::decode(petition_proto::FILE_DESCRIPTOR_SET)
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    let mut wanted: Vec<String> = all
+        .file
+        .iter()
+        .filter(|f| {
+            f.service.iter().any(|s| {
+                let full = format!("{}.{}", f.package(), s.name());
+                services.contains(&full.as_str())
+            })
+        })
+        .map(|f| f.name().to_owned())
+        .collect();
+    let mut i = 0;
+    while i < wanted.len() {
+        if let Some(f) = all.file.iter().find(|f| f.name() == wanted[i]) {
+            for dep in &f.dependency {
+                if !wanted.contains(dep) {
+                    wanted.push(dep.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(prost_types::FileDescriptorSet {
+        file: all
+            .file
+            .into_iter()
+            .filter(|f| wanted.iter().any(|w| w == f.name()))
+            .collect(),
+    })
+}
+
 pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
     // Relays start only now, after every consumer of this process has subscribed.
     for relay in &host.relays {
@@ -36,11 +73,12 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut names: Vec<String> = host.served.iter().map(|s| s.to_string()).collect();
     names.extend([HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA].map(String::from));
+    let ours = descriptors_for(&host.served)?;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         names
             .iter()
             .fold(b, |b, n| b.with_service_name(n.clone()))
-            .register_encoded_file_descriptor_set(petition_proto::FILE_DESCRIPTOR_SET)
+            .register_file_descriptor_set(ours.clone())
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let v1 = reflection(tonic_reflection::server::Builder::configure())
@@ -216,7 +254,10 @@ pub(crate) fn clock_routes(clock: Arc<SimulatedClock>) -> axum::Router {
                         match step.and_then(|s| by.checked_add(&s)) {
                             Some(b) => by = b,
                             None => {
-                                return (StatusCode::BAD_REQUEST, format!("{unit}: out of range\n"));
+                                return (
+                                    StatusCode::BAD_REQUEST,
+                                    format!("{unit}: out of range\n"),
+                                );
                             }
                         }
                     }

@@ -354,6 +354,20 @@ fn from_micros(column: &'static str, v: i64) -> Result<chrono::DateTime<chrono::
     })
 }
 
+/// Whether `e` says the database cannot be reached (rather than refusing a statement): the
+/// caller should wait and retry, not give up on what it was doing.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
 /// Whether `e` is a unique violation of the constraint or index named `name`. PostgreSQL names
 /// the constraint; SQLite names the columns (`table.column`), so callers pass both spellings.
 pub fn is_unique_violation(e: &sqlx::Error, names: &[&str]) -> bool {

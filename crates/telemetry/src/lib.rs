@@ -182,8 +182,38 @@ pub fn inject_into_headers(headers: &mut http::HeaderMap) {
     TraceContextPropagator::new().inject_context(&cx, &mut MetadataInjector(headers));
 }
 
-/// Server side, for every gRPC call: a span parented on the caller's trace context, and the
-/// RPC rate, latency and error metrics.
+/// What tonic answers INTERNAL for a request body that breaks gRPC's framing: the client's
+/// mistake, which it must fix rather than retry.
+const CLIENT_FRAMING_ERRORS: [&str; 3] = [
+    "Unexpected EOF decoding stream",
+    "Missing request message",
+    "protocol error: received message with invalid compression flag",
+];
+
+/// Turns tonic's INTERNAL for a broken request frame into INVALID_ARGUMENT, in place.
+fn framing_error_is_invalid_argument(response: &mut Response) {
+    let headers = response.headers_mut();
+    if headers.get("grpc-status").and_then(|v| v.to_str().ok()) != Some("13") {
+        return;
+    }
+    let message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(|m| m.replace("%20", " "))
+        .unwrap_or_default();
+    if CLIENT_FRAMING_ERRORS.iter().any(|e| message.starts_with(e)) {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+        headers.insert(
+            "grpc-message",
+            http::HeaderValue::from_static(
+                "the request is not a complete gRPC message; send one length-prefixed protobuf message",
+            ),
+        );
+    }
+}
+
+/// Server side, for every gRPC call: a span parented on the caller's trace context, the RPC
+/// rate, latency and error metrics, and INVALID_ARGUMENT for broken request frames.
 pub async fn grpc_middleware(request: Request, next: Next) -> Response {
     let method = request.uri().path().to_owned();
     let span = tracing::info_span!(
@@ -196,7 +226,8 @@ pub async fn grpc_middleware(request: Request, next: Next) -> Response {
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
     let _ = span.set_parent(parent);
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    framing_error_is_invalid_argument(&mut response);
     // Errors travel as trailers-only responses, so grpc-status is in the headers; a missing
     // header means the call went on to send trailers with OK.
     let code = response

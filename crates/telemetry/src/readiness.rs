@@ -34,13 +34,15 @@ impl Readiness {
 
     fn set(&self, name: &str, state: Option<String>) {
         let mut c = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        // A component being registered is "starting", which is no news.
+        let known = c.contains_key(name);
         let changed = c.get(name) != Some(&state);
-        if let Some(reason) = &state
-            && changed
-        {
-            tracing::warn!(component = name, %reason, "not ready");
-        } else if changed && c.contains_key(name) {
-            tracing::info!(component = name, "ready");
+        match &state {
+            Some(reason) if changed && known => {
+                tracing::warn!(component = name, %reason, "not ready")
+            }
+            None if changed && known => tracing::info!(component = name, "ready"),
+            _ => {}
         }
         c.insert(name.to_owned(), state);
         let all = c.values().all(Option::is_none);

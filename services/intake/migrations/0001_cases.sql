@@ -31,12 +31,15 @@ CREATE TABLE cases (
     flag_repeat            SMALLINT NOT NULL,
     repeat_of_case_id      TEXT,
     repeat_of_case_number  TEXT,
+    repeat_of_open         SMALLINT NOT NULL,
     first_at_organ         SMALLINT NOT NULL,
     open_below_case_number TEXT,
     -- where the case stands, as the other services report it; the step that set it orders
     -- late deliveries (an older step never overwrites a newer one)
     status                 TEXT NOT NULL,
     holder                 TEXT,
+    -- the bureau that routes it, as routing reports (it may act on the case)
+    bureau                 TEXT,
     status_at              BIGINT NOT NULL,
     status_event           TEXT NOT NULL
 );
@@ -64,13 +67,15 @@ CREATE TABLE petitioners (
 
 CREATE INDEX petitioners_by_id_hash ON petitioners (id_hash) WHERE id_hash IS NOT NULL;
 
--- Gapless case-number sequence per registering organ and year. The row lock taken when a
--- registration draws its number serialises that organ's registrations, so it is drawn last.
+-- Gapless case-number sequence per register (the region code that prefixes the number) and
+-- year: two organs of one region share a register, or their numbers would collide. The row
+-- lock taken when a registration draws its number serialises that register, so it is drawn
+-- last.
 CREATE TABLE case_number_counters (
-    organ_id TEXT NOT NULL,
+    region   TEXT NOT NULL,
     year     BIGINT NOT NULL,
     last_seq BIGINT NOT NULL,
-    PRIMARY KEY (organ_id, year)
+    PRIMARY KEY (region, year)
 );
 
 -- The case's timeline: its registration and each step another service reported, once per

@@ -2,14 +2,11 @@
 //! in the case's timeline, once per event, so that staff and the petitioner see where the case
 //! is.
 
-use crate::store::IntakeStore;
-use petition_domain::Clock;
+use crate::store::{IntakeStore, StoreError};
 use petition_events::{Delivery, EventHandler, HandlerError, group};
-use std::sync::Arc;
 
 pub struct StepConsumer {
     pub store: IntakeStore,
-    pub clock: Arc<dyn Clock>,
 }
 
 #[async_trait::async_trait]
@@ -20,9 +17,12 @@ impl EventHandler for StepConsumer {
         };
         let applied = self
             .store
-            .apply_step(group::INTAKE, &case_id, &step, self.clock.now())
+            .apply_step(group::INTAKE, &case_id, &step)
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+            .map_err(|e| match e {
+                StoreError::Database(e) => HandlerError::from_database(&e),
+                e => HandlerError::Transient(e.to_string()),
+            })?;
         if applied {
             tracing::debug!(%case_id, kind = %step.kind, organ = %step.organ, "case step recorded");
         }

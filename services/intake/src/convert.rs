@@ -22,6 +22,7 @@ pub fn flags_to_pb(f: &StoredFlags) -> pb::CaseFlags {
         first_at_organ: f.first_at_organ,
         open_below: f.open_below_case_number.is_some(),
         open_below_case_number: f.open_below_case_number.clone().unwrap_or_default(),
+        repeat_of_open: f.repeat_of_open,
     }
 }
 

@@ -70,6 +70,17 @@ fn date(t: &Option<prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
+/// The last day of a period that lapses at `t` (24:00 Beijing time, which is the next day's
+/// 00:00): the day a petitioner reads as "due by".
+fn last_day(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(from_ts)
+        .map(|t| {
+            petition_domain::calendar::local_date(t - chrono::Duration::nanoseconds(1)).to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// The timeline step a routing event records, with the case it belongs to; `None` for events
 /// that are no step of a case.
 pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
@@ -81,6 +92,7 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
         organ: organ.to_owned(),
         note,
         public_note,
+        bureau: None,
     };
     let (case_id, s) = match envelope.payload.as_ref()? {
         Payload::PetitionRouted(r) => {
@@ -91,13 +103,12 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
                 Ok(pb::RouteOutcome::Triage) => StepKind::Triaged,
                 _ => return None,
             };
-            (
-                &r.case_id,
-                step(kind, &r.organ, r.rule.clone(), r.notice.clone()),
-            )
+            let mut s = step(kind, &r.organ, r.rule.clone(), r.notice.clone());
+            s.bureau = Some(r.forwarding_bureau.clone()).filter(|b| !b.is_empty());
+            (&r.case_id, s)
         }
         Payload::CaseAccepted(a) => {
-            let due = date(&a.handling_due);
+            let due = last_day(&a.handling_due);
             let public = if due.is_empty() {
                 String::new()
             } else {

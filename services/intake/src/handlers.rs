@@ -45,7 +45,7 @@ fn facts(case: &CaseRecord) -> CaseFacts<'_> {
     CaseFacts {
         received_by: &case.body.received_by,
         holder: case.holder.as_deref(),
-        bureau: None,
+        bureau: case.bureau.as_deref(),
         accused_organ: case.body.accused_organ.as_deref(),
         source_system: case.body.source_system.as_deref(),
     }
@@ -74,6 +74,7 @@ fn unseen(view: CaseView, p: &Principal, not_found: &str) -> Status {
 }
 
 const NO_SUCH_CASE: &str = "no case with that id or case number";
+const NO_SUCH_CODE: &str = "query_code: no case has this query code (查询码)";
 
 fn form_from_pb(req: &pb::RegisterPetitionRequest) -> Result<PetitionForm, Status> {
     let received_at = match &req.received_at {
@@ -226,7 +227,48 @@ impl IntakeGrpc {
         }
     }
 
-    async fn repeat_flags(&self, valid: &ValidPetition) -> Result<StoredFlags, Status> {
+    /// Same person, same matter: earlier cases, of which the caller sees only those it may —
+    /// an accusation against its own side is no earlier case to it (Art. 30 ¶3).
+    /// One page of a list, newest first, with the token for the next, bound to the caller and
+    /// the filter.
+    async fn page(
+        &self,
+        filter: &CaseFilter,
+        bound: &[u8],
+        token: &str,
+        requested: u32,
+    ) -> Result<(Vec<pb::CaseSummary>, String), Status> {
+        let size = page_size(requested);
+        let after = if token.is_empty() {
+            None
+        } else {
+            let text = self.pages.decode(bound, token)?;
+            Some(parse_cursor(&text).ok_or_else(|| {
+                Status::invalid_argument("page_token: not a token this service issued")
+            })?)
+        };
+        let mut cases = self
+            .store
+            .list_cases(filter, after, size + 1)
+            .await
+            .map_err(internal)?;
+        let next = if cases.len() > size as usize {
+            cases.truncate(size as usize);
+            cases
+                .last()
+                .map(|c| self.pages.encode(bound, &cursor_text(c)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((cases.iter().map(summary).collect(), next))
+    }
+
+    async fn repeat_flags(
+        &self,
+        p: &Principal,
+        valid: &ValidPetition,
+    ) -> Result<StoredFlags, Status> {
         let id_hashes: Vec<Vec<u8>> = valid
             .petitioners
             .iter()
@@ -237,11 +279,16 @@ impl IntakeGrpc {
                 )
             })
             .collect();
-        let priors = self
+        let mut priors = self
             .store
             .prior_cases(&id_hashes, &valid.category, valid.problem_location.as_str())
             .await
             .map_err(internal)?;
+        priors.retain(|prior| {
+            !self
+                .access
+                .is_accused_side(p, prior.accused_organ.as_deref())
+        });
         let rf = repeat_flags(
             &priors,
             &valid.received_by,
@@ -255,6 +302,7 @@ impl IntakeGrpc {
             repeat: rf.repeat,
             repeat_of_case_id: rf.repeat_of.as_ref().map(|(id, _)| id.clone()),
             repeat_of_case_number: rf.repeat_of.as_ref().map(|(_, n)| n.clone()),
+            repeat_of_open: rf.repeat_of_open,
             first_at_organ: rf.first_at_organ,
             open_below_case_number: rf.open_below.clone(),
         })
@@ -325,7 +373,7 @@ impl IntakeService for IntakeGrpc {
             return Ok(Response::new(self.replay(&p, &existing, &fingerprint)?));
         }
 
-        let flags = self.repeat_flags(&valid).await?;
+        let flags = self.repeat_flags(&p, &valid).await?;
         let query_code = QueryCode::generate(&mut rand::rng());
         let case = self.new_case(
             &p,
@@ -444,9 +492,14 @@ impl IntakeService for IntakeGrpc {
         filter.only_group = req.only_group;
         filter.only_leapfrog = req.only_leapfrog;
         filter.only_repeat = req.only_repeat;
-        filter.received_from = req.received_from.as_ref().and_then(from_ts);
-        filter.received_to = req.received_to.as_ref().and_then(from_ts);
-        let size = page_size(req.page_size);
+        let time = |field: &str, t: &Option<prost_types::Timestamp>| match t {
+            None => Ok(None),
+            Some(t) => from_ts(t)
+                .map(Some)
+                .ok_or_else(|| Status::invalid_argument(format!("{field}: not a valid timestamp"))),
+        };
+        filter.received_from = time("received_from", &req.received_from)?;
+        filter.received_to = time("received_to", &req.received_to)?;
         let bound = binding(
             &p,
             &pb::ListCasesRequest {
@@ -455,30 +508,11 @@ impl IntakeService for IntakeGrpc {
                 ..req.clone()
             },
         );
-        let after = if req.page_token.is_empty() {
-            None
-        } else {
-            let text = self.pages.decode(&bound, &req.page_token)?;
-            Some(parse_cursor(&text).ok_or_else(|| {
-                Status::invalid_argument("page_token: not a token this service issued")
-            })?)
-        };
-        let mut cases = self
-            .store
-            .list_cases(&filter, after, size + 1)
-            .await
-            .map_err(internal)?;
-        let next_page_token = if cases.len() > size as usize {
-            cases.truncate(size as usize);
-            cases
-                .last()
-                .map(|c| self.pages.encode(&bound, &cursor_text(c)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (cases, next_page_token) = self
+            .page(&filter, &bound, &req.page_token, req.page_size)
+            .await?;
         Ok(Response::new(pb::ListCasesResponse {
-            cases: cases.iter().map(summary).collect(),
+            cases,
             next_page_token,
         }))
     }
@@ -487,7 +521,7 @@ impl IntakeService for IntakeGrpc {
         &self,
         request: Request<pb::LookupByQueryCodeRequest>,
     ) -> Result<Response<pb::LookupByQueryCodeResponse>, Status> {
-        principal(&request)?;
+        let p = principal(&request)?.clone();
         let code: QueryCode = request
             .get_ref()
             .query_code
@@ -498,7 +532,14 @@ impl IntakeService for IntakeGrpc {
             .get_case(&CaseKey::QueryCode(code.as_str().to_owned()))
             .await
             .map_err(internal)?
-            .ok_or_else(|| Status::not_found("query_code: no case has this query code (查询码)"))?;
+            .ok_or_else(|| Status::not_found(NO_SUCH_CODE))?;
+        // Art. 30 ¶3: even holding the code, the accused side learns nothing.
+        if self
+            .access
+            .is_accused_side(&p, case.body.accused_organ.as_deref())
+        {
+            return Err(Status::not_found(NO_SUCH_CODE));
+        }
         Ok(Response::new(self.view().lookup(&case)))
     }
 
@@ -529,18 +570,25 @@ impl IntakeService for IntakeGrpc {
             _ => req.id_number.trim().to_owned(),
         };
         tracing::info!(target: "audit", subject = %p.subject, org = %p.org, "petitioner history looked up");
-        let hash = self.cipher.id_hash(id_type.as_str(), &number);
-        let cases = self
-            .store
-            .cases_of_petitioner(&hash)
-            .await
-            .map_err(internal)?;
+        let filter = CaseFilter {
+            scope: self.access.list_scope(&p),
+            petitioner: Some(self.cipher.id_hash(id_type.as_str(), &number)),
+            ..CaseFilter::default()
+        };
+        let bound = binding(
+            &p,
+            &pb::GetPetitionerHistoryRequest {
+                page_size: 0,
+                page_token: String::new(),
+                ..req.clone()
+            },
+        );
+        let (cases, next_page_token) = self
+            .page(&filter, &bound, &req.page_token, req.page_size)
+            .await?;
         Ok(Response::new(pb::GetPetitionerHistoryResponse {
-            cases: cases
-                .iter()
-                .filter(|c| matches!(self.access.view(&p, &facts(c)), CaseView::Visible { .. }))
-                .map(summary)
-                .collect(),
+            cases,
+            next_page_token,
         }))
     }
 }

@@ -42,6 +42,17 @@ pub struct IntakeArgs {
     /// Days back an earlier petition on the same matter makes a repeat (重复信访)
     #[arg(long, env = "PETITION_REPEAT_WINDOW_DAYS", default_value_t = 365)]
     pub repeat_window_days: i64,
+    /// The earliest receipt accepted (RFC 3339); earlier dates are typing or clock errors
+    #[arg(
+        long,
+        env = "PETITION_EARLIEST_RECEIVED_AT",
+        default_value = "2000-01-01T00:00:00+08:00",
+        value_parser = petition_host::args::parse_instant
+    )]
+    pub earliest_received_at: chrono::DateTime<chrono::FixedOffset>,
+    /// Minutes a receipt may lie ahead of this server's clock (an upstream system's clock skew)
+    #[arg(long, env = "PETITION_MAX_CLOCK_SKEW_MINUTES", default_value_t = 5)]
+    pub max_clock_skew_minutes: i64,
 }
 
 impl From<&IntakeArgs> for IntakeSettings {
@@ -52,6 +63,8 @@ impl From<&IntakeArgs> for IntakeSettings {
         };
         s.policy.group_threshold = a.group_threshold;
         s.policy.repeat_window = chrono::Duration::days(a.repeat_window_days);
+        s.policy.earliest_received_at = a.earliest_received_at.to_utc();
+        s.policy.max_clock_skew = chrono::Duration::minutes(a.max_clock_skew_minutes);
         s
     }
 }
@@ -114,7 +127,6 @@ impl Service for Intake {
             group::INTAKE,
             Arc::new(consumer::StepConsumer {
                 store: store.clone(),
-                clock: host.clock.clone(),
             }),
         );
         let grpc = handlers::IntakeGrpc {

@@ -19,8 +19,8 @@ pub enum StoreError {
     /// Another registration holds the same `(source_system, external_ref)`.
     #[error("idempotency key already registered")]
     DuplicateKey,
-    #[error("the case register of organ {organ} for {year} is full (999999 cases)")]
-    RegisterFull { organ: String, year: i32 },
+    #[error("the case register of region {region} for {year} is full (999999 cases)")]
+    RegisterFull { region: String, year: i32 },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
@@ -34,6 +34,8 @@ pub struct StoredFlags {
     pub repeat: bool,
     pub repeat_of_case_id: Option<String>,
     pub repeat_of_case_number: Option<String>,
+    /// the repeated case is still open
+    pub repeat_of_open: bool,
     pub first_at_organ: bool,
     pub open_below_case_number: Option<String>,
 }
@@ -99,6 +101,8 @@ pub struct CaseRecord {
     pub case_number: String,
     pub status: CaseStatus,
     pub holder: Option<String>,
+    /// the bureau that routes it
+    pub bureau: Option<String>,
     /// empty in list results, which carry no personal data
     pub petitioners: Vec<StoredPetitioner>,
     /// oldest first; empty in list results
@@ -115,6 +119,8 @@ pub struct StepRecord {
     pub organ: String,
     pub note: String,
     pub public_note: String,
+    /// the bureau that routes the case, when the step says (not stored with the step)
+    pub bureau: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +142,8 @@ pub struct CaseFilter {
     pub only_repeat: bool,
     pub received_from: Option<DateTime<Utc>>,
     pub received_to: Option<DateTime<Utc>>,
+    /// only the cases this identity (keyed hash) took part in
+    pub petitioner: Option<Vec<u8>>,
 }
 
 /// Keyset pagination: newest first by `(received_at, id)`.
@@ -151,9 +159,9 @@ pub type EventBuilder = Box<dyn FnOnce(&str) -> OutboxMessage + Send>;
 const CASE_COLUMNS: &str = "id, case_number, query_code, channel, received_by, received_at, \
     registered_at, registered_by, category, type_of_matter, diversion, problem_location, title, \
     content, people_present, people_affected, representatives, accused_name_sealed, \
-    accused_organ, source_system, external_ref, fingerprint, competent_organ, status, holder, \
+    accused_organ, source_system, external_ref, fingerprint, competent_organ, status, holder, bureau, \
     flag_group, flag_leapfrog, flag_repeat, repeat_of_case_id, repeat_of_case_number, \
-    first_at_organ, open_below_case_number";
+    repeat_of_open, first_at_organ, open_below_case_number";
 
 fn flag(b: bool) -> i16 {
     i16::from(b)
@@ -202,6 +210,7 @@ fn case_from_row(r: &AnyRow) -> Result<CaseRecord, StoreError> {
                 repeat: r.flag("flag_repeat")?,
                 repeat_of_case_id: r.opt_text("repeat_of_case_id")?,
                 repeat_of_case_number: r.opt_text("repeat_of_case_number")?,
+                repeat_of_open: r.flag("repeat_of_open")?,
                 first_at_organ: r.flag("first_at_organ")?,
                 open_below_case_number: r.opt_text("open_below_case_number")?,
             },
@@ -209,6 +218,7 @@ fn case_from_row(r: &AnyRow) -> Result<CaseRecord, StoreError> {
         case_number,
         status: r.parsed("status")?,
         holder: r.opt_text("holder")?,
+        bureau: r.opt_text("bureau")?,
         petitioners: Vec::new(),
         steps: Vec::new(),
     })
@@ -236,6 +246,7 @@ fn step_from_row(r: &AnyRow) -> Result<StepRecord, StoreError> {
         organ: r.text("organ")?,
         note: r.text("note")?,
         public_note: r.text("public_note")?,
+        bureau: None,
     })
 }
 
@@ -274,9 +285,9 @@ impl IntakeStore {
              people_present, people_affected, representatives, accused_name_sealed, accused_organ, \
              source_system, external_ref, fingerprint, competent_organ, flag_group, flag_leapfrog, \
              flag_repeat, repeat_of_case_id, repeat_of_case_number, first_at_organ, \
-             open_below_case_number, status, status_at, status_event) VALUES ($1, $2, $3, $4, $5, \
-             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-             $24, $25, $26, $27, $28, $29, $30, $31, $32)",
+             open_below_case_number, status, status_at, status_event, repeat_of_open) VALUES ($1, \
+             $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
         )
         .bind(c.id.to_string())
         .bind(&c.query_code)
@@ -310,6 +321,7 @@ impl IntakeStore {
         .bind(CaseStatus::Registered.as_str())
         .bind(micros(c.registered_at))
         .bind("")
+        .bind(flag(f.repeat_of_open))
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -368,13 +380,13 @@ impl IntakeStore {
         .bind(format!("registered as {number}"))
         .execute(&mut *tx)
         .await?;
-        Outbox::enqueue(&mut tx, &msg, c.registered_at).await?;
+        Outbox::enqueue(&mut tx, &msg).await?;
         tx.commit().await?;
         Ok(number)
     }
 
-    /// Draws the organ's next number for the year and writes it on the case. Drawing takes the
-    /// organ's counter row lock, held until commit, so it comes last; PostgreSQL does the draw
+    /// Draws the register's next number for the year and writes it on the case. Drawing takes
+    /// the register's counter row lock, held until commit, so it comes last; PostgreSQL does the draw
     /// and the write in one statement, which shortens that wait by a round trip.
     async fn draw_case_number(&self, tx: &mut Tx, case: &NewCase) -> Result<String, StoreError> {
         let prefix = format!("{}-{:04}-", case.register_region, case.register_year);
@@ -383,28 +395,32 @@ impl IntakeStore {
             Dialect::Postgres => {
                 sqlx::query_scalar(
                     "WITH n AS ( \
-                   INSERT INTO case_number_counters (organ_id, year, last_seq) VALUES ($1, $2, 1) \
-                   ON CONFLICT (organ_id, year) DO UPDATE \
+                   INSERT INTO case_number_counters (region, year, last_seq) VALUES ($1, $2, 1) \
+                   ON CONFLICT (region, year) DO UPDATE \
                      SET last_seq = case_number_counters.last_seq + 1 \
                    RETURNING last_seq) \
-                 UPDATE cases SET case_number = $3 || lpad(n.last_seq::text, 6, '0') \
+                 UPDATE cases SET case_number = CASE WHEN n.last_seq <= $5 \
+                   THEN $3 || lpad(n.last_seq::text, 6, '0') END \
                  FROM n WHERE cases.id = $4 RETURNING n.last_seq",
                 )
-                .bind(&case.body.received_by)
+                .bind(&case.register_region)
                 .bind(i64::from(case.register_year))
                 .bind(&prefix)
                 .bind(&id)
+                // Past the last number a 6-digit register holds, the case keeps no number and
+                // the check below refuses it; `lpad` would cut the seventh digit silently.
+                .bind(MAX_SEQUENCE as i64)
                 .fetch_one(&mut **tx)
                 .await?
             }
             Dialect::Sqlite => {
                 let seq: i64 = sqlx::query_scalar(
-                    "INSERT INTO case_number_counters (organ_id, year, last_seq) VALUES ($1, $2, 1) \
-                     ON CONFLICT (organ_id, year) DO UPDATE \
+                    "INSERT INTO case_number_counters (region, year, last_seq) VALUES ($1, $2, 1) \
+                     ON CONFLICT (region, year) DO UPDATE \
                        SET last_seq = case_number_counters.last_seq + 1 \
                      RETURNING last_seq",
                 )
-                .bind(&case.body.received_by)
+                .bind(&case.register_region)
                 .bind(i64::from(case.register_year))
                 .fetch_one(&mut **tx)
                 .await?;
@@ -418,7 +434,7 @@ impl IntakeStore {
         };
         if seq as u64 > MAX_SEQUENCE {
             return Err(StoreError::RegisterFull {
-                organ: case.body.received_by.clone(),
+                region: case.register_region.clone(),
                 year: case.register_year,
             });
         }
@@ -452,8 +468,8 @@ impl IntakeStore {
             return Ok(Vec::new());
         }
         let mut q = Sql::new(
-            "SELECT DISTINCT c.id, c.case_number, c.received_by, c.received_at, c.status \
-             FROM cases c JOIN petitioners p ON p.case_id = c.id WHERE p.id_hash IN (",
+            "SELECT DISTINCT c.id, c.case_number, c.received_by, c.received_at, c.status, \
+             c.accused_organ FROM cases c JOIN petitioners p ON p.case_id = c.id WHERE p.id_hash IN (",
         );
         q.bind_list(id_hashes.iter().cloned())
             .push(") AND c.category = ")
@@ -471,6 +487,7 @@ impl IntakeStore {
                     received_by: r.text("received_by")?,
                     received_at: r.time("received_at")?,
                     open: status.is_open(),
+                    accused_organ: r.opt_text("accused_organ")?,
                 })
             })
             .collect()
@@ -533,6 +550,8 @@ impl IntakeStore {
             push_in(&mut q, "received_by", organs);
             q.push(" OR ");
             push_in(&mut q, "holder", organs);
+            q.push(" OR ");
+            push_in(&mut q, "bureau", organs);
             q.push(")");
         }
         if let Some(s) = &filter.scope.source_system {
@@ -571,6 +590,11 @@ impl IntakeStore {
         if let Some(t) = filter.received_to {
             q.push(" AND received_at < ").bind(micros(t));
         }
+        if let Some(h) = &filter.petitioner {
+            q.push(" AND id IN (SELECT case_id FROM petitioners WHERE id_hash = ")
+                .bind(h.clone())
+                .push(")");
+        }
         if let Some(c) = after {
             q.push(" AND (received_at < ")
                 .bind(micros(c.received_at))
@@ -586,19 +610,6 @@ impl IntakeStore {
         rows.iter().map(case_from_row).collect()
     }
 
-    /// Every case one identity took part in, newest first.
-    pub async fn cases_of_petitioner(&self, id_hash: &[u8]) -> Result<Vec<CaseRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE case_number IS NOT NULL AND id IN \
-             (SELECT case_id FROM petitioners WHERE id_hash = $1) \
-             ORDER BY received_at DESC, id DESC"
-        )))
-        .bind(id_hash.to_vec())
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(case_from_row).collect()
-    }
-
     /// Records a step another service reported, once per `(group, event)`. The case's status
     /// and holder follow the step unless a later step already set them (events may arrive out
     /// of order). Returns false for a redelivered event, or for a case this intake does not
@@ -608,12 +619,9 @@ impl IntakeStore {
         group: &str,
         case_id: &str,
         step: &StepRecord,
-        applied_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
-        if !petition_events::processed::first_time(&mut tx, group, &step.event_id, applied_at)
-            .await?
-        {
+        if !petition_events::processed::first_time(&mut tx, group, &step.event_id).await? {
             return Ok(false);
         }
         let current =
@@ -647,13 +655,14 @@ impl IntakeStore {
             );
         if newer {
             sqlx::query(
-                "UPDATE cases SET status = $1, holder = $2, status_at = $3, status_event = $4 \
-                 WHERE id = $5",
+                "UPDATE cases SET status = $1, holder = $2, status_at = $3, status_event = $4, \
+                 bureau = COALESCE($5, bureau) WHERE id = $6",
             )
             .bind(step.kind.status_after(before).as_str())
             .bind(&step.organ)
             .bind(micros(step.at))
             .bind(&step.event_id)
+            .bind(step.bureau.clone())
             .bind(case_id)
             .execute(&mut *tx)
             .await?;

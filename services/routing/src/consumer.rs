@@ -2,7 +2,7 @@
 //! `petition.intake.v1`), in one transaction with the processed-event mark and the
 //! `petition.routed` event.
 
-use crate::store::RoutingStore;
+use crate::store::{RoutingStore, StoreError};
 use crate::workflow::{self, Registered, RoutingPolicy};
 use petition_domain::routing::{RoutingInput, RoutingRules, decide};
 use petition_domain::{Clock, RegionCode};
@@ -65,7 +65,7 @@ impl EventHandler for RoutingConsumer {
                     open_below: Some(flags.open_below_case_number.as_str())
                         .filter(|s| !s.is_empty()),
                     repeat_of_open: Some(flags.repeat_of_case_number.as_str())
-                        .filter(|s| flags.repeat && !s.is_empty()),
+                        .filter(|s| flags.repeat && flags.repeat_of_open && !s.is_empty()),
                 },
                 &self.reference.tree,
                 &self.reference.taxonomy,
@@ -84,9 +84,12 @@ impl EventHandler for RoutingConsumer {
         let event = crate::events::routed(&record, now);
         let fresh = self
             .store
-            .insert_routed(group::ROUTING, &d.envelope.event_id, &record, &event, now)
+            .insert_routed(group::ROUTING, &d.envelope.event_id, &record, &event)
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+            .map_err(|e| match e {
+                StoreError::Database(e) => HandlerError::from_database(&e),
+                e => HandlerError::Transient(e.to_string()),
+            })?;
         if fresh {
             self.relay_wake.notify_one();
             metrics::counter!("petitions_routed_total", "outcome" => record.outcome.as_str())

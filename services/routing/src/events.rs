@@ -37,6 +37,7 @@ pub fn routed(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMessage {
             report_due: r.report_due.map(ts),
             type_of_matter: type_to_pb(r.type_of_matter) as i32,
             notice: r.notice.clone(),
+            forwarding_bureau: r.forwarding_bureau.clone(),
         }),
     )
 }

@@ -52,6 +52,9 @@ fn internal(e: StoreError) -> Status {
         StoreError::Conflict => {
             Status::aborted("the case changed while this request was applied; read it and retry")
         }
+        StoreError::DuplicateRequest => Status::already_exists(
+            "request_id: a concurrent request with this id was applied first; read the case",
+        ),
         e => {
             tracing::error!(error = %e, "routing store failed");
             Status::internal("storage failure; the request was not completed, retry later")
@@ -145,24 +148,28 @@ impl RoutingGrpc {
         Ok(())
     }
 
-    /// The case as `p` may see it: for the accused side exactly the answer for a case that
-    /// does not exist (Art. 30 ¶3).
-    async fn load(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {
+    /// The stored case, before any question of who may see it.
+    async fn find(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {
         let case_id = case_id.trim();
         if case_id.is_empty() {
             return Err(Status::invalid_argument("case_id: required"));
         }
+        self.access.may_read_cases(p).map_err(denied)?;
         if case_id.len() > 64 || !case_id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Status::invalid_argument("case_id: not a case id"));
         }
-        let r = self
-            .store
+        self.store
             .get(case_id)
             .await
             .map_err(internal)?
-            .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
-        match self.access.view(p, &facts(&r)) {
-            CaseView::Visible { .. } => Ok(r),
+            .ok_or_else(|| Status::not_found(NO_SUCH_CASE))
+    }
+
+    /// Whether `p` may see `r`: for the accused side exactly the answer for a case that does
+    /// not exist (Art. 30 ¶3).
+    fn visible(&self, p: &Principal, r: &AssignmentRecord) -> Result<(), Status> {
+        match self.access.view(p, &facts(r)) {
+            CaseView::Visible { .. } => Ok(()),
             CaseView::Hidden => Err(Status::not_found(NO_SUCH_CASE)),
             CaseView::OutOfReach => Err(Status::permission_denied(format!(
                 "this case is outside the reach of {} ({})",
@@ -171,8 +178,16 @@ impl RoutingGrpc {
         }
     }
 
-    /// Every command's path: load, check who may (`duty`), answer a retried request id, apply
-    /// `change`, and save the result with the event `event` builds.
+    async fn load(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {
+        let r = self.find(p, case_id).await?;
+        self.visible(p, &r)?;
+        Ok(r)
+    }
+
+    /// Every command's path: find the case; answer a retry of a request this organ already
+    /// applied to it (even when the case has since left its reach: a retried transfer must
+    /// succeed); check who may see and who may act (`duty`); apply `change`; save the result
+    /// with the event `event` builds.
     async fn command(
         &self,
         p: &Principal,
@@ -182,25 +197,27 @@ impl RoutingGrpc {
         change: impl FnOnce(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
         event: impl FnOnce(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
     ) -> Result<Response<pb::Assignment>, Status> {
-        let r = self.load(p, case_id).await?;
-        self.access.may_act(p, &facts(&r), duty).map_err(denied)?;
+        let r = self.find(p, case_id).await?;
         let request = Some(RequestId {
             organ: &p.org,
             id: request_id,
         })
         .filter(|r| !r.id.is_empty());
-        if let Some(req) = request {
-            match self.store.applied_request(req).await.map_err(internal)? {
-                None => {}
-                Some(c) if c == r.case_id => return Ok(Response::new(self.to_pb(&r))),
-                Some(_) => {
-                    return Err(Status::already_exists(format!(
-                        "request_id {}: already used by {} for another case; send a new request_id for a new request",
-                        shown(req.id),
-                        p.org
-                    )));
-                }
-            }
+        let applied = match request {
+            Some(req) => self.store.applied_request(req).await.map_err(internal)?,
+            None => None,
+        };
+        if applied.as_deref() == Some(r.case_id.as_str()) {
+            return Ok(Response::new(self.to_pb(&r)));
+        }
+        self.visible(p, &r)?;
+        self.access.may_act(p, &facts(&r), duty).map_err(denied)?;
+        if let (Some(req), Some(_)) = (request, applied) {
+            return Err(Status::already_exists(format!(
+                "request_id {}: already used by {} for another case; send a new request_id for a new request",
+                shown(req.id),
+                p.org
+            )));
         }
         let now = self.clock.now();
         let next = change(&r, self.cx(p, now)).map_err(refused)?;
@@ -222,7 +239,7 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::ListInboxResponse>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.access.may_read_cases(&p).map_err(denied)?;
+        self.access.may_work_inbox(&p).map_err(denied)?;
         let bucket = match pb::InboxBucket::try_from(req.bucket) {
             Ok(pb::InboxBucket::Unspecified) => Bucket::All,
             Ok(pb::InboxBucket::ToClaim) => Bucket::ToClaim,

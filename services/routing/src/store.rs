@@ -5,7 +5,7 @@
 use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::{Corrupt, Db, RowExt, Sql, micros};
+use petition_storage::{Corrupt, Db, RowExt, Sql, is_unique_violation, micros};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -19,6 +19,9 @@ pub enum StoreError {
     /// Someone changed the case since it was read; the caller reads again.
     #[error("the case changed concurrently")]
     Conflict,
+    /// The organ's request id was applied meanwhile by a concurrent request.
+    #[error("the request id was used concurrently")]
+    DuplicateRequest,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
@@ -258,10 +261,9 @@ impl RoutingStore {
         event_id: &str,
         record: &AssignmentRecord,
         event: &OutboxMessage,
-        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
-        if !petition_events::processed::first_time(&mut tx, group, event_id, now).await? {
+        if !petition_events::processed::first_time(&mut tx, group, event_id).await? {
             return Ok(false);
         }
         let mut q = Sql::new(format!("INSERT INTO assignments ({COLUMNS}) VALUES ("));
@@ -273,7 +275,7 @@ impl RoutingStore {
         }
         q.push(")");
         q.build().execute(&mut *tx).await?;
-        Outbox::enqueue(&mut tx, event, now).await?;
+        Outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -396,9 +398,16 @@ impl RoutingStore {
             .bind(&r.case_id)
             .bind(micros(now))
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e, &["applied_requests_pkey", "applied_requests.organ"]) {
+                    StoreError::DuplicateRequest
+                } else {
+                    e.into()
+                }
+            })?;
         }
-        Outbox::enqueue(&mut tx, event, now).await?;
+        Outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
     }

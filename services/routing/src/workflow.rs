@@ -83,15 +83,16 @@ fn step(at: DateTime<Utc>, from: &str, to: &str, rule: &str, actor: &str) -> Ste
 }
 
 /// The bureau that routes: the receiving organ if it is a bureau, else the bureau of the
-/// problem's territory.
+/// problem's territory — never one on the accused side of an accusation (Art. 30 ¶3), which
+/// could not see the case it routes.
 pub fn forwarding_bureau(tree: &OrgTree, reg: &Registered) -> String {
-    match tree.get(&reg.received_by) {
-        Some(o) if o.kind == petition_domain::OrgKind::Bureau => o.id.clone(),
-        _ => petition_domain::RegionCode::parse(&reg.problem_location)
-            .ok()
-            .and_then(|l| tree.bureau_for(&l).map(|b| b.id.clone()))
-            .unwrap_or_else(|| reg.received_by.clone()),
-    }
+    let location = petition_domain::RegionCode::parse(&reg.problem_location).ok();
+    petition_domain::routing::routing_bureau(
+        tree,
+        &reg.received_by,
+        location.as_ref(),
+        reg.accused_organ.as_deref(),
+    )
 }
 
 fn mode_for(reg: &Registered, policy: &RoutingPolicy) -> HandlingMode {

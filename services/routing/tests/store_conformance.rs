@@ -1,7 +1,7 @@
 //! One conformance suite for the routing store, run against PostgreSQL and SQLite.
 
 use chrono::{DateTime, TimeZone, Utc};
-use petition_domain::{Channel, SystemClock, TypeOfMatter};
+use petition_domain::{Channel, TypeOfMatter};
 use petition_events::{Outbox, OutboxMessage};
 use petition_routing::model::{
     AssignmentRecord, AssignmentState, HandlingMode, PetitionerView, ReplyOutcome, RouteOutcome,
@@ -9,7 +9,6 @@ use petition_routing::model::{
 };
 use petition_routing::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
 use petition_testkit::TestDb;
-use std::sync::Arc;
 use uuid::Uuid;
 
 struct Harness {
@@ -21,7 +20,7 @@ async fn open(db: &TestDb) -> Harness {
     let db = db.open("routing", &petition_routing::store::MIGRATOR).await;
     Harness {
         store: RoutingStore::new(db.clone()),
-        outbox: Outbox::new(db, Arc::new(SystemClock)),
+        outbox: Outbox::new(db),
     }
 }
 
@@ -70,7 +69,7 @@ fn event() -> OutboxMessage {
 
 async fn insert(h: &Harness, r: &AssignmentRecord) -> bool {
     h.store
-        .insert_routed("routing", &format!("ev-{}", r.case_id), r, &event(), at(2))
+        .insert_routed("routing", &format!("ev-{}", r.case_id), r, &event())
         .await
         .unwrap()
 }

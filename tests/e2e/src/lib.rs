@@ -201,3 +201,183 @@ pub fn load_request(n: u64) -> pb::RegisterPetitionRequest {
         ..Default::default()
     }
 }
+
+pub type RoutingClient = pb::routing_service_client::RoutingServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
+/// A principal of `org` in `role`, named after both.
+pub fn who(org: &str, role: Role) -> Principal {
+    Principal {
+        subject: format!("{role}@{org}"),
+        org: org.to_owned(),
+        role,
+        scopes: vec![],
+    }
+}
+
+/// Intake and routing in one host and on one port, as the suite runs them: on the embedded
+/// default (SQLite, in-process bus) or on PostgreSQL + Redis, with a clock the test moves.
+pub struct Suite {
+    pub running: petition_host::Running,
+    pub clock: std::sync::Arc<petition_domain::FixedClock>,
+    _db: Option<petition_testkit::TestDatabase>,
+    _redis: Option<petition_testkit::TestRedis>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Suite {
+    fn config() -> petition_host::HostConfig {
+        let mut cfg = petition_host::HostConfig::new("suite");
+        cfg.listen = "127.0.0.1:0".parse().expect("address");
+        cfg.admin_listen = Some("127.0.0.1:0".parse().expect("address"));
+        cfg.dev = true;
+        cfg.pg_max_connections = 4;
+        cfg
+    }
+
+    async fn start(
+        cfg: petition_host::HostConfig,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (
+        petition_host::Running,
+        std::sync::Arc<petition_domain::FixedClock>,
+    ) {
+        petition_telemetry::init_for_tests();
+        let clock = std::sync::Arc::new(petition_domain::FixedClock::new(now));
+        let running = petition_host::start(
+            cfg,
+            None,
+            Some(clock.clone()),
+            &[
+                &petition_routing::Routing(Default::default()),
+                &petition_intake::Intake(Default::default()),
+            ],
+        )
+        .await
+        .expect("the suite starts");
+        (running, clock)
+    }
+
+    pub async fn embedded(now: chrono::DateTime<chrono::Utc>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = Self::config();
+        cfg.data_dir = dir.path().to_owned();
+        let (running, clock) = Self::start(cfg, now).await;
+        Self {
+            running,
+            clock,
+            _db: None,
+            _redis: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// `None` when PostgreSQL or Redis is not reachable outside CI.
+    pub async fn postgres_and_redis(now: chrono::DateTime<chrono::Utc>) -> Option<Self> {
+        let db = petition_testkit::TestDatabase::create().await?;
+        let redis = petition_testkit::TestRedis::create().await?;
+        let mut cfg = Self::config();
+        cfg.database_url = Some(db.url.clone());
+        cfg.redis_url = Some(redis.url.clone());
+        cfg.stream_prefix = redis.prefix.clone();
+        let (running, clock) = Self::start(cfg, now).await;
+        Some(Self {
+            running,
+            clock,
+            _db: Some(db),
+            _redis: Some(redis),
+            _dir: None,
+        })
+    }
+
+    pub async fn intake(&self, p: &Principal) -> IntakeClient {
+        client(
+            connect(self.running.grpc_addr).await,
+            &self.running.token_keys,
+            p,
+        )
+    }
+
+    pub async fn routing(&self, p: &Principal) -> RoutingClient {
+        pb::routing_service_client::RoutingServiceClient::with_interceptor(
+            connect(self.running.grpc_addr).await,
+            bearer(&self.running.token_keys, p),
+        )
+    }
+
+    /// The case's assignment once routing has routed it.
+    pub async fn routed(&self, case_id: &str) -> pb::Assignment {
+        let mut c = self.routing(&who("shanxi.bureau", Role::Admin)).await;
+        for _ in 0..400 {
+            match c
+                .get_assignment(pb::GetAssignmentRequest {
+                    case_id: case_id.into(),
+                })
+                .await
+            {
+                Ok(a) => return a.into_inner(),
+                Err(e) if e.code() == tonic::Code::NotFound => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("case {case_id} was never routed");
+    }
+
+    /// The case as intake shows it to an admin, once `done` holds.
+    pub async fn case_when(&self, case_id: &str, done: impl Fn(&pb::Case) -> bool) -> pb::Case {
+        let mut c = self.intake(&who("shanxi.bureau", Role::Admin)).await;
+        let mut last = None;
+        for _ in 0..400 {
+            let case = c
+                .get_case(pb::GetCaseRequest {
+                    case_id: case_id.into(),
+                    case_number: String::new(),
+                })
+                .await
+                .expect("get_case")
+                .into_inner();
+            if done(&case) {
+                return case;
+            }
+            last = Some(case);
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("case {case_id} never reached the state waited for: {last:?}");
+    }
+
+    pub async fn stop(self) {
+        self.running.shutdown().await;
+    }
+}
+
+/// The services a port's server reflection lists, sorted.
+pub async fn reflected_services(addr: std::net::SocketAddr) -> Vec<String> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(connect(addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection answers")
+        .into_inner();
+    let first = responses
+        .message()
+        .await
+        .expect("a reflection reply")
+        .expect("one message");
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        panic!("unexpected reflection answer {first:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    names
+}

@@ -425,6 +425,7 @@ async fn reads(intake: &Intake, registered: &HashMap<u32, pb::RegisterPetitionRe
         .get_petitioner_history(pb::GetPetitionerHistoryRequest {
             id_type: pb::IdType::ResidentId as i32,
             id_number: "140213196503121017".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -1,0 +1,440 @@
+//! The access policy, table-driven: every RPC of intake and routing, called as every role from
+//! the organ that holds an accusation (permitted), from an unrelated organ, and from the
+//! accused organ and the organs under it. The accusation is against the city bureau; it must
+//! reach the city's discipline commission, which reads it, while the accused side learns
+//! nothing — not even that it exists (Art. 30 ¶3).
+//!
+//! The expectations are written here from the rules, not computed by the policy under test.
+
+use chrono::TimeZone;
+use petition_auth::Role;
+use petition_e2e::{Suite, samples, who};
+use petition_proto::v1 as pb;
+use tonic::Code;
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 3, 11, 12, 0, 0)
+        .unwrap()
+        .to_utc()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// the organ holding the accusation
+    Permitted,
+    Unrelated,
+    /// the accused organ, or one under it
+    Accused,
+}
+
+/// What a call came back with; for lists, whether the accusation was in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Got {
+    Ok,
+    Present,
+    Absent,
+    Code(Code),
+}
+
+const PERMITTED: &str = "datong.discipline";
+// Outside the accused city bureau's subtree (the Yungang district bureau is under it).
+const UNRELATED: &str = "pingcheng.housing";
+const ACCUSED_SIDE: [&str; 3] = [
+    "datong.bureau",
+    "pingcheng.bureau",
+    "pingcheng.street.beiguan",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rpc {
+    RegisterPetition,
+    GetCase,
+    ListCases,
+    LookupByQueryCode,
+    GetPetitionerHistory,
+    ListInbox,
+    GetAssignment,
+    AcceptCase,
+    ObjectToAssignment,
+    ResolveObjection,
+    ListTriage,
+    RouteManually,
+    TransferCase,
+    SubmitReply,
+    RequestExtension,
+    SubmitCompletionReport,
+}
+
+const RPCS: [Rpc; 16] = [
+    Rpc::RegisterPetition,
+    Rpc::GetCase,
+    Rpc::ListCases,
+    Rpc::LookupByQueryCode,
+    Rpc::GetPetitionerHistory,
+    Rpc::ListInbox,
+    Rpc::GetAssignment,
+    Rpc::AcceptCase,
+    Rpc::ObjectToAssignment,
+    Rpc::ResolveObjection,
+    Rpc::ListTriage,
+    Rpc::RouteManually,
+    Rpc::TransferCase,
+    Rpc::SubmitReply,
+    Rpc::RequestExtension,
+    Rpc::SubmitCompletionReport,
+];
+
+/// The rules, as the issue and the law state them.
+fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
+    use Role::*;
+    let hidden = side == Side::Accused && role != Upstream;
+    // Reach: an admin everything; staff their organ and below (here: the holder); an upstream
+    // system what it submitted (not this); an analyst no single case.
+    let reaches = match role {
+        Admin => true,
+        Clerk | Handler | Supervisor | Leader => side == Side::Permitted,
+        Analyst | Upstream => false,
+    };
+    let read = || {
+        if role == Analyst {
+            Got::Code(Code::PermissionDenied)
+        } else if hidden {
+            Got::Code(Code::NotFound)
+        } else if reaches {
+            Got::Ok
+        } else {
+            Got::Code(Code::PermissionDenied)
+        }
+    };
+    // A command on the diverted accusation: those who may issue it get past the gate and meet
+    // the workflow's refusal (it is diverted, so nothing applies), the rest are turned away.
+    let command = |may: bool| match read() {
+        Got::Ok if may => Got::Code(Code::FailedPrecondition),
+        Got::Ok => Got::Code(Code::PermissionDenied),
+        other => other,
+    };
+    let holder = role == Admin
+        || (matches!(role, Clerk | Handler | Supervisor | Leader) && side == Side::Permitted);
+    match rpc {
+        Rpc::RegisterPetition => match role {
+            Handler | Analyst => Got::Code(Code::PermissionDenied),
+            _ => Got::Ok,
+        },
+        Rpc::GetCase | Rpc::GetAssignment => read(),
+        Rpc::ListCases => match role {
+            Analyst => Got::Code(Code::PermissionDenied),
+            _ if !hidden && reaches => Got::Present,
+            _ => Got::Absent,
+        },
+        Rpc::LookupByQueryCode => {
+            if hidden {
+                Got::Code(Code::NotFound)
+            } else {
+                Got::Ok
+            }
+        }
+        Rpc::GetPetitionerHistory => match role {
+            Clerk | Supervisor | Leader | Admin if !hidden && reaches => Got::Present,
+            Clerk | Supervisor | Leader | Admin => Got::Absent,
+            _ => Got::Code(Code::PermissionDenied),
+        },
+        Rpc::ListInbox => match role {
+            Analyst | Upstream => Got::Code(Code::PermissionDenied),
+            _ if !hidden && side == Side::Permitted => Got::Present,
+            _ => Got::Absent,
+        },
+        Rpc::ListTriage => match role {
+            Clerk | Supervisor | Leader | Admin => Got::Absent,
+            _ => Got::Code(Code::PermissionDenied),
+        },
+        Rpc::AcceptCase
+        | Rpc::ObjectToAssignment
+        | Rpc::TransferCase
+        | Rpc::SubmitReply
+        | Rpc::RequestExtension
+        | Rpc::SubmitCompletionReport => command(holder),
+        // The bureau that routed it is the district bureau, on the accused side; only an
+        // admin (or a bureau above, not tried here) may act as the routing bureau.
+        Rpc::ResolveObjection | Rpc::RouteManually => command(role == Admin),
+    }
+}
+
+struct Case {
+    id: String,
+    number: String,
+    query_code: String,
+}
+
+fn list_has<T>(r: Result<tonic::Response<T>, tonic::Status>, has: impl Fn(&T) -> bool) -> Got {
+    match r {
+        Ok(r) if has(r.get_ref()) => Got::Present,
+        Ok(_) => Got::Absent,
+        Err(e) => Got::Code(e.code()),
+    }
+}
+
+fn unit<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Got {
+    match r {
+        Ok(_) => Got::Ok,
+        Err(e) => Got::Code(e.code()),
+    }
+}
+
+async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -> Got {
+    let mut p = who(org, role);
+    if role == Role::Upstream {
+        p.subject = "datong.12345".into();
+    }
+    let mut intake = s.intake(&p).await;
+    let mut routing = s.routing(&p).await;
+    let id = case.id.clone();
+    match rpc {
+        Rpc::RegisterPetition => {
+            let mut req = samples()
+                .into_iter()
+                .find(|s| s.sample == 4)
+                .unwrap()
+                .request();
+            req.received_by = org.into();
+            req.petitioners[0].id_number = petition_e2e::synthetic_resident_id(n);
+            if role == Role::Upstream {
+                req.channel = pb::Channel::Upstream as i32;
+                req.source_system = p.subject.clone();
+                req.external_ref = format!("ACCESS-{n}");
+            }
+            unit(intake.register_petition(req).await)
+        }
+        Rpc::GetCase => unit(
+            intake
+                .get_case(pb::GetCaseRequest {
+                    case_id: String::new(),
+                    case_number: case.number.clone(),
+                })
+                .await,
+        ),
+        Rpc::ListCases => list_has(
+            intake.list_cases(pb::ListCasesRequest::default()).await,
+            |l| l.cases.iter().any(|c| c.id == id),
+        ),
+        Rpc::LookupByQueryCode => unit(
+            intake
+                .lookup_by_query_code(pb::LookupByQueryCodeRequest {
+                    query_code: case.query_code.clone(),
+                })
+                .await,
+        ),
+        Rpc::GetPetitionerHistory => list_has(
+            intake
+                .get_petitioner_history(pb::GetPetitionerHistoryRequest {
+                    id_type: pb::IdType::ResidentId as i32,
+                    id_number: "140213198304157577".into(),
+                    ..Default::default()
+                })
+                .await,
+            |l| l.cases.iter().any(|c| c.id == id),
+        ),
+        Rpc::ListInbox => list_has(
+            routing.list_inbox(pb::ListInboxRequest::default()).await,
+            |l| l.items.iter().any(|i| i.case_id == id),
+        ),
+        Rpc::GetAssignment => unit(
+            routing
+                .get_assignment(pb::GetAssignmentRequest { case_id: id })
+                .await,
+        ),
+        Rpc::AcceptCase => unit(
+            routing
+                .accept_case(pb::AcceptCaseRequest {
+                    case_id: id,
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ObjectToAssignment => unit(
+            routing
+                .object_to_assignment(pb::ObjectToAssignmentRequest {
+                    case_id: id,
+                    reason: "not ours".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ResolveObjection => unit(
+            routing
+                .resolve_objection(pb::ResolveObjectionRequest {
+                    case_id: id,
+                    agree: false,
+                    new_organ: String::new(),
+                    reason: "it stays".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ListTriage => list_has(
+            routing.list_triage(pb::ListTriageRequest::default()).await,
+            |l| l.items.iter().any(|i| i.case_id == id),
+        ),
+        Rpc::RouteManually => unit(
+            routing
+                .route_manually(pb::RouteManuallyRequest {
+                    case_id: id,
+                    organ: "shanxi.discipline".into(),
+                    mode: pb::HandlingMode::Forward as i32,
+                    reason: "by hand".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::TransferCase => unit(
+            routing
+                .transfer_case(pb::TransferCaseRequest {
+                    case_id: id,
+                    organ: "shanxi.discipline".into(),
+                    reason: "the province".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::SubmitReply => unit(
+            routing
+                .submit_reply(pb::SubmitReplyRequest {
+                    case_id: id,
+                    outcome: pb::ReplyOutcome::Explained as i32,
+                    text: "意见".into(),
+                    legal_basis: String::new(),
+                    service: None,
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::RequestExtension => unit(
+            routing
+                .request_extension(pb::RequestExtensionRequest {
+                    case_id: id,
+                    days: 10,
+                    reason: "records".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::SubmitCompletionReport => unit(
+            routing
+                .submit_completion_report(pb::SubmitCompletionReportRequest {
+                    case_id: id,
+                    text: "办结".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+    }
+}
+
+#[tokio::test]
+async fn every_rpc_as_every_role_from_a_permitted_an_unrelated_and_an_accused_organ() {
+    let s = Suite::embedded(now()).await;
+    // An accusation against the city bureau, received at the district bureau's window.
+    let sample = samples().into_iter().find(|s| s.sample == 7).unwrap();
+    let mut req = sample.request();
+    req.accused = Some(pb::Accused {
+        name: "市信访局某处长".into(),
+        organ_id: "datong.bureau".into(),
+    });
+    let r = s
+        .intake(&sample.principal())
+        .await
+        .register_petition(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let case = Case {
+        id: r.case_id.clone(),
+        number: r.case_number.clone(),
+        query_code: r.query_code.clone(),
+    };
+
+    // It reaches the city's discipline commission, which reads it — accuser and all.
+    let routed = s.routed(&case.id).await;
+    assert_eq!(routed.organ, PERMITTED, "{}", routed.rule);
+    assert_eq!(routed.outcome, pb::RouteOutcome::Diverted as i32);
+    assert!(routed.rule.contains("Art. 30"), "{}", routed.rule);
+    s.case_when(&case.id, |c| c.holder == PERMITTED).await;
+    let read = s
+        .intake(&who(PERMITTED, Role::Clerk))
+        .await
+        .get_case(pb::GetCaseRequest {
+            case_id: case.id.clone(),
+            case_number: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.content, sample.content);
+    assert_eq!(read.petitioners[0].id_number, "140213198304157577");
+    assert_eq!(read.accused.as_ref().unwrap().organ_id, "datong.bureau");
+
+    let mut organs: Vec<(&str, Side)> =
+        vec![(PERMITTED, Side::Permitted), (UNRELATED, Side::Unrelated)];
+    organs.extend(ACCUSED_SIDE.map(|o| (o, Side::Accused)));
+    let mut wrong = Vec::new();
+    let mut calls = 0;
+    let mut n = 10_000;
+    for rpc in RPCS {
+        for role in Role::ALL {
+            for (org, side) in &organs {
+                n += 1;
+                let got = call(&s, rpc, org, role, &case, n).await;
+                let want = expected(rpc, role, *side);
+                calls += 1;
+                if got != want {
+                    wrong.push(format!(
+                        "{rpc:?} as {role} of {org}: got {got:?}, want {want:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(calls, 16 * 7 * 5);
+    assert!(
+        wrong.is_empty(),
+        "{} of {calls} cells wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+
+    // Nothing the accused side was told names the case.
+    let mut beiguan = s
+        .intake(&who("pingcheng.street.beiguan", Role::Clerk))
+        .await;
+    let err = beiguan
+        .get_case(pb::GetCaseRequest {
+            case_id: case.id.clone(),
+            case_number: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let missing = beiguan
+        .get_case(pb::GetCaseRequest {
+            case_id: uuid::Uuid::now_v7().to_string(),
+            case_number: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (missing.code(), missing.message()),
+        "answered exactly as for a case that does not exist"
+    );
+    let mut yungang = s.routing(&who(UNRELATED, Role::Handler)).await;
+    let denied = yungang
+        .get_assignment(pb::GetAssignmentRequest {
+            case_id: case.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    for secret in [case.number.as_str(), PERMITTED, "pingcheng.bureau"] {
+        assert!(!denied.message().contains(secret), "{}", denied.message());
+    }
+    s.stop().await;
+}
