@@ -128,7 +128,7 @@ async fn deliver(
                 // The publish waits with it, so the row stays unpublished in the outbox: an
                 // outage delays the event, it never loses it.
                 delivery.attempt -= 1;
-                waited = (waited + 1).min(8);
+                waited = (waited + 1).min(5);
                 tracing::warn!(event_id = %row.event_id, %group, %reason, "handler unavailable; retrying");
                 tokio::time::sleep(Duration::from_millis(20 << waited)).await;
             }

@@ -703,3 +703,104 @@ async fn the_envelope_carries_the_current_trace_and_its_payload_type() {
     let decoded = pb::EventEnvelope::decode(&*envelope("9").encode_to_vec()).unwrap();
     assert_eq!(decoded.r#type, "petition.registered");
 }
+
+/// Its database is away for the first `outage` deliveries.
+struct Outage {
+    outage: usize,
+    seen: AtomicUsize,
+    applied: AtomicUsize,
+}
+
+impl Outage {
+    fn new(outage: usize) -> Arc<Self> {
+        Arc::new(Self {
+            outage,
+            seen: AtomicUsize::new(0),
+            applied: AtomicUsize::new(0),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Outage {
+    async fn handle(&self, _: &Delivery) -> Result<(), HandlerError> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) < self.outage {
+            return Err(HandlerError::Unavailable("database away".into()));
+        }
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_pauses_the_consumer_and_sends_nothing_to_the_dead_letters() {
+    let redis = require!(TestRedis::create());
+    publish_one(&redis, "6").await;
+    let readiness = petition_telemetry::Readiness::new();
+    let outage = Outage::new(4);
+    let (stop, stop_rx) = watch::channel(false);
+    let consumer = tokio::spawn(run_redis_consumer(
+        redis.client(),
+        consumer_cfg(&redis, "routing", "c1"),
+        outage.clone(),
+        Some(readiness.component("consumer")),
+        stop_rx,
+    ));
+    let mut saw_not_ready = false;
+    for _ in 0..400 {
+        saw_not_ready |=
+            !readiness.failing().is_empty() && readiness.failing()[0].1.contains("unavailable");
+        if outage.applied.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        outage.applied.load(Ordering::SeqCst),
+        1,
+        "applied once it came back"
+    );
+    assert_eq!(
+        outage.seen.load(Ordering::SeqCst),
+        5,
+        "more tries than max_deliveries"
+    );
+    assert!(
+        saw_not_ready,
+        "the consumer said it was not ready meanwhile"
+    );
+    assert_eq!(
+        stream_len(&redis, &format!("{}.dead", key(&redis))).await,
+        0
+    );
+    wait_for(
+        async || pending_count(&redis, "routing").await == 0,
+        "the ack",
+    )
+    .await;
+    wait_for(async || readiness.is_ready(), "ready again").await;
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
+}
+
+#[tokio::test]
+async fn in_process_an_unreachable_database_delays_an_event_and_loses_nothing() {
+    let db = TestDb::sqlite();
+    let producer = open(&db, "producer").await;
+    let outbox = outbox(&producer);
+    commit(&producer, "7").await;
+    let bus = InProcessBus::new();
+    let outage = Outage::new(4);
+    bus.subscribe(STREAM.as_str(), "analytics", outage.clone());
+    let (stop, stop_rx) = watch::channel(false);
+    let relay = tokio::spawn(relay(&outbox, bus.clone()).run(stop_rx));
+    wait_for(
+        async || outbox.pending().await.unwrap() == 0,
+        "the delivery",
+    )
+    .await;
+    assert_eq!(outage.applied.load(Ordering::SeqCst), 1);
+    assert!(bus.dead_letters().is_empty(), "{:?}", bus.dead_letters());
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+}

@@ -10,50 +10,91 @@ use petition_telemetry::LogFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Global, so that they may also follow a subcommand (`petition-intake replay … --data-dir d`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {
     /// Address of the gRPC port
-    #[arg(long, env = "PETITION_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
     pub listen: SocketAddr,
     /// Prometheus /metrics, /healthz (liveness), /readyz (readiness), and the dev clock
-    #[arg(long, env = "PETITION_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
     pub admin_listen: SocketAddr,
     /// postgres://… (one schema per service) or sqlite://…; without it, one SQLite file per
     /// service under --data-dir (the embedded default)
-    #[arg(long, env = "PETITION_DATABASE_URL")]
+    #[arg(long, global = true, env = "PETITION_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Where the embedded default keeps its SQLite files
-    #[arg(long, env = "PETITION_DATA_DIR", default_value = "data")]
+    #[arg(long, global = true, env = "PETITION_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Redis for the event streams; without it, the in-process bus
-    #[arg(long, env = "PETITION_REDIS_URL")]
+    #[arg(long, global = true, env = "PETITION_REDIS_URL")]
     pub redis_url: Option<String>,
     /// Prepended to every stream key (lets deployments share one Redis)
-    #[arg(long, env = "PETITION_STREAM_PREFIX", default_value = "")]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_STREAM_PREFIX",
+        default_value = ""
+    )]
     pub stream_prefix: String,
     /// HS256 secret (>= 32 bytes) that signs bearer tokens
-    #[arg(long, env = "PETITION_TOKEN_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_TOKEN_KEY",
+        hide_env_values = true
+    )]
     pub token_key: Option<String>,
     /// The longest lifetime a token may claim, in hours
-    #[arg(long, env = "PETITION_TOKEN_MAX_TTL_HOURS", default_value_t = 168)]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_TOKEN_MAX_TTL_HOURS",
+        default_value_t = 168
+    )]
     pub token_max_ttl_hours: i64,
     /// Development run: public built-in keys when none are configured
-    #[arg(long, env = "PETITION_DEV")]
+    #[arg(long, global = true, env = "PETITION_DEV")]
     pub dev: bool,
     /// Development run only: start the clock at this instant (RFC 3339, e.g.
     /// 2026-02-10T09:00:00+08:00) and move it with `POST /clock/advance` on the admin port
-    #[arg(long, env = "PETITION_DEV_CLOCK", value_parser = parse_instant)]
+    #[arg(long, global = true, env = "PETITION_DEV_CLOCK", value_parser = parse_instant)]
     pub dev_clock: Option<DateTime<FixedOffset>>,
     /// Directory with orgs.toml, categories.toml and cn-calendar.csv (built-in copies otherwise)
-    #[arg(long, env = "PETITION_CONFIG_DIR")]
+    #[arg(long, global = true, env = "PETITION_CONFIG_DIR")]
     pub config_dir: Option<PathBuf>,
     /// pretty (for people) or json (for machines)
-    #[arg(long, env = "PETITION_LOG_FORMAT", default_value = "pretty")]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_LOG_FORMAT",
+        default_value = "pretty"
+    )]
     pub log_format: LogFormat,
-    #[arg(long, env = "PETITION_PG_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_PG_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
     pub pg_max_connections: u32,
     /// Days published events stay in the outbox, ready to be published again
-    #[arg(long, env = "PETITION_OUTBOX_RETENTION_DAYS", default_value_t = 7)]
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_OUTBOX_RETENTION_DAYS",
+        default_value_t = 7
+    )]
     pub outbox_retention_days: i64,
 }
 

@@ -353,6 +353,7 @@ pub struct Running {
     pub outboxes: Vec<Outbox>,
     sim_clock: Option<Arc<SimulatedClock>>,
     stop_serving: watch::Sender<bool>,
+    in_flight: serve::InFlight,
     stop_work: watch::Sender<bool>,
     server: JoinHandle<()>,
     admin: Option<JoinHandle<()>>,
@@ -387,12 +388,21 @@ impl Running {
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
         let _ = self.stop_serving.send(true);
+        // No new connections; the calls in flight are answered; idle connections are closed
+        // rather than waited for.
         let calls_until = deadline - Duration::from_secs(3);
-        if tokio::time::timeout_at(calls_until, self.server)
+        if tokio::time::timeout_at(calls_until, self.in_flight.idle())
             .await
             .is_err()
         {
             tracing::warn!("calls still in flight after the grace period; stopping anyway");
+        }
+        let server = self.server.abort_handle();
+        if tokio::time::timeout(Duration::from_millis(200), self.server)
+            .await
+            .is_err()
+        {
+            server.abort();
         }
         let _ = self.stop_work.send(true);
         let workers_until = deadline - Duration::from_secs(2);

@@ -110,6 +110,22 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
             petition_telemetry::grpc_middleware,
         ));
 
+    // Calls in flight, so that a shutdown waits for them but not for idle client connections
+    // (a city platform keeps its channel open for days).
+    let in_flight = InFlight::new();
+    let router = {
+        let in_flight = in_flight.clone();
+        router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let guard = in_flight.enter();
+                async move {
+                    let response = next.run(req).await;
+                    drop(guard);
+                    response
+                }
+            },
+        ))
+    };
     let (stop_serving, stop_rx) = watch::channel(false);
     let (listener, grpc_addr) = bind(host.cfg.listen).await?;
     let admin = match host.cfg.admin_listen {
@@ -186,6 +202,7 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
         outboxes: host.outboxes,
         sim_clock: host.sim_clock,
         stop_serving,
+        in_flight,
         stop_work: host.stop_work,
         server,
         admin: admin.map(|a| a.1),
@@ -194,6 +211,42 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
         relays: host.relays,
         workers: host.workers,
     })
+}
+
+/// The number of calls being answered, and a way to wait until there are none.
+#[derive(Clone, Default)]
+pub(crate) struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+pub(crate) struct InFlightGuard(InFlight);
+
+impl InFlight {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn enter(&self) -> InFlightGuard {
+        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+
+    /// Returns once no call is in flight.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.0.0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.0.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.0.1.notify_waiters();
+        }
+    }
 }
 
 async fn set_all(

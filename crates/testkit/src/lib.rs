@@ -8,6 +8,7 @@
 //! `redis://127.0.0.1:6379`). When one does not answer, a test skips with a message — unless
 //! `CI=true`, where a missing service is a failure.
 
+pub mod grpc;
 pub mod process;
 pub mod redis_server;
 
@@ -106,6 +107,26 @@ impl Drop for TestDatabase {
             eprintln!("could not drop test database {}", self.name);
         }
     }
+}
+
+/// Waits until some session of the database at `url` waits for a lock: a call is in flight,
+/// held by a lock the test took.
+pub async fn wait_for_lock_wait(url: &str) {
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    for _ in 0..1000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .expect("pg_stat_activity");
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no call ever waited for the lock");
 }
 
 /// A Redis key prefix of its own for one test; every key under it is deleted on drop.

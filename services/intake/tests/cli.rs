@@ -85,3 +85,87 @@ fn serving_without_keys_fails_and_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn replay_puts_a_streams_events_back_in_the_outbox() {
+    use petition_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut intake = petition_testkit::ServiceProcess::spawn(
+        BIN,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--dev",
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", intake.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let clerk = petition_auth::Principal {
+        subject: "clerk".into(),
+        org: "pingcheng.bureau".into(),
+        role: Role::Clerk,
+        scopes: vec![],
+    };
+    let mut c = pb::intake_service_client::IntakeServiceClient::with_interceptor(
+        channel,
+        petition_testkit::grpc::bearer(&TokenKeys::dev(), &clerk),
+    );
+    for n in 0..3 {
+        c.register_petition(petition_testkit::grpc::load_request(n))
+            .await
+            .unwrap();
+    }
+    intake.sigterm();
+    assert!(
+        intake
+            .wait_exit(std::time::Duration::from_secs(10))
+            .unwrap()
+            .success()
+    );
+
+    let replay = |stream: &str| {
+        Command::new(BIN)
+            .args([
+                "replay",
+                "--stream",
+                stream,
+                "--since",
+                "2000-01-01T00:00:00+08:00",
+            ])
+            .args(["--data-dir", data_dir])
+            .output()
+            .unwrap()
+    };
+    let out = replay("petition.intake.v1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("3 events of petition.intake.v1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = replay("petition.routing.v1");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("this binary publishes petition.intake.v1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = replay("petition.nowhere.v1");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown Stream"));
+}

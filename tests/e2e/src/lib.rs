@@ -5,8 +5,9 @@
 use petition_auth::{Principal, Role, TokenKeys};
 use petition_proto::v1 as pb;
 use serde::Deserialize;
-use tonic::service::Interceptor;
 use tonic::transport::Channel;
+
+pub use petition_testkit::grpc::{Bearer, bearer, load_request, synthetic_resident_id, timestamp};
 
 pub const SAMPLES: &str = include_str!("../sample-petitions.jsonl");
 
@@ -58,13 +59,6 @@ pub fn channel(s: &str) -> pb::Channel {
         "fax" => pb::Channel::Fax,
         "upstream" => pb::Channel::Upstream,
         _ => pb::Channel::Unspecified,
-    }
-}
-
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
     }
 }
 
@@ -124,25 +118,9 @@ impl Sample {
     }
 }
 
-/// Adds `authorization: Bearer …` to every call.
-#[derive(Clone)]
-pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
-
 pub type IntakeClient = pb::intake_service_client::IntakeServiceClient<
     tonic::service::interceptor::InterceptedService<Channel, Bearer>,
 >;
-
-pub fn bearer(keys: &TokenKeys, p: &Principal) -> Bearer {
-    let token = keys.issue(p, chrono::Duration::hours(1));
-    Bearer(format!("Bearer {token}").parse().expect("token is ASCII"))
-}
 
 pub async fn connect(addr: std::net::SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
@@ -162,43 +140,6 @@ pub fn clerk(org: &str) -> Principal {
         org: org.to_owned(),
         role: Role::Clerk,
         scopes: vec![],
-    }
-}
-
-/// A valid, unique resident ID per request: the region and birth date vary with `n`.
-pub fn synthetic_resident_id(n: u64) -> String {
-    let day = 1 + (n % 28);
-    let month = 1 + (n / 28) % 12;
-    let year = 1950 + (n / 336) % 50;
-    let seq = (n / 16800) % 1000;
-    let first17 = format!("140213{year:04}{month:02}{day:02}{seq:03}");
-    let check = petition_domain::identity::check_digit(first17.as_bytes());
-    format!("{first17}{check}")
-}
-
-/// A registration for load tests: the n-th of a stream of distinct petitioners and matters.
-pub fn load_request(n: u64) -> pb::RegisterPetitionRequest {
-    const CATEGORIES: [&str; 5] = ["01.01", "01.04", "02.01", "03.01", "01.05"];
-    const STREETS: [&str; 4] = ["140213001", "140213002", "140213003", "140213200"];
-    pb::RegisterPetitionRequest {
-        channel: pb::Channel::Online as i32,
-        received_by: "pingcheng.bureau".into(),
-        received_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::minutes(1))),
-        petitioners: vec![pb::PetitionerInput {
-            name: "测试人".into(),
-            id_type: pb::IdType::ResidentId as i32,
-            id_number: synthetic_resident_id(n),
-            phone: format!("139{:08}", n % 100_000_000),
-            address: "大同市平城区北关街道某小区".into(),
-            is_main: true,
-        }],
-        category: CATEGORIES[(n % 5) as usize].into(),
-        problem_location: STREETS[(n % 4) as usize].into(),
-        title: "负载测试信访件".into(),
-        content: "用于测量登记吞吐量的信访内容，包含请求、事实和理由。".into(),
-        people_present: 1,
-        people_affected: 1,
-        ..Default::default()
     }
 }
 
@@ -380,4 +321,27 @@ pub async fn reflected_services(addr: std::net::SocketAddr) -> Vec<String> {
     let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     names.sort();
     names
+}
+
+/// A plain HTTP/1.0 GET against an admin port: the status code and the body.
+pub async fn admin_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the admin port answers");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut all = String::new();
+    s.read_to_string(&mut all).await.expect("read");
+    let code = all
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = all
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (code, body.to_owned())
 }

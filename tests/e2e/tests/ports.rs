@@ -25,6 +25,32 @@ fn expect(services: &[&str]) -> Vec<String> {
     v
 }
 
+/// Whether the port's reflection resolves `symbol` to a file.
+async fn describes(addr: std::net::SocketAddr, symbol: &str) -> bool {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(connect(addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    // An unknown symbol comes back as an error status or as an error message.
+    match replies.message().await {
+        Ok(Some(reply)) => matches!(
+            reply.message_response,
+            Some(MessageResponse::FileDescriptorResponse(_))
+        ),
+        _ => false,
+    }
+}
+
 #[tokio::test]
 async fn reflection_lists_exactly_what_each_port_serves() {
     petition_telemetry::init_for_tests();
@@ -57,6 +83,11 @@ async fn reflection_lists_exactly_what_each_port_serves() {
             petition_routing::SERVICE_NAME
         ])
     );
+
+    // Nor does intake's port describe routing's service, though it describes its own.
+    assert!(!describes(intake.grpc_addr, petition_routing::SERVICE_NAME).await);
+    assert!(describes(intake.grpc_addr, petition_intake::SERVICE_NAME).await);
+    assert!(describes(suite.running.grpc_addr, petition_routing::SERVICE_NAME).await);
 
     // Routing called on intake's port: UNIMPLEMENTED, saying what the port does serve.
     let mut wrong = pb::routing_service_client::RoutingServiceClient::with_interceptor(

@@ -4,7 +4,7 @@
 //! down, both services said NOT_SERVING.
 
 use petition_auth::Role;
-use petition_e2e::{client, connect, load_request, who};
+use petition_e2e::{admin_get, client, connect, load_request, who};
 use petition_host::{HostConfig, Running};
 use petition_intake::Intake;
 use petition_routing::Routing;
@@ -22,6 +22,7 @@ const KILL_AFTER: usize = 120;
 fn config(service: &'static str, db: &TestDatabase, redis: &RedisServer) -> HostConfig {
     let mut c = HostConfig::new(service);
     c.listen = "127.0.0.1:0".parse().unwrap();
+    c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     c.dev = true;
     c.database_url = Some(db.url.clone());
     c.redis_url = Some(redis.url());
@@ -201,6 +202,21 @@ async fn survive_a_restart(persistent: bool) {
         serving(&routing, petition_routing::SERVICE_NAME).await,
         Some(ServingStatus::Serving)
     );
+    assert_eq!(
+        admin_get(intake.admin_addr.unwrap(), "/readyz").await.0,
+        200
+    );
+    let (_, metrics) = admin_get(routing.admin_addr.unwrap(), "/metrics").await;
+    for series in [
+        "outbox_backlog{service=\"routing\"}",
+        "outbox_oldest_age_seconds{service=\"intake\"}",
+        "stream_group_pending{stream=\"petition.intake.v1\",group=\"routing\"}",
+        "stream_group_lag{stream=\"petition.intake.v1\",group=\"routing\"}",
+        "events_consumer_errors_total{group=\"routing\"}",
+        "outbox_relay_errors_total{service=\"intake\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics");
+    }
     intake.shutdown().await;
     routing.shutdown().await;
 }

@@ -1,0 +1,187 @@
+//! The suite as a user runs it: it takes every flag the single services take (and their
+//! environment variables), and a development run walks a simulated clock forward.
+
+use petition_auth::{Role, TokenKeys};
+use petition_proto::v1 as pb;
+use petition_testkit::ServiceProcess;
+use petition_testkit::grpc::{bearer, timestamp};
+use std::process::Command;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_petition-suite");
+
+#[test]
+fn the_suite_takes_every_flag_of_intake_and_routing() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--admin-listen",
+        "--database-url",
+        "--data-dir",
+        "--redis-url",
+        "--stream-prefix",
+        "--token-key",
+        "--dev",
+        "--dev-clock",
+        "--config-dir",
+        "--log-format",
+        "--outbox-retention-days",
+        "--data-key",
+        "--group-threshold",
+        "--repeat-window-days",
+        "--earliest-received-at",
+        "--rules-file",
+        "--report-days",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    for sub in ["replay", "issue-token"] {
+        assert!(help.contains(sub), "{sub}");
+    }
+}
+
+#[test]
+fn a_simulated_clock_is_for_development_runs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--dev-clock", "2026-02-10T09:00:00+08:00"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env(
+            "PETITION_TOKEN_KEY",
+            "a-configured-token-key-of-at-least-32-bytes",
+        )
+        .env(
+            "PETITION_DATA_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env_remove("PETITION_DEV")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--dev-clock") && err.contains("--dev"),
+        "{err}"
+    );
+}
+
+/// An HTTP/1.0 request to the admin port: the status line and the body.
+async fn admin(addr: std::net::SocketAddr, method: &str, path: &str) -> (String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).await.unwrap();
+    let status = all.lines().next().unwrap_or_default().to_owned();
+    let body = all
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    (status, body)
+}
+
+fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+        .to_utc()
+}
+
+#[tokio::test]
+async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut suite = ServiceProcess::spawn(
+        BIN,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--dev",
+            "--dev-clock",
+            "2026-02-10T09:00:00+08:00",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[("PETITION_GROUP_THRESHOLD", "3")],
+    );
+    let admin_addr = suite.admin_addr.expect("an admin port");
+    let start = instant(&admin(admin_addr, "GET", "/clock").await.1);
+    assert!(
+        (start - instant("2026-02-10T01:00:00Z"))
+            .num_seconds()
+            .abs()
+            < 60,
+        "{start}"
+    );
+    let moved = instant(
+        &admin(admin_addr, "POST", "/clock/advance?days=15&hours=2")
+            .await
+            .1,
+    );
+    assert!(moved - start >= chrono::Duration::hours(15 * 24 + 2));
+    let (status, body) = admin(admin_addr, "POST", "/clock/advance?days=-1").await;
+    assert!(
+        status.contains("400") && body.contains("only moves forward"),
+        "{status} {body}"
+    );
+
+    // A group of three is a group visit here (PETITION_GROUP_THRESHOLD=3), registered in
+    // simulated time.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", suite.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let clerk = petition_auth::Principal {
+        subject: "clerk".into(),
+        org: "pingcheng.bureau".into(),
+        role: Role::Clerk,
+        scopes: vec![],
+    };
+    let mut c = pb::intake_service_client::IntakeServiceClient::with_interceptor(
+        channel,
+        bearer(&TokenKeys::dev(), &clerk),
+    );
+    let mut req = petition_testkit::grpc::load_request(7);
+    req.channel = pb::Channel::Visit as i32;
+    req.people_present = 3;
+    req.representatives = 1;
+    req.received_at = Some(timestamp(moved - chrono::Duration::hours(1)));
+    let r = c.register_petition(req).await.unwrap().into_inner();
+    assert!(r.flags.unwrap().group);
+    let case = c
+        .get_case(pb::GetCaseRequest {
+            case_id: r.case_id,
+            case_number: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let registered = case.registered_at.unwrap();
+    let registered = chrono::DateTime::from_timestamp(registered.seconds, 0).unwrap();
+    assert!(
+        registered >= moved - chrono::Duration::seconds(5),
+        "{registered} vs {moved}"
+    );
+    suite.sigterm();
+    assert!(
+        suite
+            .wait_exit(std::time::Duration::from_secs(10))
+            .unwrap()
+            .success()
+    );
+    assert!(
+        !suite.log.iter().any(|l| l.contains("grace period")),
+        "an idle client connection does not hold the shutdown up"
+    );
+}
