@@ -51,14 +51,19 @@ pub enum HandlerError {
 }
 
 impl HandlerError {
-    /// The error for a failed database call: unavailable when the database cannot be
-    /// reached, transient otherwise.
-    pub fn from_database(e: &sqlx::Error) -> Self {
-        if petition_storage::is_unavailable(e) {
-            HandlerError::Unavailable(e.to_string())
-        } else {
-            HandlerError::Transient(e.to_string())
+    /// The error for a failed store call: unavailable when, somewhere down its sources, the
+    /// database could not be reached; transient otherwise.
+    pub fn from_store(e: impl std::error::Error + 'static) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = source {
+            if let Some(db) = s.downcast_ref::<sqlx::Error>()
+                && petition_storage::is_unavailable(db)
+            {
+                return HandlerError::Unavailable(e.to_string());
+            }
+            source = s.source();
         }
+        HandlerError::Transient(e.to_string())
     }
 }
 

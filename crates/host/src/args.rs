@@ -157,20 +157,71 @@ pub enum HostCommand {
     },
 }
 
-/// The default ports of one binary.
-#[derive(Debug, Clone, Copy)]
-pub struct Ports {
-    pub listen: &'static str,
-    pub admin: &'static str,
+/// A binary's command line: the common flags, its services' own flags (`A`), and the
+/// subcommands every binary has.
+#[derive(clap::Parser, Debug)]
+pub struct Cli<A: clap::Args> {
+    #[command(subcommand)]
+    pub command: Option<HostCommand>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub service: A,
 }
 
-/// Parses the command line of a binary whose `CommonArgs` (flattened) default to `ports`.
-pub fn parse<T: CommandFactory + FromArgMatches>(ports: Ports) -> T {
-    let matches: ArgMatches = T::command()
-        .mut_arg("listen", |a| a.default_value(ports.listen))
-        .mut_arg("admin_listen", |a| a.default_value(ports.admin))
+/// What distinguishes one binary: its names and its default ports.
+#[derive(Debug, Clone, Copy)]
+pub struct Binary {
+    /// the command's name, `petition-intake`
+    pub name: &'static str,
+    /// the process's name in logs, metrics and consumer names, `intake`
+    pub process: &'static str,
+    pub about: &'static str,
+    pub listen: &'static str,
+    pub admin: &'static str,
+    /// it has no in-process bus partner and must read its streams from Redis
+    pub needs_redis: bool,
+}
+
+impl Binary {
+    /// A binary called `name`, running as process `process`, listening on `ports` (gRPC, admin)
+    /// unless told otherwise.
+    pub const fn new(
+        name: &'static str,
+        process: &'static str,
+        ports: (&'static str, &'static str),
+    ) -> Self {
+        Self {
+            name,
+            process,
+            about: "",
+            listen: ports.0,
+            admin: ports.1,
+            needs_redis: false,
+        }
+    }
+
+    pub const fn about(mut self, about: &'static str) -> Self {
+        self.about = about;
+        self
+    }
+
+    /// It reads its streams from Redis and has no in-process partner when run alone.
+    pub const fn needing_redis(mut self) -> Self {
+        self.needs_redis = true;
+        self
+    }
+}
+
+/// Parses the command line of `binary`.
+pub fn parse<A: clap::Args>(binary: &Binary) -> Cli<A> {
+    let matches: ArgMatches = Cli::<A>::command()
+        .name(binary.name)
+        .about(binary.about)
+        .mut_arg("listen", |a| a.default_value(binary.listen))
+        .mut_arg("admin_listen", |a| a.default_value(binary.admin))
         .get_matches();
-    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    Cli::<A>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// The instant a `--since` names, in UTC.

@@ -13,7 +13,7 @@
 pub mod args;
 mod serve;
 
-pub use args::{CommonArgs, HostCommand, Ports, parse};
+pub use args::{Binary, Cli, CommonArgs, HostCommand, parse};
 
 use petition_auth::{AccessPolicy, AuthInterceptor, Principal, TokenKeys};
 use petition_domain::{Clock, SimulatedClock, SystemClock};
@@ -142,6 +142,17 @@ enum Bus {
 pub struct Producer {
     pub outbox: Outbox,
     pub wake: Arc<Notify>,
+}
+
+/// What every service's handlers take from the host: the reference data, the access policy,
+/// the clock, page tokens, and the relay to wake after a commit.
+#[derive(Clone)]
+pub struct Shared {
+    pub reference: Arc<Reference>,
+    pub access: Arc<AccessPolicy>,
+    pub clock: Arc<dyn Clock>,
+    pub pages: PageTokens,
+    pub relay_wake: Arc<Notify>,
 }
 
 pub struct Host {
@@ -302,6 +313,17 @@ impl Host {
                 // that a final flush still reaches it.
                 drop(bus.subscribe(stream.as_str(), group, handler));
             }
+        }
+    }
+
+    /// What a service's handlers share, for the service that publishes through `producer`.
+    pub fn shared(&self, producer: &Producer) -> Shared {
+        Shared {
+            reference: self.reference.clone(),
+            access: self.policy.clone(),
+            clock: self.clock.clone(),
+            pages: self.page_tokens.clone(),
+            relay_wake: producer.wake.clone(),
         }
     }
 
@@ -473,6 +495,8 @@ pub async fn shutdown_signal() {
 /// several into one host; each single binary one.
 #[async_trait::async_trait]
 pub trait Service: Send + Sync {
+    /// Its name as a process: `intake`, `routing`.
+    fn name(&self) -> &'static str;
     /// The streams it publishes, with the schema whose outbox holds them (for `replay`).
     fn produces(&self) -> Vec<(&'static str, Stream)>;
     /// Checks the service's own configuration before anything is opened, so that a missing
@@ -483,6 +507,35 @@ pub trait Service: Send + Sync {
     }
     /// Opens its database, subscribes its consumers and adds its gRPC service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError>;
+}
+
+/// One service alone on a host of its own: what a test or a tool needs to start it.
+#[derive(Debug, Clone)]
+pub struct Alone<S> {
+    pub host: HostConfig,
+    pub service: S,
+}
+
+impl<S: Service + Default> Alone<S> {
+    /// The service with its defaults, on `database_url`.
+    pub fn new(database_url: &str) -> Self {
+        let service = S::default();
+        let mut host = HostConfig::new(service.name());
+        host.database_url = Some(database_url.to_owned());
+        Self { host, service }
+    }
+}
+
+impl<S: Service> Alone<S> {
+    /// Starts it. `bus` lets tests share an in-process bus between services started one by
+    /// one; `clock` lets them hold time still.
+    pub async fn start(
+        self,
+        bus: Option<Arc<InProcessBus>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Running, StartError> {
+        start(self.host, bus, Some(clock), &[&self.service]).await
+    }
 }
 
 /// Starts `services` on a host of their own. `bus` lets tests share an in-process bus between
@@ -501,6 +554,31 @@ pub async fn start(
         s.install(&mut host).await?;
     }
     host.serve().await
+}
+
+/// A binary's `main`: parse its command line, build its services from their flags, and run.
+pub async fn main<A: clap::Args>(
+    binary: &Binary,
+    services: impl FnOnce(&A) -> Vec<Box<dyn Service>>,
+) -> Result<(), StartError> {
+    let cli: Cli<A> = parse(binary);
+    let needs = binary.needs_redis
+        && cli.command.is_none()
+        && cli
+            .common
+            .redis_url
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty();
+    if needs {
+        return Err(StartError::Config(format!(
+            "--redis-url (PETITION_REDIS_URL) is required: {} alone reads its streams from Redis",
+            binary.name
+        )));
+    }
+    let services = services(&cli.service);
+    let refs: Vec<&dyn Service> = services.iter().map(|s| s.as_ref()).collect();
+    run(binary.process, &cli.common, cli.command, &refs).await
 }
 
 /// The whole life of a binary: run its subcommand, or serve `services` until SIGINT or

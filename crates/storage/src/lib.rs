@@ -227,6 +227,54 @@ impl Sql {
         self
     }
 
+    /// Keyset pagination: ` AND (first > $a OR (first = $a AND second > $b))` for the rows after
+    /// `(a, b)` in ascending order (`<` in descending order).
+    pub fn after(
+        &mut self,
+        first: &str,
+        second: &str,
+        (a, b): (i64, String),
+        order: Order,
+    ) -> &mut Self {
+        let op = order.beyond();
+        self.push(&format!(" AND ({first} {op} "))
+            .bind(a)
+            .push(&format!(" OR ({first} = "))
+            .bind(a)
+            .push(&format!(" AND {second} {op} "))
+            .bind(b)
+            .push("))")
+    }
+
+    /// One keyset page: the rows after `after` (if any), ordered by `(first, second)`, at most
+    /// `limit` of them.
+    pub fn page(
+        &mut self,
+        first: &str,
+        second: &str,
+        after: Option<(i64, String)>,
+        order: Order,
+        limit: u32,
+    ) -> &mut Self {
+        if let Some(after) = after {
+            self.after(first, second, after, order);
+        }
+        self.order_limit(first, second, order, limit)
+    }
+
+    /// ` ORDER BY first, second LIMIT $n`, both in `order`.
+    pub fn order_limit(
+        &mut self,
+        first: &str,
+        second: &str,
+        order: Order,
+        limit: u32,
+    ) -> &mut Self {
+        let dir = order.keyword();
+        self.push(&format!(" ORDER BY {first} {dir}, {second} {dir} LIMIT "))
+            .bind(i64::from(limit))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -234,6 +282,29 @@ impl Sql {
     /// The statement, ready to run.
     pub fn build(self) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
         sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+    }
+}
+
+/// The direction of a keyset-paged list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+impl Order {
+    fn keyword(self) -> &'static str {
+        match self {
+            Order::Ascending => "ASC",
+            Order::Descending => "DESC",
+        }
+    }
+
+    fn beyond(self) -> &'static str {
+        match self {
+            Order::Ascending => ">",
+            Order::Descending => "<",
+        }
     }
 }
 
@@ -442,6 +513,13 @@ mod tests {
             .bind_list(["x", "y"].map(String::from))
             .push(")");
         assert_eq!(q.as_str(), "SELECT 1 FROM t WHERE a = $1 AND b IN ($2, $3)");
+        let mut q = Sql::new("SELECT x FROM t WHERE y");
+        q.after("at", "id", (5, "k".into()), Order::Descending)
+            .order_limit("at", "id", Order::Descending, 10);
+        assert_eq!(
+            q.as_str(),
+            "SELECT x FROM t WHERE y AND (at < $1 OR (at = $2 AND id < $3)) ORDER BY at DESC, id DESC LIMIT $4"
+        );
     }
 
     #[tokio::test]

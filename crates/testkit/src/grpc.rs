@@ -1,9 +1,50 @@
 //! What a test needs to call the services over gRPC as someone: a bearer token on every call,
 //! timestamps, and registrations of distinct petitioners.
 
-use petition_auth::{Principal, TokenKeys};
+use petition_auth::{Principal, Role, TokenKeys};
 use petition_proto::v1 as pb;
 use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub type IntakeClient =
+    pb::intake_service_client::IntakeServiceClient<InterceptedService<Channel, Bearer>>;
+pub type RoutingClient =
+    pb::routing_service_client::RoutingServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// A principal of `org` in `role`, named after both.
+pub fn who(org: &str, role: Role) -> Principal {
+    Principal {
+        subject: format!("{role}@{org}"),
+        org: org.to_owned(),
+        role,
+        scopes: vec![],
+    }
+}
+
+pub async fn connect(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the service")
+}
+
+/// Intake at `addr`, called as `p` with a token of the development key.
+pub async fn intake_as(addr: std::net::SocketAddr, p: &Principal) -> IntakeClient {
+    pb::intake_service_client::IntakeServiceClient::with_interceptor(
+        connect(addr).await,
+        bearer(&TokenKeys::dev(), p),
+    )
+}
+
+/// Routing at `addr`, called as `p` with a token of the development key.
+pub async fn routing_as(addr: std::net::SocketAddr, p: &Principal) -> RoutingClient {
+    pb::routing_service_client::RoutingServiceClient::with_interceptor(
+        connect(addr).await,
+        bearer(&TokenKeys::dev(), p),
+    )
+}
 
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {

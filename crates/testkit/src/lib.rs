@@ -109,6 +109,48 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Rows a test holds locked (`SELECT … FOR UPDATE` in an open transaction), so that a call
+/// that needs them waits in flight.
+pub struct Lock(sqlx::PgConnection);
+
+impl Lock {
+    /// Runs `select` (a `SELECT … FOR UPDATE`) in a transaction left open.
+    pub async fn hold(url: &str, select: &str) -> Self {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql("BEGIN").execute(&mut c).await.expect("begin");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(select.to_owned()))
+            .execute(&mut c)
+            .await
+            .expect("lock the rows");
+        Self(c)
+    }
+
+    pub async fn release(mut self) {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("rollback");
+    }
+}
+
+/// Rows of `schema`'s outbox not yet published.
+pub async fn unpublished(url: &str, schema: &str) -> i64 {
+    count(
+        url,
+        &format!("SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"),
+    )
+    .await
+}
+
+/// One number from the database at `url`.
+pub async fn count(url: &str, sql: &str) -> i64 {
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut c)
+        .await
+        .expect("a count")
+}
+
 /// Waits until some session of the database at `url` waits for a lock: a call is in flight,
 /// held by a lock the test took.
 pub async fn wait_for_lock_wait(url: &str) {
@@ -156,6 +198,20 @@ impl TestRedis {
 
     pub fn client(&self) -> redis::Client {
         redis::Client::open(self.url.as_str()).expect("redis url")
+    }
+
+    /// How many entries `stream` (under this key space's prefix) holds.
+    pub async fn stream_len(&self, stream: &str) -> usize {
+        let mut c = self
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis");
+        redis::cmd("XLEN")
+            .arg(format!("{}{stream}", self.prefix))
+            .query_async(&mut c)
+            .await
+            .expect("XLEN")
     }
 }
 
@@ -220,6 +276,21 @@ impl TestDb {
         self._pg.is_some()
     }
 
+    /// A store of `schema` (its migrations `migrator`) and its outbox: what a conformance
+    /// suite works on.
+    pub async fn harness<S>(
+        &self,
+        schema: &str,
+        migrator: &sqlx::migrate::Migrator,
+        store: impl FnOnce(petition_storage::Db) -> S,
+    ) -> StoreHarness<S> {
+        let db = self.open(schema, migrator).await;
+        StoreHarness {
+            outbox: petition_events::Outbox::new(db.clone()),
+            store: store(db),
+        }
+    }
+
     /// Opens `schema` in this database as a service does: the outbox tables and `migrator`'s
     /// migrations applied.
     pub async fn open(
@@ -236,6 +307,12 @@ impl TestDb {
         db.migrate(migrator).await.expect("service migrations");
         db
     }
+}
+
+/// A store under test and the outbox it writes to.
+pub struct StoreHarness<S> {
+    pub store: S,
+    pub outbox: petition_events::Outbox,
 }
 
 /// One conformance suite, run against both dialects: for each test function `name(h)`, a test

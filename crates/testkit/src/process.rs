@@ -17,6 +17,57 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
+    /// Runs `binary` as a development run on free ports, logging JSON, with `args` added.
+    pub fn spawn_dev(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--dev",
+        ];
+        all.extend_from_slice(args);
+        Self::spawn(binary, &all, env)
+    }
+
+    /// A development run of `binary` on the test's PostgreSQL database, and on its Redis key
+    /// space when given (else on the in-process bus).
+    pub fn spawn_on(
+        binary: &str,
+        db: &crate::TestDatabase,
+        redis: Option<&crate::TestRedis>,
+    ) -> Self {
+        let mut args = vec!["--database-url", db.url.as_str()];
+        if let Some(r) = redis {
+            args.extend([
+                "--redis-url",
+                r.url.as_str(),
+                "--stream-prefix",
+                r.prefix.as_str(),
+            ]);
+        }
+        Self::spawn_dev(binary, &args, &[])
+    }
+
+    /// SIGTERM while `call` is in flight: `select` (`SELECT … FOR UPDATE` on the rows `call`
+    /// needs) holds it inside the service until the service has begun to shut down; then the
+    /// rows are let go and the call's answer returned.
+    pub async fn terminate_during<T: Send + 'static>(
+        &mut self,
+        db: &crate::TestDatabase,
+        select: &str,
+        call: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        let lock = crate::Lock::hold(&db.url, select).await;
+        let call = tokio::spawn(call);
+        crate::wait_for_lock_wait(&db.url).await;
+        self.terminate();
+        lock.release().await;
+        call.await.expect("the call's task")
+    }
+
     /// Runs `binary` with `args` (add `--log-format json`, `--listen 127.0.0.1:0`) and waits for
     /// its "serving" line.
     pub fn spawn(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
@@ -105,6 +156,25 @@ impl ServiceProcess {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Sends SIGTERM and waits until the process says it is shutting down.
+    pub fn terminate(&mut self) {
+        self.sigterm();
+        self.wait_for_line(|l| l.contains("shutting down"), Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no shutdown after SIGTERM:\n{}", self.log.join("\n")));
+    }
+
+    /// Waits for the process to exit, and fails unless it exits 0 within 10 s.
+    pub fn expect_clean_exit(&mut self) {
+        let status = self
+            .wait_exit(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", self.log.join("\n")));
+        assert!(
+            status.success(),
+            "exit {status:?}:\n{}",
+            self.log.join("\n")
+        );
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -121,6 +191,17 @@ impl ServiceProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The standard error of a command that must fail.
+pub fn failure_text(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure, got {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 impl Drop for ServiceProcess {

@@ -2,7 +2,7 @@
 //! in the case's timeline, once per event, so that staff and the petitioner see where the case
 //! is.
 
-use crate::store::{IntakeStore, StoreError};
+use crate::store::IntakeStore;
 use petition_events::{Delivery, EventHandler, HandlerError, group};
 
 pub struct StepConsumer {
@@ -19,10 +19,7 @@ impl EventHandler for StepConsumer {
             .store
             .apply_step(group::INTAKE, &case_id, &step)
             .await
-            .map_err(|e| match e {
-                StoreError::Database(e) => HandlerError::from_database(&e),
-                e => HandlerError::Transient(e.to_string()),
-            })?;
+            .map_err(HandlerError::from_store)?;
         if applied {
             tracing::debug!(%case_id, kind = %step.kind, organ = %step.organ, "case step recorded");
         }

@@ -9,35 +9,29 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use pb::intake_service_server::IntakeService;
-use petition_auth::{AccessPolicy, CaseFacts, CaseView, Principal, principal};
+use petition_auth::{CaseFacts, CaseView, Principal, principal};
 use petition_domain::intake::{
     Accused, IntakeContext, IntakePolicy, PetitionForm, PetitionerForm, ValidPetition, repeat_flags,
 };
 use petition_domain::validation::shown;
-use petition_domain::{CaseNumber, Clock, IdType, QueryCode, case_number};
+use petition_domain::{CaseNumber, IdType, QueryCode, case_number};
 use petition_grpc::convert::{
     channel_from_pb, diversion_to_pb, from_ts, id_type_from_pb, type_to_pb,
 };
 use petition_grpc::page::{binding, page_size};
-use petition_grpc::reference::Reference;
-use petition_grpc::{PageTokens, denied, invalid};
+use petition_grpc::{denied, invalid};
+use petition_host::Shared;
 use petition_proto::v1 as pb;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 pub struct IntakeGrpc {
+    pub shared: Shared,
     pub store: IntakeStore,
-    pub reference: Arc<Reference>,
-    pub access: Arc<AccessPolicy>,
     pub rules: IntakePolicy,
     pub cipher: PersonalDataCipher,
-    pub clock: Arc<dyn Clock>,
-    pub relay_wake: Arc<Notify>,
-    pub pages: PageTokens,
 }
 
 /// What the access policy needs to know of an intake case.
@@ -121,7 +115,7 @@ fn form_from_pb(req: &pb::RegisterPetitionRequest) -> Result<PetitionForm, Statu
 impl IntakeGrpc {
     fn view(&self) -> View<'_> {
         View {
-            tree: &self.reference.tree,
+            tree: &self.shared.reference.tree,
             cipher: &self.cipher,
         }
     }
@@ -136,7 +130,7 @@ impl IntakeGrpc {
     ) -> Result<pb::RegisterPetitionResponse, Status> {
         let c = &existing.body;
         if c.fingerprint != fingerprint {
-            let which = match self.access.view(p, &facts(existing)) {
+            let which = match self.shared.access.view(p, &facts(existing)) {
                 CaseView::Visible { .. } => format!(" as case {}", existing.case_number),
                 _ => String::new(),
             };
@@ -168,6 +162,7 @@ impl IntakeGrpc {
         now: DateTime<Utc>,
     ) -> NewCase {
         let region = self
+            .shared
             .reference
             .tree
             .get(&valid.received_by)
@@ -242,7 +237,7 @@ impl IntakeGrpc {
         let after = if token.is_empty() {
             None
         } else {
-            let text = self.pages.decode(bound, token)?;
+            let text = self.shared.pages.decode(bound, token)?;
             Some(parse_cursor(&text).ok_or_else(|| {
                 Status::invalid_argument("page_token: not a token this service issued")
             })?)
@@ -256,7 +251,7 @@ impl IntakeGrpc {
             cases.truncate(size as usize);
             cases
                 .last()
-                .map(|c| self.pages.encode(bound, &cursor_text(c)))
+                .map(|c| self.shared.pages.encode(bound, &cursor_text(c)))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -286,6 +281,7 @@ impl IntakeGrpc {
             .map_err(internal)?;
         priors.retain(|prior| {
             !self
+                .shared
                 .access
                 .is_accused_side(p, prior.accused_organ.as_deref())
         });
@@ -293,7 +289,7 @@ impl IntakeGrpc {
             &priors,
             &valid.received_by,
             valid.received_at,
-            &self.reference.tree,
+            &self.shared.reference.tree,
             &self.rules,
         );
         Ok(StoredFlags {
@@ -346,17 +342,18 @@ impl IntakeService for IntakeGrpc {
     ) -> Result<Response<pb::RegisterPetitionResponse>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.access
+        self.shared
+            .access
             .may_register(&p, req.received_by.trim(), &req.source_system)
             .map_err(denied)?;
         let fingerprint = Sha256::digest(req.encode_to_vec()).to_vec();
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let form = form_from_pb(&req)?;
         let valid = petition_domain::intake::validate(
             &form,
             &IntakeContext {
-                tree: &self.reference.tree,
-                taxonomy: &self.reference.taxonomy,
+                tree: &self.shared.reference.tree,
+                taxonomy: &self.shared.reference.taxonomy,
                 policy: &self.rules,
                 now,
             },
@@ -406,7 +403,7 @@ impl IntakeService for IntakeGrpc {
             }
             Err(e) => return Err(internal(e)),
         };
-        self.relay_wake.notify_one();
+        self.shared.relay_wake.notify_one();
         tracing::info!(%case_number, channel = %valid.channel, received_by = %valid.received_by,
             group = flags.group, leapfrog = flags.leapfrog, repeat = flags.repeat, "petition registered");
         metrics::counter!("petitions_registered_total", "channel" => valid.channel.as_str())
@@ -428,14 +425,14 @@ impl IntakeService for IntakeGrpc {
     ) -> Result<Response<pb::Case>, Status> {
         let p = principal(&request)?.clone();
         let key = case_key(request.get_ref())?;
-        self.access.may_read_cases(&p).map_err(denied)?;
+        self.shared.access.may_read_cases(&p).map_err(denied)?;
         let case = self
             .store
             .get_case(&key)
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
-        match self.access.view(&p, &facts(&case)) {
+        match self.shared.access.view(&p, &facts(&case)) {
             CaseView::Visible { personal_data } => {
                 Ok(Response::new(self.view().case(&p, &case, personal_data)))
             }
@@ -449,13 +446,13 @@ impl IntakeService for IntakeGrpc {
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.access.may_read_cases(&p).map_err(denied)?;
+        self.shared.access.may_read_cases(&p).map_err(denied)?;
         let mut filter = CaseFilter {
-            scope: self.access.list_scope(&p),
+            scope: self.shared.access.list_scope(&p),
             ..CaseFilter::default()
         };
         if !req.received_by.is_empty() {
-            if self.reference.tree.get(&req.received_by).is_none() {
+            if self.shared.reference.tree.get(&req.received_by).is_none() {
                 return Err(Status::invalid_argument(format!(
                     "received_by: organ {} is not in the organisation tree",
                     shown(&req.received_by)
@@ -535,6 +532,7 @@ impl IntakeService for IntakeGrpc {
             .ok_or_else(|| Status::not_found(NO_SUCH_CODE))?;
         // Art. 30 ¶3: even holding the code, the accused side learns nothing.
         if self
+            .shared
             .access
             .is_accused_side(&p, case.body.accused_organ.as_deref())
         {
@@ -548,13 +546,16 @@ impl IntakeService for IntakeGrpc {
         request: Request<pb::GetPetitionerHistoryRequest>,
     ) -> Result<Response<pb::GetPetitionerHistoryResponse>, Status> {
         let p = principal(&request)?.clone();
-        self.access.may_look_up_petitioners(&p).map_err(denied)?;
+        self.shared
+            .access
+            .may_look_up_petitioners(&p)
+            .map_err(denied)?;
         let req = request.into_inner();
         let id_type = id_type_from_pb(req.id_type)
             .ok_or_else(|| Status::invalid_argument("id_type: required"))?;
         let number = match id_type {
             IdType::ResidentId => {
-                let today = petition_domain::calendar::local_date(self.clock.now());
+                let today = petition_domain::calendar::local_date(self.shared.clock.now());
                 petition_domain::ResidentId::parse(&req.id_number, today)
                     .map_err(|e| {
                         Status::invalid_argument(format!(
@@ -571,7 +572,7 @@ impl IntakeService for IntakeGrpc {
         };
         tracing::info!(target: "audit", subject = %p.subject, org = %p.org, "petitioner history looked up");
         let filter = CaseFilter {
-            scope: self.access.list_scope(&p),
+            scope: self.shared.access.list_scope(&p),
             petitioner: Some(self.cipher.id_hash(id_type.as_str(), &number)),
             ..CaseFilter::default()
         };

@@ -11,10 +11,9 @@ pub mod handlers;
 pub mod store;
 
 use crate::crypto::{CryptoError, DEV_DATA_KEY, PersonalDataCipher};
-use petition_domain::Clock;
 use petition_domain::intake::IntakePolicy;
-use petition_events::{InProcessBus, Stream, group};
-use petition_host::{Host, HostConfig, Running, Service, StartError};
+use petition_events::{Stream, group};
+use petition_host::{Alone, Host, HostConfig, Service, StartError};
 use petition_proto::v1::intake_service_server::IntakeServiceServer;
 use std::sync::Arc;
 
@@ -22,13 +21,16 @@ pub const SERVICE_NAME: &str = "petition.v1.IntakeService";
 /// The database schema (PostgreSQL) or file name (SQLite) of intake.
 pub const SCHEMA: &str = "intake";
 
-/// What intake needs beyond the host.
+/// Intake as a service a host runs, with what it needs beyond the host.
 #[derive(Debug, Clone, Default)]
-pub struct IntakeSettings {
+pub struct Intake {
     /// base64 of 32 bytes
     pub data_key: Option<String>,
     pub policy: IntakePolicy,
 }
+
+/// Intake alone on a host of its own (tests and tools).
+pub type IntakeConfig = Alone<Intake>;
 
 /// Intake's own flags and environment variables; the suite takes them too.
 #[derive(clap::Args, Debug, Clone)]
@@ -55,11 +57,11 @@ pub struct IntakeArgs {
     pub max_clock_skew_minutes: i64,
 }
 
-impl From<&IntakeArgs> for IntakeSettings {
+impl From<&IntakeArgs> for Intake {
     fn from(a: &IntakeArgs) -> Self {
-        let mut s = IntakeSettings {
+        let mut s = Intake {
             data_key: a.data_key.clone().filter(|k| !k.is_empty()),
-            ..IntakeSettings::default()
+            ..Intake::default()
         };
         s.policy.group_threshold = a.group_threshold;
         s.policy.repeat_window = chrono::Duration::days(a.repeat_window_days);
@@ -69,25 +71,7 @@ impl From<&IntakeArgs> for IntakeSettings {
     }
 }
 
-/// A host of its own and intake's settings: what `start` needs.
-#[derive(Debug, Clone)]
-pub struct IntakeConfig {
-    pub host: HostConfig,
-    pub intake: IntakeSettings,
-}
-
-impl IntakeConfig {
-    pub fn new(database_url: &str) -> Self {
-        let mut host = HostConfig::new("intake");
-        host.database_url = Some(database_url.to_owned());
-        Self {
-            host,
-            intake: IntakeSettings::default(),
-        }
-    }
-}
-
-fn cipher(settings: &IntakeSettings, dev: bool) -> Result<PersonalDataCipher, StartError> {
+fn cipher(settings: &Intake, dev: bool) -> Result<PersonalDataCipher, StartError> {
     match (&settings.data_key, dev) {
         (Some(k), _) => PersonalDataCipher::from_base64(k)
             .map_err(|e: CryptoError| StartError::Config(format!("data key: {e}"))),
@@ -103,22 +87,23 @@ fn cipher(settings: &IntakeSettings, dev: bool) -> Result<PersonalDataCipher, St
     }
 }
 
-/// Intake as a service a host runs.
-pub struct Intake(pub IntakeSettings);
-
 #[async_trait::async_trait]
 impl Service for Intake {
+    fn name(&self) -> &'static str {
+        SCHEMA
+    }
+
     fn produces(&self) -> Vec<(&'static str, Stream)> {
         vec![(SCHEMA, Stream::Intake)]
     }
 
     fn check(&self, cfg: &HostConfig) -> Result<(), StartError> {
-        cipher(&self.0, cfg.dev).map(drop)
+        cipher(self, cfg.dev).map(drop)
     }
 
     /// Its database, outbox, the consumer of routing's steps, and the gRPC service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
-        let cipher = cipher(&self.0, host.config().dev)?;
+        let cipher = cipher(self, host.config().dev)?;
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
         let store = store::IntakeStore::new(db);
@@ -130,25 +115,12 @@ impl Service for Intake {
             }),
         );
         let grpc = handlers::IntakeGrpc {
+            shared: host.shared(&producer),
             store,
-            reference: host.reference.clone(),
-            access: host.policy.clone(),
-            rules: self.0.policy.clone(),
+            rules: self.policy.clone(),
             cipher,
-            clock: host.clock.clone(),
-            relay_wake: producer.wake,
-            pages: host.page_tokens.clone(),
         };
         host.add_service(IntakeServiceServer::with_interceptor(grpc, host.auth()));
         Ok(())
     }
-}
-
-/// Starts intake alone on a host of its own (tests and tools).
-pub async fn start(
-    cfg: IntakeConfig,
-    bus: Option<Arc<InProcessBus>>,
-    clock: Arc<dyn Clock>,
-) -> Result<Running, StartError> {
-    petition_host::start(cfg.host, bus, Some(clock), &[&Intake(cfg.intake)]).await
 }

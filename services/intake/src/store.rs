@@ -8,7 +8,7 @@ use petition_domain::case_number::MAX_SEQUENCE;
 use petition_domain::intake::PriorCase;
 use petition_domain::{CaseStatus, Channel, Diversion, IdType, Sex, StepKind, TypeOfMatter};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::{Corrupt, Db, Dialect, RowExt, Sql, Tx, is_unique_violation, micros};
+use petition_storage::{Corrupt, Db, Dialect, Order, RowExt, Sql, Tx, is_unique_violation, micros};
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
@@ -595,17 +595,13 @@ impl IntakeStore {
                 .bind(h.clone())
                 .push(")");
         }
-        if let Some(c) = after {
-            q.push(" AND (received_at < ")
-                .bind(micros(c.received_at))
-                .push(" OR (received_at = ")
-                .bind(micros(c.received_at))
-                .push(" AND id < ")
-                .bind(c.id.to_string())
-                .push("))");
-        }
-        q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
-            .bind(i64::from(limit));
+        q.page(
+            "received_at",
+            "id",
+            after.map(|c| (micros(c.received_at), c.id.to_string())),
+            Order::Descending,
+            limit,
+        );
         let rows = q.build().fetch_all(self.db.pool()).await?;
         rows.iter().map(case_from_row).collect()
     }

@@ -78,8 +78,7 @@ fn serving_without_keys_fails_and_says_how_to_fix_it() {
         .env_remove("PETITION_DEV")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = petition_testkit::process::failure_text(&out);
     assert!(
         err.contains("PETITION_DATA_KEY") && err.contains("--dev"),
         "{err}"
@@ -88,51 +87,18 @@ fn serving_without_keys_fails_and_says_how_to_fix_it() {
 
 #[tokio::test]
 async fn replay_puts_a_streams_events_back_in_the_outbox() {
-    use petition_proto::v1 as pb;
+    use petition_testkit::grpc::{intake_as, load_request, who};
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let mut intake = petition_testkit::ServiceProcess::spawn(
-        BIN,
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--dev",
-            "--data-dir",
-            data_dir,
-        ],
-        &[],
-    );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", intake.grpc_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let clerk = petition_auth::Principal {
-        subject: "clerk".into(),
-        org: "pingcheng.bureau".into(),
-        role: Role::Clerk,
-        scopes: vec![],
-    };
-    let mut c = pb::intake_service_client::IntakeServiceClient::with_interceptor(
-        channel,
-        petition_testkit::grpc::bearer(&TokenKeys::dev(), &clerk),
-    );
+    let mut intake =
+        petition_testkit::ServiceProcess::spawn_dev(BIN, &["--data-dir", data_dir], &[]);
+    let mut c = intake_as(intake.grpc_addr, &who("pingcheng.bureau", Role::Clerk)).await;
     for n in 0..3 {
-        c.register_petition(petition_testkit::grpc::load_request(n))
-            .await
-            .unwrap();
+        c.register_petition(load_request(n)).await.unwrap();
     }
-    intake.sigterm();
-    assert!(
-        intake
-            .wait_exit(std::time::Duration::from_secs(10))
-            .unwrap()
-            .success()
-    );
+    drop(c);
+    intake.terminate();
+    intake.expect_clean_exit();
 
     let replay = |stream: &str| {
         Command::new(BIN)

@@ -4,28 +4,26 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use petition_auth::ListScope;
 use petition_domain::{CaseStatus, Channel, IdType, Sex, StepKind, TypeOfMatter};
-use petition_events::outbox::{EntryId, EventSink, Outbox, OutboxRow, Published};
+use petition_events::outbox::{EntryId, EventSink, OutboxRow, Published};
 use petition_events::{BusError, OutboxMessage};
 use petition_intake::store::{
     CaseBody, CaseFilter, CaseKey, IntakeStore, NewCase, PageCursor, StepRecord, StoreError,
     StoredFlags, StoredPetitioner,
 };
-use petition_testkit::TestDb;
+use petition_testkit::{StoreHarness, TestDb};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use uuid::Uuid;
 
-struct Harness {
-    store: IntakeStore,
-    outbox: Outbox,
-}
+type Harness = StoreHarness<IntakeStore>;
 
 async fn open(db: &TestDb) -> Harness {
-    let db = db.open("intake", &petition_intake::store::MIGRATOR).await;
-    Harness {
-        store: IntakeStore::new(db.clone()),
-        outbox: Outbox::new(db),
-    }
+    db.harness(
+        "intake",
+        &petition_intake::store::MIGRATOR,
+        IntakeStore::new,
+    )
+    .await
 }
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {

@@ -2,7 +2,7 @@
 //! `petition.intake.v1`), in one transaction with the processed-event mark and the
 //! `petition.routed` event.
 
-use crate::store::{RoutingStore, StoreError};
+use crate::store::RoutingStore;
 use crate::workflow::{self, Registered, RoutingPolicy};
 use petition_domain::routing::{RoutingInput, RoutingRules, decide};
 use petition_domain::{Clock, RegionCode};
@@ -86,10 +86,7 @@ impl EventHandler for RoutingConsumer {
             .store
             .insert_routed(group::ROUTING, &d.envelope.event_id, &record, &event)
             .await
-            .map_err(|e| match e {
-                StoreError::Database(e) => HandlerError::from_database(&e),
-                e => HandlerError::Transient(e.to_string()),
-            })?;
+            .map_err(HandlerError::from_store)?;
         if fresh {
             self.relay_wake.notify_one();
             metrics::counter!("petitions_routed_total", "outcome" => record.outcome.as_str())

@@ -8,17 +8,14 @@ use crate::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
 use crate::workflow::{self, Refusal, RoutingPolicy};
 use chrono::{DateTime, Utc};
 use pb::routing_service_server::RoutingService;
-use petition_auth::{AccessPolicy, CaseFacts, CaseView, Duty, Principal, principal};
-use petition_domain::Clock;
+use petition_auth::{CaseFacts, CaseView, Duty, Principal, principal};
 use petition_domain::validation::{Violation, check_text, shown};
 use petition_events::OutboxMessage;
 use petition_grpc::convert::from_ts;
 use petition_grpc::page::{binding, page_size};
-use petition_grpc::reference::Reference;
-use petition_grpc::{PageTokens, denied, invalid};
+use petition_grpc::{denied, invalid};
+use petition_host::Shared;
 use petition_proto::v1 as pb;
-use std::sync::Arc;
-use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
 const MAX_REASON_CHARS: usize = 2_000;
@@ -27,13 +24,9 @@ const MAX_REQUEST_ID_CHARS: usize = 128;
 const NO_SUCH_CASE: &str = "case_id: no routed case with that id";
 
 pub struct RoutingGrpc {
+    pub shared: Shared,
     pub store: RoutingStore,
-    pub reference: Arc<Reference>,
-    pub access: Arc<AccessPolicy>,
     pub policy: RoutingPolicy,
-    pub clock: Arc<dyn Clock>,
-    pub relay_wake: Arc<Notify>,
-    pub pages: PageTokens,
 }
 
 /// What the access policy needs to know of a routed case.
@@ -116,8 +109,8 @@ fn parse_cursor(text: &str) -> Result<(i64, String), Status> {
 impl RoutingGrpc {
     fn cx<'a>(&'a self, p: &'a Principal, now: DateTime<Utc>) -> workflow::Ctx<'a> {
         workflow::Ctx {
-            calendar: &self.reference.calendar,
-            tree: &self.reference.tree,
+            calendar: &self.shared.reference.calendar,
+            tree: &self.shared.reference.tree,
             policy: &self.policy,
             now,
             actor: &p.subject,
@@ -135,11 +128,11 @@ impl RoutingGrpc {
     }
 
     fn to_pb(&self, r: &AssignmentRecord) -> pb::Assignment {
-        assignment(r, Self::bucket(r, self.clock.now()))
+        assignment(r, Self::bucket(r, self.shared.clock.now()))
     }
 
     fn check_organ(&self, field: &str, organ: &str) -> Result<(), Status> {
-        if self.reference.tree.get(organ).is_none() {
+        if self.shared.reference.tree.get(organ).is_none() {
             return Err(Status::invalid_argument(format!(
                 "{field}: organ {} is not in the organisation tree",
                 shown(organ)
@@ -154,7 +147,7 @@ impl RoutingGrpc {
         if case_id.is_empty() {
             return Err(Status::invalid_argument("case_id: required"));
         }
-        self.access.may_read_cases(p).map_err(denied)?;
+        self.shared.access.may_read_cases(p).map_err(denied)?;
         if case_id.len() > 64 || !case_id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Status::invalid_argument("case_id: not a case id"));
         }
@@ -168,7 +161,7 @@ impl RoutingGrpc {
     /// Whether `p` may see `r`: for the accused side exactly the answer for a case that does
     /// not exist (Art. 30 ¶3).
     fn visible(&self, p: &Principal, r: &AssignmentRecord) -> Result<(), Status> {
-        match self.access.view(p, &facts(r)) {
+        match self.shared.access.view(p, &facts(r)) {
             CaseView::Visible { .. } => Ok(()),
             CaseView::Hidden => Err(Status::not_found(NO_SUCH_CASE)),
             CaseView::OutOfReach => Err(Status::permission_denied(format!(
@@ -211,7 +204,10 @@ impl RoutingGrpc {
             return Ok(Response::new(self.to_pb(&r)));
         }
         self.visible(p, &r)?;
-        self.access.may_act(p, &facts(&r), duty).map_err(denied)?;
+        self.shared
+            .access
+            .may_act(p, &facts(&r), duty)
+            .map_err(denied)?;
         if let (Some(req), Some(_)) = (request, applied) {
             return Err(Status::already_exists(format!(
                 "request_id {}: already used by {} for another case; send a new request_id for a new request",
@@ -219,14 +215,14 @@ impl RoutingGrpc {
                 p.org
             )));
         }
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let next = change(&r, self.cx(p, now)).map_err(refused)?;
         let msg = event(&next, now);
         self.store
             .update(&next, &msg, request, now)
             .await
             .map_err(internal)?;
-        self.relay_wake.notify_one();
+        self.shared.relay_wake.notify_one();
         Ok(Response::new(self.to_pb(&next)))
     }
 }
@@ -239,7 +235,7 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::ListInboxResponse>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.access.may_work_inbox(&p).map_err(denied)?;
+        self.shared.access.may_work_inbox(&p).map_err(denied)?;
         let bucket = match pb::InboxBucket::try_from(req.bucket) {
             Ok(pb::InboxBucket::Unspecified) => Bucket::All,
             Ok(pb::InboxBucket::ToClaim) => Bucket::ToClaim,
@@ -258,16 +254,16 @@ impl RoutingService for RoutingGrpc {
         );
         let after = match req.page_token.as_str() {
             "" => None,
-            t => Some(parse_cursor(&self.pages.decode(&bound, t)?)?),
+            t => Some(parse_cursor(&self.shared.pages.decode(&bound, t)?)?),
         };
         let mut items = self
             .store
             .inbox(&InboxQuery {
                 organ: p.org.clone(),
                 bucket,
-                now: self.clock.now(),
+                now: self.shared.clock.now(),
                 category_prefix: category_prefix(&req.category_prefix)?,
-                hidden_accused: self.access.list_scope(&p).hidden_accused,
+                hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
                 after,
                 limit: size + 1,
             })
@@ -279,7 +275,7 @@ impl RoutingService for RoutingGrpc {
                 .last()
                 .map(|r| {
                     let due = r.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
-                    self.pages.encode(&bound, &cursor(due, &r.case_id))
+                    self.shared.pages.encode(&bound, &cursor(due, &r.case_id))
                 })
                 .unwrap_or_default()
         } else {
@@ -377,18 +373,18 @@ impl RoutingService for RoutingGrpc {
     ) -> Result<Response<pb::ListInboxResponse>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        self.access.may_triage(&p).map_err(denied)?;
+        self.shared.access.may_triage(&p).map_err(denied)?;
         let size = page_size(req.page_size);
         let bound = binding(&p, &pb::ListTriageRequest::default());
         let after = match req.page_token.as_str() {
             "" => None,
-            t => Some(parse_cursor(&self.pages.decode(&bound, t)?)?),
+            t => Some(parse_cursor(&self.shared.pages.decode(&bound, t)?)?),
         };
         let mut items = self
             .store
             .triage(
                 &p.org,
-                &self.access.list_scope(&p).hidden_accused,
+                &self.shared.access.list_scope(&p).hidden_accused,
                 after,
                 size + 1,
             )
@@ -399,7 +395,8 @@ impl RoutingService for RoutingGrpc {
             items
                 .last()
                 .map(|r| {
-                    self.pages
+                    self.shared
+                        .pages
                         .encode(&bound, &cursor(r.route_due.timestamp_micros(), &r.case_id))
                 })
                 .unwrap_or_default()

@@ -12,10 +12,9 @@ pub mod rules;
 pub mod store;
 pub mod workflow;
 
-use petition_domain::Clock;
 use petition_domain::routing::RoutingRules;
-use petition_events::{InProcessBus, Stream, group};
-use petition_host::{Host, HostConfig, Running, Service, StartError};
+use petition_events::{Stream, group};
+use petition_host::{Alone, Host, Service, StartError};
 use petition_proto::v1::routing_service_server::RoutingServiceServer;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -25,9 +24,9 @@ pub const SERVICE_NAME: &str = "petition.v1.RoutingService";
 /// The database schema (PostgreSQL) or file name (SQLite) of routing.
 pub const SCHEMA: &str = "routing";
 
-/// What routing needs beyond the host.
+/// Routing as a service a host runs, with what it needs beyond the host.
 #[derive(Debug, Clone)]
-pub struct RoutingSettings {
+pub struct Routing {
     /// ordered override rules (TOML), re-read when the file changes
     pub rules_file: Option<PathBuf>,
     /// how often the rules file is checked for changes
@@ -35,7 +34,7 @@ pub struct RoutingSettings {
     pub policy: workflow::RoutingPolicy,
 }
 
-impl Default for RoutingSettings {
+impl Default for Routing {
     fn default() -> Self {
         Self {
             rules_file: None,
@@ -56,41 +55,26 @@ pub struct RoutingArgs {
     pub report_days: i64,
 }
 
-impl From<&RoutingArgs> for RoutingSettings {
+impl From<&RoutingArgs> for Routing {
     fn from(a: &RoutingArgs) -> Self {
-        let mut s = RoutingSettings {
+        let mut s = Routing {
             rules_file: a.rules_file.clone(),
-            ..RoutingSettings::default()
+            ..Routing::default()
         };
         s.policy.report_days = a.report_days;
         s
     }
 }
 
-/// A host of its own and routing's settings: what `start` needs.
-#[derive(Debug, Clone)]
-pub struct RoutingConfig {
-    pub host: HostConfig,
-    pub routing: RoutingSettings,
-}
-
-impl RoutingConfig {
-    pub fn new(database_url: &str) -> Self {
-        let mut host = HostConfig::new("routing");
-        host.database_url = Some(database_url.to_owned());
-        host.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 50052));
-        Self {
-            host,
-            routing: RoutingSettings::default(),
-        }
-    }
-}
-
-/// Routing as a service a host runs.
-pub struct Routing(pub RoutingSettings);
+/// Routing alone on a host of its own (tests and tools).
+pub type RoutingConfig = Alone<Routing>;
 
 #[async_trait::async_trait]
 impl Service for Routing {
+    fn name(&self) -> &'static str {
+        SCHEMA
+    }
+
     fn produces(&self) -> Vec<(&'static str, Stream)> {
         vec![(SCHEMA, Stream::Routing)]
     }
@@ -98,7 +82,7 @@ impl Service for Routing {
     /// Its database, outbox, the consumer of intake's registrations, the rules watcher, and
     /// the gRPC service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
-        let settings = &self.0;
+        let settings = self;
         let rules = Arc::new(RwLock::new(match &settings.rules_file {
             Some(p) => rules::load(p, &host.reference)?,
             None => RoutingRules::default(),
@@ -123,24 +107,11 @@ impl Service for Routing {
             host.spawn(move |stop| rules::watch(path, every, reference, rules, stop));
         }
         let grpc = handlers::RoutingGrpc {
+            shared: host.shared(&producer),
             store,
-            reference: host.reference.clone(),
-            access: host.policy.clone(),
             policy: settings.policy.clone(),
-            clock: host.clock.clone(),
-            relay_wake: producer.wake,
-            pages: host.page_tokens.clone(),
         };
         host.add_service(RoutingServiceServer::with_interceptor(grpc, host.auth()));
         Ok(())
     }
-}
-
-/// Starts routing alone on a host of its own (tests and tools).
-pub async fn start(
-    cfg: RoutingConfig,
-    bus: Option<Arc<InProcessBus>>,
-    clock: Arc<dyn Clock>,
-) -> Result<Running, StartError> {
-    petition_host::start(cfg.host, bus, Some(clock), &[&Routing(cfg.routing)]).await
 }

@@ -5,7 +5,7 @@
 use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::{Corrupt, Db, RowExt, Sql, is_unique_violation, micros};
+use petition_storage::{Corrupt, Db, Order, RowExt, Sql, is_unique_violation, micros};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -318,17 +318,13 @@ impl RoutingStore {
                     .bind(now);
             }
         }
-        if let Some((due, id)) = &q.after {
-            b.push(" AND (due_at > ")
-                .bind(*due)
-                .push(" OR (due_at = ")
-                .bind(*due)
-                .push(" AND case_id > ")
-                .bind(id.clone())
-                .push("))");
-        }
-        b.push(" ORDER BY due_at, case_id LIMIT ")
-            .bind(i64::from(q.limit));
+        b.page(
+            "due_at",
+            "case_id",
+            q.after.clone(),
+            Order::Ascending,
+            q.limit,
+        );
         let rows = b.build().fetch_all(self.db.pool()).await?;
         rows.iter().map(from_row).collect()
     }
@@ -350,17 +346,7 @@ impl RoutingStore {
             .bind(bureau.to_owned())
             .push("))");
         push_not_accused(&mut b, hidden_accused);
-        if let Some((due, id)) = after {
-            b.push(" AND (route_due > ")
-                .bind(due)
-                .push(" OR (route_due = ")
-                .bind(due)
-                .push(" AND case_id > ")
-                .bind(id)
-                .push("))");
-        }
-        b.push(" ORDER BY route_due, case_id LIMIT ")
-            .bind(i64::from(limit));
+        b.page("route_due", "case_id", after, Order::Ascending, limit);
         let rows = b.build().fetch_all(self.db.pool()).await?;
         rows.iter().map(from_row).collect()
     }

@@ -1,13 +1,12 @@
 //! SIGTERM to the routing binary on PostgreSQL + Redis: the command in flight is answered, the
 //! outbox is flushed, and the process exits 0 within 10 s.
 
-use petition_auth::{Role, TokenKeys};
+use petition_auth::Role;
 use petition_events::Stream;
 use petition_proto::v1 as pb;
-use petition_testkit::grpc::{bearer, timestamp};
-use petition_testkit::{ServiceProcess, TestDatabase, TestRedis, require};
+use petition_testkit::grpc::{routing_as, timestamp, who};
+use petition_testkit::{ServiceProcess, TestDatabase, TestRedis, count, require};
 use prost::Message;
-use sqlx::Connection;
 use std::time::Duration;
 
 /// Intake's event for a housing petition, put on the stream as intake would.
@@ -49,110 +48,45 @@ async fn registered(redis: &TestRedis, case_id: &str) {
 async fn sigterm_answers_the_command_in_flight_flushes_the_outbox_and_exits_0() {
     let db = require!(TestDatabase::create());
     let redis = require!(TestRedis::create());
-    let mut process = ServiceProcess::spawn(
-        env!("CARGO_BIN_EXE_petition-routing"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--dev",
-            "--database-url",
-            &db.url,
-            "--redis-url",
-            &redis.url,
-            "--stream-prefix",
-            &redis.prefix,
-        ],
-        &[],
-    );
+    let bin = env!("CARGO_BIN_EXE_petition-routing");
+    let mut process = ServiceProcess::spawn_on(bin, &db, Some(&redis));
     let case_id = uuid::Uuid::now_v7().to_string();
     registered(&redis, &case_id).await;
-    let mut lock = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let routed = format!("SELECT count(*) FROM routing.assignments WHERE case_id = '{case_id}'");
     for _ in 0..400 {
-        let routed: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM routing.assignments WHERE case_id = $1")
-                .bind(&case_id)
-                .fetch_one(&mut lock)
-                .await
-                .unwrap();
-        if routed == 1 {
+        if count(&db.url, &routed).await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
-    // Hold the case's row, so that accepting it waits inside.
-    let mut tx = lock.begin().await.unwrap();
-    sqlx::query("SELECT version FROM routing.assignments WHERE case_id = $1 FOR UPDATE")
-        .bind(&case_id)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", process.grpc_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let handler = petition_auth::Principal {
-        subject: "handler".into(),
-        org: "pingcheng.housing".into(),
-        role: Role::Handler,
-        scopes: vec![],
-    };
-    let mut c = pb::routing_service_client::RoutingServiceClient::with_interceptor(
-        channel,
-        bearer(&TokenKeys::dev(), &handler),
-    );
+    // The case's row is held, so that accepting it waits inside.
+    let mut c = routing_as(process.grpc_addr, &who("pingcheng.housing", Role::Handler)).await;
     let id = case_id.clone();
-    let call = tokio::spawn(async move {
-        c.accept_case(pb::AcceptCaseRequest {
-            case_id: id,
-            request_id: "accept".into(),
-        })
+    let accepted = process
+        .terminate_during(
+            &db,
+            &format!("SELECT * FROM routing.assignments WHERE case_id = '{case_id}' FOR UPDATE"),
+            async move {
+                c.accept_case(pb::AcceptCaseRequest {
+                    case_id: id,
+                    request_id: "accept".into(),
+                })
+                .await
+            },
+        )
         .await
-    });
-    petition_testkit::wait_for_lock_wait(&db.url).await;
-
-    process.sigterm();
-    process
-        .wait_for_line(|l| l.contains("shutting down"), Duration::from_secs(5))
-        .expect("the service heard SIGTERM");
-    tx.rollback().await.unwrap();
-    let accepted = call
-        .await
-        .unwrap()
         .expect("the command in flight is answered");
     assert_eq!(
         accepted.into_inner().state,
         pb::AssignmentState::Accepted as i32
     );
-    let status = process
-        .wait_exit(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", process.log.join("\n")));
-    assert!(
-        status.success(),
-        "exit {status:?}:\n{}",
-        process.log.join("\n")
-    );
+    process.expect_clean_exit();
 
-    let unpublished: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM routing.outbox WHERE published_at IS NULL")
-            .fetch_one(&mut lock)
-            .await
-            .unwrap();
-    assert_eq!(unpublished, 0);
-    let mut r = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let len: usize = redis::cmd("XLEN")
-        .arg(format!("{}{}", redis.prefix, Stream::Routing))
-        .query_async(&mut r)
-        .await
-        .unwrap();
-    assert_eq!(len, 2, "routed, then accepted");
+    assert_eq!(petition_testkit::unpublished(&db.url, "routing").await, 0);
+    assert_eq!(
+        redis.stream_len(Stream::Routing.as_str()).await,
+        2,
+        "routed, then accepted"
+    );
 }

@@ -2,26 +2,24 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use petition_domain::{Channel, TypeOfMatter};
-use petition_events::{Outbox, OutboxMessage};
+use petition_events::OutboxMessage;
 use petition_routing::model::{
     AssignmentRecord, AssignmentState, HandlingMode, PetitionerView, ReplyOutcome, RouteOutcome,
     ServiceMode, ServiceRecord, Step,
 };
 use petition_routing::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
-use petition_testkit::TestDb;
+use petition_testkit::{StoreHarness, TestDb};
 use uuid::Uuid;
 
-struct Harness {
-    store: RoutingStore,
-    outbox: Outbox,
-}
+type Harness = StoreHarness<RoutingStore>;
 
 async fn open(db: &TestDb) -> Harness {
-    let db = db.open("routing", &petition_routing::store::MIGRATOR).await;
-    Harness {
-        store: RoutingStore::new(db.clone()),
-        outbox: Outbox::new(db),
-    }
+    db.harness(
+        "routing",
+        &petition_routing::store::MIGRATOR,
+        RoutingStore::new,
+    )
+    .await
 }
 
 fn at(day: u32) -> DateTime<Utc> {

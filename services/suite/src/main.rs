@@ -2,18 +2,19 @@
 //! default: one SQLite file per service under `--data-dir` and the in-process event bus, so
 //! `cargo run` needs nothing installed. It takes every flag each service takes alone.
 
-use clap::Parser;
-use petition_host::{CommonArgs, HostCommand, Ports};
+use petition_host::{Binary, Service};
 use petition_intake::{Intake, IntakeArgs};
 use petition_routing::{Routing, RoutingArgs};
 
-#[derive(Parser)]
-#[command(name = "petition-suite", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<HostCommand>,
-    #[command(flatten)]
-    common: CommonArgs,
+const BINARY: Binary = Binary::new(
+    "petition-suite",
+    "suite",
+    ("127.0.0.1:50051", "127.0.0.1:9464"),
+)
+.about("Petition Pipeline: every service in one process, on one port.");
+
+#[derive(clap::Args, Debug)]
+struct SuiteArgs {
     #[command(flatten)]
     intake: IntakeArgs,
     #[command(flatten)]
@@ -22,14 +23,15 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli: Cli = petition_host::parse(Ports {
-        listen: "127.0.0.1:50051",
-        admin: "127.0.0.1:9464",
-    });
     // Consumers subscribe as each service installs, and relays start after the last one, so
     // no event passes a service by.
-    let intake = Intake((&cli.intake).into());
-    let routing = Routing((&cli.routing).into());
-    petition_host::run("suite", &cli.common, cli.command, &[&routing, &intake]).await?;
+    petition_host::main::<SuiteArgs>(&BINARY, |a| {
+        let services: Vec<Box<dyn Service>> = vec![
+            Box::new(Routing::from(&a.routing)),
+            Box::new(Intake::from(&a.intake)),
+        ];
+        services
+    })
+    .await?;
     Ok(())
 }

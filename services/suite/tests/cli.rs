@@ -1,10 +1,10 @@
 //! The suite as a user runs it: it takes every flag the single services take (and their
 //! environment variables), and a development run walks a simulated clock forward.
 
-use petition_auth::{Role, TokenKeys};
+use petition_auth::Role;
 use petition_proto::v1 as pb;
 use petition_testkit::ServiceProcess;
-use petition_testkit::grpc::{bearer, timestamp};
+use petition_testkit::grpc::{intake_as, timestamp, who};
 use std::process::Command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -60,8 +60,7 @@ fn a_simulated_clock_is_for_development_runs_only() {
         .env_remove("PETITION_DEV")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = petition_testkit::process::failure_text(&out);
     assert!(
         err.contains("--dev-clock") && err.contains("--dev"),
         "{err}"
@@ -97,16 +96,9 @@ fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
 #[tokio::test]
 async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut suite = ServiceProcess::spawn(
+    let mut suite = ServiceProcess::spawn_dev(
         BIN,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--dev",
             "--dev-clock",
             "2026-02-10T09:00:00+08:00",
             "--data-dir",
@@ -137,21 +129,7 @@ async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
 
     // A group of three is a group visit here (PETITION_GROUP_THRESHOLD=3), registered in
     // simulated time.
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", suite.grpc_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let clerk = petition_auth::Principal {
-        subject: "clerk".into(),
-        org: "pingcheng.bureau".into(),
-        role: Role::Clerk,
-        scopes: vec![],
-    };
-    let mut c = pb::intake_service_client::IntakeServiceClient::with_interceptor(
-        channel,
-        bearer(&TokenKeys::dev(), &clerk),
-    );
+    let mut c = intake_as(suite.grpc_addr, &who("pingcheng.bureau", Role::Clerk)).await;
     let mut req = petition_testkit::grpc::load_request(7);
     req.channel = pb::Channel::Visit as i32;
     req.people_present = 3;
@@ -173,15 +151,12 @@ async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
         registered >= moved - chrono::Duration::seconds(5),
         "{registered} vs {moved}"
     );
-    suite.sigterm();
-    assert!(
-        suite
-            .wait_exit(std::time::Duration::from_secs(10))
-            .unwrap()
-            .success()
-    );
+    // The client's connection stays open: the shutdown does not wait for it.
+    suite.terminate();
+    suite.expect_clean_exit();
     assert!(
         !suite.log.iter().any(|l| l.contains("grace period")),
         "an idle client connection does not hold the shutdown up"
     );
+    drop(c);
 }

@@ -7,7 +7,10 @@ use petition_proto::v1 as pb;
 use serde::Deserialize;
 use tonic::transport::Channel;
 
-pub use petition_testkit::grpc::{Bearer, bearer, load_request, synthetic_resident_id, timestamp};
+pub use petition_testkit::grpc::{
+    Bearer, IntakeClient, RoutingClient, bearer, connect, load_request, synthetic_resident_id,
+    timestamp, who,
+};
 
 pub const SAMPLES: &str = include_str!("../sample-petitions.jsonl");
 
@@ -118,18 +121,6 @@ impl Sample {
     }
 }
 
-pub type IntakeClient = pb::intake_service_client::IntakeServiceClient<
-    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
->;
-
-pub async fn connect(addr: std::net::SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect to intake")
-}
-
 pub fn client(channel: Channel, keys: &TokenKeys, p: &Principal) -> IntakeClient {
     pb::intake_service_client::IntakeServiceClient::with_interceptor(channel, bearer(keys, p))
 }
@@ -139,20 +130,6 @@ pub fn clerk(org: &str) -> Principal {
         subject: format!("clerk@{org}"),
         org: org.to_owned(),
         role: Role::Clerk,
-        scopes: vec![],
-    }
-}
-
-pub type RoutingClient = pb::routing_service_client::RoutingServiceClient<
-    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
->;
-
-/// A principal of `org` in `role`, named after both.
-pub fn who(org: &str, role: Role) -> Principal {
-    Principal {
-        subject: format!("{role}@{org}"),
-        org: org.to_owned(),
-        role,
         scopes: vec![],
     }
 }
@@ -191,8 +168,8 @@ impl Suite {
             None,
             Some(clock.clone()),
             &[
-                &petition_routing::Routing(Default::default()),
-                &petition_intake::Intake(Default::default()),
+                &petition_routing::Routing::default(),
+                &petition_intake::Intake::default(),
             ],
         )
         .await

@@ -8,7 +8,7 @@ use petition_domain::FixedClock;
 use petition_e2e::{Sample, clerk, client, connect, samples};
 use petition_events::{Delivery, EventHandler, HandlerError, InProcessBus, Stream};
 use petition_host::Running as Intake;
-use petition_intake::{IntakeConfig, start};
+use petition_intake::IntakeConfig;
 use petition_proto::v1 as pb;
 use petition_testkit::{TestDatabase, TestRedis, require};
 use prost::Message;
@@ -448,7 +448,7 @@ async fn samples_on_postgres_and_redis() {
     let mut cfg = config(&db.url);
     cfg.host.redis_url = Some(redis.url.clone());
     cfg.host.stream_prefix = redis.prefix.clone();
-    let intake = start(cfg, None, clock()).await.unwrap();
+    let intake = cfg.start(None, clock()).await.unwrap();
     health_and_reflection(&intake).await;
     let registered = register_samples(&intake).await;
     answers_to_retries_and_bad_input(&intake, &registered[&12]).await;
@@ -495,7 +495,7 @@ async fn samples_on_the_embedded_default() {
     let bus = InProcessBus::new();
     let collector = Arc::new(Collector::default());
     bus.subscribe(Stream::Intake.as_str(), "test", collector.clone());
-    let intake = start(config(&url), Some(bus), clock()).await.unwrap();
+    let intake = config(&url).start(Some(bus), clock()).await.unwrap();
     health_and_reflection(&intake).await;
     let registered = register_samples(&intake).await;
     answers_to_retries_and_bad_input(&intake, &registered[&12]).await;
@@ -511,6 +511,6 @@ async fn the_service_refuses_to_start_without_keys_unless_dev() {
     let url = format!("sqlite://{}/intake.db", dir.path().display());
     let mut cfg = config(&url);
     cfg.host.dev = false;
-    let err = start(cfg, None, clock()).await.err().expect("must refuse");
+    let err = cfg.start(None, clock()).await.err().expect("must refuse");
     assert!(err.to_string().contains("PETITION_DATA_KEY"), "{err}");
 }

@@ -59,13 +59,11 @@ async fn reflection_lists_exactly_what_each_port_serves() {
     let mut i = IntakeConfig::new(&format!("sqlite://{}/intake.db", dir.path().display()));
     i.host.listen = "127.0.0.1:0".parse().unwrap();
     i.host.dev = true;
-    let intake = petition_intake::start(i, None, clock.clone())
-        .await
-        .unwrap();
+    let intake = i.start(None, clock.clone()).await.unwrap();
     let mut r = RoutingConfig::new(&format!("sqlite://{}/routing.db", dir.path().display()));
     r.host.listen = "127.0.0.1:0".parse().unwrap();
     r.host.dev = true;
-    let routing = petition_routing::start(r, None, clock).await.unwrap();
+    let routing = r.start(None, clock).await.unwrap();
     let suite = Suite::embedded(Utc::now()).await;
 
     assert_eq!(

@@ -78,7 +78,7 @@ async fn survive_a_restart(persistent: bool) {
         config("routing", &db, &redis),
         None,
         None,
-        &[&Routing(Default::default())],
+        &[&Routing::default()],
     )
     .await
     .unwrap();
@@ -86,7 +86,7 @@ async fn survive_a_restart(persistent: bool) {
         config("intake", &db, &redis),
         None,
         None,
-        &[&Intake(Default::default())],
+        &[&Intake::default()],
     )
     .await
     .unwrap();

@@ -66,12 +66,8 @@ async fn on_postgres_and_redis(now: chrono::DateTime<chrono::Utc>) -> Option<Pip
         *prefix = redis.prefix.clone();
     }
     r.host.consumer_name = "routing-test".into();
-    let routing = petition_routing::start(r, None, clock.clone())
-        .await
-        .unwrap();
-    let intake = petition_intake::start(i, None, clock.clone())
-        .await
-        .unwrap();
+    let routing = r.start(None, clock.clone()).await.unwrap();
+    let intake = i.start(None, clock.clone()).await.unwrap();
     Some(Pipeline {
         intake,
         routing,
@@ -92,12 +88,8 @@ async fn embedded(now: chrono::DateTime<chrono::Utc>) -> Option<Pipeline> {
     );
     let bus = InProcessBus::new();
     // Routing subscribes before intake's relay starts, as the suite does.
-    let routing = petition_routing::start(r, Some(bus.clone()), clock.clone())
-        .await
-        .unwrap();
-    let intake = petition_intake::start(i, Some(bus), clock.clone())
-        .await
-        .unwrap();
+    let routing = r.start(Some(bus.clone()), clock.clone()).await.unwrap();
+    let intake = i.start(Some(bus), clock.clone()).await.unwrap();
     Some(Pipeline {
         intake,
         routing,
@@ -580,15 +572,11 @@ async fn override_rules_are_reloaded_without_a_restart() {
         &format!("sqlite://{}/intake.db", dir.path().display()),
         &format!("sqlite://{}/routing.db", dir.path().display()),
     );
-    r.routing.rules_file = Some(rules.clone());
-    r.routing.rules_poll = Duration::from_millis(50);
+    r.service.rules_file = Some(rules.clone());
+    r.service.rules_poll = Duration::from_millis(50);
     let bus = InProcessBus::new();
-    let routing = petition_routing::start(r, Some(bus.clone()), clock.clone())
-        .await
-        .unwrap();
-    let intake = petition_intake::start(i, Some(bus), clock.clone())
-        .await
-        .unwrap();
+    let routing = r.start(Some(bus.clone()), clock.clone()).await.unwrap();
+    let intake = i.start(Some(bus), clock.clone()).await.unwrap();
     let p = Pipeline {
         intake,
         routing,

@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         cfg,
         None,
         Some(Arc::new(SystemClock)),
-        &[&Routing(Default::default()), &Intake(Default::default())],
+        &[&Routing::default(), &Intake::default()],
     )
     .await?;
 
