@@ -13,6 +13,14 @@ pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("UTC+8")
 }
 
+/// An instant as people in the bureau read it, for messages: Beijing time, to the second, with
+/// its offset so that no one mistakes it for UTC.
+pub fn beijing_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&beijing())
+        .format("%Y-%m-%d %H:%M:%S +08:00")
+        .to_string()
+}
+
 /// The calendar date in Asia/Shanghai of an instant.
 pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&beijing()).date_naive()
@@ -235,6 +243,14 @@ mod tests {
         assert!(c.is_working_day(d(2026, 2, 28)), "Saturday make-up day");
         assert!(!c.is_working_day(d(2026, 3, 1)), "an ordinary Sunday");
         assert!(c.covers(d(2026, 6, 1)) && !c.covers(d(2027, 6, 1)));
+    }
+
+    #[test]
+    fn messages_show_beijing_time() {
+        assert_eq!(
+            beijing_time(Utc.with_ymd_and_hms(2027, 5, 31, 16, 0, 0).unwrap()),
+            "2027-06-01 00:00:00 +08:00"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! computed at intake — group (集体访), leapfrog (越级访), repeat (重复信访) and "same matter open
 //! below" (Art. 19 ¶3).
 
+use crate::calendar::beijing_time;
 use crate::category::{Diversion, Taxonomy, TypeOfMatter};
 use crate::channel::Channel;
 use crate::identity::{IdType, ResidentId, Sex, normalize_phone};
@@ -192,13 +193,17 @@ pub fn validate(
         )),
         Some(at) if at > ctx.now + ctx.policy.max_clock_skew => v.push(Violation::new(
             "received_at",
-            format!("{at} lies in the future; a petition can only be registered once received"),
+            format!(
+                "{} lies in the future; a petition can only be registered once received",
+                beijing_time(at)
+            ),
         )),
         Some(at) if at < ctx.policy.earliest_received_at => v.push(Violation::new(
             "received_at",
             format!(
-                "{at} is before {}, the earliest receipt this deployment accepts",
-                ctx.policy.earliest_received_at
+                "{} is before {}, the earliest receipt this deployment accepts",
+                beijing_time(at),
+                beijing_time(ctx.policy.earliest_received_at)
             ),
         )),
         Some(_) => {}

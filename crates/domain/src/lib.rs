@@ -19,6 +19,7 @@ pub mod region;
 pub mod routing;
 pub mod validation;
 
+pub use calendar::beijing_time;
 pub use case::{CaseStatus, StepKind};
 pub use case_number::CaseNumber;
 pub use category::{Category, Diversion, Taxonomy, TypeOfMatter};

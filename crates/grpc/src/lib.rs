@@ -28,6 +28,24 @@ pub fn invalid(violations: Vec<petition_domain::Violation>) -> tonic::Status {
     invalid_argument(&pairs)
 }
 
+/// A case id from a request: required, and a UUID as intake issues them, so that a malformed id
+/// is the caller's mistake (INVALID_ARGUMENT) in every service, never a lookup that finds
+/// nothing.
+pub fn case_id(field: &str, text: &str) -> Result<uuid::Uuid, tonic::Status> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(tonic::Status::invalid_argument(format!(
+            "{field}: required"
+        )));
+    }
+    uuid::Uuid::parse_str(text).map_err(|_| {
+        tonic::Status::invalid_argument(format!(
+            "{field}: {} is not a case id (a UUID)",
+            petition_domain::validation::shown(text)
+        ))
+    })
+}
+
 /// PERMISSION_DENIED for a refusal of the access policy.
 pub fn denied(d: petition_auth::Denied) -> tonic::Status {
     tonic::Status::permission_denied(d.0)

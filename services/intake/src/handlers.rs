@@ -310,9 +310,7 @@ fn case_key(req: &pb::GetCaseRequest) -> Result<CaseKey, Status> {
         ("", "") => Err(Status::invalid_argument(
             "case_id or case_number: one of them is required",
         )),
-        (id, "") => Ok(CaseKey::Id(Uuid::parse_str(id).map_err(|_| {
-            Status::invalid_argument(format!("case_id: {} is not a UUID", shown(id)))
-        })?)),
+        (id, "") => Ok(CaseKey::Id(petition_grpc::case_id("case_id", id)?)),
         (_, number) => {
             number
                 .parse::<CaseNumber>()

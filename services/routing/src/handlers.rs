@@ -118,6 +118,9 @@ impl RoutingGrpc {
     }
 
     fn bucket(r: &AssignmentRecord, now: DateTime<Utc>) -> pb::InboxBucket {
+        if !workflow::in_inbox(r) {
+            return pb::InboxBucket::Done;
+        }
         if r.due_at.is_some_and(|d| d <= now) {
             return pb::InboxBucket::Overdue;
         }
@@ -143,16 +146,10 @@ impl RoutingGrpc {
 
     /// The stored case, before any question of who may see it.
     async fn find(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {
-        let case_id = case_id.trim();
-        if case_id.is_empty() {
-            return Err(Status::invalid_argument("case_id: required"));
-        }
+        let case_id = petition_grpc::case_id("case_id", case_id)?;
         self.shared.access.may_read_cases(p).map_err(denied)?;
-        if case_id.len() > 64 || !case_id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Status::invalid_argument("case_id: not a case id"));
-        }
         self.store
-            .get(case_id)
+            .get(&case_id.to_string())
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))
@@ -241,6 +238,11 @@ impl RoutingService for RoutingGrpc {
             Ok(pb::InboxBucket::ToClaim) => Bucket::ToClaim,
             Ok(pb::InboxBucket::ToDo) => Bucket::ToDo,
             Ok(pb::InboxBucket::Overdue) => Bucket::Overdue,
+            Ok(pb::InboxBucket::Done) => {
+                return Err(Status::invalid_argument(
+                    "bucket: 已办 (done) cases are in no inbox; read one with GetAssignment",
+                ));
+            }
             Err(_) => return Err(Status::invalid_argument("bucket: unknown value")),
         };
         let size = page_size(req.page_size);

@@ -293,8 +293,10 @@ impl RoutingStore {
     /// One page of an organ's inbox — what it was sent, assigned or diverted — by due date.
     pub async fn inbox(&self, q: &InboxQuery) -> Result<Vec<AssignmentRecord>, StoreError> {
         let mut b = Sql::new(format!("SELECT {COLUMNS} FROM assignments WHERE organ = "));
-        b.bind(q.organ.clone())
-            .push(" AND state IN ('awaiting_acceptance', 'accepted', 'diverted')");
+        b.bind(q.organ.clone()).push(
+            " AND (state IN ('awaiting_acceptance', 'accepted', 'diverted') \
+                   OR (state = 'answered' AND mode = 'assign'))",
+        );
         push_not_accused(&mut b, &q.hidden_accused);
         if let Some(p) = &q.category_prefix {
             b.push(" AND (category = ")

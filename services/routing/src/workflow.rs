@@ -129,10 +129,28 @@ pub fn due(
             (a, b) => a.or(b),
         },
         AssignmentState::Triage | AssignmentState::Objected => Some(r.route_due),
+        // 交办: the completion report (办结报告) is still owed after the reply
+        AssignmentState::Answered if r.mode == Some(HandlingMode::Assign) => r.report_due,
         AssignmentState::Diverted
         | AssignmentState::Linked
         | AssignmentState::Answered
         | AssignmentState::Completed => None,
+    }
+}
+
+/// Whether the organ holding `r` still has work on it, and so finds it in its inbox: a case
+/// to accept, to handle, diverted to it, or assigned (交办) and still owing its completion
+/// report. The store's inbox query says the same in SQL.
+pub fn in_inbox(r: &AssignmentRecord) -> bool {
+    match r.state {
+        AssignmentState::AwaitingAcceptance
+        | AssignmentState::Accepted
+        | AssignmentState::Diverted => true,
+        AssignmentState::Answered => r.mode == Some(HandlingMode::Assign),
+        AssignmentState::Objected
+        | AssignmentState::Triage
+        | AssignmentState::Linked
+        | AssignmentState::Completed => false,
     }
 }
 
@@ -519,9 +537,15 @@ pub fn submit_reply(
             "text: the written opinion (信访处理意见书) is required".into(),
         ));
     }
-    if let Some(s) = &reply.service
-        && s.served_at_micros > cx.now.timestamp_micros()
-    {
+    // The review window (Art. 35) runs from service: an answer without its date of service
+    // would leave the petitioner's 30 days without a start.
+    let Some(service) = &reply.service else {
+        return Err(Refusal::Invalid(
+            "service: required; the date the opinion was served (送达) starts the 30-day review window (Art. 35)"
+                .into(),
+        ));
+    };
+    if service.served_at_micros > cx.now.timestamp_micros() {
         return Err(Refusal::Invalid(
             "service.served_at: service (送达) cannot lie in the future".into(),
         ));
@@ -530,6 +554,13 @@ pub fn submit_reply(
         return Err(Refusal::WrongState(format!(
             "case {} is {}; a reply follows acceptance (受理)",
             r.case_number, r.state
+        )));
+    }
+    let accepted = r.accepted_at.unwrap_or(r.received_at);
+    if service.served_at_micros < accepted.timestamp_micros() {
+        return Err(Refusal::Invalid(format!(
+            "service.served_at: the opinion cannot be served (送达) before the case was accepted (受理) on {}",
+            petition_domain::beijing_time(accepted)
         )));
     }
     let mut n = r.clone();
@@ -961,6 +992,23 @@ mod after_acceptance {
             submit_reply(&r, future, cx(&cal, &p, now())),
             Err(Refusal::Invalid(_))
         ));
+        let mut unserved = reply("supported");
+        unserved.service = None;
+        assert!(matches!(
+            submit_reply(&r, unserved, cx(&cal, &p, now())),
+            Err(Refusal::Invalid(m)) if m.starts_with("service: required")
+        ));
+        let mut early = reply("supported");
+        early.service.as_mut().unwrap().served_at_micros =
+            r.accepted_at.unwrap().timestamp_micros() - 1;
+        assert!(matches!(
+            submit_reply(&r, early, cx(&cal, &p, now())),
+            Err(Refusal::Invalid(m)) if m.starts_with("service.served_at: the opinion cannot be served")
+        ));
+        let mut at_acceptance = reply("supported");
+        at_acceptance.service.as_mut().unwrap().served_at_micros =
+            r.accepted_at.unwrap().timestamp_micros();
+        assert!(submit_reply(&r, at_acceptance, cx(&cal, &p, now())).is_ok());
         let a = submit_reply(&r, reply("not_supported"), cx(&cal, &p, now())).unwrap();
         assert_eq!(a.state, AssignmentState::Answered);
         assert_eq!(a.served_at, Some(now()));

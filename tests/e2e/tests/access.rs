@@ -304,7 +304,11 @@ async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -
                     outcome: pb::ReplyOutcome::Explained as i32,
                     text: "意见".into(),
                     legal_basis: String::new(),
-                    service: None,
+                    service: Some(pb::ServiceRecord {
+                        mode: pb::ServiceMode::InPerson as i32,
+                        served_at: Some(petition_e2e::timestamp(now())),
+                        ..Default::default()
+                    }),
                     request_id: String::new(),
                 })
                 .await,

@@ -271,6 +271,23 @@ async fn mistakes_get_the_right_answer(s: &Suite) {
         .unwrap_err();
     assert_names(&err, Code::InvalidArgument, "request_id", "printable ASCII");
 
+    // A malformed case id is the caller's mistake in either service, not a case not found.
+    let err = housing
+        .get_assignment(pb::GetAssignmentRequest {
+            case_id: "not-a-uuid".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_names(&err, Code::InvalidArgument, "case_id", "not a case id");
+    let err = c
+        .get_case(pb::GetCaseRequest {
+            case_id: "not-a-uuid".into(),
+            case_number: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_names(&err, Code::InvalidArgument, "case_id", "not a case id");
+
     // An idempotency conflict names the case only to whoever may see it.
     let mut accusation = samples()
         .into_iter()
