@@ -108,6 +108,14 @@ impl TokenKeys {
 
     /// Checks signature, issuer, expiry and lifetime, and reads the principal.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        // The header first: an algorithm the library does not even name ("none") fails to
+        // parse as JSON, which would otherwise be reported as wrong claims.
+        if let Err(e) = jsonwebtoken::decode_header(token) {
+            return Err(AuthError::Invalid(match e.kind() {
+                ErrorKind::Json(_) => "its header does not name HS256 as its algorithm".into(),
+                _ => "it is not a well-formed JWT".into(),
+            }));
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(explain(e.kind())))?;
         let c = data.claims;
@@ -252,6 +260,15 @@ mod tests {
         );
         let err = keys.verify("not.a.token").unwrap_err().to_string();
         assert!(err.contains("not a well-formed JWT"), "{err}");
+        // An unsigned token ("alg": "none") with claims that would otherwise pass.
+        // (the header is base64url of {"alg":"none","typ":"JWT"})
+        let claims = keys.issue(&clerk(), chrono::Duration::hours(1));
+        let unsigned = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+            claims.split('.').nth(1).unwrap()
+        );
+        let err = keys.verify(&unsigned).unwrap_err().to_string();
+        assert!(err.contains("does not name HS256"), "{err}");
         assert!(matches!(
             TokenKeys::hs256(b"short"),
             Err(AuthError::WeakKey)

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -48,35 +49,61 @@ impl Clock for FixedClock {
 pub struct SimulatedClock {
     started: std::time::Instant,
     start_at: DateTime<Utc>,
-    offset: Mutex<chrono::Duration>,
+    /// how far the clock was moved, in seconds: an atomic, so that no panic anywhere can leave
+    /// a lock poisoned and every later reading of the time broken with it
+    offset_secs: AtomicI64,
 }
 
 impl SimulatedClock {
+    /// The latest instant a simulated clock may be moved to. Statutory clocks count in days and
+    /// years; a step beyond this is a typo, and refusing it keeps every date the pipeline
+    /// computes (deadlines, retention) far inside what dates can represent.
+    pub fn ceiling() -> DateTime<Utc> {
+        DateTime::from_timestamp(7_258_118_400, 0).expect("2200-01-01 is a valid instant")
+    }
+
     pub fn starting_at(at: DateTime<Utc>) -> Self {
         Self {
             started: std::time::Instant::now(),
             start_at: at,
-            offset: Mutex::new(chrono::Duration::zero()),
+            offset_secs: AtomicI64::new(0),
         }
     }
 
-    /// Moves the clock forward by `by`; a negative or zero step is refused.
+    /// Moves the clock forward by `by`; a step that is not forward, or that would take the
+    /// clock past [`Self::ceiling`], is refused and leaves the clock where it was.
     pub fn advance(&self, by: chrono::Duration) -> Result<DateTime<Utc>, ClockError> {
         if by <= chrono::Duration::zero() {
             return Err(ClockError::NotForward);
         }
-        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        *offset = offset.checked_add(&by).ok_or(ClockError::OutOfRange)?;
-        drop(offset);
+        let step = by.num_seconds().max(1);
+        self.offset_secs
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |offset| {
+                let moved = offset.checked_add(step)?;
+                let at = self
+                    .start_at
+                    .checked_add_signed(self.elapsed())?
+                    .checked_add_signed(chrono::Duration::try_seconds(moved)?)?;
+                (at <= Self::ceiling()).then_some(moved)
+            })
+            .map_err(|_| ClockError::OutOfRange)?;
         Ok(self.now())
+    }
+
+    fn elapsed(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
     }
 }
 
 impl Clock for SimulatedClock {
     fn now(&self) -> DateTime<Utc> {
-        let offset = *self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default();
-        self.start_at + elapsed + offset
+        let offset = chrono::Duration::seconds(self.offset_secs.load(Ordering::SeqCst));
+        // `advance` keeps start + offset under the ceiling; real time elapsing past it would
+        // take centuries, but saturate rather than panic all the same.
+        self.start_at
+            .checked_add_signed(self.elapsed())
+            .and_then(|t| t.checked_add_signed(offset))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 }
 
@@ -84,7 +111,7 @@ impl Clock for SimulatedClock {
 pub enum ClockError {
     #[error("the clock only moves forward: give a positive duration")]
     NotForward,
-    #[error("that step takes the clock out of range")]
+    #[error("that step would take the clock past 2200-01-01; give a smaller one")]
     OutOfRange,
 }
 
@@ -106,5 +133,28 @@ mod tests {
             Err(ClockError::NotForward)
         );
         assert!(c.now() >= later);
+    }
+
+    #[test]
+    fn a_step_past_the_ceiling_is_refused_and_the_clock_keeps_working() {
+        let start = Utc.with_ymd_and_hms(2026, 2, 10, 1, 0, 0).unwrap();
+        let c = SimulatedClock::starting_at(start);
+        assert_eq!(
+            c.advance(chrono::Duration::days(100_000_000)),
+            Err(ClockError::OutOfRange)
+        );
+        assert_eq!(
+            c.advance(chrono::Duration::MAX),
+            Err(ClockError::OutOfRange)
+        );
+        assert!(c.now() < start + chrono::Duration::seconds(5));
+        // up to the ceiling is allowed, one more day is not
+        let to_ceiling = SimulatedClock::ceiling() - c.now() - chrono::Duration::seconds(10);
+        assert!(c.advance(to_ceiling).unwrap() <= SimulatedClock::ceiling());
+        assert_eq!(
+            c.advance(chrono::Duration::days(1)),
+            Err(ClockError::OutOfRange)
+        );
+        assert!(c.advance(chrono::Duration::seconds(1)).is_ok());
     }
 }

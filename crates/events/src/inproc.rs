@@ -120,7 +120,7 @@ async fn deliver(
     let mut waited = 0u32;
     loop {
         delivery.attempt += 1;
-        let span = delivery_span(&delivery, group);
+        let span = delivery_span(&delivery, group, "in_process");
         match handler.handle(&delivery).instrument(span).await {
             Ok(()) => return,
             Err(HandlerError::Poison(reason)) => return bury(reason),

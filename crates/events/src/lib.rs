@@ -119,12 +119,14 @@ pub fn to_outbox(stream: Stream, envelope: &EventEnvelope) -> OutboxMessage {
     }
 }
 
-/// A consumer span parented on the producer's trace.
-pub fn delivery_span(delivery: &Delivery, group: &str) -> tracing::Span {
+/// A consumer span parented on the producer's trace. `system` names the bus carrying it
+/// (`redis`, or `in_process` for the embedded default), as OpenTelemetry's messaging
+/// conventions ask.
+pub fn delivery_span(delivery: &Delivery, group: &str, system: &'static str) -> tracing::Span {
     let span = tracing::info_span!(
         "event.consume",
         otel.name = %format!("{} consume", delivery.stream),
-        messaging.system = "redis",
+        messaging.system = system,
         messaging.destination.name = %delivery.stream,
         messaging.consumer.group.name = %group,
         messaging.message.id = %delivery.envelope.event_id,

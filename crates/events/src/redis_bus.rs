@@ -440,7 +440,7 @@ impl Consumer {
             envelope,
             attempt,
         };
-        let span = delivery_span(&delivery, &self.cfg.group);
+        let span = delivery_span(&delivery, &self.cfg.group, "redis");
         match self.handler.handle(&delivery).instrument(span).await {
             Ok(()) => {
                 metrics::counter!("events_consumed_total", "group" => self.cfg.group.clone())

@@ -150,8 +150,11 @@ pub enum HostCommand {
         /// the source_system it registers under)
         #[arg(long)]
         subject: Option<String>,
+        /// extra permissions, comma-separated (none are defined yet; kept in the token for
+        /// the services that will read them)
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
+        /// how long the token is valid, at most PETITION_TOKEN_MAX_TTL_HOURS
         #[arg(long, default_value_t = 12)]
         ttl_hours: i64,
     },

@@ -172,6 +172,52 @@ pub struct Host {
     outboxes: Vec<Outbox>,
     workers: Vec<JoinHandle<()>>,
     admin_routes: axum::Router,
+    data_lock: Option<DataDirLock>,
+}
+
+/// The embedded default's claim on its data directory, held while the process runs: two
+/// processes writing one set of SQLite files would each keep their own counters in memory and
+/// relay each other's events, so the second is refused at start.
+#[derive(Debug)]
+pub(crate) struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    fn take(dir: &std::path::Path) -> Result<Self, StartError> {
+        use std::io::Write;
+        let io = |e: std::io::Error| {
+            StartError::Config(format!("--data-dir: cannot use {}: {e}", dir.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join("petition.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(StartError::Config(format!(
+                    "--data-dir: {} is in use by another running petition process{}; stop it, or give this one another --data-dir",
+                    dir.display(),
+                    match holder.trim() {
+                        "" => String::new(),
+                        pid => format!(" (pid {pid})"),
+                    }
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Who holds it, for the message above; the lock itself is what counts.
+        file.set_len(0).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(Self { _file: file })
+    }
 }
 
 impl Host {
@@ -184,6 +230,14 @@ impl Host {
     ) -> Result<Self, StartError> {
         if cfg.dev_clock.is_some() && !cfg.dev {
             return Err(StartError::DevClockWithoutDev);
+        }
+        if cfg
+            .dev_clock
+            .is_some_and(|at| at >= SimulatedClock::ceiling())
+        {
+            return Err(StartError::Config(
+                "--dev-clock: start the simulated clock before 2200-01-01".into(),
+            ));
         }
         let sim_clock = cfg.dev_clock.map(|at| {
             tracing::warn!(%at, "DEVELOPMENT RUN: simulated clock; move it with POST /clock/advance on the admin port");
@@ -205,6 +259,10 @@ impl Host {
             (None, false) => return Err(StartError::NoTokenKey),
         };
         let tokens = Arc::new(TokenKeys::hs256(&secret)?.with_max_ttl(cfg.token_max_ttl));
+        let data_lock = match &cfg.database_url {
+            None => Some(DataDirLock::take(&cfg.data_dir)?),
+            Some(_) => None,
+        };
         let reference = Arc::new(Reference::load(cfg.config_dir.as_deref())?);
         let policy = Arc::new(AccessPolicy::new(reference.tree.clone()));
         let bus = match &cfg.redis_url {
@@ -235,6 +293,7 @@ impl Host {
             outboxes: Vec::new(),
             workers: Vec::new(),
             admin_routes,
+            data_lock,
         })
     }
 
@@ -383,6 +442,8 @@ pub struct Running {
     served: Vec<&'static str>,
     relays: Vec<Arc<Relay>>,
     workers: Vec<JoinHandle<()>>,
+    /// released when the process is done with its files
+    _data_lock: Option<DataDirLock>,
 }
 
 /// A graceful shutdown ends within this, whatever it waits for: orchestrators send SIGKILL
@@ -610,8 +671,18 @@ pub async fn run(
                 role,
                 scopes,
             };
+            // A token for an organ the services do not know would only be refused later, at
+            // the first call: say so now.
+            let reference = Reference::load(cfg.config_dir.as_deref())?;
+            if reference.tree.get(&principal.org).is_none() {
+                return Err(StartError::Config(format!(
+                    "--org: {} is not in the organisation tree (orgs.toml)",
+                    petition_domain::validation::shown(&principal.org)
+                )));
+            }
             let token = issue_token(
                 cfg.token_key.as_deref(),
+                cfg.dev,
                 cfg.token_max_ttl,
                 &principal,
                 chrono::Duration::hours(ttl_hours),
@@ -666,6 +737,7 @@ pub async fn replay(
 /// `issue-token`: a token signed with the configured key (or the dev key, said on stderr).
 pub fn issue_token(
     token_key: Option<&str>,
+    dev: bool,
     max_ttl: chrono::Duration,
     principal: &Principal,
     ttl: chrono::Duration,
@@ -676,12 +748,12 @@ pub fn issue_token(
             max_ttl.num_hours()
         )));
     }
-    let keys = match token_key {
-        Some(k) => TokenKeys::hs256(k.as_bytes())?,
-        None => {
-            eprintln!("note: no PETITION_TOKEN_KEY configured; signing with the dev key");
-            TokenKeys::dev()
-        }
+    // The same rule as serving: the built-in key only for a development run, so that a token
+    // printed for production is never one production refuses.
+    let keys = match (token_key, dev) {
+        (Some(k), _) => TokenKeys::hs256(k.as_bytes())?,
+        (None, true) => TokenKeys::dev(),
+        (None, false) => return Err(StartError::NoTokenKey),
     };
     Ok(keys.issue(principal, ttl))
 }

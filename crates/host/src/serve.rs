@@ -192,7 +192,12 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
             tracing::error!(error = %e, "gRPC server failed");
         }
     });
-    tracing::info!(%grpc_addr, admin_addr = ?admin.as_ref().map(|a| a.0), services = ?served, "serving");
+    match &admin {
+        Some((admin_addr, _)) => {
+            tracing::info!(%grpc_addr, %admin_addr, services = ?served, "serving")
+        }
+        None => tracing::info!(%grpc_addr, services = ?served, "serving; no admin port"),
+    }
     Ok(Running {
         grpc_addr,
         admin_addr: admin.as_ref().map(|a| a.0),
@@ -210,6 +215,7 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
         served,
         relays: host.relays,
         workers: host.workers,
+        _data_lock: host.data_lock,
     })
 }
 

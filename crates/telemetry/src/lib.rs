@@ -109,7 +109,13 @@ pub fn init(
                     .with_current_span(true),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        // Colours only for a person at a terminal: escape codes make a log file unreadable.
+        LogFormat::Pretty => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .try_init(),
     };
     // A test harness may already have installed a subscriber; that is fine.
     let _ = installed;

@@ -71,14 +71,18 @@ impl From<&IntakeArgs> for Intake {
     }
 }
 
-fn cipher(settings: &Intake, dev: bool) -> Result<PersonalDataCipher, StartError> {
+/// The cipher for personal data; `warn` says so in the log when it is the public dev key (once
+/// per start: `check` builds it too, silently).
+fn cipher(settings: &Intake, dev: bool, warn: bool) -> Result<PersonalDataCipher, StartError> {
     match (&settings.data_key, dev) {
         (Some(k), _) => PersonalDataCipher::from_base64(k)
             .map_err(|e: CryptoError| StartError::Config(format!("data key: {e}"))),
         (None, true) => {
-            tracing::warn!(
-                "DEVELOPMENT RUN: personal data is sealed with the public built-in dev key; never use --dev with real petitions"
-            );
+            if warn {
+                tracing::warn!(
+                    "DEVELOPMENT RUN: personal data is sealed with the public built-in dev key; never use --dev with real petitions"
+                );
+            }
             Ok(PersonalDataCipher::new(&DEV_DATA_KEY))
         }
         (None, false) => Err(StartError::Config(
@@ -98,12 +102,12 @@ impl Service for Intake {
     }
 
     fn check(&self, cfg: &HostConfig) -> Result<(), StartError> {
-        cipher(self, cfg.dev).map(drop)
+        cipher(self, cfg.dev, false).map(drop)
     }
 
     /// Its database, outbox, the consumer of routing's steps, and the gRPC service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
-        let cipher = cipher(self, host.config().dev)?;
+        let cipher = cipher(self, host.config().dev, true)?;
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
         let store = store::IntakeStore::new(db);

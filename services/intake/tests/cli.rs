@@ -7,18 +7,32 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_petition-intake");
 
 #[test]
-fn issue_token_prints_a_token_signed_with_the_dev_key() {
-    let out = Command::new(BIN)
-        .args([
-            "issue-token",
-            "--org",
-            "pingcheng.bureau",
-            "--role",
-            "clerk",
-        ])
-        .env_remove("PETITION_TOKEN_KEY")
-        .output()
-        .unwrap();
+fn issue_token_signs_with_the_dev_key_only_for_a_dev_run() {
+    let issue = |extra: &[&str]| {
+        Command::new(BIN)
+            .args([
+                "issue-token",
+                "--org",
+                "pingcheng.bureau",
+                "--role",
+                "clerk",
+            ])
+            .args(extra)
+            .env_remove("PETITION_TOKEN_KEY")
+            .env_remove("PETITION_DEV")
+            .output()
+            .unwrap()
+    };
+    // Without a key a production service refuses to start; a token it would refuse is no help.
+    let refused = issue(&[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("PETITION_TOKEN_KEY") && err.contains("--dev"),
+        "{err}"
+    );
+    assert!(refused.stdout.is_empty());
+    let out = issue(&["--dev"]);
     assert!(
         out.status.success(),
         "{}",
@@ -54,6 +68,28 @@ fn issue_token_uses_the_configured_key() {
         .verify(token.trim())
         .unwrap();
     assert_eq!(p.subject, "datong.12345");
+}
+
+#[test]
+fn a_token_for_an_organ_outside_the_tree_is_refused_when_asked_for() {
+    let out = Command::new(BIN)
+        .args([
+            "issue-token",
+            "--dev",
+            "--org",
+            "nonexistent.org",
+            "--role",
+            "clerk",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--org") && err.contains("not in the organisation tree"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

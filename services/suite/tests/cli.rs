@@ -126,6 +126,18 @@ async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
         status.contains("400") && body.contains("only moves forward"),
         "{status} {body}"
     );
+    // A step past any sensible date is refused, and the clock (and everything that reads it)
+    // keeps working afterwards.
+    let (status, body) = admin(admin_addr, "POST", "/clock/advance?days=100000000").await;
+    assert!(
+        status.contains("400") && body.contains("2200-01-01"),
+        "{status} {body}"
+    );
+    let still = instant(&admin(admin_addr, "GET", "/clock").await.1);
+    assert!(
+        still >= moved && still - moved < chrono::Duration::minutes(1),
+        "{still}"
+    );
 
     // A group of three is a group visit here (PETITION_GROUP_THRESHOLD=3), registered in
     // simulated time.
@@ -151,6 +163,27 @@ async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
         registered >= moved - chrono::Duration::seconds(5),
         "{registered} vs {moved}"
     );
+    // A second suite on the same data directory is refused: it would write the same files.
+    let second = Command::new(BIN)
+        .args([
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .env_remove("PETITION_DATABASE_URL")
+        .env_remove("PETITION_REDIS_URL")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("--data-dir") && err.contains("in use by another running petition process"),
+        "{err}"
+    );
+
     // The client's connection stays open: the shutdown does not wait for it.
     suite.terminate();
     suite.expect_clean_exit();
