@@ -193,15 +193,20 @@ impl ServiceProcess {
     }
 }
 
-/// The standard error of a command that must fail.
-pub fn failure_text(out: &std::process::Output) -> String {
+/// Asserts that a command failed and that its standard error says each of `says` (the field
+/// or flag and the rule, as a person at the terminal needs them); returns that text.
+pub fn refused(out: &std::process::Output, says: &[&str]) -> String {
     assert!(
         !out.status.success(),
         "expected a failure, got {:?}: {}",
         out.status,
         String::from_utf8_lossy(&out.stdout)
     );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    for s in says {
+        assert!(err.contains(s), "stderr does not say {s:?}: {err}");
+    }
+    err
 }
 
 impl Drop for ServiceProcess {
