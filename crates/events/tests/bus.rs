@@ -344,9 +344,11 @@ async fn a_stream_that_lost_entries_is_refilled_from_the_outbox() {
     consumer.await.unwrap();
 }
 
-/// Fails the first `failures` deliveries, then succeeds.
+/// Fails the first `failures` deliveries, then succeeds: with a transient error (a retry is
+/// worth it), or as a store that is unavailable (wait, do not give up on the entry).
 struct Flaky {
     failures: usize,
+    unavailable: bool,
     seen: AtomicUsize,
     applied: AtomicUsize,
 }
@@ -355,6 +357,17 @@ impl Flaky {
     fn new(failures: usize) -> Arc<Self> {
         Arc::new(Self {
             failures,
+            unavailable: false,
+            seen: AtomicUsize::new(0),
+            applied: AtomicUsize::new(0),
+        })
+    }
+
+    /// Its database is away for the first `outage` deliveries.
+    fn outage(outage: usize) -> Arc<Self> {
+        Arc::new(Self {
+            failures: outage,
+            unavailable: true,
             seen: AtomicUsize::new(0),
             applied: AtomicUsize::new(0),
         })
@@ -365,7 +378,11 @@ impl Flaky {
 impl EventHandler for Flaky {
     async fn handle(&self, _: &Delivery) -> Result<(), HandlerError> {
         if self.seen.fetch_add(1, Ordering::SeqCst) < self.failures {
-            return Err(HandlerError::Transient("database briefly away".into()));
+            return Err(if self.unavailable {
+                HandlerError::Unavailable("database away".into())
+            } else {
+                HandlerError::Transient("database briefly away".into())
+            });
         }
         self.applied.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -704,40 +721,12 @@ async fn the_envelope_carries_the_current_trace_and_its_payload_type() {
     assert_eq!(decoded.r#type, "petition.registered");
 }
 
-/// Its database is away for the first `outage` deliveries.
-struct Outage {
-    outage: usize,
-    seen: AtomicUsize,
-    applied: AtomicUsize,
-}
-
-impl Outage {
-    fn new(outage: usize) -> Arc<Self> {
-        Arc::new(Self {
-            outage,
-            seen: AtomicUsize::new(0),
-            applied: AtomicUsize::new(0),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl EventHandler for Outage {
-    async fn handle(&self, _: &Delivery) -> Result<(), HandlerError> {
-        if self.seen.fetch_add(1, Ordering::SeqCst) < self.outage {
-            return Err(HandlerError::Unavailable("database away".into()));
-        }
-        self.applied.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn an_unreachable_database_pauses_the_consumer_and_sends_nothing_to_the_dead_letters() {
     let redis = require!(TestRedis::create());
     publish_one(&redis, "6").await;
     let readiness = petition_telemetry::Readiness::new();
-    let outage = Outage::new(4);
+    let outage = Flaky::outage(4);
     let (stop, stop_rx) = watch::channel(false);
     let consumer = tokio::spawn(run_redis_consumer(
         redis.client(),
@@ -790,7 +779,7 @@ async fn in_process_an_unreachable_database_delays_an_event_and_loses_nothing() 
     let outbox = outbox(&producer);
     commit(&producer, "7").await;
     let bus = InProcessBus::new();
-    let outage = Outage::new(4);
+    let outage = Flaky::outage(4);
     bus.subscribe(STREAM.as_str(), "analytics", outage.clone());
     let (stop, stop_rx) = watch::channel(false);
     let relay = tokio::spawn(relay(&outbox, bus.clone()).run(stop_rx));

@@ -78,6 +78,41 @@ impl PageTokens {
         })?;
         String::from_utf8(cursor).map_err(|_| bad("not a token this service issued"))
     }
+
+    /// Where a list request continues: `None` for the first page (no token), else the cursor
+    /// its token carries, read by `parse`.
+    pub fn after<C>(
+        &self,
+        binding: &[u8],
+        token: &str,
+        parse: impl FnOnce(&str) -> Option<C>,
+    ) -> Result<Option<C>, Status> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        parse(&self.decode(binding, token)?)
+            .map(Some)
+            .ok_or_else(|| Status::invalid_argument("page_token: not a token this service issued"))
+    }
+
+    /// Every list fetches one row more than the page holds, to know whether another page
+    /// follows without counting: cuts `rows` back to `size` and returns the token for the next
+    /// page, positioned at the last row kept (empty when this is the last page).
+    pub fn next_page<T>(
+        &self,
+        binding: &[u8],
+        rows: &mut Vec<T>,
+        size: u32,
+        cursor: impl FnOnce(&T) -> String,
+    ) -> String {
+        if rows.len() <= size as usize {
+            return String::new();
+        }
+        rows.truncate(size as usize);
+        rows.last()
+            .map(|r| self.encode(binding, &cursor(r)))
+            .unwrap_or_default()
+    }
 }
 
 /// The binding of a list request: who asks, and the request with its paging fields cleared.
@@ -109,6 +144,20 @@ mod tests {
         );
         assert!(t.decode(b"filter A", &forged).is_err());
         assert_eq!(page_size(0), 50);
+
+        // one row more than the page: cut, and a token at the last row kept
+        let mut rows = vec![1, 2, 3];
+        let next = t.next_page(b"f", &mut rows, 2, |r| r.to_string());
+        assert_eq!(rows, [1, 2]);
+        assert_eq!(
+            t.after(b"f", &next, |c| c.parse::<i32>().ok()).unwrap(),
+            Some(2)
+        );
+        let mut last = vec![1, 2];
+        assert_eq!(t.next_page(b"f", &mut last, 2, |r| r.to_string()), "");
+        assert_eq!(t.after(b"f", "", |c| c.parse::<i32>().ok()).unwrap(), None);
+        let wrong = t.encode(b"f", "not a number");
+        assert!(t.after(b"f", &wrong, |c| c.parse::<i32>().ok()).is_err());
         assert_eq!(page_size(10_000), 500);
     }
 }

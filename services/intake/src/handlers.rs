@@ -234,28 +234,16 @@ impl IntakeGrpc {
         requested: u32,
     ) -> Result<(Vec<pb::CaseSummary>, String), Status> {
         let size = page_size(requested);
-        let after = if token.is_empty() {
-            None
-        } else {
-            let text = self.shared.pages.decode(bound, token)?;
-            Some(parse_cursor(&text).ok_or_else(|| {
-                Status::invalid_argument("page_token: not a token this service issued")
-            })?)
-        };
+        let after = self.shared.pages.after(bound, token, parse_cursor)?;
         let mut cases = self
             .store
             .list_cases(filter, after, size + 1)
             .await
             .map_err(internal)?;
-        let next = if cases.len() > size as usize {
-            cases.truncate(size as usize);
-            cases
-                .last()
-                .map(|c| self.shared.pages.encode(bound, &cursor_text(c)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = self
+            .shared
+            .pages
+            .next_page(bound, &mut cases, size, cursor_text);
         Ok((cases.iter().map(summary).collect(), next))
     }
 

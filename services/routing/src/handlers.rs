@@ -100,10 +100,9 @@ fn cursor(due: i64, case_id: &str) -> String {
     format!("{due}:{case_id}")
 }
 
-fn parse_cursor(text: &str) -> Result<(i64, String), Status> {
+fn parse_cursor(text: &str) -> Option<(i64, String)> {
     text.split_once(':')
         .and_then(|(d, id)| Some((d.parse().ok()?, id.to_owned())))
-        .ok_or_else(|| Status::invalid_argument("page_token: not a token this service issued"))
 }
 
 impl RoutingGrpc {
@@ -254,10 +253,10 @@ impl RoutingService for RoutingGrpc {
                 ..req.clone()
             },
         );
-        let after = match req.page_token.as_str() {
-            "" => None,
-            t => Some(parse_cursor(&self.shared.pages.decode(&bound, t)?)?),
-        };
+        let after = self
+            .shared
+            .pages
+            .after(&bound, &req.page_token, parse_cursor)?;
         let mut items = self
             .store
             .inbox(&InboxQuery {
@@ -271,18 +270,12 @@ impl RoutingService for RoutingGrpc {
             })
             .await
             .map_err(internal)?;
-        let next_page_token = if items.len() > size as usize {
-            items.truncate(size as usize);
-            items
-                .last()
-                .map(|r| {
-                    let due = r.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
-                    self.shared.pages.encode(&bound, &cursor(due, &r.case_id))
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = self.shared.pages.next_page(&bound, &mut items, size, |r| {
+            cursor(
+                r.due_at.map_or(i64::MAX, |d| d.timestamp_micros()),
+                &r.case_id,
+            )
+        });
         Ok(Response::new(pb::ListInboxResponse {
             items: items.iter().map(|r| self.to_pb(r)).collect(),
             next_page_token,
@@ -378,10 +371,10 @@ impl RoutingService for RoutingGrpc {
         self.shared.access.may_triage(&p).map_err(denied)?;
         let size = page_size(req.page_size);
         let bound = binding(&p, &pb::ListTriageRequest::default());
-        let after = match req.page_token.as_str() {
-            "" => None,
-            t => Some(parse_cursor(&self.shared.pages.decode(&bound, t)?)?),
-        };
+        let after = self
+            .shared
+            .pages
+            .after(&bound, &req.page_token, parse_cursor)?;
         let mut items = self
             .store
             .triage(
@@ -392,19 +385,9 @@ impl RoutingService for RoutingGrpc {
             )
             .await
             .map_err(internal)?;
-        let next_page_token = if items.len() > size as usize {
-            items.truncate(size as usize);
-            items
-                .last()
-                .map(|r| {
-                    self.shared
-                        .pages
-                        .encode(&bound, &cursor(r.route_due.timestamp_micros(), &r.case_id))
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = self.shared.pages.next_page(&bound, &mut items, size, |r| {
+            cursor(r.route_due.timestamp_micros(), &r.case_id)
+        });
         Ok(Response::new(pb::ListInboxResponse {
             items: items.iter().map(|r| self.to_pb(r)).collect(),
             next_page_token,
