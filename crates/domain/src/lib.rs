@@ -10,6 +10,7 @@ pub mod case_number;
 pub mod category;
 pub mod channel;
 pub mod clock;
+pub mod clocks;
 pub mod identity;
 pub mod intake;
 pub mod limits;

@@ -78,6 +78,19 @@ pub const REEXAMINATION_OPINION: StatutoryLimit = StatutoryLimit {
     period: Period::CalendarDays(30),
 };
 
+/// 交办: the organ reports back (办结报告) by the date the bureau sets on each assignment.
+pub const ASSIGNMENT_REPORT_NAME: &str = "completion report of an assignment (交办办结报告)";
+pub const ASSIGNMENT_REPORT_ARTICLE: &str = "Art. 22 ¶1(3)";
+
+/// The petitioner rates the bureau and the handling organ (满意度评价). The regulations require
+/// that handling can be evaluated (Art. 21) but set no window; 7 days from service of the reply
+/// is the default, and deployments configure their own (DOMAIN.md §7).
+pub const RATING_WINDOW: StatutoryLimit = StatutoryLimit {
+    name: "rate the handling (满意度评价)",
+    article: "Art. 21",
+    period: Period::CalendarDays(7),
+};
+
 pub const ALL: [StatutoryLimit; 9] = [
     FORWARD_OR_ASSIGN,
     NOTICE_OF_RECEIPT,

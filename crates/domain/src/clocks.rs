@@ -1,0 +1,751 @@
+//! The clocks of a case as data: each statutory limit a case runs (DOMAIN.md §4), where it
+//! stands, when it lapses, and what supervision does as it nears and passes its end — a
+//! reminder before the last day, urging (催办) the day after it, listed supervision (挂牌督办)
+//! or a circular (通报) when still overdue some working days later.
+//!
+//! Everything here is arithmetic over the loaded calendar; the supervision service keeps the
+//! clocks and fires them, and reads every date from these functions so that a list, a
+//! timeline and the firing engine can never disagree about a last day.
+
+use crate::calendar::{
+    CountingPolicy, Deadline, HolidayCalendar, Period, deadline, end_of_local_day, extend,
+    local_date,
+};
+use crate::limits::{self, StatutoryLimit};
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+
+crate::text_enum! {
+    /// The statutory periods a case runs, one clock each.
+    pub enum ClockKind {
+        /// the bureau forwards or assigns (Art. 22 ¶1)
+        Forward = "forward",
+        /// the receiving organ tells the petitioner in writing (Art. 23 ¶3)
+        Notice = "notice",
+        /// an organ that is not competent objects, in working days (Art. 23 ¶3)
+        Objection = "objection",
+        /// handle and reply in writing, 60 days, one extension (Art. 34)
+        Handling = "handling",
+        /// 交办: the completion report by the date the bureau set (Art. 22 ¶1(3))
+        Report = "report",
+        /// the petitioner's window to request review (Art. 35)
+        ReviewRequest = "review_request",
+        /// the organ one level up gives its review opinion (Art. 35)
+        ReviewOpinion = "review_opinion",
+        /// the petitioner's window to request re-examination (Art. 36)
+        ReexaminationRequest = "reexamination_request",
+        /// the re-examination opinion, hearing time not counted (Art. 36)
+        ReexaminationOpinion = "reexamination_opinion",
+        /// the petitioner's window to rate the handling (满意度评价)
+        Rating = "rating",
+    }
+}
+
+impl ClockKind {
+    /// The limit in the law (or, for the rating window, in configuration).
+    pub fn limit(self, rules: &ClockRules) -> StatutoryLimit {
+        match self {
+            ClockKind::Forward => limits::FORWARD_OR_ASSIGN,
+            ClockKind::Notice => limits::NOTICE_BY_RECEIVING_ORGAN,
+            ClockKind::Objection => limits::OBJECTION,
+            ClockKind::Handling => limits::HANDLING,
+            ClockKind::Report => StatutoryLimit {
+                name: limits::ASSIGNMENT_REPORT_NAME,
+                article: limits::ASSIGNMENT_REPORT_ARTICLE,
+                // the bureau sets the date per case; this is only a placeholder, see `Span`
+                period: Period::CalendarDays(0),
+            },
+            ClockKind::ReviewRequest => limits::REVIEW_REQUEST,
+            ClockKind::ReviewOpinion => limits::REVIEW_OPINION,
+            ClockKind::ReexaminationRequest => limits::REEXAMINATION_REQUEST,
+            ClockKind::ReexaminationOpinion => limits::REEXAMINATION_OPINION,
+            ClockKind::Rating => StatutoryLimit {
+                period: Period::CalendarDays(rules.rating_days),
+                ..limits::RATING_WINDOW
+            },
+        }
+    }
+
+    /// A window the petitioner may use or let lapse, rather than a duty an organ can miss:
+    /// its end closes the window and urges no one.
+    pub fn is_petitioners_window(self) -> bool {
+        matches!(
+            self,
+            ClockKind::ReviewRequest | ClockKind::ReexaminationRequest | ClockKind::Rating
+        )
+    }
+
+    /// Only the handling period is extended (Art. 34).
+    pub fn may_extend(self) -> bool {
+        self == ClockKind::Handling
+    }
+
+    /// Periods of handling work may stand still for a hearing (听证, Art. 36) or while the
+    /// organ waits on material from the petitioner; a petitioner's window never does.
+    pub fn may_pause(self) -> bool {
+        matches!(
+            self,
+            ClockKind::Handling | ClockKind::ReviewOpinion | ClockKind::ReexaminationOpinion
+        )
+    }
+}
+
+crate::text_enum! {
+    /// Where one clock stands.
+    pub enum ClockState {
+        /// counting down
+        Running = "running",
+        /// standing still (hearing, waiting on the petitioner): audited, moves the end
+        Paused = "paused",
+        /// past its end with the duty not done
+        Overdue = "overdue",
+        /// the duty was done (in time or late: compare `ended_at` with the due instant)
+        Met = "met",
+        /// a petitioner's window ended unused
+        Lapsed = "lapsed",
+        /// no longer owed: the case moved on (re-routed, transferred, superseded)
+        Stopped = "stopped",
+    }
+}
+
+impl ClockState {
+    /// Still counting, or owed: what a list of what is due shows.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            ClockState::Running | ClockState::Paused | ClockState::Overdue
+        )
+    }
+}
+
+crate::text_enum! {
+    /// How far the warnings of a clock have gone; each fires once.
+    pub enum Stage {
+        Quiet = "quiet",
+        /// reminded before the last day
+        Reminded = "reminded",
+        /// urged (催办) the day after the last day, or the window lapsed
+        Urged = "urged",
+        /// escalated: listed supervision (挂牌督办) or a circular (通报)
+        Escalated = "escalated",
+    }
+}
+
+crate::text_enum! {
+    /// What a clock's firing means for the organ that owes it.
+    pub enum Warning {
+        /// 提醒: the last day is near
+        Reminder = "reminder",
+        /// 催办: the day after the last day, copied to the organ's responsible leader
+        Urging = "urging",
+        /// 挂牌督办: still overdue some working days after urging
+        Listed = "listed",
+        /// 通报: a circular criticising the organ, where the bureau escalates that way
+        Circular = "circular",
+        /// a petitioner's window closed unused (nobody is urged)
+        WindowClosed = "window_closed",
+    }
+}
+
+/// How supervision warns and urges: configuration, not law (DOMAIN.md §6 [practice]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockRules {
+    /// remind this many days before the last day (0: no reminder)
+    pub reminder_days: u32,
+    /// escalate when still overdue this many working days after the last day
+    pub escalate_after_working_days: u32,
+    /// escalate by listed supervision (挂牌督办) or by a circular (通报)
+    pub escalation: Warning,
+    /// the petitioner's rating window, in days from service of the reply
+    pub rating_days: u32,
+    pub counting: CountingPolicy,
+}
+
+impl Default for ClockRules {
+    fn default() -> Self {
+        Self {
+            reminder_days: 3,
+            escalate_after_working_days: 5,
+            escalation: Warning::Listed,
+            rating_days: 7,
+            counting: CountingPolicy::default(),
+        }
+    }
+}
+
+/// How long a clock runs: a period of the law from its start, or to a date set for the case
+/// (the reporting deadline of an assignment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Period(Period),
+    Until(NaiveDate),
+}
+
+/// Why a clock refuses a change, for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockRefusal {
+    #[error("the {kind} clock is {state}; only a running clock can be {what}")]
+    NotRunning {
+        kind: ClockKind,
+        state: ClockState,
+        what: &'static str,
+    },
+    #[error("the {0} clock is not paused")]
+    NotPaused(ClockKind),
+    #[error("the {0} clock cannot be paused: only handling, review and re-examination opinions stand still for a hearing or for material")]
+    CannotPause(ClockKind),
+    #[error("only the handling clock is extended (Art. 34), not the {0} clock")]
+    CannotExtend(ClockKind),
+    #[error("the handling period was already extended once by {0} days; Art. 34 allows one extension")]
+    ExtendedAlready(u32),
+    #[error("days: an extension is 1 to {max} days (Art. 34), not {0}", max = limits::MAX_EXTENSION_DAYS)]
+    ExtensionLength(u32),
+    #[error("at: {at} is before the clock was paused at {since}")]
+    ResumeBeforePause { at: String, since: String },
+}
+
+/// One statutory clock of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseClock {
+    pub kind: ClockKind,
+    /// the organ that owes the duty; `None` for a petitioner's window
+    pub organ: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub span: Span,
+    pub extension_days: u32,
+    /// whole Beijing calendar days the clock stood still, over every pause so far
+    pub paused_days: u32,
+    pub paused_since: Option<DateTime<Utc>>,
+    pub state: ClockState,
+    pub stage: Stage,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl CaseClock {
+    /// A clock that starts running at `started_at` (the start day itself is not counted).
+    pub fn start(
+        kind: ClockKind,
+        organ: Option<String>,
+        started_at: DateTime<Utc>,
+        span: Span,
+    ) -> Self {
+        Self {
+            kind,
+            organ,
+            started_at,
+            span,
+            extension_days: 0,
+            paused_days: 0,
+            paused_since: None,
+            state: ClockState::Running,
+            stage: Stage::Quiet,
+            ended_at: None,
+        }
+    }
+
+    /// The clock's last day and lapse instant, as things stand: the period counted from the
+    /// start (Civil Code: start day not counted, rest days rolled over), moved by the days it
+    /// stood still, then extended from that end (Art. 34: the extension runs from the end of
+    /// the original period, after any roll-over).
+    pub fn deadline(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
+        let nominal = match self.span {
+            Span::Period(period) => {
+                let strict = CountingPolicy {
+                    roll_over_rest_days: false,
+                };
+                deadline(self.started_at, period, calendar, strict).last_day
+            }
+            Span::Until(day) => day,
+        };
+        let moved = nominal
+            .checked_add_days(Days::new(self.paused_days.into()))
+            .unwrap_or(nominal);
+        let original = on_or_rolled(moved, calendar, counting);
+        if self.extension_days == 0 {
+            original
+        } else {
+            extend(original, self.extension_days, calendar, counting)
+        }
+    }
+
+    /// The statutory last day, as a Beijing calendar date.
+    pub fn last_day(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> NaiveDate {
+        self.deadline(calendar, counting).last_day
+    }
+
+    /// Stops counting for a hearing or while waiting on the petitioner.
+    pub fn pause(&mut self, at: DateTime<Utc>) -> Result<(), ClockRefusal> {
+        if !self.kind.may_pause() {
+            return Err(ClockRefusal::CannotPause(self.kind));
+        }
+        if !matches!(self.state, ClockState::Running | ClockState::Overdue) {
+            return Err(ClockRefusal::NotRunning {
+                kind: self.kind,
+                state: self.state,
+                what: "paused",
+            });
+        }
+        self.state = ClockState::Paused;
+        self.paused_since = Some(at);
+        Ok(())
+    }
+
+    /// Counts again; the end moves by the whole Beijing calendar days between the pause and
+    /// now (a pause within one day moves nothing). The state is recomputed: a clock resumed
+    /// after its moved end is overdue.
+    pub fn resume(
+        &mut self,
+        at: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) -> Result<u32, ClockRefusal> {
+        let (ClockState::Paused, Some(since)) = (self.state, self.paused_since) else {
+            return Err(ClockRefusal::NotPaused(self.kind));
+        };
+        if at < since {
+            return Err(ClockRefusal::ResumeBeforePause {
+                at: crate::beijing_time(at),
+                since: crate::beijing_time(since),
+            });
+        }
+        let days = days_between(local_date(since), local_date(at));
+        self.paused_days += days;
+        self.paused_since = None;
+        self.state = if self.deadline(calendar, counting).is_open_at(at) {
+            ClockState::Running
+        } else {
+            ClockState::Overdue
+        };
+        Ok(days)
+    }
+
+    /// The one extension of the handling period (Art. 34).
+    pub fn extend_by(&mut self, days: u32) -> Result<(), ClockRefusal> {
+        if !self.kind.may_extend() {
+            return Err(ClockRefusal::CannotExtend(self.kind));
+        }
+        if self.extension_days > 0 {
+            return Err(ClockRefusal::ExtendedAlready(self.extension_days));
+        }
+        if !(1..=limits::MAX_EXTENSION_DAYS).contains(&days) {
+            return Err(ClockRefusal::ExtensionLength(days));
+        }
+        if !self.state.is_open() {
+            return Err(ClockRefusal::NotRunning {
+                kind: self.kind,
+                state: self.state,
+                what: "extended",
+            });
+        }
+        self.extension_days = days;
+        // An extension granted after the lapse brings the clock back into time, and its
+        // warnings may fire again against the new end.
+        if self.state == ClockState::Overdue {
+            self.state = ClockState::Running;
+        }
+        self.stage = Stage::Quiet;
+        Ok(())
+    }
+
+    /// The duty was done (or the petitioner used the window) at `at`.
+    pub fn meet(&mut self, at: DateTime<Utc>) {
+        if self.state.is_open() {
+            self.state = ClockState::Met;
+            self.ended_at = Some(at);
+            self.paused_since = None;
+        }
+    }
+
+    /// The duty is no longer owed.
+    pub fn stop(&mut self, at: DateTime<Utc>) {
+        if self.state.is_open() {
+            self.state = ClockState::Stopped;
+            self.ended_at = Some(at);
+            self.paused_since = None;
+        }
+    }
+
+    /// Whether the duty was (or is being) done after the lapse.
+    pub fn is_late(
+        &self,
+        now: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) -> bool {
+        let due = self.deadline(calendar, counting).due;
+        match self.state {
+            ClockState::Overdue => true,
+            ClockState::Met => self.ended_at.is_some_and(|t| t >= due),
+            ClockState::Running => now >= due,
+            ClockState::Paused | ClockState::Lapsed | ClockState::Stopped => false,
+        }
+    }
+
+    /// The next warning this clock will give, and when: what the firing engine indexes. A
+    /// paused or ended clock gives none.
+    pub fn next_warning(
+        &self,
+        rules: &ClockRules,
+        calendar: &HolidayCalendar,
+    ) -> Option<(DateTime<Utc>, Warning)> {
+        let dl = self.deadline(calendar, rules.counting);
+        let window = self.kind.is_petitioners_window();
+        match (self.state, self.stage) {
+            (ClockState::Running, Stage::Quiet) if !window && rules.reminder_days > 0 => {
+                let day = dl
+                    .last_day
+                    .checked_sub_days(Days::new(rules.reminder_days.into()))
+                    .unwrap_or(dl.last_day);
+                let at = start_of_local_day(day);
+                // A period shorter than the reminder lead has nothing to remind of.
+                if at > self.started_at {
+                    Some((at, Warning::Reminder))
+                } else {
+                    Some((dl.due, Warning::Urging))
+                }
+            }
+            (ClockState::Running, Stage::Quiet | Stage::Reminded) => Some((
+                dl.due,
+                if window {
+                    Warning::WindowClosed
+                } else {
+                    Warning::Urging
+                },
+            )),
+            (ClockState::Overdue, Stage::Urged) => Some((
+                escalation_from_last_day(dl.last_day, rules, calendar),
+                rules.escalation,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Every warning due by `now`, in order, with the instant each was due at; the clock moves
+    /// on past each. A clock that came due while the service was down fires now, once.
+    pub fn fire(
+        &mut self,
+        now: DateTime<Utc>,
+        rules: &ClockRules,
+        calendar: &HolidayCalendar,
+    ) -> Vec<(DateTime<Utc>, Warning)> {
+        let mut fired = Vec::new();
+        while let Some((at, w)) = self.next_warning(rules, calendar) {
+            if at > now {
+                break;
+            }
+            match w {
+                Warning::Reminder => self.stage = Stage::Reminded,
+                Warning::Urging => {
+                    self.stage = Stage::Urged;
+                    self.state = ClockState::Overdue;
+                }
+                Warning::WindowClosed => {
+                    self.stage = Stage::Urged;
+                    self.state = ClockState::Lapsed;
+                    self.ended_at = Some(at);
+                }
+                Warning::Listed | Warning::Circular => self.stage = Stage::Escalated,
+            }
+            fired.push((at, w));
+        }
+        fired
+    }
+}
+
+/// The escalation instant: the end of the N-th working day after the last day.
+fn escalation_from_last_day(
+    last_day: NaiveDate,
+    rules: &ClockRules,
+    calendar: &HolidayCalendar,
+) -> DateTime<Utc> {
+    let mut d = last_day;
+    let mut counted = 0;
+    while counted < rules.escalate_after_working_days {
+        d = d.succ_opt().unwrap_or(d);
+        if calendar.is_working_day(d) {
+            counted += 1;
+        }
+    }
+    end_of_local_day(d)
+}
+
+fn on_or_rolled(day: NaiveDate, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
+    let last = if counting.roll_over_rest_days {
+        calendar.next_working_day_on_or_after(day)
+    } else {
+        day
+    };
+    Deadline {
+        last_day: last,
+        due: end_of_local_day(last),
+    }
+}
+
+/// 00:00 Beijing time at the start of `d`.
+pub fn start_of_local_day(d: NaiveDate) -> DateTime<Utc> {
+    crate::calendar::beijing()
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn days_between(from: NaiveDate, to: NaiveDate) -> u32 {
+    u32::try_from((to - from).num_days()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::beijing;
+    use chrono::Datelike;
+    use proptest::prelude::*;
+
+    fn cal() -> HolidayCalendar {
+        HolidayCalendar::from_csv(include_str!("../../../deploy/config/cn-calendar.csv")).unwrap()
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    /// An instant in Beijing time.
+    fn bj(y: i32, m: u32, day: u32, h: u32) -> DateTime<Utc> {
+        beijing()
+            .with_ymd_and_hms(y, m, day, h, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn clock(kind: ClockKind, start: DateTime<Utc>) -> CaseClock {
+        let rules = ClockRules::default();
+        CaseClock::start(
+            kind,
+            Some("pingcheng.housing".into()),
+            start,
+            Span::Period(kind.limit(&rules).period),
+        )
+    }
+
+    /// The 15-day (Art. 22, 23) and 60-day (Art. 34) limits around the 2026 Spring Festival
+    /// (off 02-15..02-23, make-up Saturdays 02-14 and 02-28), May Day (off 05-01..05-05,
+    /// make-up Saturday 05-09) and National Day (off 10-01..10-07, make-up Sunday 09-20 and
+    /// Saturday 10-10). Each row: start (Beijing date), clock, expected last day, why.
+    #[test]
+    fn fifteen_and_sixty_days_around_the_2026_holidays() {
+        use ClockKind::{Forward, Handling, Notice};
+        let rows: &[(NaiveDate, ClockKind, NaiveDate, &str)] = &[
+            (d(2026, 1, 20), Forward, d(2026, 2, 4), "day 15 an ordinary Wednesday"),
+            (d(2026, 1, 30), Forward, d(2026, 2, 14), "day 15 the make-up Saturday 02-14"),
+            (d(2026, 2, 1), Forward, d(2026, 2, 24), "day 15 Mon 02-16 in the festival"),
+            (d(2026, 2, 5), Notice, d(2026, 2, 24), "day 15 Fri 02-20 in the festival"),
+            (d(2026, 2, 8), Forward, d(2026, 2, 24), "day 15 Mon 02-23, its last day off"),
+            (d(2026, 2, 9), Forward, d(2026, 2, 24), "day 15 the first working day after"),
+            (d(2026, 2, 10), Forward, d(2026, 2, 25), "registered 02-10: no roll-over"),
+            (d(2026, 2, 13), Notice, d(2026, 2, 28), "day 15 the make-up Saturday 02-28"),
+            (d(2025, 12, 20), Handling, d(2026, 2, 24), "day 60 Wed 02-18 in the festival"),
+            (d(2026, 2, 10), Handling, d(2026, 4, 13), "day 60 Sat 04-11 rolls to Monday"),
+            (d(2026, 3, 1), Handling, d(2026, 4, 30), "day 60 the eve of May Day"),
+            (d(2026, 3, 2), Handling, d(2026, 5, 6), "day 60 Fri 05-01, May Day"),
+            (d(2026, 3, 3), Handling, d(2026, 5, 6), "day 60 Sat 05-02, May Day"),
+            (d(2026, 4, 16), Forward, d(2026, 5, 6), "day 15 05-01"),
+            (d(2026, 4, 20), Notice, d(2026, 5, 6), "day 15 05-05, May Day's last day"),
+            (d(2026, 4, 21), Forward, d(2026, 5, 6), "day 15 the first working day after"),
+            (d(2026, 4, 24), Forward, d(2026, 5, 9), "day 15 the make-up Saturday 05-09"),
+            (d(2026, 8, 2), Handling, d(2026, 10, 8), "day 60 10-01, National Day"),
+            (d(2026, 8, 3), Handling, d(2026, 10, 8), "day 60 10-02"),
+            (d(2026, 8, 10), Handling, d(2026, 10, 9), "day 60 Fri 10-09 after the holiday"),
+            (d(2026, 9, 5), Forward, d(2026, 9, 20), "day 15 the make-up Sunday 09-20"),
+            (d(2026, 9, 16), Forward, d(2026, 10, 8), "day 15 10-01"),
+            (d(2026, 9, 20), Notice, d(2026, 10, 8), "day 15 10-05"),
+            (d(2026, 9, 24), Forward, d(2026, 10, 9), "day 15 Fri 10-09"),
+            (d(2026, 9, 25), Forward, d(2026, 10, 10), "day 15 the make-up Saturday 10-10"),
+        ];
+        let c = cal();
+        for (start, kind, expected, why) in rows {
+            // the same day at 00:00, 09:00 and 23:59 Beijing: only the date counts
+            for at in [
+                start_of_local_day(*start),
+                bj(start.year(), start.month(), start.day(), 9),
+                end_of_local_day(*start) - chrono::Duration::seconds(1),
+            ] {
+                let k = clock(*kind, at);
+                assert_eq!(
+                    k.last_day(&c, CountingPolicy::default()),
+                    *expected,
+                    "{kind} from {start}: {why}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn day_fifteen_is_open_until_midnight_beijing_and_day_sixteen_is_overdue() {
+        let c = cal();
+        let mut k = clock(ClockKind::Forward, bj(2026, 2, 10, 9));
+        let dl = k.deadline(&c, CountingPolicy::default());
+        assert_eq!(dl.last_day, d(2026, 2, 25));
+        assert!(dl.is_open_at(bj(2026, 2, 25, 23) + chrono::Duration::minutes(59)));
+        let rules = ClockRules::default();
+        assert_eq!(
+            k.fire(bj(2026, 2, 25, 23), &rules, &c),
+            vec![(start_of_local_day(d(2026, 2, 22)), Warning::Reminder)]
+        );
+        assert_eq!(k.state, ClockState::Running);
+        assert_eq!(
+            k.fire(start_of_local_day(d(2026, 2, 26)), &rules, &c),
+            vec![(start_of_local_day(d(2026, 2, 26)), Warning::Urging)],
+            "催办 the day after the last day, at 00:00 Beijing"
+        );
+        assert_eq!(k.state, ClockState::Overdue);
+    }
+
+    #[test]
+    fn a_hearing_moves_the_end_by_exactly_the_paused_days() {
+        let c = cal();
+        let p = CountingPolicy::default();
+        // Re-examination requested Mon 2026-06-01: day 30 is Wed 07-01.
+        let mut k = clock(ClockKind::ReexaminationOpinion, bj(2026, 6, 1, 10));
+        assert_eq!(k.last_day(&c, p), d(2026, 7, 1));
+        k.pause(bj(2026, 6, 8, 9)).unwrap();
+        assert_eq!(k.state, ClockState::Paused);
+        assert_eq!(k.next_warning(&ClockRules::default(), &c), None);
+        // Hearing from Mon 06-08 to Wed 06-10: two days stood still; Wed 07-01 → Fri 07-03.
+        assert_eq!(k.resume(bj(2026, 6, 10, 17), &c, p), Ok(2));
+        assert_eq!(k.last_day(&c, p), d(2026, 7, 3), "exactly the paused days");
+        // A pause and resume within one day moves nothing.
+        k.pause(bj(2026, 6, 12, 9)).unwrap();
+        assert_eq!(k.resume(bj(2026, 6, 12, 16), &c, p), Ok(0));
+        assert_eq!(k.last_day(&c, p), d(2026, 7, 3));
+        // A pause that pushes the end onto a weekend rolls on to Monday (Civil Code Art. 203).
+        k.pause(bj(2026, 6, 13, 9)).unwrap();
+        assert_eq!(k.resume(bj(2026, 6, 14, 9), &c, p), Ok(1));
+        assert_eq!(k.last_day(&c, p), d(2026, 7, 6));
+        // A petitioner's window never stands still; a clock cannot resume before its pause.
+        let mut w = clock(ClockKind::ReviewRequest, bj(2026, 6, 1, 10));
+        assert_eq!(
+            w.pause(bj(2026, 6, 2, 10)),
+            Err(ClockRefusal::CannotPause(ClockKind::ReviewRequest))
+        );
+        k.pause(bj(2026, 6, 15, 9)).unwrap();
+        assert!(matches!(
+            k.resume(bj(2026, 6, 15, 8), &c, p),
+            Err(ClockRefusal::ResumeBeforePause { .. })
+        ));
+    }
+
+    #[test]
+    fn one_extension_of_at_most_thirty_days_from_the_rolled_end() {
+        let c = cal();
+        let p = CountingPolicy::default();
+        let mut k = clock(ClockKind::Handling, bj(2026, 3, 2, 9));
+        assert_eq!(k.last_day(&c, p), d(2026, 5, 6));
+        assert_eq!(k.extend_by(31), Err(ClockRefusal::ExtensionLength(31)));
+        assert_eq!(k.extend_by(0), Err(ClockRefusal::ExtensionLength(0)));
+        k.extend_by(30).unwrap();
+        assert_eq!(k.last_day(&c, p), d(2026, 6, 5), "30 days from Wed 05-06");
+        assert_eq!(k.extend_by(10), Err(ClockRefusal::ExtendedAlready(30)));
+        let mut f = clock(ClockKind::Forward, bj(2026, 3, 2, 9));
+        assert_eq!(
+            f.extend_by(10),
+            Err(ClockRefusal::CannotExtend(ClockKind::Forward))
+        );
+    }
+
+    #[test]
+    fn overdue_escalates_after_five_working_days_and_no_warning_fires_twice() {
+        let c = cal();
+        let rules = ClockRules::default();
+        // Accepted Thu 2026-09-17; the handling period (60) ends day 60 = Mon 11-16.
+        let mut k = clock(ClockKind::Handling, bj(2026, 9, 17, 10));
+        assert_eq!(k.last_day(&c, rules.counting), d(2026, 11, 16));
+        let fired = k.fire(bj(2026, 12, 31, 0), &rules, &c);
+        assert_eq!(
+            fired,
+            vec![
+                (start_of_local_day(d(2026, 11, 13)), Warning::Reminder),
+                (start_of_local_day(d(2026, 11, 17)), Warning::Urging),
+                // five working days after Mon 11-16: Tue..Mon 11-23, at its end
+                (end_of_local_day(d(2026, 11, 23)), Warning::Listed),
+            ]
+        );
+        assert_eq!(k.stage, Stage::Escalated);
+        assert!(k.fire(bj(2027, 6, 1, 0), &rules, &c).is_empty(), "nothing twice");
+    }
+
+    #[test]
+    fn a_petitioners_window_closes_without_urging_anyone() {
+        let c = cal();
+        let rules = ClockRules::default();
+        let mut w = CaseClock::start(
+            ClockKind::Rating,
+            None,
+            bj(2026, 3, 2, 10),
+            Span::Period(ClockKind::Rating.limit(&rules).period),
+        );
+        assert_eq!(w.last_day(&c, rules.counting), d(2026, 3, 9));
+        assert_eq!(
+            w.fire(bj(2026, 4, 1, 0), &rules, &c),
+            vec![(end_of_local_day(d(2026, 3, 9)), Warning::WindowClosed)]
+        );
+        assert_eq!(w.state, ClockState::Lapsed);
+    }
+
+    fn any_day() -> impl Strategy<Value = NaiveDate> {
+        // inside the loaded calendar, 2022-2026, with room for the longest period
+        (0i64..1_700).prop_map(|n| d(2022, 1, 1) + chrono::Duration::days(n))
+    }
+
+    fn any_kind() -> impl Strategy<Value = ClockKind> {
+        prop::sample::select(
+            ClockKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| *k != ClockKind::Report)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn a_later_start_never_ends_earlier(a in any_day(), b in any_day(), kind in any_kind()) {
+            let c = cal();
+            let (a, b) = (a.min(b), a.max(b));
+            let p = CountingPolicy::default();
+            prop_assert!(
+                clock(kind, start_of_local_day(a)).last_day(&c, p)
+                    <= clock(kind, start_of_local_day(b)).last_day(&c, p)
+            );
+        }
+
+        #[test]
+        fn a_period_never_ends_on_a_day_off(day in any_day(), kind in any_kind(), paused in 0u32..40, ext in 0u32..=30) {
+            let c = cal();
+            let mut k = clock(kind, start_of_local_day(day));
+            k.paused_days = paused;
+            if kind.may_extend() && ext > 0 {
+                k.extend_by(ext).unwrap();
+            }
+            let last = k.last_day(&c, CountingPolicy::default());
+            prop_assert!(c.is_working_day(last), "{kind} from {day} ends on {last}");
+            prop_assert!(last > day, "the start day is not counted");
+        }
+
+        #[test]
+        fn extension_and_pause_never_shorten(day in any_day(), ext in 1u32..=30, paused in 0u32..40) {
+            let c = cal();
+            let p = CountingPolicy::default();
+            let plain = clock(ClockKind::Handling, start_of_local_day(day));
+            let mut extended = plain.clone();
+            extended.extend_by(ext).unwrap();
+            let mut stood = plain.clone();
+            stood.paused_days = paused;
+            let base = plain.last_day(&c, p);
+            prop_assert!(extended.last_day(&c, p) >= base + Days::new(ext.into()));
+            prop_assert!(stood.last_day(&c, p) >= base);
+            prop_assert!(
+                (stood.last_day(&c, p) - base).num_days() >= 0
+                    && stood.last_day(&c, p) >= plain.last_day(&c, p)
+            );
+        }
+    }
+}
