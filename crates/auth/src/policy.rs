@@ -58,8 +58,11 @@ pub enum CaseView {
 pub enum Duty {
     /// the organ holding the case: accept, object, transfer, reply, extend, report
     Holder,
-    /// the bureau that routes it: resolve objections, route by hand
+    /// the bureau that routes it: resolve objections, route by hand, supervise (督办)
     Bureau,
+    /// leaders and supervisors of an organ above the holder (上一级机关): approve what the
+    /// holder may not approve for itself
+    Superior,
 }
 
 /// A refusal, in words that name only the caller's own organ and role and the request's
@@ -160,6 +163,47 @@ impl AccessPolicy {
                 "only the bureau that routes the case may do this; {} ({}) does not",
                 p.org, p.role
             ))),
+            Duty::Superior
+                if matches!(p.role, Role::Leader | Role::Supervisor)
+                    && case.holder.is_some_and(|h| {
+                        h != p.org && self.tree.is_same_or_above(&p.org, h)
+                    }) =>
+            {
+                Ok(())
+            }
+            Duty::Superior => Err(Denied(format!(
+                "only a leader or supervisor of an organ above the holder may do this; {} ({}) is not one",
+                p.org, p.role
+            ))),
+        }
+    }
+
+    /// Reading an organ's lists (what it owes, the notices it was sent): its own staff and
+    /// the staff of the organs above it, or an admin.
+    pub fn may_list_for(&self, p: &Principal, organ: &str) -> Result<(), Denied> {
+        match self.scope(p) {
+            Scope::Everything => Ok(()),
+            Scope::OrganAndBelow(org) if self.tree.is_same_or_above(&org, organ) => Ok(()),
+            Scope::OrganAndBelow(org) => Err(Denied(format!(
+                "organ: {org} ({}) reads the lists of {org} and the organs below it only",
+                p.role
+            ))),
+            Scope::Submitted(_) | Scope::Aggregates => Err(Denied(format!(
+                "role {} has no organ's lists to read",
+                p.role
+            ))),
+        }
+    }
+
+    /// Answering a notice sent to `organ`: its own staff, or an admin.
+    pub fn may_answer_for(&self, p: &Principal, organ: &str) -> Result<(), Denied> {
+        if p.role == Role::Admin || (p.role.is_staff() && p.org == organ) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "only staff of the organ a notice was sent to acknowledge it; {} ({}) is not",
+                p.org, p.role
+            )))
         }
     }
 

@@ -43,6 +43,18 @@ pub fn migrator(dialect: Dialect) -> Migrator {
     m
 }
 
+/// Brings a service's database up to date, in the one order every host and test uses: the
+/// outbox tables, the service's own migrations, then the shared applied-request table (after
+/// the service's, which may have created it before it was shared).
+pub async fn migrate_service(
+    db: &petition_storage::Db,
+    service: &Migrator,
+) -> Result<(), petition_storage::StorageError> {
+    db.migrate(&migrator(db.dialect())).await?;
+    db.migrate(service).await?;
+    db.migrate(&petition_storage::requests::migrator()).await
+}
+
 #[derive(Debug, Clone)]
 pub struct OutboxMessage {
     pub event_id: Uuid,

@@ -46,6 +46,28 @@ pub fn case_id(field: &str, text: &str) -> Result<uuid::Uuid, tonic::Status> {
     })
 }
 
+/// The longest client request id a service keeps.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// A command's free text `(field, value, max chars)` and its request id, checked before
+/// anything else looks at them: every bad field named at once.
+pub fn check_input(texts: &[(&str, &str, usize)], request_id: &str) -> Result<(), tonic::Status> {
+    use petition_domain::validation::{Violation, check_text};
+    let mut v: Vec<Violation> = Vec::new();
+    for (field, value, max) in texts {
+        check_text(&mut v, field, value, *max);
+    }
+    if request_id.chars().count() > MAX_REQUEST_ID_CHARS
+        || !request_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        v.push(Violation::new(
+            "request_id",
+            format!("printable ASCII without spaces, at most {MAX_REQUEST_ID_CHARS} characters"),
+        ));
+    }
+    if v.is_empty() { Ok(()) } else { Err(invalid(v)) }
+}
+
 /// PERMISSION_DENIED for a refusal of the access policy.
 pub fn denied(d: petition_auth::Denied) -> tonic::Status {
     tonic::Status::permission_denied(d.0)

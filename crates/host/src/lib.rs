@@ -302,7 +302,8 @@ impl Host {
     }
 
     /// Opens the service's database — its schema on PostgreSQL, its file on SQLite — and
-    /// brings it up to date: the outbox tables and the service's own migrations.
+    /// brings it up to date: the outbox tables, the service's own migrations and the applied
+    /// request ids.
     pub async fn database(
         &self,
         schema: &'static str,
@@ -310,9 +311,7 @@ impl Host {
     ) -> Result<Db, StartError> {
         let url = self.cfg.database_url_for(schema);
         let db = Db::connect(&url, schema, self.cfg.pg_max_connections).await?;
-        db.migrate(&petition_events::outbox::migrator(db.dialect()))
-            .await?;
-        db.migrate(migrator).await?;
+        petition_events::outbox::migrate_service(&db, migrator).await?;
         Ok(db)
     }
 

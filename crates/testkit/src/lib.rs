@@ -301,10 +301,9 @@ impl TestDb {
         let db = petition_storage::Db::connect(&self.url, schema, 8)
             .await
             .expect("connect to the test database");
-        db.migrate(&petition_events::outbox::migrator(db.dialect()))
+        petition_events::outbox::migrate_service(&db, migrator)
             .await
-            .expect("outbox migrations");
-        db.migrate(migrator).await.expect("service migrations");
+            .expect("migrations");
         db
     }
 }

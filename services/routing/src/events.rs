@@ -38,6 +38,7 @@ pub fn routed(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMessage {
             type_of_matter: type_to_pb(r.type_of_matter) as i32,
             notice: r.notice.clone(),
             forwarding_bureau: r.forwarding_bureau.clone(),
+            accused_organ_id: r.accused_organ.clone().unwrap_or_default(),
         }),
     )
 }

@@ -9,18 +9,17 @@ use crate::workflow::{self, Refusal, RoutingPolicy};
 use chrono::{DateTime, Utc};
 use pb::routing_service_server::RoutingService;
 use petition_auth::{CaseFacts, CaseView, Duty, Principal, principal};
-use petition_domain::validation::{Violation, check_text, shown};
+use petition_domain::validation::shown;
 use petition_events::OutboxMessage;
 use petition_grpc::convert::from_ts;
 use petition_grpc::page::{binding, page_size};
-use petition_grpc::{denied, invalid};
+use petition_grpc::{check_input, denied};
 use petition_host::Shared;
 use petition_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 const MAX_REASON_CHARS: usize = 2_000;
 const MAX_REPLY_CHARS: usize = 20_000;
-const MAX_REQUEST_ID_CHARS: usize = 128;
 const NO_SUCH_CASE: &str = "case_id: no routed case with that id";
 
 pub struct RoutingGrpc {
@@ -60,27 +59,6 @@ fn refused(r: Refusal) -> Status {
     match r {
         Refusal::Invalid(m) => Status::invalid_argument(m),
         Refusal::WrongState(m) | Refusal::WindowClosed(m) => Status::failed_precondition(m),
-    }
-}
-
-/// Free text and the request id, checked before anything else looks at them.
-fn check_input(texts: &[(&str, &str, usize)], request_id: &str) -> Result<(), Status> {
-    let mut v: Vec<Violation> = Vec::new();
-    for (field, value, max) in texts {
-        check_text(&mut v, field, value, *max);
-    }
-    if request_id.chars().count() > MAX_REQUEST_ID_CHARS
-        || !request_id.bytes().all(|b| b.is_ascii_graphic())
-    {
-        v.push(Violation::new(
-            "request_id",
-            format!("printable ASCII without spaces, at most {MAX_REQUEST_ID_CHARS} characters"),
-        ));
-    }
-    if v.is_empty() {
-        Ok(())
-    } else {
-        Err(invalid(v))
     }
 }
 
@@ -187,11 +165,7 @@ impl RoutingGrpc {
         event: impl FnOnce(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
     ) -> Result<Response<pb::Assignment>, Status> {
         let r = self.find(p, case_id).await?;
-        let request = Some(RequestId {
-            organ: &p.org,
-            id: request_id,
-        })
-        .filter(|r| !r.id.is_empty());
+        let request = RequestId::of(&p.org, request_id);
         let applied = match request {
             Some(req) => self.store.applied_request(req).await.map_err(internal)?,
             None => None,

@@ -5,7 +5,9 @@
 use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::{Corrupt, Db, Order, RowExt, Sql, is_unique_violation, micros};
+use petition_storage::requests::{self, RequestError};
+pub use petition_storage::requests::RequestId;
+use petition_storage::{Corrupt, Db, Order, RowExt, Sql, micros};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -51,13 +53,6 @@ pub struct InboxQuery {
     /// `(due_at micros, case_id)` of the last row of the previous page
     pub after: Option<(i64, String)>,
     pub limit: u32,
-}
-
-/// An applied request id, scoped to the organ that sent it.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestId<'a> {
-    pub organ: &'a str,
-    pub id: &'a str,
 }
 
 const COLUMNS: &str = "case_id, case_number, received_by, organ, outcome, state, mode, rule, \
@@ -377,23 +372,12 @@ impl RoutingStore {
             return Err(StoreError::Conflict);
         }
         if let Some(req) = request {
-            sqlx::query(
-                "INSERT INTO applied_requests (organ, request_id, case_id, applied_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(req.organ)
-            .bind(req.id)
-            .bind(&r.case_id)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e, &["applied_requests_pkey", "applied_requests.organ"]) {
-                    StoreError::DuplicateRequest
-                } else {
-                    e.into()
-                }
-            })?;
+            requests::record(&mut tx, req, &r.case_id, now)
+                .await
+                .map_err(|e| match e {
+                    RequestError::Duplicate => StoreError::DuplicateRequest,
+                    RequestError::Database(e) => e.into(),
+                })?;
         }
         Outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
@@ -402,12 +386,6 @@ impl RoutingStore {
 
     /// The case a request id of this organ was applied to, if it was.
     pub async fn applied_request(&self, req: RequestId<'_>) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT case_id FROM applied_requests WHERE organ = $1 AND request_id = $2",
-        )
-        .bind(req.organ)
-        .bind(req.id)
-        .fetch_optional(self.db.pool())
-        .await?)
+        Ok(requests::applied(self.db.pool(), req).await?)
     }
 }
