@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "common.proto",
         "routing.proto",
+        "supervision.proto",
         "events.proto",
         "intake.proto",
     ]

@@ -165,9 +165,9 @@ impl AccessPolicy {
             ))),
             Duty::Superior
                 if matches!(p.role, Role::Leader | Role::Supervisor)
-                    && case.holder.is_some_and(|h| {
-                        h != p.org && self.tree.is_same_or_above(&p.org, h)
-                    }) =>
+                    && case
+                        .holder
+                        .is_some_and(|h| h != p.org && self.tree.is_same_or_above(&p.org, h)) =>
             {
                 Ok(())
             }
@@ -178,14 +178,32 @@ impl AccessPolicy {
         }
     }
 
-    /// Reading an organ's lists (what it owes, the notices it was sent): its own staff and
-    /// the staff of the organs above it, or an admin.
+    /// Whether `bureau` is a petition bureau that supervises `organ` (Art. 14: 督促检查): an
+    /// organ of its territory at its level or below (属地管理).
+    pub fn supervises(&self, bureau: &str, organ: &str) -> bool {
+        match (self.tree.get(bureau), self.tree.get(organ)) {
+            (Some(b), Some(o)) => {
+                b.kind == petition_domain::OrgKind::Bureau
+                    && o.level.rank() >= b.level.rank()
+                    && b.region.contains(&o.region)
+            }
+            _ => false,
+        }
+    }
+
+    /// Reading an organ's lists (what it owes, the notices it was sent): its own staff, the
+    /// staff of the organs above it, the petition bureau that supervises it, or an admin.
     pub fn may_list_for(&self, p: &Principal, organ: &str) -> Result<(), Denied> {
         match self.scope(p) {
             Scope::Everything => Ok(()),
             Scope::OrganAndBelow(org) if self.tree.is_same_or_above(&org, organ) => Ok(()),
+            Scope::OrganAndBelow(org)
+                if p.role.is_bureau_desk() && self.supervises(&org, organ) =>
+            {
+                Ok(())
+            }
             Scope::OrganAndBelow(org) => Err(Denied(format!(
-                "organ: {org} ({}) reads the lists of {org} and the organs below it only",
+                "organ: {org} ({}) reads the lists of {org}, the organs below it and, for a petition bureau, the organs of its territory only",
                 p.role
             ))),
             Scope::Submitted(_) | Scope::Aggregates => Err(Denied(format!(

@@ -65,12 +65,16 @@ impl ClockKind {
         }
     }
 
-    /// A window the petitioner may use or let lapse, rather than a duty an organ can miss:
-    /// its end closes the window and urges no one.
-    pub fn is_petitioners_window(self) -> bool {
+    /// A window someone may use or let lapse — the petitioner's to request review,
+    /// re-examination or to rate, the organ's to object — rather than a duty that can be
+    /// missed: its end closes the window and urges no one.
+    pub fn is_window(self) -> bool {
         matches!(
             self,
-            ClockKind::ReviewRequest | ClockKind::ReexaminationRequest | ClockKind::Rating
+            ClockKind::ReviewRequest
+                | ClockKind::ReexaminationRequest
+                | ClockKind::Rating
+                | ClockKind::Objection
         )
     }
 
@@ -100,7 +104,7 @@ crate::text_enum! {
         Overdue = "overdue",
         /// the duty was done (in time or late: compare `ended_at` with the due instant)
         Met = "met",
-        /// a petitioner's window ended unused
+        /// a window ended unused
         Lapsed = "lapsed",
         /// no longer owed: the case moved on (re-routed, transferred, superseded)
         Stopped = "stopped",
@@ -141,7 +145,7 @@ crate::text_enum! {
         Listed = "listed",
         /// 通报: a circular criticising the organ, where the bureau escalates that way
         Circular = "circular",
-        /// a petitioner's window closed unused (nobody is urged)
+        /// a window closed unused (nobody is urged)
         WindowClosed = "window_closed",
     }
 }
@@ -191,11 +195,15 @@ pub enum ClockRefusal {
     },
     #[error("the {0} clock is not paused")]
     NotPaused(ClockKind),
-    #[error("the {0} clock cannot be paused: only handling, review and re-examination opinions stand still for a hearing or for material")]
+    #[error(
+        "the {0} clock cannot be paused: only handling, review and re-examination opinions stand still for a hearing or for material"
+    )]
     CannotPause(ClockKind),
     #[error("only the handling clock is extended (Art. 34), not the {0} clock")]
     CannotExtend(ClockKind),
-    #[error("the handling period was already extended once by {0} days; Art. 34 allows one extension")]
+    #[error(
+        "the handling period was already extended once by {0} days; Art. 34 allows one extension"
+    )]
     ExtendedAlready(u32),
     #[error("days: an extension is 1 to {max} days (Art. 34), not {0}", max = limits::MAX_EXTENSION_DAYS)]
     ExtensionLength(u32),
@@ -388,7 +396,7 @@ impl CaseClock {
         calendar: &HolidayCalendar,
     ) -> Option<(DateTime<Utc>, Warning)> {
         let dl = self.deadline(calendar, rules.counting);
-        let window = self.kind.is_petitioners_window();
+        let window = self.kind.is_window();
         match (self.state, self.stage) {
             (ClockState::Running, Stage::Quiet) if !window && rules.reminder_days > 0 => {
                 let day = dl
@@ -534,31 +542,131 @@ mod tests {
     fn fifteen_and_sixty_days_around_the_2026_holidays() {
         use ClockKind::{Forward, Handling, Notice};
         let rows: &[(NaiveDate, ClockKind, NaiveDate, &str)] = &[
-            (d(2026, 1, 20), Forward, d(2026, 2, 4), "day 15 an ordinary Wednesday"),
-            (d(2026, 1, 30), Forward, d(2026, 2, 14), "day 15 the make-up Saturday 02-14"),
-            (d(2026, 2, 1), Forward, d(2026, 2, 24), "day 15 Mon 02-16 in the festival"),
-            (d(2026, 2, 5), Notice, d(2026, 2, 24), "day 15 Fri 02-20 in the festival"),
-            (d(2026, 2, 8), Forward, d(2026, 2, 24), "day 15 Mon 02-23, its last day off"),
-            (d(2026, 2, 9), Forward, d(2026, 2, 24), "day 15 the first working day after"),
-            (d(2026, 2, 10), Forward, d(2026, 2, 25), "registered 02-10: no roll-over"),
-            (d(2026, 2, 13), Notice, d(2026, 2, 28), "day 15 the make-up Saturday 02-28"),
-            (d(2025, 12, 20), Handling, d(2026, 2, 24), "day 60 Wed 02-18 in the festival"),
-            (d(2026, 2, 10), Handling, d(2026, 4, 13), "day 60 Sat 04-11 rolls to Monday"),
-            (d(2026, 3, 1), Handling, d(2026, 4, 30), "day 60 the eve of May Day"),
-            (d(2026, 3, 2), Handling, d(2026, 5, 6), "day 60 Fri 05-01, May Day"),
-            (d(2026, 3, 3), Handling, d(2026, 5, 6), "day 60 Sat 05-02, May Day"),
+            (
+                d(2026, 1, 20),
+                Forward,
+                d(2026, 2, 4),
+                "day 15 an ordinary Wednesday",
+            ),
+            (
+                d(2026, 1, 30),
+                Forward,
+                d(2026, 2, 14),
+                "day 15 the make-up Saturday 02-14",
+            ),
+            (
+                d(2026, 2, 1),
+                Forward,
+                d(2026, 2, 24),
+                "day 15 Mon 02-16 in the festival",
+            ),
+            (
+                d(2026, 2, 5),
+                Notice,
+                d(2026, 2, 24),
+                "day 15 Fri 02-20 in the festival",
+            ),
+            (
+                d(2026, 2, 8),
+                Forward,
+                d(2026, 2, 24),
+                "day 15 Mon 02-23, its last day off",
+            ),
+            (
+                d(2026, 2, 9),
+                Forward,
+                d(2026, 2, 24),
+                "day 15 the first working day after",
+            ),
+            (
+                d(2026, 2, 10),
+                Forward,
+                d(2026, 2, 25),
+                "registered 02-10: no roll-over",
+            ),
+            (
+                d(2026, 2, 13),
+                Notice,
+                d(2026, 2, 28),
+                "day 15 the make-up Saturday 02-28",
+            ),
+            (
+                d(2025, 12, 20),
+                Handling,
+                d(2026, 2, 24),
+                "day 60 Wed 02-18 in the festival",
+            ),
+            (
+                d(2026, 2, 10),
+                Handling,
+                d(2026, 4, 13),
+                "day 60 Sat 04-11 rolls to Monday",
+            ),
+            (
+                d(2026, 3, 1),
+                Handling,
+                d(2026, 4, 30),
+                "day 60 the eve of May Day",
+            ),
+            (
+                d(2026, 3, 2),
+                Handling,
+                d(2026, 5, 6),
+                "day 60 Fri 05-01, May Day",
+            ),
+            (
+                d(2026, 3, 3),
+                Handling,
+                d(2026, 5, 6),
+                "day 60 Sat 05-02, May Day",
+            ),
             (d(2026, 4, 16), Forward, d(2026, 5, 6), "day 15 05-01"),
-            (d(2026, 4, 20), Notice, d(2026, 5, 6), "day 15 05-05, May Day's last day"),
-            (d(2026, 4, 21), Forward, d(2026, 5, 6), "day 15 the first working day after"),
-            (d(2026, 4, 24), Forward, d(2026, 5, 9), "day 15 the make-up Saturday 05-09"),
-            (d(2026, 8, 2), Handling, d(2026, 10, 8), "day 60 10-01, National Day"),
+            (
+                d(2026, 4, 20),
+                Notice,
+                d(2026, 5, 6),
+                "day 15 05-05, May Day's last day",
+            ),
+            (
+                d(2026, 4, 21),
+                Forward,
+                d(2026, 5, 6),
+                "day 15 the first working day after",
+            ),
+            (
+                d(2026, 4, 24),
+                Forward,
+                d(2026, 5, 9),
+                "day 15 the make-up Saturday 05-09",
+            ),
+            (
+                d(2026, 8, 2),
+                Handling,
+                d(2026, 10, 8),
+                "day 60 10-01, National Day",
+            ),
             (d(2026, 8, 3), Handling, d(2026, 10, 8), "day 60 10-02"),
-            (d(2026, 8, 10), Handling, d(2026, 10, 9), "day 60 Fri 10-09 after the holiday"),
-            (d(2026, 9, 5), Forward, d(2026, 9, 20), "day 15 the make-up Sunday 09-20"),
+            (
+                d(2026, 8, 10),
+                Handling,
+                d(2026, 10, 9),
+                "day 60 Fri 10-09 after the holiday",
+            ),
+            (
+                d(2026, 9, 5),
+                Forward,
+                d(2026, 9, 20),
+                "day 15 the make-up Sunday 09-20",
+            ),
             (d(2026, 9, 16), Forward, d(2026, 10, 8), "day 15 10-01"),
             (d(2026, 9, 20), Notice, d(2026, 10, 8), "day 15 10-05"),
             (d(2026, 9, 24), Forward, d(2026, 10, 9), "day 15 Fri 10-09"),
-            (d(2026, 9, 25), Forward, d(2026, 10, 10), "day 15 the make-up Saturday 10-10"),
+            (
+                d(2026, 9, 25),
+                Forward,
+                d(2026, 10, 10),
+                "day 15 the make-up Saturday 10-10",
+            ),
         ];
         let c = cal();
         for (start, kind, expected, why) in rows {
@@ -669,7 +777,10 @@ mod tests {
             ]
         );
         assert_eq!(k.stage, Stage::Escalated);
-        assert!(k.fire(bj(2027, 6, 1, 0), &rules, &c).is_empty(), "nothing twice");
+        assert!(
+            k.fire(bj(2027, 6, 1, 0), &rules, &c).is_empty(),
+            "nothing twice"
+        );
     }
 
     #[test]

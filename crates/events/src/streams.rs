@@ -34,6 +34,10 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::CaseAnswered(_) => "case.answered",
         Payload::ExtensionRequested(_) => "extension.requested",
         Payload::CompletionReported(_) => "completion.reported",
+        Payload::NoticeIssued(_) => "notice.issued",
+        Payload::ExtensionDecided(_) => "extension.decided",
+        Payload::ClockPaused(_) => "clock.paused",
+        Payload::ClockResumed(_) => "clock.resumed",
     }
 }
 

@@ -65,7 +65,11 @@ pub fn check_input(texts: &[(&str, &str, usize)], request_id: &str) -> Result<()
             format!("printable ASCII without spaces, at most {MAX_REQUEST_ID_CHARS} characters"),
         ));
     }
-    if v.is_empty() { Ok(()) } else { Err(invalid(v)) }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(v))
+    }
 }
 
 /// PERMISSION_DENIED for a refusal of the access policy.

@@ -169,7 +169,13 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
                 String::new(),
             ),
         ),
-        Payload::PetitionRegistered(_) => return None,
+        // Supervision's own events reach intake's timeline once intake subscribes to its
+        // stream.
+        Payload::PetitionRegistered(_)
+        | Payload::NoticeIssued(_)
+        | Payload::ExtensionDecided(_)
+        | Payload::ClockPaused(_)
+        | Payload::ClockResumed(_) => return None,
     };
     Some((case_id.clone(), s))
 }

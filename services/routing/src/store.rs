@@ -5,8 +5,8 @@
 use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::requests::{self, RequestError};
 pub use petition_storage::requests::RequestId;
+use petition_storage::requests::{self, RequestError};
 use petition_storage::{Corrupt, Db, Order, RowExt, Sql, micros};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;

@@ -5,6 +5,7 @@
 use petition_host::{Binary, Service};
 use petition_intake::{Intake, IntakeArgs};
 use petition_routing::{Routing, RoutingArgs};
+use petition_supervision::{Supervision, SupervisionArgs};
 
 const BINARY: Binary = Binary::new(
     "petition-suite",
@@ -19,6 +20,8 @@ struct SuiteArgs {
     intake: IntakeArgs,
     #[command(flatten)]
     routing: RoutingArgs,
+    #[command(flatten)]
+    supervision: SupervisionArgs,
 }
 
 #[tokio::main]
@@ -27,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     // no event passes a service by.
     petition_host::main::<SuiteArgs>(&BINARY, |a| {
         let services: Vec<Box<dyn Service>> = vec![
+            Box::new(Supervision::from(&a.supervision)),
             Box::new(Routing::from(&a.routing)),
             Box::new(Intake::from(&a.intake)),
         ];

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BIN: &str = env!("CARGO_BIN_EXE_petition-suite");
 
 #[test]
-fn the_suite_takes_every_flag_of_intake_and_routing() {
+fn the_suite_takes_every_flag_of_every_service() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for flag in [
@@ -33,6 +33,11 @@ fn the_suite_takes_every_flag_of_intake_and_routing() {
         "--earliest-received-at",
         "--rules-file",
         "--report-days",
+        "--reminder-days",
+        "--escalate-after-working-days",
+        "--escalation",
+        "--rating-days",
+        "--extension-approver",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

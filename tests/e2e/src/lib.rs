@@ -121,6 +121,10 @@ impl Sample {
     }
 }
 
+pub type SupervisionClient = pb::supervision_service_client::SupervisionServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
 pub fn client(channel: Channel, keys: &TokenKeys, p: &Principal) -> IntakeClient {
     pb::intake_service_client::IntakeServiceClient::with_interceptor(channel, bearer(keys, p))
 }
@@ -168,6 +172,11 @@ impl Suite {
             None,
             Some(clock.clone()),
             &[
+                &petition_supervision::Supervision {
+                    // the test moves the clock: look again soon after
+                    max_sleep: std::time::Duration::from_millis(50),
+                    ..Default::default()
+                },
                 &petition_routing::Routing::default(),
                 &petition_intake::Intake::default(),
             ],
@@ -214,6 +223,13 @@ impl Suite {
             connect(self.running.grpc_addr).await,
             &self.running.token_keys,
             p,
+        )
+    }
+
+    pub async fn supervision(&self, p: &Principal) -> SupervisionClient {
+        pb::supervision_service_client::SupervisionServiceClient::with_interceptor(
+            connect(self.running.grpc_addr).await,
+            bearer(&self.running.token_keys, p),
         )
     }
 

@@ -78,7 +78,8 @@ async fn reflection_lists_exactly_what_each_port_serves() {
         reflected_services(suite.running.grpc_addr).await,
         expect(&[
             petition_intake::SERVICE_NAME,
-            petition_routing::SERVICE_NAME
+            petition_routing::SERVICE_NAME,
+            petition_supervision::SERVICE_NAME
         ])
     );
 

@@ -1,0 +1,74 @@
+-- Every case supervision follows, its statutory clocks, its timeline and the notices sent
+-- about it. SQL that PostgreSQL and SQLite read alike: timestamps are microseconds since the
+-- Unix epoch (UTC), ids text, dates ISO text (YYYY-MM-DD, Beijing calendar days).
+CREATE TABLE cases (
+    case_id                  TEXT PRIMARY KEY,
+    case_number              TEXT NOT NULL,
+    received_by              TEXT NOT NULL,
+    -- the bureau that routes it, and the organ that owes the handling now
+    bureau                   TEXT,
+    holder                   TEXT,
+    -- the accused party's organ, for accusations only (Art. 30 ¶3)
+    accused_organ            TEXT,
+    stage                    TEXT NOT NULL,
+    first_routed_at          BIGINT,
+    extension_requested_days BIGINT,
+    extension_reason         TEXT,
+    version                  BIGINT NOT NULL
+);
+
+CREATE TABLE clocks (
+    case_id        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    organ          TEXT,
+    started_at     BIGINT NOT NULL,
+    -- a period of the law, or a date the bureau set (an assignment's report)
+    period_days    BIGINT,
+    working_days   SMALLINT NOT NULL,
+    until_day      TEXT,
+    extension_days BIGINT NOT NULL,
+    paused_days    BIGINT NOT NULL,
+    paused_since   BIGINT,
+    state          TEXT NOT NULL,
+    stage          TEXT NOT NULL,
+    ended_at       BIGINT,
+    -- derived from the above on every write, so that lists sort and filter in SQL
+    last_day       TEXT NOT NULL,
+    due_at         BIGINT NOT NULL,
+    -- when the engine must next look at this clock; NULL when it never will
+    next_fire_at   BIGINT,
+    PRIMARY KEY (case_id, kind)
+);
+
+-- The engine reads only what is due: O(due), not O(open).
+CREATE INDEX clocks_to_fire ON clocks (next_fire_at) WHERE next_fire_at IS NOT NULL;
+CREATE INDEX clocks_by_organ ON clocks (organ, state, due_at, case_id);
+
+CREATE TABLE timeline (
+    entry_id TEXT PRIMARY KEY,
+    case_id  TEXT NOT NULL,
+    at       BIGINT NOT NULL,
+    kind     TEXT NOT NULL,
+    text     TEXT NOT NULL,
+    actor    TEXT NOT NULL
+);
+CREATE INDEX timeline_by_case ON timeline (case_id, at, entry_id);
+
+CREATE TABLE notices (
+    notice_id       TEXT PRIMARY KEY,
+    case_id         TEXT NOT NULL,
+    case_number     TEXT NOT NULL,
+    organ           TEXT NOT NULL,
+    accused_organ   TEXT,
+    kind            TEXT NOT NULL,
+    clock           TEXT,
+    text            TEXT NOT NULL,
+    copy_to         TEXT NOT NULL,
+    issued_at       BIGINT NOT NULL,
+    issued_by       TEXT NOT NULL,
+    feedback_due    BIGINT,
+    acknowledged_at BIGINT,
+    acknowledged_by TEXT,
+    feedback        TEXT
+);
+CREATE INDEX notices_by_organ ON notices (organ, issued_at, notice_id);

@@ -1,0 +1,498 @@
+//! `petition.v1.SupervisionService`: the clocks of a case, what an organ owes, the notices it
+//! was sent, and the commands of supervision. Who may is the access policy's to say; what the
+//! law allows and when is the workflow's. Every command takes one path: load, gate, replay,
+//! change, save.
+
+use crate::convert::{clock_kind_from_pb, clock_to_pb, entry_to_pb, notice_to_pb};
+use crate::model::CaseFile;
+use crate::store::{DueFilter, DueQuery, NoticeQuery, StoreError, SupervisionStore};
+use crate::workflow::{self, Change, Ctx, Refusal};
+use chrono::{DateTime, Days, Utc};
+use pb::supervision_service_server::SupervisionService;
+use petition_auth::{CaseFacts, CaseView, Duty, Principal, principal};
+use petition_domain::calendar::{HolidayCalendar, local_date};
+use petition_domain::clocks::{ClockRules, ClockState};
+use petition_domain::validation::shown;
+use petition_grpc::convert::from_ts;
+use petition_grpc::page::{binding, page_size};
+use petition_grpc::{check_input, denied};
+use petition_host::Shared;
+use petition_proto::v1 as pb;
+use petition_storage::requests::RequestId;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+const MAX_TEXT_CHARS: usize = 2_000;
+const NO_SUCH_CASE: &str = "case_id: no case with that id is under supervision";
+
+/// Who approves a holder's extension (Art. 34 leaves it to configuration here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExtensionApprover {
+    /// the petition bureau that routes the case
+    #[default]
+    Bureau,
+    /// leaders or supervisors of an organ above the holder
+    Superior,
+}
+
+pub struct SupervisionGrpc {
+    pub shared: Shared,
+    pub store: SupervisionStore,
+    pub calendar: Arc<HolidayCalendar>,
+    pub rules: ClockRules,
+    pub approver: ExtensionApprover,
+    pub engine_wake: Arc<Notify>,
+}
+
+fn facts(f: &CaseFile) -> CaseFacts<'_> {
+    CaseFacts {
+        received_by: &f.case.received_by,
+        holder: f.case.holder.as_deref(),
+        bureau: f.case.bureau.as_deref(),
+        accused_organ: f.case.accused_organ.as_deref(),
+        source_system: None,
+    }
+}
+
+fn internal(e: StoreError) -> Status {
+    match e {
+        StoreError::Conflict => {
+            Status::aborted("the case changed while this request was applied; read it and retry")
+        }
+        StoreError::DuplicateRequest => Status::already_exists(
+            "request_id: a concurrent request with this id was applied first; read the case",
+        ),
+        e => {
+            tracing::error!(error = %e, "supervision store failed");
+            Status::internal("storage failure; the request was not completed, retry later")
+        }
+    }
+}
+
+/// The one mapping from a broken rule to a status.
+fn refused(r: Refusal) -> Status {
+    match r {
+        Refusal::Invalid(m) => Status::invalid_argument(m),
+        Refusal::WrongState(m) => Status::failed_precondition(m),
+    }
+}
+
+fn parse_cursor(text: &str) -> Option<(i64, String)> {
+    text.split_once('|')
+        .and_then(|(d, id)| Some((d.parse().ok()?, id.to_owned())))
+}
+
+fn clock_field(v: i32) -> Result<petition_domain::clocks::ClockKind, Status> {
+    clock_kind_from_pb(v).ok_or_else(|| {
+        Status::invalid_argument(
+            "clock: one of the clock kinds (handling, review_opinion, …), not unspecified",
+        )
+    })
+}
+
+impl SupervisionGrpc {
+    fn cx<'a>(&'a self, p: &'a Principal, now: DateTime<Utc>) -> Ctx<'a> {
+        Ctx {
+            calendar: &self.calendar,
+            rules: &self.rules,
+            now,
+            actor: &p.subject,
+        }
+    }
+
+    fn timeline_pb(&self, f: &CaseFile, entries: &[crate::model::Entry]) -> pb::Timeline {
+        let now = self.shared.clock.now();
+        pb::Timeline {
+            case_id: f.case.case_id.clone(),
+            case_number: f.case.case_number.clone(),
+            holder: f.case.holder.clone().unwrap_or_default(),
+            clocks: f
+                .clocks
+                .iter()
+                .map(|c| clock_to_pb(c, now, &self.calendar, &self.rules))
+                .collect(),
+            entries: entries.iter().map(entry_to_pb).collect(),
+            extension_requested_days: f.case.extension_requested_days.unwrap_or_default(),
+            extension_reason: f.case.extension_reason.clone().unwrap_or_default(),
+        }
+    }
+
+    async fn respond(&self, f: &CaseFile) -> Result<Response<pb::Timeline>, Status> {
+        let entries = self
+            .store
+            .timeline(&f.case.case_id)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(self.timeline_pb(f, &entries)))
+    }
+
+    async fn find(&self, p: &Principal, case_id: &str) -> Result<CaseFile, Status> {
+        let id = petition_grpc::case_id("case_id", case_id)?;
+        self.shared.access.may_read_cases(p).map_err(denied)?;
+        self.store
+            .load(&id.to_string())
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_CASE))
+    }
+
+    /// For the accused side exactly the answer for a case that does not exist (Art. 30 ¶3).
+    fn visible(&self, p: &Principal, f: &CaseFile) -> Result<(), Status> {
+        match self.shared.access.view(p, &facts(f)) {
+            CaseView::Visible { .. } => Ok(()),
+            CaseView::Hidden => Err(Status::not_found(NO_SUCH_CASE)),
+            CaseView::OutOfReach => Err(Status::permission_denied(format!(
+                "this case is outside the reach of {} ({})",
+                p.org, p.role
+            ))),
+        }
+    }
+
+    /// Every command's path: find the case; answer a retry this organ already applied;
+    /// check who may see and act; apply `change`; save it with its events.
+    async fn command(
+        &self,
+        p: &Principal,
+        case_id: &str,
+        request_id: &str,
+        duty: Duty,
+        change: impl FnOnce(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let f = self.find(p, case_id).await?;
+        let request = RequestId::of(&p.org, request_id);
+        let applied = match request {
+            Some(req) => self.store.applied_request(req).await.map_err(internal)?,
+            None => None,
+        };
+        if applied.as_deref() == Some(f.case.case_id.as_str()) {
+            return self.respond(&f).await;
+        }
+        self.visible(p, &f)?;
+        self.shared
+            .access
+            .may_act(p, &facts(&f), duty)
+            .map_err(denied)?;
+        if let (Some(req), Some(_)) = (request, applied) {
+            return Err(Status::already_exists(format!(
+                "request_id {}: already used by {} for another request; send a new request_id",
+                shown(req.id),
+                p.org
+            )));
+        }
+        let now = self.shared.clock.now();
+        let c = change(&f, self.cx(p, now)).map_err(refused)?;
+        let msgs = crate::events::of(&c, now);
+        self.store
+            .save(f.case.version, &c, &msgs, request, now)
+            .await
+            .map_err(internal)?;
+        self.shared.relay_wake.notify_one();
+        self.engine_wake.notify_one();
+        self.respond(&c.file).await
+    }
+
+    /// The organ a list is for: the one asked for, within the caller's reach, or the caller's.
+    fn list_organ(&self, p: &Principal, organ: &str) -> Result<String, Status> {
+        let organ = if organ.trim().is_empty() {
+            p.org.clone()
+        } else {
+            organ.trim().to_owned()
+        };
+        if self.shared.reference.tree.get(&organ).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "organ: {} is not in the organisation tree",
+                shown(&organ)
+            )));
+        }
+        self.shared.access.may_list_for(p, &organ).map_err(denied)?;
+        Ok(organ)
+    }
+}
+
+#[tonic::async_trait]
+impl SupervisionService for SupervisionGrpc {
+    async fn get_timeline(
+        &self,
+        request: Request<pb::GetTimelineRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let f = self.find(&p, &request.get_ref().case_id).await?;
+        self.visible(&p, &f)?;
+        self.respond(&f).await
+    }
+
+    async fn list_due(
+        &self,
+        request: Request<pb::ListDueRequest>,
+    ) -> Result<Response<pb::ListDueResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        let filter = match pb::DueBucket::try_from(req.bucket) {
+            Ok(pb::DueBucket::Unspecified) => DueFilter::All,
+            Ok(pb::DueBucket::DueSoon) => DueFilter::DueSoon,
+            Ok(pb::DueBucket::Overdue) => DueFilter::Overdue,
+            Ok(pb::DueBucket::Paused) => DueFilter::Paused,
+            Ok(pb::DueBucket::Running) => {
+                return Err(Status::invalid_argument(
+                    "bucket: running is shown on output only; ask for every open clock (unspecified)",
+                ));
+            }
+            Err(_) => return Err(Status::invalid_argument("bucket: unknown value")),
+        };
+        let organ = self.list_organ(&p, &req.organ)?;
+        let size = page_size(req.page_size);
+        let bound = binding(
+            &p,
+            &pb::ListDueRequest {
+                organ: organ.clone(),
+                page_size: 0,
+                page_token: String::new(),
+                ..req.clone()
+            },
+        );
+        let after = self
+            .shared
+            .pages
+            .after(&bound, &req.page_token, parse_cursor)?;
+        let now = self.shared.clock.now();
+        let soon = local_date(now)
+            .checked_add_days(Days::new(self.rules.reminder_days.into()))
+            .map_or(now, petition_domain::calendar::end_of_local_day);
+        let mut rows = self
+            .store
+            .due(&DueQuery {
+                organ,
+                filter,
+                now,
+                soon_until: soon,
+                hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+                after,
+                limit: size + 1,
+            })
+            .await
+            .map_err(internal)?;
+        let next_page_token = self.shared.pages.next_page(&bound, &mut rows, size, |r| {
+            format!(
+                "{}|{}:{}",
+                r.due_at.timestamp_micros(),
+                r.case_id,
+                r.clock.kind
+            )
+        });
+        let items = rows
+            .iter()
+            .map(|r| {
+                let bucket = match r.clock.state {
+                    ClockState::Paused => pb::DueBucket::Paused,
+                    _ if r.due_at <= now || r.clock.state == ClockState::Overdue => {
+                        pb::DueBucket::Overdue
+                    }
+                    _ if r.due_at <= soon => pb::DueBucket::DueSoon,
+                    _ => pb::DueBucket::Running,
+                };
+                pb::DueItem {
+                    case_id: r.case_id.clone(),
+                    case_number: r.case_number.clone(),
+                    clock: Some(clock_to_pb(&r.clock, now, &self.calendar, &self.rules)),
+                    bucket: bucket as i32,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListDueResponse {
+            items,
+            next_page_token,
+        }))
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        let organ = self.list_organ(&p, &req.organ)?;
+        let size = page_size(req.page_size);
+        let bound = binding(
+            &p,
+            &pb::ListNoticesRequest {
+                organ: organ.clone(),
+                page_size: 0,
+                page_token: String::new(),
+                ..req.clone()
+            },
+        );
+        let after = self
+            .shared
+            .pages
+            .after(&bound, &req.page_token, parse_cursor)?;
+        let mut rows = self
+            .store
+            .notices(&NoticeQuery {
+                organ,
+                only_unacknowledged: req.only_unacknowledged,
+                hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+                after,
+                limit: size + 1,
+            })
+            .await
+            .map_err(internal)?;
+        let next_page_token = self.shared.pages.next_page(&bound, &mut rows, size, |n| {
+            format!("{}|{}", n.issued_at.timestamp_micros(), n.notice_id)
+        });
+        Ok(Response::new(pb::ListNoticesResponse {
+            notices: rows.iter().map(notice_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn acknowledge_notice(
+        &self,
+        request: Request<pb::AcknowledgeNoticeRequest>,
+    ) -> Result<Response<pb::Notice>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("feedback", &req.feedback, MAX_TEXT_CHARS)],
+            &req.request_id,
+        )?;
+        let id = uuid::Uuid::parse_str(req.notice_id.trim()).map_err(|_| {
+            Status::invalid_argument(format!(
+                "notice_id: {} is not a notice id (a UUID)",
+                shown(&req.notice_id)
+            ))
+        })?;
+        const NO_SUCH_NOTICE: &str = "notice_id: no notice with that id";
+        let mut n = self
+            .store
+            .notice(&id.to_string())
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_NOTICE))?;
+        // The accused side never learns of a notice about an accusation (Art. 30 ¶3).
+        if self
+            .shared
+            .access
+            .is_accused_side(&p, n.accused_organ.as_deref())
+        {
+            return Err(Status::not_found(NO_SUCH_NOTICE));
+        }
+        self.shared
+            .access
+            .may_answer_for(&p, &n.organ)
+            .map_err(denied)?;
+        if let Some(req_id) = RequestId::of(&p.org, &req.request_id)
+            && let Some(applied) = self.store.applied_request(req_id).await.map_err(internal)?
+        {
+            if applied == n.notice_id {
+                return Ok(Response::new(notice_to_pb(&n)));
+            }
+            return Err(Status::already_exists(format!(
+                "request_id {}: already used by {} for another request; send a new request_id",
+                shown(&req.request_id),
+                p.org
+            )));
+        }
+        if n.acknowledged_at.is_some() {
+            return Err(Status::failed_precondition(format!(
+                "notice {} was acknowledged already, by {}",
+                n.notice_id,
+                n.acknowledged_by.as_deref().unwrap_or_default()
+            )));
+        }
+        if req.feedback.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "feedback: required; the organ answers in writing what it did (Art. 40)",
+            ));
+        }
+        let now = self.shared.clock.now();
+        n.acknowledged_at = Some(now);
+        n.acknowledged_by = Some(p.subject.clone());
+        n.feedback = Some(req.feedback.trim().to_owned());
+        self.store
+            .acknowledge(&n, RequestId::of(&p.org, &req.request_id), now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => Status::failed_precondition(format!(
+                    "notice {} was acknowledged already",
+                    n.notice_id
+                )),
+                e => internal(e),
+            })?;
+        Ok(Response::new(notice_to_pb(&n)))
+    }
+
+    async fn issue_supervision(
+        &self,
+        request: Request<pb::IssueSupervisionRequest>,
+    ) -> Result<Response<pb::Notice>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("text", &req.text, MAX_TEXT_CHARS)], &req.request_id)?;
+        let due = req.feedback_due.as_ref().and_then(from_ts).ok_or_else(|| {
+            Status::invalid_argument(
+                "feedback_due: required; when the organ answers in writing (Art. 40)",
+            )
+        })?;
+        let response = self
+            .command(&p, &req.case_id, &req.request_id, Duty::Bureau, |f, cx| {
+                workflow::supervise(f, &req.text, due, cx)
+            })
+            .await?;
+        // The notice just written (or, for a retry, the one the first request wrote).
+        let case = response.into_inner();
+        self.store
+            .latest_notice(&case.case_id, crate::model::NoticeKind::Supervision)
+            .await
+            .map_err(internal)?
+            .map(|n| Response::new(notice_to_pb(&n)))
+            .ok_or_else(|| {
+                Status::internal("the supervision notice was not found after writing it")
+            })
+    }
+
+    async fn decide_extension(
+        &self,
+        request: Request<pb::DecideExtensionRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
+        let duty = match self.approver {
+            ExtensionApprover::Bureau => Duty::Bureau,
+            ExtensionApprover::Superior => Duty::Superior,
+        };
+        self.command(&p, &req.case_id, &req.request_id, duty, |f, cx| {
+            workflow::decide_extension(f, req.approve, &req.reason, cx)
+        })
+        .await
+    }
+
+    async fn pause_clock(
+        &self,
+        request: Request<pb::PauseClockRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
+        let kind = clock_field(req.clock)?;
+        self.command(&p, &req.case_id, &req.request_id, Duty::Holder, |f, cx| {
+            workflow::pause(f, kind, &req.reason, cx)
+        })
+        .await
+    }
+
+    async fn resume_clock(
+        &self,
+        request: Request<pb::ResumeClockRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
+        let kind = clock_field(req.clock)?;
+        self.command(&p, &req.case_id, &req.request_id, Duty::Holder, |f, cx| {
+            workflow::resume(f, kind, &req.reason, cx)
+        })
+        .await
+    }
+}

@@ -1,0 +1,731 @@
+//! The supervision store: one SQL body on PostgreSQL and SQLite (see `petition-storage`), and
+//! one conformance suite (tests/store_conformance.rs) run against both.
+//!
+//! A case file (the case and its clocks) is read and written whole, under the case's version,
+//! so that the consumer, the commands and the firing engine never overwrite one another. Each
+//! clock row carries what lists and the engine sort by — its last day, its lapse instant, and
+//! the instant it must next be looked at — computed on every write from the one arithmetic in
+//! `petition_domain::clocks`.
+
+use crate::model::{CaseFile, Entry, NoticeRecord, SupervisedCase};
+use crate::workflow::Change;
+use chrono::{DateTime, NaiveDate, Utc};
+use petition_domain::calendar::{HolidayCalendar, Period};
+use petition_domain::clocks::{CaseClock, ClockRules, ClockState, Span};
+use petition_events::{Outbox, OutboxMessage};
+use petition_storage::requests::{self, RequestError, RequestId};
+use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, micros};
+use sqlx::any::AnyRow;
+use std::sync::Arc;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone changed the case since it was read; the caller reads again.
+    #[error("the case changed concurrently")]
+    Conflict,
+    #[error("the request id was used concurrently")]
+    DuplicateRequest,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(#[from] Corrupt),
+}
+
+impl From<RequestError> for StoreError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Duplicate => StoreError::DuplicateRequest,
+            RequestError::Database(e) => e.into(),
+        }
+    }
+}
+
+/// Which open clocks a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueFilter {
+    /// every open clock
+    All,
+    /// running, lapsing within the reminder lead
+    DueSoon,
+    Overdue,
+    Paused,
+}
+
+#[derive(Debug, Clone)]
+pub struct DueQuery {
+    pub organ: String,
+    pub filter: DueFilter,
+    pub now: DateTime<Utc>,
+    /// `DueSoon` ends here
+    pub soon_until: DateTime<Utc>,
+    pub hidden_accused: Vec<String>,
+    /// `(due_at micros, "case_id:kind")` of the last row of the previous page
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// One row of a due list: the case's number and one of its clocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRow {
+    pub case_id: String,
+    pub case_number: String,
+    pub clock: CaseClock,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NoticeQuery {
+    pub organ: String,
+    pub only_unacknowledged: bool,
+    pub hidden_accused: Vec<String>,
+    /// `(issued_at micros, notice_id)` of the last row of the previous page, newest first
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+const CASE_COLUMNS: &str = "case_id, case_number, received_by, bureau, holder, accused_organ, \
+    stage, first_routed_at, extension_requested_days, extension_reason, version";
+
+const CLOCK_COLUMNS: &str = "case_id, kind, organ, started_at, period_days, working_days, \
+    until_day, extension_days, paused_days, paused_since, state, stage, ended_at, last_day, \
+    due_at, next_fire_at";
+
+const NOTICE_COLUMNS: &str = "notice_id, case_id, case_number, organ, accused_organ, kind, \
+    clock, text, copy_to, issued_at, issued_by, feedback_due, acknowledged_at, \
+    acknowledged_by, feedback";
+
+fn case_from_row(r: &AnyRow) -> Result<SupervisedCase, StoreError> {
+    Ok(SupervisedCase {
+        case_id: r.text("case_id")?,
+        case_number: r.text("case_number")?,
+        received_by: r.text("received_by")?,
+        bureau: r.opt_text("bureau")?,
+        holder: r.opt_text("holder")?,
+        accused_organ: r.opt_text("accused_organ")?,
+        stage: r.parsed("stage")?,
+        first_routed_at: r.opt_time("first_routed_at")?,
+        extension_requested_days: r
+            .opt_int("extension_requested_days")?
+            .map(|d| u32::try_from(d).unwrap_or(0)),
+        extension_reason: r.opt_text("extension_reason")?,
+        version: r.int("version")?,
+    })
+}
+
+fn count(r: &AnyRow, column: &'static str) -> Result<u32, Corrupt> {
+    u32::try_from(r.int(column)?).map_err(|_| Corrupt {
+        column,
+        reason: "negative or too large".into(),
+    })
+}
+
+fn clock_from_row(r: &AnyRow) -> Result<CaseClock, StoreError> {
+    let span = match (r.opt_text("until_day")?, r.opt_int("period_days")?) {
+        (Some(day), _) => Span::Until(NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(
+            |e| Corrupt {
+                column: "until_day",
+                reason: e.to_string(),
+            },
+        )?),
+        (None, Some(n)) => {
+            let n = u32::try_from(n).map_err(|_| Corrupt {
+                column: "period_days",
+                reason: "negative".into(),
+            })?;
+            Span::Period(if r.flag("working_days")? {
+                Period::WorkingDays(n)
+            } else {
+                Period::CalendarDays(n)
+            })
+        }
+        (None, None) => {
+            return Err(Corrupt {
+                column: "period_days",
+                reason: "a clock needs a period or an until day".into(),
+            }
+            .into());
+        }
+    };
+    Ok(CaseClock {
+        kind: r.parsed("kind")?,
+        organ: r.opt_text("organ")?,
+        started_at: r.time("started_at")?,
+        span,
+        extension_days: count(r, "extension_days")?,
+        paused_days: count(r, "paused_days")?,
+        paused_since: r.opt_time("paused_since")?,
+        state: r.parsed("state")?,
+        stage: r.parsed("stage")?,
+        ended_at: r.opt_time("ended_at")?,
+    })
+}
+
+fn notice_from_row(r: &AnyRow) -> Result<NoticeRecord, StoreError> {
+    Ok(NoticeRecord {
+        notice_id: r.text("notice_id")?,
+        case_id: r.text("case_id")?,
+        case_number: r.text("case_number")?,
+        organ: r.text("organ")?,
+        accused_organ: r.opt_text("accused_organ")?,
+        kind: r.parsed("kind")?,
+        clock: r.opt_parsed("clock")?,
+        text: r.text("text")?,
+        copy_to: r.text("copy_to")?,
+        issued_at: r.time("issued_at")?,
+        issued_by: r.text("issued_by")?,
+        feedback_due: r.opt_time("feedback_due")?,
+        acknowledged_at: r.opt_time("acknowledged_at")?,
+        acknowledged_by: r.opt_text("acknowledged_by")?,
+        feedback: r.opt_text("feedback")?,
+    })
+}
+
+fn push_not_accused(q: &mut Sql, column: &str, hidden: &[String]) {
+    if hidden.is_empty() {
+        return;
+    }
+    q.push(&format!(" AND ({column} IS NULL OR {column} NOT IN ("))
+        .bind_list(hidden.iter().cloned())
+        .push("))");
+}
+
+#[derive(Clone)]
+pub struct SupervisionStore {
+    db: Db,
+    calendar: Arc<HolidayCalendar>,
+    rules: ClockRules,
+}
+
+impl SupervisionStore {
+    pub fn new(db: Db, calendar: Arc<HolidayCalendar>, rules: ClockRules) -> Self {
+        Self {
+            db,
+            calendar,
+            rules,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    async fn load_in(tx: &mut Tx, case_id: &str) -> Result<Option<CaseFile>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1"
+        )))
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let case = case_from_row(&row)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLOCK_COLUMNS} FROM clocks WHERE case_id = $1 ORDER BY started_at, kind"
+        )))
+        .bind(case_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        let clocks = rows.iter().map(clock_from_row).collect::<Result<_, _>>()?;
+        Ok(Some(CaseFile { case, clocks }))
+    }
+
+    /// The case file, if supervision follows the case.
+    pub async fn load(&self, case_id: &str) -> Result<Option<CaseFile>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let f = Self::load_in(&mut tx, case_id).await?;
+        tx.commit().await?;
+        Ok(f)
+    }
+
+    /// Applies an event once per `(group, event_id)`: reads the file, lets `change` decide, and
+    /// writes the result in the same transaction as the processed mark. Returns whether the
+    /// event changed anything.
+    pub async fn apply_event<E>(
+        &self,
+        group: &str,
+        event_id: &str,
+        case_id: &str,
+        change: impl FnOnce(Option<CaseFile>) -> Result<Option<Change>, E>,
+        events: impl FnOnce(&Change) -> Vec<OutboxMessage>,
+    ) -> Result<Result<bool, E>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if !petition_events::processed::first_time(&mut tx, group, event_id).await? {
+            return Ok(Ok(false));
+        }
+        let before = Self::load_in(&mut tx, case_id).await?;
+        let version = before.as_ref().map(|f| f.case.version);
+        let c = match change(before) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                tx.commit().await?;
+                return Ok(Ok(false));
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let msgs = events(&c);
+        self.write(&mut tx, version, &c, &msgs).await?;
+        tx.commit().await?;
+        Ok(Ok(true))
+    }
+
+    /// Writes a command's change of a file read at `version`, with its events and the request
+    /// id that caused it.
+    pub async fn save(
+        &self,
+        version: i64,
+        c: &Change,
+        msgs: &[OutboxMessage],
+        request: Option<RequestId<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        self.write(&mut tx, Some(version), c, msgs).await?;
+        if let Some(req) = request {
+            requests::record(&mut tx, req, &c.file.case.case_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The case a request id of this organ was applied to, if it was.
+    pub async fn applied_request(&self, req: RequestId<'_>) -> Result<Option<String>, StoreError> {
+        Ok(requests::applied(self.db.pool(), req).await?)
+    }
+
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        version: Option<i64>,
+        c: &Change,
+        msgs: &[OutboxMessage],
+    ) -> Result<(), StoreError> {
+        let k = &c.file.case;
+        let next = version.map_or(1, |v| v + 1);
+        let bind_case = |q: &mut Sql| {
+            q.bind(k.case_number.clone())
+                .push(", ")
+                .bind(k.received_by.clone())
+                .push(", ")
+                .bind(k.bureau.clone())
+                .push(", ")
+                .bind(k.holder.clone())
+                .push(", ")
+                .bind(k.accused_organ.clone())
+                .push(", ")
+                .bind(k.stage.as_str().to_owned())
+                .push(", ")
+                .bind(k.first_routed_at.map(micros))
+                .push(", ")
+                .bind(k.extension_requested_days.map(i64::from))
+                .push(", ")
+                .bind(k.extension_reason.clone())
+                .push(", ")
+                .bind(next);
+        };
+        match version {
+            None => {
+                let mut q = Sql::new(format!("INSERT INTO cases ({CASE_COLUMNS}) VALUES ("));
+                q.bind(k.case_id.clone()).push(", ");
+                bind_case(&mut q);
+                q.push(")");
+                // The case's first events arrive on two streams at once: whichever inserts
+                // second reads the case again.
+                q.build().execute(&mut **tx).await.map_err(|e| {
+                    if petition_storage::is_unique_violation(&e, &["cases_pkey", "cases.case_id"]) {
+                        StoreError::Conflict
+                    } else {
+                        e.into()
+                    }
+                })?;
+            }
+            Some(v) => {
+                let mut q = Sql::new(
+                    "UPDATE cases SET (case_number, received_by, bureau, holder, accused_organ, \
+                     stage, first_routed_at, extension_requested_days, extension_reason, \
+                     version) = (",
+                );
+                bind_case(&mut q);
+                q.push(") WHERE case_id = ")
+                    .bind(k.case_id.clone())
+                    .push(" AND version = ")
+                    .bind(v);
+                if q.build().execute(&mut **tx).await?.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+            }
+        }
+        for clock in &c.file.clocks {
+            self.write_clock(tx, &k.case_id, clock).await?;
+        }
+        for e in &c.entries {
+            sqlx::query(
+                "INSERT INTO timeline (entry_id, case_id, at, kind, text, actor) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&k.case_id)
+            .bind(micros(e.at))
+            .bind(&e.kind)
+            .bind(&e.text)
+            .bind(&e.actor)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for n in &c.notices {
+            Self::insert_notice(tx, n).await?;
+        }
+        for m in msgs {
+            Outbox::enqueue(tx, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_clock(
+        &self,
+        tx: &mut Tx,
+        case_id: &str,
+        c: &CaseClock,
+    ) -> Result<(), StoreError> {
+        let dl = c.deadline(&self.calendar, self.rules.counting);
+        let next_fire = c
+            .next_warning(&self.rules, &self.calendar)
+            .map(|(at, _)| micros(at));
+        let (period_days, working, until) = match c.span {
+            Span::Period(Period::CalendarDays(n)) => (Some(i64::from(n)), 0i64, None),
+            Span::Period(Period::WorkingDays(n)) => (Some(i64::from(n)), 1, None),
+            Span::Until(d) => (None, 0, Some(d.to_string())),
+        };
+        let mut q = Sql::new(format!("INSERT INTO clocks ({CLOCK_COLUMNS}) VALUES ("));
+        q.bind(case_id.to_owned())
+            .push(", ")
+            .bind(c.kind.as_str().to_owned())
+            .push(", ")
+            .bind(c.organ.clone())
+            .push(", ")
+            .bind(micros(c.started_at))
+            .push(", ")
+            .bind(period_days)
+            .push(", ")
+            .bind(working)
+            .push(", ")
+            .bind(until)
+            .push(", ")
+            .bind(i64::from(c.extension_days))
+            .push(", ")
+            .bind(i64::from(c.paused_days))
+            .push(", ")
+            .bind(c.paused_since.map(micros))
+            .push(", ")
+            .bind(c.state.as_str().to_owned())
+            .push(", ")
+            .bind(c.stage.as_str().to_owned())
+            .push(", ")
+            .bind(c.ended_at.map(micros))
+            .push(", ")
+            .bind(dl.last_day.to_string())
+            .push(", ")
+            .bind(micros(dl.due))
+            .push(", ")
+            .bind(next_fire)
+            .push(
+                ") ON CONFLICT (case_id, kind) DO UPDATE SET organ = excluded.organ, \
+                 started_at = excluded.started_at, period_days = excluded.period_days, \
+                 working_days = excluded.working_days, until_day = excluded.until_day, \
+                 extension_days = excluded.extension_days, paused_days = excluded.paused_days, \
+                 paused_since = excluded.paused_since, state = excluded.state, \
+                 stage = excluded.stage, ended_at = excluded.ended_at, \
+                 last_day = excluded.last_day, due_at = excluded.due_at, \
+                 next_fire_at = excluded.next_fire_at",
+            );
+        q.build().execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn insert_notice(tx: &mut Tx, n: &NoticeRecord) -> Result<(), StoreError> {
+        let mut q = Sql::new(format!("INSERT INTO notices ({NOTICE_COLUMNS}) VALUES ("));
+        q.bind(n.notice_id.clone())
+            .push(", ")
+            .bind(n.case_id.clone())
+            .push(", ")
+            .bind(n.case_number.clone())
+            .push(", ")
+            .bind(n.organ.clone())
+            .push(", ")
+            .bind(n.accused_organ.clone())
+            .push(", ")
+            .bind(n.kind.as_str().to_owned())
+            .push(", ")
+            .bind(n.clock.map(|c| c.as_str().to_owned()))
+            .push(", ")
+            .bind(n.text.clone())
+            .push(", ")
+            .bind(n.copy_to.clone())
+            .push(", ")
+            .bind(micros(n.issued_at))
+            .push(", ")
+            .bind(n.issued_by.clone())
+            .push(", ")
+            .bind(n.feedback_due.map(micros))
+            .push(", ")
+            .bind(n.acknowledged_at.map(micros))
+            .push(", ")
+            .bind(n.acknowledged_by.clone())
+            .push(", ")
+            .bind(n.feedback.clone())
+            .push(")");
+        q.build().execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// The cases with a clock to look at by `now`, soonest first: read through the index on
+    /// the next firing instant, so the cost follows what is due, not what is open.
+    pub async fn due_cases(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT case_id, next_fire_at FROM clocks WHERE next_fire_at IS NOT NULL \
+             AND next_fire_at <= $1 ORDER BY next_fire_at LIMIT $2",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+        for (id, _) in rows {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// When the engine must next look, if ever.
+    pub async fn next_fire_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_fire_at) FROM clocks WHERE next_fire_at IS NOT NULL",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(v.and_then(chrono::DateTime::from_timestamp_micros))
+    }
+
+    /// Fires one case's due warnings with `fire`, under its version. Returns whether anything
+    /// fired; `Conflict` when the case changed meanwhile (the next tick reads it again).
+    pub async fn fire_case(
+        &self,
+        case_id: &str,
+        fire: impl FnOnce(CaseFile) -> Option<Change>,
+        events: impl FnOnce(&Change) -> Vec<OutboxMessage>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let Some(file) = Self::load_in(&mut tx, case_id).await? else {
+            return Ok(false);
+        };
+        let version = file.case.version;
+        let clocks = file.clocks.clone();
+        let Some(c) = fire(file) else {
+            // Nothing fired though the row said so (the calendar or the rules changed since it
+            // was written): write its instant afresh, or it would be read on every scan.
+            for clock in &clocks {
+                self.write_clock(&mut tx, case_id, clock).await?;
+            }
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let msgs = events(&c);
+        self.write(&mut tx, Some(version), &c, &msgs).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn timeline(&self, case_id: &str) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, kind, text, actor FROM timeline WHERE case_id = $1 ORDER BY at, entry_id",
+        )
+        .bind(case_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Entry {
+                    at: r.time("at")?,
+                    kind: r.text("kind")?,
+                    text: r.text("text")?,
+                    actor: r.text("actor")?,
+                })
+            })
+            .collect()
+    }
+
+    /// One page of the open clocks an organ owes, by lapse instant.
+    pub async fn due(&self, q: &DueQuery) -> Result<Vec<DueRow>, StoreError> {
+        let cols: String = CLOCK_COLUMNS
+            .split(", ")
+            .map(|c| format!("k.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut b = Sql::new(format!(
+            "SELECT {cols}, c.case_number, (k.case_id || ':' || k.kind) AS clock_key \
+             FROM clocks k JOIN cases c ON c.case_id = k.case_id WHERE k.organ = "
+        ));
+        b.bind(q.organ.clone());
+        push_not_accused(&mut b, "c.accused_organ", &q.hidden_accused);
+        let now = micros(q.now);
+        match q.filter {
+            DueFilter::All => {
+                b.push(" AND k.state IN ('running', 'paused', 'overdue')");
+            }
+            DueFilter::Paused => {
+                b.push(" AND k.state = 'paused'");
+            }
+            DueFilter::Overdue => {
+                // the engine may not have fired yet: a running clock past its end is overdue
+                b.push(" AND (k.state = 'overdue' OR (k.state = 'running' AND k.due_at <= ")
+                    .bind(now)
+                    .push("))");
+            }
+            DueFilter::DueSoon => {
+                b.push(" AND k.state = 'running' AND k.due_at > ")
+                    .bind(now)
+                    .push(" AND k.due_at <= ")
+                    .bind(micros(q.soon_until));
+            }
+        }
+        b.page(
+            "k.due_at",
+            "(k.case_id || ':' || k.kind)",
+            q.after.clone(),
+            Order::Ascending,
+            q.limit,
+        );
+        let rows = b.build().fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueRow {
+                    case_id: r.text("case_id")?,
+                    case_number: r.text("case_number")?,
+                    clock: clock_from_row(r)?,
+                    due_at: r.time("due_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// One page of the notices sent to an organ, newest first.
+    pub async fn notices(&self, q: &NoticeQuery) -> Result<Vec<NoticeRecord>, StoreError> {
+        let mut b = Sql::new(format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE organ = "
+        ));
+        b.bind(q.organ.clone());
+        push_not_accused(&mut b, "accused_organ", &q.hidden_accused);
+        if q.only_unacknowledged {
+            b.push(" AND acknowledged_at IS NULL");
+        }
+        b.page(
+            "issued_at",
+            "notice_id",
+            q.after.clone(),
+            Order::Descending,
+            q.limit,
+        );
+        let rows = b.build().fetch_all(self.db.pool()).await?;
+        rows.iter().map(notice_from_row).collect()
+    }
+
+    /// The newest notice of `kind` about a case.
+    pub async fn latest_notice(
+        &self,
+        case_id: &str,
+        kind: crate::model::NoticeKind,
+    ) -> Result<Option<NoticeRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE case_id = $1 AND kind = $2 \
+             ORDER BY issued_at DESC, notice_id DESC LIMIT 1"
+        )))
+        .bind(case_id)
+        .bind(kind.as_str())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(notice_from_row).transpose()
+    }
+
+    pub async fn notice(&self, notice_id: &str) -> Result<Option<NoticeRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE notice_id = $1"
+        )))
+        .bind(notice_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(notice_from_row).transpose()
+    }
+
+    /// Records the organ's acknowledgment and written feedback, once: `Conflict` if another
+    /// acknowledgment came first.
+    pub async fn acknowledge(
+        &self,
+        n: &NoticeRecord,
+        request: Option<RequestId<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let done = sqlx::query(
+            "UPDATE notices SET acknowledged_at = $1, acknowledged_by = $2, feedback = $3 \
+             WHERE notice_id = $4 AND acknowledged_at IS NULL",
+        )
+        .bind(n.acknowledged_at.map(micros))
+        .bind(&n.acknowledged_by)
+        .bind(&n.feedback)
+        .bind(&n.notice_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        sqlx::query(
+            "INSERT INTO timeline (entry_id, case_id, at, kind, text, actor) \
+             VALUES ($1, $2, $3, 'notice.acknowledged', $4, $5)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&n.case_id)
+        .bind(micros(now))
+        .bind(format!(
+            "{} acknowledged the {} notice: {}",
+            n.organ,
+            n.kind,
+            n.feedback.as_deref().unwrap_or_default()
+        ))
+        .bind(n.acknowledged_by.as_deref().unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(req) = request {
+            requests::record(&mut tx, req, &n.notice_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many clocks are open, by state: for the metrics of the admin port.
+    pub async fn open_clocks(&self) -> Result<Vec<(ClockState, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM clocks WHERE state IN ('running', 'paused', 'overdue') \
+             GROUP BY state",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(s, n)| {
+                Ok((
+                    s.parse()
+                        .map_err(|e: petition_domain::UnknownValue| Corrupt {
+                            column: "state",
+                            reason: e.to_string(),
+                        })?,
+                    n,
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,675 @@
+//! What supervision does to a case, as pure functions over its file: follow the events of
+//! intake and routing (start, meet and stop clocks), fire what is due, and the commands —
+//! decide an extension, pause and resume a clock, supervise by hand. The gRPC layer asks the
+//! access policy who may; these check what the law allows and when.
+
+use crate::model::{CaseFile, Entry, NoticeKind, NoticeRecord};
+use chrono::{DateTime, Utc};
+use pb::event_envelope::Payload;
+use petition_domain::calendar::{HolidayCalendar, local_date};
+use petition_domain::clocks::{CaseClock, ClockKind, ClockRefusal, ClockRules, Span, Warning};
+use petition_domain::{CaseStatus, limits};
+use petition_grpc::convert::{from_ts, ts};
+use petition_proto::v1 as pb;
+
+/// The actor of what the engine does by itself.
+pub const ENGINE: &str = "supervision";
+
+/// Who acts, when, under which rules: what every change needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub calendar: &'a HolidayCalendar,
+    pub rules: &'a ClockRules,
+    pub now: DateTime<Utc>,
+    pub actor: &'a str,
+}
+
+/// A rule broken by a command, named for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    WrongState(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<ClockRefusal> for Refusal {
+    fn from(r: ClockRefusal) -> Self {
+        match r {
+            ClockRefusal::ExtensionLength(_) | ClockRefusal::ResumeBeforePause { .. } => {
+                Refusal::Invalid(r.to_string())
+            }
+            _ => Refusal::WrongState(r.to_string()),
+        }
+    }
+}
+
+/// A file after a change, with what the change said and sent.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub file: CaseFile,
+    pub entries: Vec<Entry>,
+    pub notices: Vec<NoticeRecord>,
+    pub events: Vec<Payload>,
+}
+
+impl Change {
+    fn of(file: CaseFile) -> Self {
+        Self {
+            file,
+            entries: Vec::new(),
+            notices: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, at: DateTime<Utc>, kind: &str, text: String, actor: &str) {
+        self.entries.push(Entry {
+            at,
+            kind: kind.to_owned(),
+            text,
+            actor: actor.to_owned(),
+        });
+    }
+}
+
+/// Why an event cannot be applied yet: it needs the case, which an earlier event creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotYet(pub &'static str);
+
+fn period_clock(
+    kind: ClockKind,
+    organ: Option<&str>,
+    at: DateTime<Utc>,
+    rules: &ClockRules,
+) -> CaseClock {
+    CaseClock::start(
+        kind,
+        organ.map(str::to_owned),
+        at,
+        Span::Period(kind.limit(rules).period),
+    )
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn meet(file: &mut CaseFile, kind: ClockKind, at: DateTime<Utc>) {
+    if let Some(c) = file.clock_mut(kind) {
+        c.meet(at);
+    }
+}
+
+fn stop(file: &mut CaseFile, kinds: &[ClockKind], at: DateTime<Utc>) {
+    for k in kinds {
+        if let Some(c) = file.clock_mut(*k) {
+            c.stop(at);
+        }
+    }
+}
+
+/// Applies an event of intake or routing to the case it concerns. `None`: the event changes
+/// nothing here.
+pub fn on_event(
+    file: Option<CaseFile>,
+    payload: &Payload,
+    occurred_at: DateTime<Utc>,
+    cx: Ctx<'_>,
+) -> Result<Option<Change>, NotYet> {
+    let rules = cx.rules;
+    match payload {
+        Payload::PetitionRegistered(r) => {
+            let received_at = r
+                .received_at
+                .as_ref()
+                .and_then(from_ts)
+                .unwrap_or(occurred_at);
+            let mut f = file.unwrap_or_else(|| CaseFile::new(&r.case_id, &r.case_number));
+            if !f.case.received_by.is_empty() {
+                return Ok(None); // seen already
+            }
+            f.case.received_by = r.received_by.clone();
+            f.case.accused_organ = non_empty(&r.accused_organ_id).or(f.case.accused_organ);
+            // Routing may have been seen first (the streams are read apart): the forward
+            // clock is then met as soon as it starts.
+            let mut forward = period_clock(
+                ClockKind::Forward,
+                Some(f.case.bureau.as_deref().unwrap_or(&r.received_by)),
+                received_at,
+                rules,
+            );
+            if f.case.stage != CaseStatus::Registered {
+                forward.meet(f.case.first_routed_at.unwrap_or(occurred_at));
+            }
+            f.start(forward);
+            let mut c = Change::of(f);
+            c.note(
+                received_at,
+                "registered",
+                format!(
+                    "registered by {}; 15 days to forward or assign (Art. 22 ¶1)",
+                    r.received_by
+                ),
+                "intake",
+            );
+            Ok(Some(c))
+        }
+        Payload::PetitionRouted(r) => {
+            let at = r
+                .routed_at
+                .as_ref()
+                .and_then(from_ts)
+                .unwrap_or(occurred_at);
+            let mut f = file.unwrap_or_else(|| CaseFile::new(&r.case_id, &r.case_number));
+            f.case.accused_organ = f.case.accused_organ.or(non_empty(&r.accused_organ_id));
+            f.case.bureau = non_empty(&r.forwarding_bureau).or(f.case.bureau);
+            let outcome = pb::RouteOutcome::try_from(r.outcome).unwrap_or_default();
+            let mut c;
+            if outcome == pb::RouteOutcome::Triage {
+                // Still the bureau's to route: its forward clock runs on.
+                let bureau = f.case.bureau.clone();
+                if let Some(fw) = f.clock_mut(ClockKind::Forward) {
+                    fw.organ = bureau.or(fw.organ.take());
+                }
+                c = Change::of(f);
+                c.note(
+                    at,
+                    "triaged",
+                    format!("in the triage queue of {}: {}", r.organ, r.rule),
+                    "routing",
+                );
+                return Ok(Some(c));
+            }
+            meet(&mut f, ClockKind::Forward, at);
+            f.case.first_routed_at = f.case.first_routed_at.or(Some(at));
+            stop(
+                &mut f,
+                &[
+                    ClockKind::Notice,
+                    ClockKind::Objection,
+                    ClockKind::Handling,
+                    ClockKind::Report,
+                ],
+                at,
+            );
+            f.case.holder = Some(r.organ.clone()).filter(|_| outcome != pb::RouteOutcome::Linked);
+            let text = match outcome {
+                pb::RouteOutcome::Sent => {
+                    f.case.stage = CaseStatus::Routed;
+                    f.start(period_clock(ClockKind::Notice, Some(&r.organ), at, rules));
+                    f.start(period_clock(
+                        ClockKind::Objection,
+                        Some(&r.organ),
+                        at,
+                        rules,
+                    ));
+                    if let Some(due) = r.report_due.as_ref().and_then(from_ts) {
+                        // The bureau's date is the last day to report; 24:00 Beijing ends it.
+                        let last = local_date(due - chrono::Duration::microseconds(1));
+                        f.start(CaseClock::start(
+                            ClockKind::Report,
+                            Some(r.organ.clone()),
+                            at,
+                            Span::Until(last),
+                        ));
+                    }
+                    format!("sent to {} ({}): {}", r.organ, mode_name(r.mode), r.rule)
+                }
+                pb::RouteOutcome::Diverted => {
+                    f.case.stage = CaseStatus::Diverted;
+                    format!("diverted to {}: {}", r.organ, r.rule)
+                }
+                _ => {
+                    f.case.stage = CaseStatus::Linked;
+                    format!("linked to case {}: {}", r.linked_case_number, r.rule)
+                }
+            };
+            c = Change::of(f);
+            c.note(at, "routed", text, "routing");
+            Ok(Some(c))
+        }
+        Payload::CaseAccepted(a) => {
+            let mut f = file.ok_or(NotYet("case.accepted before the case was routed"))?;
+            let at = a
+                .accepted_at
+                .as_ref()
+                .and_then(from_ts)
+                .unwrap_or(occurred_at);
+            meet(&mut f, ClockKind::Notice, at);
+            stop(&mut f, &[ClockKind::Objection], at);
+            f.case.holder = Some(a.organ.clone());
+            f.case.stage = CaseStatus::InHandling;
+            let runs = a.handling_due.is_some();
+            if runs {
+                f.start(period_clock(ClockKind::Handling, Some(&a.organ), at, rules));
+            }
+            let mut c = Change::of(f);
+            c.note(
+                at,
+                "accepted",
+                if runs {
+                    format!(
+                        "accepted (受理) by {}; 60 days to reply in writing (Art. 34)",
+                        a.organ
+                    )
+                } else {
+                    format!("accepted (受理) by {}", a.organ)
+                },
+                "routing",
+            );
+            Ok(Some(c))
+        }
+        Payload::ObjectionRaised(o) => {
+            let mut f = file.ok_or(NotYet("objection before the case was routed"))?;
+            meet(&mut f, ClockKind::Objection, occurred_at);
+            let mut c = Change::of(f);
+            c.note(
+                occurred_at,
+                "objected",
+                format!("{} objects (异议): {}", o.organ, o.reason),
+                "routing",
+            );
+            Ok(Some(c))
+        }
+        Payload::ObjectionResolved(o) => {
+            let f = file.ok_or(NotYet("objection answer before the case was routed"))?;
+            let mut c = Change::of(f);
+            c.note(
+                occurred_at,
+                "objection_resolved",
+                format!(
+                    "objection {}; {} holds the case",
+                    if o.agreed { "agreed" } else { "refused" },
+                    o.organ
+                ),
+                "routing",
+            );
+            Ok(Some(c))
+        }
+        Payload::ExtensionRequested(e) => {
+            let mut f = file.ok_or(NotYet("extension request before the case was routed"))?;
+            f.case.extension_requested_days = Some(e.days);
+            f.case.extension_reason = non_empty(&e.reason);
+            let mut c = Change::of(f);
+            c.note(
+                occurred_at,
+                "extension_requested",
+                format!(
+                    "{} asks to extend handling by {} days: {}",
+                    e.organ, e.days, e.reason
+                ),
+                "routing",
+            );
+            Ok(Some(c))
+        }
+        Payload::CaseAnswered(a) => {
+            let mut f = file.ok_or(NotYet("answer before the case was routed"))?;
+            let replied = a
+                .replied_at
+                .as_ref()
+                .and_then(from_ts)
+                .unwrap_or(occurred_at);
+            let served = a.served_at.as_ref().and_then(from_ts).unwrap_or(replied);
+            meet(&mut f, ClockKind::Handling, replied);
+            meet(&mut f, ClockKind::Notice, replied);
+            stop(&mut f, &[ClockKind::Objection], replied);
+            f.case.stage = CaseStatus::Answered;
+            f.case.extension_requested_days = None;
+            f.start(period_clock(ClockKind::ReviewRequest, None, served, rules));
+            f.start(period_clock(ClockKind::Rating, None, served, rules));
+            let mut c = Change::of(f);
+            c.note(
+                replied,
+                "answered",
+                format!(
+                    "written reply by {}; served {}: 30 days to request review (Art. 35)",
+                    a.organ,
+                    local_date(served)
+                ),
+                "routing",
+            );
+            Ok(Some(c))
+        }
+        Payload::CompletionReported(r) => {
+            let mut f = file.ok_or(NotYet("completion report before the case was routed"))?;
+            let at = r
+                .reported_at
+                .as_ref()
+                .and_then(from_ts)
+                .unwrap_or(occurred_at);
+            meet(&mut f, ClockKind::Report, at);
+            let mut c = Change::of(f);
+            c.note(
+                at,
+                "completion_reported",
+                format!("completion report (办结报告) from {}", r.organ),
+                "routing",
+            );
+            Ok(Some(c))
+        }
+        Payload::NoticeIssued(_)
+        | Payload::ExtensionDecided(_)
+        | Payload::ClockPaused(_)
+        | Payload::ClockResumed(_) => Ok(None),
+    }
+}
+
+fn mode_name(mode: i32) -> &'static str {
+    match pb::HandlingMode::try_from(mode) {
+        Ok(pb::HandlingMode::Assign) => "交办",
+        _ => "转送",
+    }
+}
+
+/// The responsible leader (责任领导) an urging notice is copied to.
+pub fn responsible_leader(organ: &str) -> String {
+    format!("responsible leader (责任领导) of {organ}")
+}
+
+fn notice_text(kind: NoticeKind, clock: &CaseClock, case_number: &str, cx: Ctx<'_>) -> String {
+    let limit = clock.kind.limit(cx.rules);
+    let last = clock.last_day(cx.calendar, cx.rules.counting);
+    match kind {
+        NoticeKind::Reminder => format!(
+            "提醒: case {case_number}: the {} ({}) ends on {last}",
+            limit.name, limit.article
+        ),
+        NoticeKind::Urging => format!(
+            "催办: case {case_number}: the {} ({}) ended on {last} and is not done; report in writing what was done",
+            limit.name, limit.article
+        ),
+        NoticeKind::Listed => format!(
+            "挂牌督办: case {case_number} is still overdue on the {} ({}), last day {last}",
+            limit.name, limit.article
+        ),
+        NoticeKind::Circular => format!(
+            "通报: case {case_number} is still overdue on the {} ({}), last day {last}",
+            limit.name, limit.article
+        ),
+        NoticeKind::Supervision => String::new(),
+    }
+}
+
+fn notice(
+    file: &CaseFile,
+    organ: &str,
+    kind: NoticeKind,
+    clock: Option<ClockKind>,
+    text: String,
+    copy_to: String,
+    feedback_due: Option<DateTime<Utc>>,
+    cx: Ctx<'_>,
+) -> NoticeRecord {
+    NoticeRecord {
+        notice_id: uuid::Uuid::now_v7().to_string(),
+        case_id: file.case.case_id.clone(),
+        case_number: file.case.case_number.clone(),
+        organ: organ.to_owned(),
+        accused_organ: file.case.accused_organ.clone(),
+        kind,
+        clock,
+        text,
+        copy_to,
+        issued_at: cx.now,
+        issued_by: cx.actor.to_owned(),
+        feedback_due,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        feedback: None,
+    }
+}
+
+fn issued(n: &NoticeRecord) -> Payload {
+    Payload::NoticeIssued(pb::NoticeIssued {
+        case_id: n.case_id.clone(),
+        case_number: n.case_number.clone(),
+        notice_id: n.notice_id.clone(),
+        organ: n.organ.clone(),
+        kind: crate::convert::notice_kind_to_pb(n.kind) as i32,
+        clock: n
+            .clock
+            .map_or(pb::ClockKind::Unspecified, crate::convert::clock_kind_to_pb)
+            as i32,
+        issued_at: Some(ts(n.issued_at)),
+    })
+}
+
+/// Fires every warning of the file due by `cx.now`: notices to the organs that owe, and the
+/// end of the petitioner's windows. `None` when nothing was due.
+pub fn fire(file: CaseFile, cx: Ctx<'_>) -> Option<Change> {
+    let mut c = Change::of(file);
+    for i in 0..c.file.clocks.len() {
+        let fired = c.file.clocks[i].fire(cx.now, cx.rules, cx.calendar);
+        for (at, warning) in fired {
+            let clock = c.file.clocks[i].clone();
+            match (NoticeKind::of_warning(warning), clock.organ.as_deref()) {
+                (Some(kind), Some(organ)) => {
+                    let copy_to = match kind {
+                        NoticeKind::Reminder => String::new(),
+                        _ => responsible_leader(organ),
+                    };
+                    let text = notice_text(kind, &clock, &c.file.case.case_number, cx);
+                    let n = notice(
+                        &c.file,
+                        organ,
+                        kind,
+                        Some(clock.kind),
+                        text.clone(),
+                        copy_to,
+                        None,
+                        cx,
+                    );
+                    c.events.push(issued(&n));
+                    c.notices.push(n);
+                    c.note(
+                        at,
+                        &format!("notice.{kind}"),
+                        format!("to {organ}: {text}"),
+                        ENGINE,
+                    );
+                }
+                _ => {
+                    let limit = clock.kind.limit(cx.rules);
+                    let text = match (warning, clock.kind) {
+                        (Warning::WindowClosed, ClockKind::Rating) => format!(
+                            "the {} closed unrated: counted as not rated, never as satisfied",
+                            limit.name
+                        ),
+                        (Warning::WindowClosed, _) => {
+                            format!("the {} ({}) closed unused", limit.name, limit.article)
+                        }
+                        _ => format!("the {} ({}): {warning}", limit.name, limit.article),
+                    };
+                    if warning == Warning::WindowClosed
+                        && clock.kind == ClockKind::ReviewRequest
+                        && c.file.case.stage == CaseStatus::Answered
+                    {
+                        // No review requested in time: the reply is final.
+                        c.file.case.stage = CaseStatus::Closed;
+                    }
+                    c.note(at, "window_closed", text, ENGINE);
+                }
+            }
+        }
+    }
+    (!c.entries.is_empty()).then_some(c)
+}
+
+/// The holder's extension request, approved (the handling clock moves) or refused, with the
+/// reason the petitioner is told (Art. 34).
+pub fn decide_extension(
+    file: &CaseFile,
+    approve: bool,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    let Some(days) = file.case.extension_requested_days else {
+        return Err(Refusal::WrongState(format!(
+            "no extension was requested for case {}; the holder requests one first (RequestExtension, Art. 34)",
+            file.case.case_number
+        )));
+    };
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: required; the petitioner is told why (Art. 34)".into(),
+        ));
+    }
+    let mut f = file.clone();
+    let handling = f.clock_mut(ClockKind::Handling).ok_or_else(|| {
+        Refusal::WrongState("the handling clock (Art. 34) is not running for this case".into())
+    })?;
+    if approve {
+        handling.extend_by(days)?;
+    }
+    let due = handling.deadline(cx.calendar, cx.rules.counting);
+    let organ = handling.organ.clone().unwrap_or_default();
+    f.case.extension_requested_days = None;
+    f.case.extension_reason = None;
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        "extension_decided",
+        if approve {
+            format!(
+                "extension of {days} days approved: the reply is due by {} ({}): {reason}",
+                due.last_day,
+                limits::EXTENSION_ARTICLE
+            )
+        } else {
+            format!(
+                "extension of {days} days refused: the reply is due by {}: {reason}",
+                due.last_day
+            )
+        },
+        cx.actor,
+    );
+    c.events
+        .push(Payload::ExtensionDecided(pb::ExtensionDecided {
+            case_id: c.file.case.case_id.clone(),
+            case_number: c.file.case.case_number.clone(),
+            approved: approve,
+            days,
+            reason: reason.trim().to_owned(),
+            handling_due: Some(ts(due.due)),
+            organ,
+        }));
+    Ok(c)
+}
+
+pub fn pause(
+    file: &CaseFile,
+    kind: ClockKind,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: required; a pause is audited (a hearing 听证, or waiting on the petitioner's material)".into(),
+        ));
+    }
+    let mut f = file.clone();
+    let clock = f
+        .clock_mut(kind)
+        .ok_or_else(|| Refusal::WrongState(format!("clock: this case runs no {kind} clock")))?;
+    clock.pause(cx.now)?;
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        "clock.paused",
+        format!("the {kind} clock stands still: {}", reason.trim()),
+        cx.actor,
+    );
+    c.events.push(Payload::ClockPaused(pb::ClockPaused {
+        case_id: c.file.case.case_id.clone(),
+        case_number: c.file.case.case_number.clone(),
+        clock: crate::convert::clock_kind_to_pb(kind) as i32,
+        reason: reason.trim().to_owned(),
+        paused_at: Some(ts(cx.now)),
+    }));
+    Ok(c)
+}
+
+pub fn resume(
+    file: &CaseFile,
+    kind: ClockKind,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    let mut f = file.clone();
+    let clock = f
+        .clock_mut(kind)
+        .ok_or_else(|| Refusal::WrongState(format!("clock: this case runs no {kind} clock")))?;
+    let days = clock.resume(cx.now, cx.calendar, cx.rules.counting)?;
+    let due = clock.deadline(cx.calendar, cx.rules.counting);
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        "clock.resumed",
+        format!(
+            "the {kind} clock runs again after {days} days; last day now {}{}",
+            due.last_day,
+            if reason.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", reason.trim())
+            }
+        ),
+        cx.actor,
+    );
+    c.events.push(Payload::ClockResumed(pb::ClockResumed {
+        case_id: c.file.case.case_id.clone(),
+        case_number: c.file.case.case_number.clone(),
+        clock: crate::convert::clock_kind_to_pb(kind) as i32,
+        paused_days: days,
+        due_at: Some(ts(due.due)),
+    }));
+    Ok(c)
+}
+
+/// 督办 by hand (Art. 40): a written notice to the organ holding the case, which answers in
+/// writing by `feedback_due`.
+pub fn supervise(
+    file: &CaseFile,
+    text: &str,
+    feedback_due: DateTime<Utc>,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "text: required; what the organ is to do (督办, Art. 40)".into(),
+        ));
+    }
+    if feedback_due <= cx.now {
+        return Err(Refusal::Invalid(format!(
+            "feedback_due: must be after now ({})",
+            petition_domain::beijing_time(cx.now)
+        )));
+    }
+    let Some(organ) = file.case.holder.clone() else {
+        return Err(Refusal::WrongState(format!(
+            "case {} is held by no organ yet; route it first",
+            file.case.case_number
+        )));
+    };
+    let mut c = Change::of(file.clone());
+    let n = notice(
+        &c.file,
+        &organ,
+        NoticeKind::Supervision,
+        None,
+        text.trim().to_owned(),
+        responsible_leader(&organ),
+        Some(feedback_due),
+        cx,
+    );
+    c.note(
+        cx.now,
+        "notice.supervision",
+        format!("督办 to {organ}: {}", text.trim()),
+        cx.actor,
+    );
+    c.events.push(issued(&n));
+    c.notices.push(n);
+    Ok(c)
+}

@@ -1,0 +1,406 @@
+//! Supervision through its gRPC API on simulated time, on PostgreSQL + Redis and on the
+//! embedded default: a case sent to an organ that never tells the petitioner gets a reminder,
+//! urging (催办) the day after its last day, and listed supervision (挂牌督办) five working days
+//! later, all in that organ's notices, acknowledged with written feedback; a handling clock is
+//! extended by the bureau and moved by a pause for a hearing.
+
+use chrono::TimeZone;
+use petition_auth::Role;
+use petition_e2e::{Suite, samples, who};
+use petition_proto::v1 as pb;
+use std::time::Duration;
+
+fn beijing(m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, m, d, h, min, 0)
+        .unwrap()
+        .to_utc()
+}
+
+/// Registers sample 1 (a housing grievance for pingcheng.housing) and waits until it is sent.
+async fn routed_case(s: &Suite) -> String {
+    let sample = samples().into_iter().find(|s| s.sample == 1).unwrap();
+    let mut clerk = s.intake(&sample.principal()).await;
+    let reg = clerk
+        .register_petition(sample.request())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.routed(&reg.case_id).await.organ, "pingcheng.housing");
+    reg.case_id
+}
+
+/// The case's timeline once `done` holds of it.
+async fn timeline_when(
+    s: &Suite,
+    case_id: &str,
+    done: impl Fn(&pb::Timeline) -> bool,
+) -> pb::Timeline {
+    let mut c = s.supervision(&who("shanxi.bureau", Role::Admin)).await;
+    let mut last = None;
+    for _ in 0..400 {
+        match c
+            .get_timeline(pb::GetTimelineRequest {
+                case_id: case_id.into(),
+            })
+            .await
+        {
+            Ok(t) if done(t.get_ref()) => return t.into_inner(),
+            Ok(t) => last = Some(t.into_inner()),
+            Err(e) if e.code() == tonic::Code::NotFound => {}
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the timeline of {case_id} never reached the state waited for: {last:?}");
+}
+
+fn clock(t: &pb::Timeline, kind: pb::ClockKind) -> Option<&pb::CaseClock> {
+    t.clocks.iter().find(|c| c.kind == kind as i32)
+}
+
+/// The organ's notices once there are `n`, newest first.
+async fn notices_when(s: &Suite, organ: &str, n: usize) -> Vec<pb::Notice> {
+    let mut c = s.supervision(&who(organ, Role::Handler)).await;
+    let mut last = Vec::new();
+    for _ in 0..400 {
+        last = c
+            .list_notices(pb::ListNoticesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .notices;
+        if last.len() >= n {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{organ} never had {n} notices: {last:?}");
+}
+
+async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
+    let case_id = routed_case(s).await;
+    // Routed on Mon 03-02: the housing bureau tells the petitioner in writing within 15 days
+    // (Art. 23 ¶3), so by Tue 03-17.
+    let t = timeline_when(s, &case_id, |t| {
+        clock(t, pb::ClockKind::Notice).is_some()
+            && clock(t, pb::ClockKind::Forward)
+                .is_some_and(|c| c.state == pb::ClockState::Met as i32)
+    })
+    .await;
+    let notice = clock(&t, pb::ClockKind::Notice).unwrap();
+    assert_eq!(notice.last_day, "2026-03-17");
+    assert_eq!(notice.article, "Art. 23 ¶3");
+    assert_eq!(notice.organ, "pingcheng.housing");
+    let forward = clock(&t, pb::ClockKind::Forward).unwrap();
+    assert_eq!(
+        (forward.article.as_str(), forward.late),
+        ("Art. 22 ¶1", false)
+    );
+    assert!(
+        t.entries.iter().any(|e| e.kind == "routed"),
+        "{:?}",
+        t.entries
+    );
+
+    // Three days before: a reminder. Due soon in the organ's list, nothing overdue.
+    s.clock.set(beijing(3, 14, 0, 1));
+    let reminded = notices_when(s, "pingcheng.housing", 1).await;
+    assert_eq!(reminded[0].kind, pb::NoticeKind::Reminder as i32);
+    let mut housing = s
+        .supervision(&who("pingcheng.housing", Role::Handler))
+        .await;
+    let due = |bucket: pb::DueBucket| pb::ListDueRequest {
+        bucket: bucket as i32,
+        ..Default::default()
+    };
+    let soon = housing
+        .list_due(due(pb::DueBucket::DueSoon))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(
+        soon.iter().any(|i| i.case_id == case_id
+            && i.clock.as_ref().unwrap().kind == pb::ClockKind::Notice as i32),
+        "{soon:?}"
+    );
+    // The last day is still open at 23:59 Beijing on 03-17 …
+    s.clock.set(beijing(3, 17, 23, 59));
+    let overdue = housing
+        .list_due(due(pb::DueBucket::Overdue))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(overdue.iter().all(|i| i.case_id != case_id), "{overdue:?}");
+
+    // … and urged (催办) the day after, copied to the responsible leader.
+    s.clock.set(beijing(3, 18, 0, 1));
+    let urged = notices_when(s, "pingcheng.housing", 2).await;
+    let urging = &urged[0];
+    assert_eq!(urging.kind, pb::NoticeKind::Urging as i32);
+    assert_eq!(urging.clock, pb::ClockKind::Notice as i32);
+    assert_eq!(urging.case_id, case_id);
+    assert!(
+        urging.text.contains("催办") && urging.text.contains("2026-03-17"),
+        "{}",
+        urging.text
+    );
+    assert!(urging.copy_to.contains("责任领导") && urging.copy_to.contains("pingcheng.housing"));
+    let overdue = housing
+        .list_due(due(pb::DueBucket::Overdue))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(
+        overdue.iter().any(|i| i.case_id == case_id
+            && i.bucket == pb::DueBucket::Overdue as i32
+            && i.clock.as_ref().unwrap().late),
+        "{overdue:?}"
+    );
+
+    // Five working days after 03-17 (18, 19, 20, 23, 24): listed supervision at the end of
+    // Tue 03-24, not a moment before.
+    s.clock.set(beijing(3, 24, 23, 0));
+    assert_eq!(notices_when(s, "pingcheng.housing", 2).await.len(), 2);
+    s.clock.set(beijing(3, 25, 0, 1));
+    let all = notices_when(s, "pingcheng.housing", 3).await;
+    let listed = &all[0];
+    assert_eq!(listed.kind, pb::NoticeKind::Listed as i32);
+    assert!(listed.text.contains("挂牌督办"), "{}", listed.text);
+    assert_eq!(all.len(), 3, "each warning once: {all:?}");
+
+    // The organ acknowledges with its written feedback (Art. 40), once.
+    let ack = pb::AcknowledgeNoticeRequest {
+        notice_id: urging.notice_id.clone(),
+        feedback: "notice served on the petitioner on 03-18; we apologise for the delay".into(),
+        request_id: "ack-1".into(),
+    };
+    let done = housing
+        .acknowledge_notice(ack.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.acknowledged_by, "handler@pingcheng.housing");
+    assert!(done.acknowledged_at.is_some() && done.feedback.starts_with("notice served"));
+    assert_eq!(
+        housing.acknowledge_notice(ack).await.unwrap().into_inner(),
+        done,
+        "a retry is answered, not applied twice"
+    );
+    let again = housing
+        .acknowledge_notice(pb::AcknowledgeNoticeRequest {
+            notice_id: urging.notice_id.clone(),
+            feedback: "again".into(),
+            request_id: "ack-2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again}");
+    let empty = housing
+        .acknowledge_notice(pb::AcknowledgeNoticeRequest {
+            notice_id: listed.notice_id.clone(),
+            feedback: " ".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    assert!(empty.message().starts_with("feedback:"), "{empty}");
+    let other = s
+        .supervision(&who("pingcheng.hrss", Role::Handler))
+        .await
+        .acknowledge_notice(pb::AcknowledgeNoticeRequest {
+            notice_id: listed.notice_id.clone(),
+            feedback: "not ours".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), tonic::Code::PermissionDenied, "{other}");
+    // The bureau above reads the housing bureau's notices; the acknowledgment shows.
+    let seen = s
+        .supervision(&who("pingcheng.bureau", Role::Supervisor))
+        .await
+        .list_notices(pb::ListNoticesRequest {
+            organ: "pingcheng.housing".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notices;
+    assert!(
+        seen.iter()
+            .any(|n| n.notice_id == urging.notice_id && n.acknowledged_at.is_some())
+    );
+    let t = timeline_when(s, &case_id, |_| true).await;
+    for kind in [
+        "notice.reminder",
+        "notice.urging",
+        "notice.listed",
+        "notice.acknowledged",
+    ] {
+        assert!(
+            t.entries.iter().any(|e| e.kind == kind),
+            "{kind}: {:?}",
+            t.entries
+        );
+    }
+}
+
+async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
+    let case_id = routed_case(s).await;
+    let handler = who("pingcheng.housing", Role::Handler);
+    let mut inbox = s.routing(&handler).await;
+    // Accepted Tue 03-03: day 60 is Sat 05-02, in the May Day holiday: the reply is due Wed
+    // 05-06 (Art. 34).
+    s.clock.set(beijing(3, 3, 9, 0));
+    inbox
+        .accept_case(pb::AcceptCaseRequest {
+            case_id: case_id.clone(),
+            request_id: "accept".into(),
+        })
+        .await
+        .unwrap();
+    let t = timeline_when(s, &case_id, |t| clock(t, pb::ClockKind::Handling).is_some()).await;
+    assert_eq!(
+        clock(&t, pb::ClockKind::Handling).unwrap().last_day,
+        "2026-05-06"
+    );
+    assert_eq!(
+        clock(&t, pb::ClockKind::Notice).unwrap().state,
+        pb::ClockState::Met as i32
+    );
+
+    // A hearing from Tue 03-10 to Fri 03-20: ten days stand still; 05-02 + 10 = Tue 05-12.
+    let mut sup = s.supervision(&handler).await;
+    s.clock.set(beijing(3, 10, 9, 0));
+    let paused = sup
+        .pause_clock(pb::PauseClockRequest {
+            case_id: case_id.clone(),
+            clock: pb::ClockKind::Handling as i32,
+            reason: "hearing (听证) with the developer".into(),
+            request_id: "pause".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        clock(&paused, pb::ClockKind::Handling).unwrap().state,
+        pb::ClockState::Paused as i32
+    );
+    let refused = sup
+        .pause_clock(pb::PauseClockRequest {
+            case_id: case_id.clone(),
+            clock: pb::ClockKind::Handling as i32,
+            reason: "twice".into(),
+            request_id: "pause-2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused}");
+    s.clock.set(beijing(3, 20, 17, 0));
+    let resumed = sup
+        .resume_clock(pb::ResumeClockRequest {
+            case_id: case_id.clone(),
+            clock: pb::ClockKind::Handling as i32,
+            reason: "hearing closed".into(),
+            request_id: "resume".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let h = clock(&resumed, pb::ClockKind::Handling).unwrap();
+    assert_eq!((h.paused_days, h.last_day.as_str()), (10, "2026-05-12"));
+
+    // The holder asks for 30 more days; the bureau approves; the reply is due 30 days after
+    // the moved end: Thu 06-11.
+    inbox
+        .request_extension(pb::RequestExtensionRequest {
+            case_id: case_id.clone(),
+            days: 30,
+            reason: "an expert valuation is needed".into(),
+            request_id: "ext".into(),
+        })
+        .await
+        .unwrap();
+    timeline_when(s, &case_id, |t| t.extension_requested_days == 30).await;
+    let decide = pb::DecideExtensionRequest {
+        case_id: case_id.clone(),
+        approve: true,
+        reason: "the valuation takes a month".into(),
+        request_id: "decide".into(),
+    };
+    let not_yours = sup.decide_extension(decide.clone()).await.unwrap_err();
+    assert_eq!(
+        not_yours.code(),
+        tonic::Code::PermissionDenied,
+        "{not_yours}"
+    );
+    let mut bureau = s
+        .supervision(&who("pingcheng.bureau", Role::Supervisor))
+        .await;
+    let decided = bureau
+        .decide_extension(decide.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let h = clock(&decided, pb::ClockKind::Handling).unwrap();
+    assert_eq!((h.extension_days, h.last_day.as_str()), (30, "2026-06-11"));
+    assert_eq!(decided.extension_requested_days, 0);
+    // A retry is answered; a second decision has nothing to decide.
+    assert_eq!(
+        bureau
+            .decide_extension(decide.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .clocks,
+        decided.clocks
+    );
+    let twice = bureau
+        .decide_extension(pb::DecideExtensionRequest {
+            request_id: "decide-2".into(),
+            ..decide
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), tonic::Code::FailedPrecondition, "{twice}");
+    assert!(twice.message().contains("Art. 34"), "{twice}");
+}
+
+#[tokio::test]
+async fn urging_on_postgres_and_redis() {
+    let Some(s) = Suite::postgres_and_redis(beijing(3, 2, 10, 0)).await else {
+        return;
+    };
+    an_organ_that_misses_a_limit_is_urged_then_listed(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn urging_on_the_embedded_default() {
+    let s = Suite::embedded(beijing(3, 2, 10, 0)).await;
+    an_organ_that_misses_a_limit_is_urged_then_listed(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn extension_and_pause_on_postgres_and_redis() {
+    let Some(s) = Suite::postgres_and_redis(beijing(3, 2, 10, 0)).await else {
+        return;
+    };
+    the_bureau_extends_and_a_hearing_moves_the_handling_clock(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn extension_and_pause_on_the_embedded_default() {
+    let s = Suite::embedded(beijing(3, 2, 10, 0)).await;
+    the_bureau_extends_and_a_hearing_moves_the_handling_clock(&s).await;
+    s.stop().await;
+}
