@@ -391,16 +391,25 @@ fn notice_text(kind: NoticeKind, clock: &CaseClock, case_number: &str, cx: Ctx<'
     }
 }
 
-fn notice(
-    file: &CaseFile,
-    organ: &str,
+/// What a notice says and to whom; the case and the moment come from the file and context.
+struct Draft<'a> {
+    organ: &'a str,
     kind: NoticeKind,
     clock: Option<ClockKind>,
     text: String,
     copy_to: String,
     feedback_due: Option<DateTime<Utc>>,
-    cx: Ctx<'_>,
-) -> NoticeRecord {
+}
+
+fn notice(file: &CaseFile, d: Draft<'_>, cx: Ctx<'_>) -> NoticeRecord {
+    let Draft {
+        organ,
+        kind,
+        clock,
+        text,
+        copy_to,
+        feedback_due,
+    } = d;
     NoticeRecord {
         notice_id: uuid::Uuid::now_v7().to_string(),
         case_id: file.case.case_id.clone(),
@@ -452,12 +461,14 @@ pub fn fire(file: CaseFile, cx: Ctx<'_>) -> Option<Change> {
                     let text = notice_text(kind, &clock, &c.file.case.case_number, cx);
                     let n = notice(
                         &c.file,
-                        organ,
-                        kind,
-                        Some(clock.kind),
-                        text.clone(),
-                        copy_to,
-                        None,
+                        Draft {
+                            organ,
+                            kind,
+                            clock: Some(clock.kind),
+                            text: text.clone(),
+                            copy_to,
+                            feedback_due: None,
+                        },
                         cx,
                     );
                     c.events.push(issued(&n));
@@ -655,12 +666,14 @@ pub fn supervise(
     let mut c = Change::of(file.clone());
     let n = notice(
         &c.file,
-        &organ,
-        NoticeKind::Supervision,
-        None,
-        text.trim().to_owned(),
-        responsible_leader(&organ),
-        Some(feedback_due),
+        Draft {
+            organ: &organ,
+            kind: NoticeKind::Supervision,
+            clock: None,
+            text: text.trim().to_owned(),
+            copy_to: responsible_leader(&organ),
+            feedback_due: Some(feedback_due),
+        },
         cx,
     );
     c.note(
