@@ -213,6 +213,21 @@ impl AccessPolicy {
         }
     }
 
+    /// Carrying the petitioner's own request — a rating, a request for review — with the
+    /// petitioner's query code: a bureau's window (clerk, supervisor, leader), the platform
+    /// the petitioner uses (upstream), or an admin. The code, not the caller's reach, is what
+    /// shows the petitioner's standing; the services check it.
+    pub fn may_act_for_petitioner(&self, p: &Principal) -> Result<(), Denied> {
+        if p.role.is_bureau_desk() || matches!(p.role, Role::Upstream | Role::Admin) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "role {} does not take petitioners' requests; a bureau's window or the petitioner's platform does",
+                p.role
+            )))
+        }
+    }
+
     /// Answering a notice sent to `organ`: its own staff, or an admin.
     pub fn may_answer_for(&self, p: &Principal, organ: &str) -> Result<(), Denied> {
         if p.role == Role::Admin || (p.role.is_staff() && p.org == organ) {

@@ -45,6 +45,20 @@ crate::text_enum! {
         Answered = "answered",
         /// 办结报告 of an assigned (交办) case
         CompletionReported = "completion_reported",
+        /// the extension was approved or refused, with the reason (Art. 34)
+        ExtensionDecided = "extension_decided",
+        /// 满意度评价
+        Rated = "rated",
+        /// 复查 requested of the organ one level up (Art. 35)
+        ReviewRequested = "review_requested",
+        /// 复查意见
+        ReviewDecided = "review_decided",
+        /// 复核 requested (Art. 36)
+        ReexaminationRequested = "reexamination_requested",
+        /// 复核意见: final, and the same matter is not accepted again (Art. 36 ¶3)
+        Reexamined = "reexamined",
+        /// final: no review or re-examination was requested in time
+        Closed = "closed",
     }
 }
 
@@ -58,9 +72,15 @@ impl StepKind {
             StepKind::Linked => CaseStatus::Linked,
             StepKind::Accepted => CaseStatus::InHandling,
             StepKind::Answered => CaseStatus::Answered,
+            StepKind::Reexamined | StepKind::Closed => CaseStatus::Closed,
             StepKind::Objected
             | StepKind::ObjectionResolved
             | StepKind::ExtensionRequested
+            | StepKind::ExtensionDecided
+            | StepKind::Rated
+            | StepKind::ReviewRequested
+            | StepKind::ReviewDecided
+            | StepKind::ReexaminationRequested
             | StepKind::CompletionReported => before,
         }
     }
@@ -95,11 +115,16 @@ mod tests {
             (StepKind::ExtensionRequested, CaseStatus::InHandling),
             (StepKind::Answered, CaseStatus::Answered),
             (StepKind::CompletionReported, CaseStatus::Answered),
+            (StepKind::Rated, CaseStatus::Answered),
+            (StepKind::ReviewRequested, CaseStatus::Answered),
+            (StepKind::ReviewDecided, CaseStatus::Answered),
+            (StepKind::ReexaminationRequested, CaseStatus::Answered),
+            (StepKind::Reexamined, CaseStatus::Closed),
         ] {
             s = step.status_after(s);
             assert_eq!(s, want, "after {step}");
         }
-        assert!(s.is_open() && !CaseStatus::Closed.is_open());
+        assert!(!s.is_open() && CaseStatus::Answered.is_open());
     }
 
     #[test]

@@ -519,6 +519,17 @@ pub struct PriorCase {
     pub open: bool,
     /// for accusations: whose side must not learn of it (Art. 30 ¶3)
     pub accused_organ: Option<String>,
+    /// re-examined (复核): final, and the same matter is not accepted again (Art. 36 ¶3)
+    pub reexamined: bool,
+}
+
+/// The earlier case of the same matter that was re-examined, if any: a new petition with the
+/// same facts is not accepted again (不再受理, Art. 36 ¶3), whenever it comes.
+pub fn not_accepted_again(priors: &[PriorCase]) -> Option<&PriorCase> {
+    priors
+        .iter()
+        .filter(|p| p.reexamined)
+        .min_by_key(|p| (p.received_at, p.case_number.clone()))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -830,7 +841,21 @@ mod tests {
             received_by: by.into(),
             received_at: now() - Duration::days(days_before),
             open,
+            reexamined: false,
         }
+    }
+
+    #[test]
+    fn a_re_examined_matter_is_not_accepted_again_however_long_ago() {
+        let mut old = prior("R", "pingcheng.bureau", 2_000, false);
+        assert!(not_accepted_again(std::slice::from_ref(&old)).is_none());
+        old.reexamined = true;
+        let priors = [prior("B", "pingcheng.bureau", 100, false), old];
+        assert_eq!(
+            not_accepted_again(&priors).map(|p| p.case_number.as_str()),
+            Some("R"),
+            "outside the repeat window, still final"
+        );
     }
 
     #[test]

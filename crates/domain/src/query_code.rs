@@ -33,6 +33,17 @@ impl QueryCode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// SHA-256 of the canonical form, in hex: what other services keep to check a code the
+    /// petitioner presents, without holding the code. (58 bits of code make a digest
+    /// impractical to invert.)
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(self.0.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 impl FromStr for QueryCode {

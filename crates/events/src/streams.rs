@@ -38,6 +38,10 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::ExtensionDecided(_) => "extension.decided",
         Payload::ClockPaused(_) => "clock.paused",
         Payload::ClockResumed(_) => "clock.resumed",
+        Payload::CaseRated(_) => "case.rated",
+        Payload::ReviewRequested(_) => "review.requested",
+        Payload::ReviewDecided(_) => "review.decided",
+        Payload::CaseFinal(_) => "case.final",
     }
 }
 

@@ -130,6 +130,13 @@ pub fn step_kind_to_pb(k: StepKind) -> pb::StepKind {
         StepKind::ExtensionRequested => pb::StepKind::ExtensionRequested,
         StepKind::Answered => pb::StepKind::Answered,
         StepKind::CompletionReported => pb::StepKind::CompletionReported,
+        StepKind::ExtensionDecided => pb::StepKind::ExtensionDecided,
+        StepKind::Rated => pb::StepKind::Rated,
+        StepKind::ReviewRequested => pb::StepKind::ReviewRequested,
+        StepKind::ReviewDecided => pb::StepKind::ReviewDecided,
+        StepKind::ReexaminationRequested => pb::StepKind::ReexaminationRequested,
+        StepKind::Reexamined => pb::StepKind::Reexamined,
+        StepKind::Closed => pb::StepKind::Closed,
     }
 }
 

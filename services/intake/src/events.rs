@@ -39,6 +39,11 @@ pub fn registered(case: &CaseBody, valid: &ValidPetition) -> pb::EventEnvelope {
             accused_organ_id: case.accused_organ.clone().unwrap_or_default(),
             source_system: case.source_system.clone().unwrap_or_default(),
             external_ref: case.external_ref.clone().unwrap_or_default(),
+            query_code_digest: case
+                .query_code
+                .parse::<petition_domain::QueryCode>()
+                .map(|q| q.digest())
+                .unwrap_or_default(),
         }),
     )
 }
@@ -143,7 +148,10 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
             ),
         ),
         Payload::ExtensionRequested(e) => {
-            let note = format!("handling extended by {} days: {}", e.days, e.reason);
+            let note = format!(
+                "an extension of {} days was requested: {}",
+                e.days, e.reason
+            );
             (
                 &e.case_id,
                 step(StepKind::ExtensionRequested, &e.organ, note.clone(), note),
@@ -169,11 +177,87 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
                 String::new(),
             ),
         ),
-        // Supervision's own events reach intake's timeline once intake subscribes to its
-        // stream.
+        Payload::ExtensionDecided(e) => {
+            let note = if e.approved {
+                format!(
+                    "handling extended by {} days: a written reply is due by {} (Art. 34): {}",
+                    e.days,
+                    last_day(&e.handling_due),
+                    e.reason
+                )
+            } else {
+                format!("the extension was refused: {}", e.reason)
+            };
+            (
+                &e.case_id,
+                step(StepKind::ExtensionDecided, &e.organ, note.clone(), note),
+            )
+        }
+        Payload::CaseRated(r) => (
+            &r.case_id,
+            step(
+                StepKind::Rated,
+                &r.handling_organ,
+                "rated by the petitioner (满意度评价)".into(),
+                "your rating was recorded".into(),
+            ),
+        ),
+        Payload::ReviewRequested(r) => {
+            let (kind, what, article) = match pb::ReviewLevel::try_from(r.level) {
+                Ok(pb::ReviewLevel::Reexamination) => (
+                    StepKind::ReexaminationRequested,
+                    "re-examination (复核)",
+                    "Art. 36",
+                ),
+                _ => (StepKind::ReviewRequested, "review (复查)", "Art. 35"),
+            };
+            let note = format!(
+                "{what} requested of {}; its opinion is due by {} ({article})",
+                r.organ,
+                last_day(&r.opinion_due)
+            );
+            (&r.case_id, step(kind, &r.organ, note.clone(), note))
+        }
+        Payload::ReviewDecided(r) => {
+            let reexamined = matches!(
+                pb::ReviewLevel::try_from(r.level),
+                Ok(pb::ReviewLevel::Reexamination)
+            );
+            let decision = match pb::ReviewDecision::try_from(r.decision) {
+                Ok(pb::ReviewDecision::Uphold) => "upheld (维持)",
+                Ok(pb::ReviewDecision::Change) => "changed (变更)",
+                Ok(pb::ReviewDecision::Redo) => "to be handled again (重新办理)",
+                _ => "decided",
+            };
+            let note = if reexamined {
+                format!(
+                    "re-examination opinion (复核意见) of {}: {decision}; final, the same matter is not accepted again (Art. 36)",
+                    r.organ
+                )
+            } else {
+                format!(
+                    "review opinion (复查意见) of {}: {decision}; served {}: 30 days to request re-examination (Art. 36)",
+                    r.organ,
+                    date(&r.served_at)
+                )
+            };
+            let kind = if reexamined {
+                StepKind::Reexamined
+            } else {
+                StepKind::ReviewDecided
+            };
+            (&r.case_id, step(kind, &r.organ, note.clone(), note))
+        }
+        Payload::CaseFinal(f) => {
+            // A re-examined case is final with its opinion's step; this marks the others.
+            if f.reason == pb::FinalReason::Reexamined as i32 {
+                return None;
+            }
+            let note = "final: no review or re-examination was requested in time".to_owned();
+            (&f.case_id, step(StepKind::Closed, "", note.clone(), note))
+        }
         Payload::PetitionRegistered(_)
         | Payload::NoticeIssued(_)
-        | Payload::ExtensionDecided(_)
         | Payload::ClockPaused(_)
         | Payload::ClockResumed(_) => return None,
     };

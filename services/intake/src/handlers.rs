@@ -273,6 +273,12 @@ impl IntakeGrpc {
                 .access
                 .is_accused_side(p, prior.accused_organ.as_deref())
         });
+        if let Some(earlier) = petition_domain::intake::not_accepted_again(&priors) {
+            return Err(Status::failed_precondition(format!(
+                "不再受理 (Art. 36 ¶3): the same matter — same petitioner, category and problem location — was re-examined (复核) in case {}; that decision is final and a petition with the same facts is not accepted again. Tell the petitioner so, in writing",
+                earlier.case_number
+            )));
+        }
         let rf = repeat_flags(
             &priors,
             &valid.received_by,

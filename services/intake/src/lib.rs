@@ -105,19 +105,22 @@ impl Service for Intake {
         cipher(self, cfg.dev, false).map(drop)
     }
 
-    /// Its database, outbox, the consumer of routing's steps, and the gRPC service.
+    /// Its database, outbox, the consumers of routing's and supervision's steps, and the gRPC
+    /// service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
         let cipher = cipher(self, host.config().dev, true)?;
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
         let store = store::IntakeStore::new(db);
-        host.consume(
-            Stream::Routing,
-            group::INTAKE,
-            Arc::new(consumer::StepConsumer {
-                store: store.clone(),
-            }),
-        );
+        for stream in [Stream::Routing, Stream::Supervision] {
+            host.consume(
+                stream,
+                group::INTAKE,
+                Arc::new(consumer::StepConsumer {
+                    store: store.clone(),
+                }),
+            );
+        }
         let grpc = handlers::IntakeGrpc {
             shared: host.shared(&producer),
             store,

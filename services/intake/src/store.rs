@@ -469,7 +469,9 @@ impl IntakeStore {
         }
         let mut q = Sql::new(
             "SELECT DISTINCT c.id, c.case_number, c.received_by, c.received_at, c.status, \
-             c.accused_organ FROM cases c JOIN petitioners p ON p.case_id = c.id WHERE p.id_hash IN (",
+             c.accused_organ, CASE WHEN EXISTS (SELECT 1 FROM case_steps s WHERE s.case_id = c.id \
+             AND s.kind = 'reexamined') THEN 1 ELSE 0 END AS reexamined \
+             FROM cases c JOIN petitioners p ON p.case_id = c.id WHERE p.id_hash IN (",
         );
         q.bind_list(id_hashes.iter().cloned())
             .push(") AND c.category = ")
@@ -488,6 +490,7 @@ impl IntakeStore {
                     received_at: r.time("received_at")?,
                     open: status.is_open(),
                     accused_organ: r.opt_text("accused_organ")?,
+                    reexamined: r.flag("reexamined")?,
                 })
             })
             .collect()
@@ -651,7 +654,7 @@ impl IntakeStore {
             );
         if newer {
             sqlx::query(
-                "UPDATE cases SET status = $1, holder = $2, status_at = $3, status_event = $4, \
+                "UPDATE cases SET status = $1, holder = COALESCE(NULLIF($2, ''), holder), status_at = $3, status_event = $4, \
                  bureau = COALESCE($5, bureau) WHERE id = $6",
             )
             .bind(step.kind.status_after(before).as_str())

@@ -14,8 +14,17 @@ CREATE TABLE cases (
     first_routed_at          BIGINT,
     extension_requested_days BIGINT,
     extension_reason         TEXT,
+    -- SHA-256 of the petitioner's query code: checks a rating or review request
+    query_code_digest        TEXT,
+    answered_by              TEXT,
+    bureau_rating            TEXT,
+    organ_rating             TEXT,
+    rating_reason            TEXT,
+    rated_at                 BIGINT,
+    final_reason             TEXT,
     version                  BIGINT NOT NULL
 );
+CREATE INDEX cases_by_number ON cases (case_number);
 
 CREATE TABLE clocks (
     case_id        TEXT NOT NULL,

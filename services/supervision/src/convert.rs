@@ -1,6 +1,8 @@
 //! Between supervision's types and protobuf.
 
-use crate::model::{Entry, NoticeKind, NoticeRecord};
+use crate::model::{
+    CaseFile, CaseStage, Entry, FinalReason, NoticeKind, NoticeRecord, ReviewDecision, Satisfaction,
+};
 use petition_domain::calendar::HolidayCalendar;
 use petition_domain::clocks::{CaseClock, ClockKind, ClockRules, ClockState};
 use petition_grpc::convert::ts;
@@ -101,6 +103,76 @@ pub fn entry_to_pb(e: &Entry) -> pb::TimelineEntry {
         kind: e.kind.clone(),
         text: e.text.clone(),
         actor: e.actor.clone(),
+    }
+}
+
+pub fn satisfaction_to_pb(s: Satisfaction) -> pb::Satisfaction {
+    match s {
+        Satisfaction::Satisfied => pb::Satisfaction::Satisfied,
+        Satisfaction::BasicallySatisfied => pb::Satisfaction::BasicallySatisfied,
+        Satisfaction::Dissatisfied => pb::Satisfaction::Dissatisfied,
+    }
+}
+
+/// `None` for UNSPECIFIED or an unknown number.
+pub fn satisfaction_from_pb(v: i32) -> Option<Satisfaction> {
+    match pb::Satisfaction::try_from(v).ok()? {
+        pb::Satisfaction::Satisfied => Some(Satisfaction::Satisfied),
+        pb::Satisfaction::BasicallySatisfied => Some(Satisfaction::BasicallySatisfied),
+        pb::Satisfaction::Dissatisfied => Some(Satisfaction::Dissatisfied),
+        pb::Satisfaction::Unspecified => None,
+    }
+}
+
+pub fn decision_to_pb(d: ReviewDecision) -> pb::ReviewDecision {
+    match d {
+        ReviewDecision::Uphold => pb::ReviewDecision::Uphold,
+        ReviewDecision::Change => pb::ReviewDecision::Change,
+        ReviewDecision::Redo => pb::ReviewDecision::Redo,
+    }
+}
+
+pub fn decision_from_pb(v: i32) -> Option<ReviewDecision> {
+    match pb::ReviewDecision::try_from(v).ok()? {
+        pb::ReviewDecision::Uphold => Some(ReviewDecision::Uphold),
+        pb::ReviewDecision::Change => Some(ReviewDecision::Change),
+        pb::ReviewDecision::Redo => Some(ReviewDecision::Redo),
+        pb::ReviewDecision::Unspecified => None,
+    }
+}
+
+pub fn stage_to_pb(s: CaseStage) -> pb::CaseStage {
+    match s {
+        CaseStage::Registered => pb::CaseStage::Registered,
+        CaseStage::Routed => pb::CaseStage::Routed,
+        CaseStage::Diverted => pb::CaseStage::Diverted,
+        CaseStage::Linked => pb::CaseStage::Linked,
+        CaseStage::InHandling => pb::CaseStage::InHandling,
+        CaseStage::Answered => pb::CaseStage::Answered,
+        CaseStage::ReviewRequested => pb::CaseStage::ReviewRequested,
+        CaseStage::ReviewDecided => pb::CaseStage::ReviewDecided,
+        CaseStage::ReexaminationRequested => pb::CaseStage::ReexaminationRequested,
+        CaseStage::Final => pb::CaseStage::Final,
+    }
+}
+
+pub fn final_reason_to_pb(r: Option<FinalReason>) -> pb::FinalReason {
+    match r {
+        Some(FinalReason::WindowLapsed) => pb::FinalReason::WindowLapsed,
+        Some(FinalReason::Reexamined) => pb::FinalReason::Reexamined,
+        None => pb::FinalReason::Unspecified,
+    }
+}
+
+/// Awaiting, rated, or expired (never counted as satisfied); not yet before the reply.
+pub fn rating_state(f: &CaseFile) -> pb::RatingState {
+    if f.case.rated_at.is_some() {
+        return pb::RatingState::Rated;
+    }
+    match f.clock(ClockKind::Rating).map(|c| c.state) {
+        None => pb::RatingState::NotYet,
+        Some(ClockState::Lapsed) => pb::RatingState::Expired,
+        Some(_) => pb::RatingState::Awaiting,
     }
 }
 

@@ -115,6 +115,19 @@ impl SupervisionGrpc {
             entries: entries.iter().map(entry_to_pb).collect(),
             extension_requested_days: f.case.extension_requested_days.unwrap_or_default(),
             extension_reason: f.case.extension_reason.clone().unwrap_or_default(),
+            stage: crate::convert::stage_to_pb(f.case.stage) as i32,
+            rating: crate::convert::rating_state(f) as i32,
+            bureau_rating: f.case.bureau_rating.map_or(
+                pb::Satisfaction::Unspecified,
+                crate::convert::satisfaction_to_pb,
+            ) as i32,
+            organ_rating: f.case.organ_rating.map_or(
+                pb::Satisfaction::Unspecified,
+                crate::convert::satisfaction_to_pb,
+            ) as i32,
+            rating_reason: f.case.rating_reason.clone().unwrap_or_default(),
+            final_reason: crate::convert::final_reason_to_pb(f.case.final_reason) as i32,
+            answered_by: f.case.answered_by.clone().unwrap_or_default(),
         }
     }
 
@@ -174,6 +187,74 @@ impl SupervisionGrpc {
             .may_act(p, &facts(&f), duty)
             .map_err(denied)?;
         if let (Some(req), Some(_)) = (request, applied) {
+            return Err(Status::already_exists(format!(
+                "request_id {}: already used by {} for another request; send a new request_id",
+                shown(req.id),
+                p.org
+            )));
+        }
+        let now = self.shared.clock.now();
+        let c = change(&f, self.cx(p, now)).map_err(refused)?;
+        let msgs = crate::events::of(&c, now);
+        self.store
+            .save(f.case.version, &c, &msgs, request, now)
+            .await
+            .map_err(internal)?;
+        self.shared.relay_wake.notify_one();
+        self.engine_wake.notify_one();
+        self.respond(&c.file).await
+    }
+
+    /// The petitioner's own request, carried by a bureau's window or the petitioner's
+    /// platform with the query code: find the case by number, check the code, answer a retry,
+    /// apply `change`, save.
+    async fn petitioners_request(
+        &self,
+        p: &Principal,
+        case_number: &str,
+        query_code: &str,
+        request_id: &str,
+        change: impl FnOnce(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        const NO_SUCH_NUMBER: &str = "case_number: no case with that number is under supervision";
+        self.shared
+            .access
+            .may_act_for_petitioner(p)
+            .map_err(denied)?;
+        let code: petition_domain::QueryCode = query_code
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("query_code: {e}")))?;
+        let id = self
+            .store
+            .case_id_of(case_number.trim())
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_NUMBER))?;
+        let f = self
+            .store
+            .load(&id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_NUMBER))?;
+        if self
+            .shared
+            .access
+            .is_accused_side(p, f.case.accused_organ.as_deref())
+        {
+            return Err(Status::not_found(NO_SUCH_NUMBER));
+        }
+        if f.case.query_code_digest.as_deref() != Some(code.digest().as_str()) {
+            return Err(Status::permission_denied(
+                "query_code: it is not the query code (查询码) of this case",
+            ));
+        }
+        let request = RequestId::of(&p.org, request_id);
+        if let Some(req) = request
+            && let Some(applied) = self.store.applied_request(req).await.map_err(internal)?
+        {
+            if applied == f.case.case_id {
+                return self.respond(&f).await;
+            }
             return Err(Status::already_exists(format!(
                 "request_id {}: already used by {} for another request; send a new request_id",
                 shown(req.id),
@@ -464,6 +545,73 @@ impl SupervisionService for SupervisionGrpc {
         };
         self.command(&p, &req.case_id, &req.request_id, duty, |f, cx| {
             workflow::decide_extension(f, req.approve, &req.reason, cx)
+        })
+        .await
+    }
+
+    async fn rate_case(
+        &self,
+        request: Request<pb::RateCaseRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
+        let pick = |field: &str, v: i32| {
+            crate::convert::satisfaction_from_pb(v).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "{field}: satisfied (满意), basically satisfied (基本满意) or dissatisfied (不满意)"
+                ))
+            })
+        };
+        let rating = workflow::Rating {
+            bureau: pick("bureau", req.bureau)?,
+            organ: pick("organ", req.organ)?,
+            reason: &req.reason,
+        };
+        self.petitioners_request(
+            &p,
+            &req.case_number,
+            &req.query_code,
+            &req.request_id,
+            |f, cx| workflow::rate(f, rating, cx),
+        )
+        .await
+    }
+
+    async fn request_review(
+        &self,
+        request: Request<pb::RequestReviewRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
+        let tree = &self.shared.reference.tree;
+        self.petitioners_request(
+            &p,
+            &req.case_number,
+            &req.query_code,
+            &req.request_id,
+            |f, cx| workflow::request_review(f, &req.reason, tree, cx),
+        )
+        .await
+    }
+
+    async fn decide_review(
+        &self,
+        request: Request<pb::DecideReviewRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("opinion", &req.opinion, 20_000)], &req.request_id)?;
+        let decision = crate::convert::decision_from_pb(req.decision).ok_or_else(|| {
+            Status::invalid_argument("decision: uphold (维持), change (变更) or redo (重新办理)")
+        })?;
+        let served = req.served_at.as_ref().map(|t| {
+            from_ts(t).ok_or_else(|| Status::invalid_argument("served_at: not a valid instant"))
+        });
+        let served = served.transpose()?;
+        self.command(&p, &req.case_id, &req.request_id, Duty::Holder, |f, cx| {
+            workflow::decide_review(f, decision, &req.opinion, served, cx)
         })
         .await
     }

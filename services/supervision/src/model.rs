@@ -2,8 +2,60 @@
 //! and the notices sent about it — states as enums, text only at the row boundary.
 
 use chrono::{DateTime, Utc};
-use petition_domain::CaseStatus;
 use petition_domain::clocks::{CaseClock, ClockKind, Warning};
+
+petition_domain::text_enum! {
+    /// Where a case stands in supervision's eyes, through review and re-examination to the
+    /// end (DOMAIN.md §4: the overdue and window-lapsed transitions are explicit).
+    pub enum CaseStage {
+        Registered = "registered",
+        Routed = "routed",
+        Diverted = "diverted",
+        Linked = "linked",
+        InHandling = "in_handling",
+        /// the written reply is served: the review and rating windows run
+        Answered = "answered",
+        /// 复查 requested of the organ one level up (Art. 35)
+        ReviewRequested = "review_requested",
+        /// 复查意见 given: the re-examination window runs
+        ReviewDecided = "review_decided",
+        /// 复核 requested (Art. 36)
+        ReexaminationRequested = "reexamination_requested",
+        /// re-examined, or a window lapsed unused
+        Final = "final",
+    }
+}
+
+petition_domain::text_enum! {
+    /// 满意度评价 (DOMAIN.md §7).
+    pub enum Satisfaction {
+        Satisfied = "satisfied",
+        BasicallySatisfied = "basically_satisfied",
+        Dissatisfied = "dissatisfied",
+    }
+}
+
+petition_domain::text_enum! {
+    /// A review or re-examination opinion.
+    pub enum ReviewDecision {
+        /// 维持
+        Uphold = "uphold",
+        /// 变更
+        Change = "change",
+        /// 撤销并责令重新办理
+        Redo = "redo",
+    }
+}
+
+petition_domain::text_enum! {
+    /// Why a case is final.
+    pub enum FinalReason {
+        /// no review or re-examination requested within its window
+        WindowLapsed = "window_lapsed",
+        /// 复核: the same matter is not accepted again (Art. 36 ¶3)
+        Reexamined = "reexamined",
+    }
+}
 
 petition_domain::text_enum! {
     /// A notice to an organ about a case (DOMAIN.md §6).
@@ -45,11 +97,20 @@ pub struct SupervisedCase {
     /// the organ that owes the handling now
     pub holder: Option<String>,
     pub accused_organ: Option<String>,
-    pub stage: CaseStatus,
+    pub stage: CaseStage,
     /// when routing first sent, diverted or linked it (the forward clock's end)
     pub first_routed_at: Option<DateTime<Utc>>,
     pub extension_requested_days: Option<u32>,
     pub extension_reason: Option<String>,
+    /// SHA-256 of the petitioner's query code, from intake
+    pub query_code_digest: Option<String>,
+    /// the organ whose written reply review looks at
+    pub answered_by: Option<String>,
+    pub bureau_rating: Option<Satisfaction>,
+    pub organ_rating: Option<Satisfaction>,
+    pub rating_reason: Option<String>,
+    pub rated_at: Option<DateTime<Utc>>,
+    pub final_reason: Option<FinalReason>,
     pub version: i64,
 }
 
@@ -70,10 +131,17 @@ impl CaseFile {
                 bureau: None,
                 holder: None,
                 accused_organ: None,
-                stage: CaseStatus::Registered,
+                stage: CaseStage::Registered,
                 first_routed_at: None,
                 extension_requested_days: None,
                 extension_reason: None,
+                query_code_digest: None,
+                answered_by: None,
+                bureau_rating: None,
+                organ_rating: None,
+                rating_reason: None,
+                rated_at: None,
+                final_reason: None,
                 version: 0,
             },
             clocks: Vec::new(),

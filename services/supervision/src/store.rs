@@ -86,7 +86,8 @@ pub struct NoticeQuery {
 }
 
 const CASE_COLUMNS: &str = "case_id, case_number, received_by, bureau, holder, accused_organ, \
-    stage, first_routed_at, extension_requested_days, extension_reason, version";
+    stage, first_routed_at, extension_requested_days, extension_reason, query_code_digest, \
+    answered_by, bureau_rating, organ_rating, rating_reason, rated_at, final_reason, version";
 
 const CLOCK_COLUMNS: &str = "case_id, kind, organ, started_at, period_days, working_days, \
     until_day, extension_days, paused_days, paused_since, state, stage, ended_at, last_day, \
@@ -110,6 +111,13 @@ fn case_from_row(r: &AnyRow) -> Result<SupervisedCase, StoreError> {
             .opt_int("extension_requested_days")?
             .map(|d| u32::try_from(d).unwrap_or(0)),
         extension_reason: r.opt_text("extension_reason")?,
+        query_code_digest: r.opt_text("query_code_digest")?,
+        answered_by: r.opt_text("answered_by")?,
+        bureau_rating: r.opt_parsed("bureau_rating")?,
+        organ_rating: r.opt_parsed("organ_rating")?,
+        rating_reason: r.opt_text("rating_reason")?,
+        rated_at: r.opt_time("rated_at")?,
+        final_reason: r.opt_parsed("final_reason")?,
         version: r.int("version")?,
     })
 }
@@ -230,6 +238,16 @@ impl SupervisionStore {
         Ok(Some(CaseFile { case, clocks }))
     }
 
+    /// The id of the case with this number, if supervision follows it.
+    pub async fn case_id_of(&self, case_number: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT case_id FROM cases WHERE case_number = $1")
+                .bind(case_number)
+                .fetch_optional(self.db.pool())
+                .await?,
+        )
+    }
+
     /// The case file, if supervision follows the case.
     pub async fn load(&self, case_id: &str) -> Result<Option<CaseFile>, StoreError> {
         let mut tx = self.db.begin().await?;
@@ -321,6 +339,20 @@ impl SupervisionStore {
                 .push(", ")
                 .bind(k.extension_reason.clone())
                 .push(", ")
+                .bind(k.query_code_digest.clone())
+                .push(", ")
+                .bind(k.answered_by.clone())
+                .push(", ")
+                .bind(k.bureau_rating.map(|r| r.as_str().to_owned()))
+                .push(", ")
+                .bind(k.organ_rating.map(|r| r.as_str().to_owned()))
+                .push(", ")
+                .bind(k.rating_reason.clone())
+                .push(", ")
+                .bind(k.rated_at.map(micros))
+                .push(", ")
+                .bind(k.final_reason.map(|r| r.as_str().to_owned()))
+                .push(", ")
                 .bind(next);
         };
         match version {
@@ -343,7 +375,8 @@ impl SupervisionStore {
                 let mut q = Sql::new(
                     "UPDATE cases SET (case_number, received_by, bureau, holder, accused_organ, \
                      stage, first_routed_at, extension_requested_days, extension_reason, \
-                     version) = (",
+                     query_code_digest, answered_by, bureau_rating, organ_rating, \
+                     rating_reason, rated_at, final_reason, version) = (",
                 );
                 bind_case(&mut q);
                 q.push(") WHERE case_id = ")

@@ -3,12 +3,14 @@
 //! decide an extension, pause and resume a clock, supervise by hand. The gRPC layer asks the
 //! access policy who may; these check what the law allows and when.
 
-use crate::model::{CaseFile, Entry, NoticeKind, NoticeRecord};
+use crate::model::{
+    CaseFile, CaseStage, Entry, FinalReason, NoticeKind, NoticeRecord, ReviewDecision, Satisfaction,
+};
 use chrono::{DateTime, Utc};
 use pb::event_envelope::Payload;
 use petition_domain::calendar::{HolidayCalendar, local_date};
 use petition_domain::clocks::{CaseClock, ClockKind, ClockRefusal, ClockRules, Span, Warning};
-use petition_domain::{CaseStatus, limits};
+use petition_domain::{OrgTree, limits};
 use petition_grpc::convert::{from_ts, ts};
 use petition_proto::v1 as pb;
 
@@ -130,6 +132,7 @@ pub fn on_event(
                 return Ok(None); // seen already
             }
             f.case.received_by = r.received_by.clone();
+            f.case.query_code_digest = non_empty(&r.query_code_digest);
             f.case.accused_organ = non_empty(&r.accused_organ_id).or(f.case.accused_organ);
             // Routing may have been seen first (the streams are read apart): the forward
             // clock is then met as soon as it starts.
@@ -139,7 +142,7 @@ pub fn on_event(
                 received_at,
                 rules,
             );
-            if f.case.stage != CaseStatus::Registered {
+            if f.case.stage != CaseStage::Registered {
                 forward.meet(f.case.first_routed_at.unwrap_or(occurred_at));
             }
             f.start(forward);
@@ -196,7 +199,7 @@ pub fn on_event(
             f.case.holder = Some(r.organ.clone()).filter(|_| outcome != pb::RouteOutcome::Linked);
             let text = match outcome {
                 pb::RouteOutcome::Sent => {
-                    f.case.stage = CaseStatus::Routed;
+                    f.case.stage = CaseStage::Routed;
                     f.start(period_clock(ClockKind::Notice, Some(&r.organ), at, rules));
                     f.start(period_clock(
                         ClockKind::Objection,
@@ -217,11 +220,11 @@ pub fn on_event(
                     format!("sent to {} ({}): {}", r.organ, mode_name(r.mode), r.rule)
                 }
                 pb::RouteOutcome::Diverted => {
-                    f.case.stage = CaseStatus::Diverted;
+                    f.case.stage = CaseStage::Diverted;
                     format!("diverted to {}: {}", r.organ, r.rule)
                 }
                 _ => {
-                    f.case.stage = CaseStatus::Linked;
+                    f.case.stage = CaseStage::Linked;
                     format!("linked to case {}: {}", r.linked_case_number, r.rule)
                 }
             };
@@ -239,7 +242,7 @@ pub fn on_event(
             meet(&mut f, ClockKind::Notice, at);
             stop(&mut f, &[ClockKind::Objection], at);
             f.case.holder = Some(a.organ.clone());
-            f.case.stage = CaseStatus::InHandling;
+            f.case.stage = CaseStage::InHandling;
             let runs = a.handling_due.is_some();
             if runs {
                 f.start(period_clock(ClockKind::Handling, Some(&a.organ), at, rules));
@@ -314,7 +317,8 @@ pub fn on_event(
             meet(&mut f, ClockKind::Handling, replied);
             meet(&mut f, ClockKind::Notice, replied);
             stop(&mut f, &[ClockKind::Objection], replied);
-            f.case.stage = CaseStatus::Answered;
+            f.case.stage = CaseStage::Answered;
+            f.case.answered_by = Some(a.organ.clone());
             f.case.extension_requested_days = None;
             f.start(period_clock(ClockKind::ReviewRequest, None, served, rules));
             f.start(period_clock(ClockKind::Rating, None, served, rules));
@@ -351,7 +355,11 @@ pub fn on_event(
         Payload::NoticeIssued(_)
         | Payload::ExtensionDecided(_)
         | Payload::ClockPaused(_)
-        | Payload::ClockResumed(_) => Ok(None),
+        | Payload::ClockResumed(_)
+        | Payload::CaseRated(_)
+        | Payload::ReviewRequested(_)
+        | Payload::ReviewDecided(_)
+        | Payload::CaseFinal(_) => Ok(None),
     }
 }
 
@@ -492,12 +500,17 @@ pub fn fire(file: CaseFile, cx: Ctx<'_>) -> Option<Change> {
                         }
                         _ => format!("the {} ({}): {warning}", limit.name, limit.article),
                     };
-                    if warning == Warning::WindowClosed
-                        && clock.kind == ClockKind::ReviewRequest
-                        && c.file.case.stage == CaseStatus::Answered
-                    {
-                        // No review requested in time: the reply is final.
-                        c.file.case.stage = CaseStatus::Closed;
+                    let lapsed_stage = match clock.kind {
+                        ClockKind::ReviewRequest => Some(CaseStage::Answered),
+                        ClockKind::ReexaminationRequest => Some(CaseStage::ReviewDecided),
+                        _ => None,
+                    };
+                    if warning == Warning::WindowClosed && lapsed_stage == Some(c.file.case.stage) {
+                        // No review or re-examination requested in time: the last opinion
+                        // is final (超期未申请复查/复核).
+                        c.file.case.stage = CaseStage::Final;
+                        c.file.case.final_reason = Some(FinalReason::WindowLapsed);
+                        c.events.push(final_event(&c.file, at));
                     }
                     c.note(at, "window_closed", text, ENGINE);
                 }
@@ -684,5 +697,305 @@ pub fn supervise(
     );
     c.events.push(issued(&n));
     c.notices.push(n);
+    Ok(c)
+}
+
+fn final_event(f: &CaseFile, at: DateTime<Utc>) -> Payload {
+    Payload::CaseFinal(pb::CaseFinal {
+        case_id: f.case.case_id.clone(),
+        case_number: f.case.case_number.clone(),
+        reason: match f.case.final_reason {
+            Some(FinalReason::Reexamined) => pb::FinalReason::Reexamined,
+            Some(FinalReason::WindowLapsed) => pb::FinalReason::WindowLapsed,
+            None => pb::FinalReason::Unspecified,
+        } as i32,
+        final_at: Some(ts(at)),
+    })
+}
+
+/// The petitioner's rating of the bureau and of the handling organ.
+#[derive(Debug, Clone)]
+pub struct Rating<'a> {
+    pub bureau: Satisfaction,
+    pub organ: Satisfaction,
+    pub reason: &'a str,
+}
+
+/// 满意度评价: once, within the rating window; dissatisfied needs a reason.
+pub fn rate(file: &CaseFile, rating: Rating<'_>, cx: Ctx<'_>) -> Result<Change, Refusal> {
+    let k = &file.case;
+    let Some(window) = file.clock(ClockKind::Rating) else {
+        return Err(Refusal::WrongState(format!(
+            "case {}: no written reply has been served yet, so there is nothing to rate",
+            k.case_number
+        )));
+    };
+    if let Some(at) = k.rated_at {
+        return Err(Refusal::WrongState(format!(
+            "case {} was rated already, on {}",
+            k.case_number,
+            local_date(at)
+        )));
+    }
+    let dl = window.deadline(cx.calendar, cx.rules.counting);
+    if !dl.is_open_at(cx.now) {
+        return Err(Refusal::WrongState(format!(
+            "the rating window (满意度评价, {} days from service of the reply) ended on {}; the case counts as not rated",
+            cx.rules.rating_days, dl.last_day
+        )));
+    }
+    let dissatisfied = [rating.bureau, rating.organ].contains(&Satisfaction::Dissatisfied);
+    if dissatisfied && rating.reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: required when dissatisfied (不满意)".into(),
+        ));
+    }
+    let mut f = file.clone();
+    meet(&mut f, ClockKind::Rating, cx.now);
+    f.case.bureau_rating = Some(rating.bureau);
+    f.case.organ_rating = Some(rating.organ);
+    f.case.rating_reason = non_empty(rating.reason);
+    f.case.rated_at = Some(cx.now);
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        "rated",
+        format!(
+            "rated by the petitioner: bureau {}, handling organ {}{}",
+            rating.bureau,
+            rating.organ,
+            non_empty(rating.reason).map_or(String::new(), |r| format!(": {r}"))
+        ),
+        cx.actor,
+    );
+    c.events.push(Payload::CaseRated(pb::CaseRated {
+        case_id: k.case_id.clone(),
+        case_number: k.case_number.clone(),
+        bureau: crate::convert::satisfaction_to_pb(rating.bureau) as i32,
+        organ: crate::convert::satisfaction_to_pb(rating.organ) as i32,
+        bureau_organ: k.bureau.clone().unwrap_or_default(),
+        handling_organ: k.answered_by.clone().unwrap_or_default(),
+        rated_at: Some(ts(cx.now)),
+    }));
+    Ok(c)
+}
+
+/// Which request the petitioner is in time for: review after the reply, re-examination
+/// after the review.
+struct Level {
+    pb: pb::ReviewLevel,
+    window: ClockKind,
+    opinion: ClockKind,
+    next: CaseStage,
+    name: &'static str,
+    article: &'static str,
+}
+
+const REVIEW: Level = Level {
+    pb: pb::ReviewLevel::Review,
+    window: ClockKind::ReviewRequest,
+    opinion: ClockKind::ReviewOpinion,
+    next: CaseStage::ReviewRequested,
+    name: "review (复查)",
+    article: "Art. 35",
+};
+
+const REEXAMINATION: Level = Level {
+    pb: pb::ReviewLevel::Reexamination,
+    window: ClockKind::ReexaminationRequest,
+    opinion: ClockKind::ReexaminationOpinion,
+    next: CaseStage::ReexaminationRequested,
+    name: "re-examination (复核)",
+    article: "Art. 36",
+};
+
+/// A request after its window: the article and the last day that was allowed.
+fn late(level: &Level, window: &CaseClock, cx: Ctx<'_>) -> Refusal {
+    Refusal::WrongState(format!(
+        "{} must be requested within 30 days of receiving the opinion ({}); it was served on {}, so the last allowed day was {}",
+        level.name,
+        level.article,
+        local_date(window.started_at),
+        window.last_day(cx.calendar, cx.rules.counting)
+    ))
+}
+
+/// The petitioner asks the organ one level up to review the reply (复查, Art. 35) or, after
+/// the review, to re-examine it (复核, Art. 36), each within 30 days of the last opinion's
+/// service. A late request is refused naming the article and the last day allowed.
+pub fn request_review(
+    file: &CaseFile,
+    reason: &str,
+    tree: &OrgTree,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    let k = &file.case;
+    let (level, reviewed) = match k.stage {
+        CaseStage::Answered => (REVIEW, k.answered_by.clone()),
+        CaseStage::ReviewDecided => (REEXAMINATION, k.holder.clone()),
+        CaseStage::Final if k.final_reason == Some(FinalReason::Reexamined) => {
+            return Err(Refusal::WrongState(format!(
+                "不再受理 (Art. 36 ¶3): case {} was re-examined (复核); the decision is final",
+                k.case_number
+            )));
+        }
+        CaseStage::Final => {
+            // A window lapsed unused: say which, and its last day.
+            let level = if file.clock(ClockKind::ReexaminationRequest).is_some() {
+                REEXAMINATION
+            } else {
+                REVIEW
+            };
+            return Err(match file.clock(level.window) {
+                Some(w) => late(&level, w, cx),
+                None => Refusal::WrongState(format!("case {} is final", k.case_number)),
+            });
+        }
+        CaseStage::ReviewRequested | CaseStage::ReexaminationRequested => {
+            return Err(Refusal::WrongState(format!(
+                "case {}: a request is already with {}; its opinion comes first",
+                k.case_number,
+                k.holder.as_deref().unwrap_or_default()
+            )));
+        }
+        _ => {
+            return Err(Refusal::WrongState(format!(
+                "case {}: no written reply has been served yet; review is of a written reply (Art. 35)",
+                k.case_number
+            )));
+        }
+    };
+    if reason.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "reason: required; the facts and reasons of the request".into(),
+        ));
+    }
+    let window = file.clock(level.window).ok_or_else(|| {
+        Refusal::WrongState(format!(
+            "case {}: no {} window runs",
+            k.case_number, level.name
+        ))
+    })?;
+    if !window
+        .deadline(cx.calendar, cx.rules.counting)
+        .is_open_at(cx.now)
+    {
+        return Err(late(&level, window, cx));
+    }
+    let reviewed = reviewed.unwrap_or_default();
+    let Some(reviewer) = tree.parent(&reviewed).map(|o| o.id.clone()) else {
+        return Err(Refusal::WrongState(format!(
+            "no organ above {reviewed} in the organisation tree to take the {}",
+            level.name
+        )));
+    };
+    let mut f = file.clone();
+    meet(&mut f, level.window, cx.now);
+    let opinion = period_clock(level.opinion, Some(&reviewer), cx.now, cx.rules);
+    let due = opinion.deadline(cx.calendar, cx.rules.counting);
+    f.start(opinion);
+    f.case.holder = Some(reviewer.clone());
+    f.case.stage = level.next;
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        level.next.as_str(),
+        format!(
+            "{} requested of {reviewer}; its opinion is due by {} ({}): {}",
+            level.name,
+            due.last_day,
+            level.article,
+            reason.trim()
+        ),
+        cx.actor,
+    );
+    c.events.push(Payload::ReviewRequested(pb::ReviewRequested {
+        case_id: k.case_id.clone(),
+        case_number: k.case_number.clone(),
+        level: level.pb as i32,
+        organ: reviewer,
+        requested_at: Some(ts(cx.now)),
+        opinion_due: Some(ts(due.due)),
+    }));
+    Ok(c)
+}
+
+/// The reviewing organ's written opinion. A review opens the window for re-examination from
+/// its service; a re-examination is final (Art. 36).
+pub fn decide_review(
+    file: &CaseFile,
+    decision: ReviewDecision,
+    opinion: &str,
+    served_at: Option<DateTime<Utc>>,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    let k = &file.case;
+    let level = match k.stage {
+        CaseStage::ReviewRequested => REVIEW,
+        CaseStage::ReexaminationRequested => REEXAMINATION,
+        _ => {
+            return Err(Refusal::WrongState(format!(
+                "case {}: no review or re-examination is waiting for an opinion",
+                k.case_number
+            )));
+        }
+    };
+    if opinion.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "opinion: required; the written review or re-examination opinion".into(),
+        ));
+    }
+    let served = served_at.unwrap_or(cx.now);
+    if served > cx.now {
+        return Err(Refusal::Invalid(format!(
+            "served_at: {} is in the future",
+            petition_domain::beijing_time(served)
+        )));
+    }
+    let requested = file.clock(level.opinion).map(|c| c.started_at);
+    if requested.is_some_and(|r| served < r) {
+        return Err(Refusal::Invalid(
+            "served_at: before the request it answers".into(),
+        ));
+    }
+    let organ = k.holder.clone().unwrap_or_default();
+    let mut f = file.clone();
+    meet(&mut f, level.opinion, cx.now);
+    let text;
+    if level.pb == pb::ReviewLevel::Review {
+        f.case.stage = CaseStage::ReviewDecided;
+        f.start(period_clock(
+            ClockKind::ReexaminationRequest,
+            None,
+            served,
+            cx.rules,
+        ));
+        text = format!(
+            "review opinion (复查意见) of {organ}: {decision}; served {}: 30 days to request re-examination (Art. 36): {}",
+            local_date(served),
+            opinion.trim()
+        );
+    } else {
+        f.case.stage = CaseStage::Final;
+        f.case.final_reason = Some(FinalReason::Reexamined);
+        text = format!(
+            "re-examination opinion (复核意见) of {organ}: {decision}; final, the same matter is not accepted again (Art. 36 ¶3): {}",
+            opinion.trim()
+        );
+    }
+    let mut c = Change::of(f);
+    c.note(cx.now, "review_decided", text, cx.actor);
+    c.events.push(Payload::ReviewDecided(pb::ReviewDecided {
+        case_id: k.case_id.clone(),
+        case_number: k.case_number.clone(),
+        level: level.pb as i32,
+        organ,
+        decision: crate::convert::decision_to_pb(decision) as i32,
+        decided_at: Some(ts(cx.now)),
+        served_at: Some(ts(served)),
+    }));
+    if c.file.case.stage == CaseStage::Final {
+        c.events.push(final_event(&c.file, cx.now));
+    }
     Ok(c)
 }
