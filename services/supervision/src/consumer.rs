@@ -19,8 +19,6 @@ pub struct SupervisionConsumer {
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
     pub relay_wake: Arc<Notify>,
-    /// the firing engine, told when a clock may now fire sooner than it planned
-    pub engine_wake: Arc<Notify>,
 }
 
 #[async_trait::async_trait]
@@ -64,9 +62,11 @@ impl EventHandler for SupervisionConsumer {
             }
         };
         match applied {
+            // The engine is not woken: a clock started by an event lapses days from now, and the
+            // engine looks again within its longest sleep anyway; waking it for every event
+            // would cost two scans per event at full load.
             Ok(true) => {
                 self.relay_wake.notify_one();
-                self.engine_wake.notify_one();
                 Ok(())
             }
             Ok(false) => Ok(()),

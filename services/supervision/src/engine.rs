@@ -51,24 +51,18 @@ impl Engine {
             if ids.is_empty() {
                 break;
             }
-            let mut progressed = false;
-            for id in &ids {
-                total.due += 1;
-                match self
-                    .store
-                    .fire_case(id, |f| workflow::fire(f, cx), |c| crate::events::of(c, now))
-                    .await
-                {
-                    Ok(true) => {
-                        total.fired += 1;
-                        progressed = true;
-                    }
-                    Ok(false) => {}
-                    // changed meanwhile: read again on the next round
-                    Err(StoreError::Conflict) => progressed = true,
-                    Err(e) => return Err(e),
-                }
-            }
+            total.due += ids.len();
+            let (fired, conflicts) = self
+                .store
+                .fire_cases(
+                    &ids,
+                    |f| workflow::fire(f, cx),
+                    |c| crate::events::of(c, now),
+                )
+                .await?;
+            total.fired += fired;
+            // changed meanwhile: read again on the next round
+            let progressed = fired > 0 || conflicts > 0;
             if total.fired > 0 {
                 self.relay_wake.notify_one();
             }

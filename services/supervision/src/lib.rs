@@ -143,7 +143,6 @@ impl Service for Supervision {
                     rules: self.rules,
                     clock: host.clock.clone(),
                     relay_wake: producer.wake.clone(),
-                    engine_wake: engine_wake.clone(),
                 }),
             );
         }

@@ -311,12 +311,24 @@ impl SupervisionStore {
         Ok(requests::applied(self.db.pool(), req).await?)
     }
 
+    /// A change whole: the file, then what it said and sent.
     async fn write(
         &self,
         tx: &mut Tx,
         version: Option<i64>,
         c: &Change,
         msgs: &[OutboxMessage],
+    ) -> Result<(), StoreError> {
+        self.write_file(tx, version, c).await?;
+        Self::write_records(tx, &c.file.case.case_id, &c.entries, &c.notices, msgs).await
+    }
+
+    /// The case under its version, and its clocks.
+    async fn write_file(
+        &self,
+        tx: &mut Tx,
+        version: Option<i64>,
+        c: &Change,
     ) -> Result<(), StoreError> {
         let k = &c.file.case;
         let next = version.map_or(1, |v| v + 1);
@@ -391,25 +403,47 @@ impl SupervisionStore {
         for clock in &c.file.clocks {
             self.write_clock(tx, &k.case_id, clock).await?;
         }
-        for e in &c.entries {
-            sqlx::query(
-                "INSERT INTO timeline (entry_id, case_id, at, kind, text, actor) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(&k.case_id)
-            .bind(micros(e.at))
-            .bind(&e.kind)
-            .bind(&e.text)
-            .bind(&e.actor)
-            .execute(&mut **tx)
-            .await?;
-        }
-        for n in &c.notices {
-            Self::insert_notice(tx, n).await?;
-        }
-        for m in msgs {
-            Outbox::enqueue(tx, m).await?;
+        Ok(())
+    }
+
+    /// The timeline entries, notices and events of changes, many rows per statement.
+    async fn write_records(
+        tx: &mut Tx,
+        case_id: &str,
+        entries: &[Entry],
+        notices: &[NoticeRecord],
+        msgs: &[OutboxMessage],
+    ) -> Result<(), StoreError> {
+        Self::insert_entries(tx, entries.iter().map(|e| (case_id, e))).await?;
+        Self::insert_notices(tx, notices).await?;
+        Outbox::enqueue_all(tx, msgs).await?;
+        Ok(())
+    }
+
+    async fn insert_entries<'a>(
+        tx: &mut Tx,
+        entries: impl Iterator<Item = (&'a str, &'a Entry)>,
+    ) -> Result<(), StoreError> {
+        let all: Vec<_> = entries.collect();
+        for chunk in all.chunks(500) {
+            let mut q =
+                Sql::new("INSERT INTO timeline (entry_id, case_id, at, kind, text, actor) VALUES ");
+            for (i, (case_id, e)) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .push(", ")
+                    .bind((*case_id).to_owned())
+                    .push(", ")
+                    .bind(micros(e.at))
+                    .push(", ")
+                    .bind(e.kind.clone())
+                    .push(", ")
+                    .bind(e.text.clone())
+                    .push(", ")
+                    .bind(e.actor.clone())
+                    .push(")");
+            }
+            q.build().execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -475,39 +509,45 @@ impl SupervisionStore {
         Ok(())
     }
 
-    async fn insert_notice(tx: &mut Tx, n: &NoticeRecord) -> Result<(), StoreError> {
-        let mut q = Sql::new(format!("INSERT INTO notices ({NOTICE_COLUMNS}) VALUES ("));
-        q.bind(n.notice_id.clone())
-            .push(", ")
-            .bind(n.case_id.clone())
-            .push(", ")
-            .bind(n.case_number.clone())
-            .push(", ")
-            .bind(n.organ.clone())
-            .push(", ")
-            .bind(n.accused_organ.clone())
-            .push(", ")
-            .bind(n.kind.as_str().to_owned())
-            .push(", ")
-            .bind(n.clock.map(|c| c.as_str().to_owned()))
-            .push(", ")
-            .bind(n.text.clone())
-            .push(", ")
-            .bind(n.copy_to.clone())
-            .push(", ")
-            .bind(micros(n.issued_at))
-            .push(", ")
-            .bind(n.issued_by.clone())
-            .push(", ")
-            .bind(n.feedback_due.map(micros))
-            .push(", ")
-            .bind(n.acknowledged_at.map(micros))
-            .push(", ")
-            .bind(n.acknowledged_by.clone())
-            .push(", ")
-            .bind(n.feedback.clone())
-            .push(")");
-        q.build().execute(&mut **tx).await?;
+    async fn insert_notices(tx: &mut Tx, notices: &[NoticeRecord]) -> Result<(), StoreError> {
+        // 15 parameters a row
+        for chunk in notices.chunks(200) {
+            let mut q = Sql::new(format!("INSERT INTO notices ({NOTICE_COLUMNS}) VALUES "));
+            for (i, n) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .bind(n.notice_id.clone())
+                    .push(", ")
+                    .bind(n.case_id.clone())
+                    .push(", ")
+                    .bind(n.case_number.clone())
+                    .push(", ")
+                    .bind(n.organ.clone())
+                    .push(", ")
+                    .bind(n.accused_organ.clone())
+                    .push(", ")
+                    .bind(n.kind.as_str().to_owned())
+                    .push(", ")
+                    .bind(n.clock.map(|c| c.as_str().to_owned()))
+                    .push(", ")
+                    .bind(n.text.clone())
+                    .push(", ")
+                    .bind(n.copy_to.clone())
+                    .push(", ")
+                    .bind(micros(n.issued_at))
+                    .push(", ")
+                    .bind(n.issued_by.clone())
+                    .push(", ")
+                    .bind(n.feedback_due.map(micros))
+                    .push(", ")
+                    .bind(n.acknowledged_at.map(micros))
+                    .push(", ")
+                    .bind(n.acknowledged_by.clone())
+                    .push(", ")
+                    .bind(n.feedback.clone())
+                    .push(")");
+            }
+            q.build().execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -545,33 +585,81 @@ impl SupervisionStore {
         Ok(v.and_then(chrono::DateTime::from_timestamp_micros))
     }
 
-    /// Fires one case's due warnings with `fire`, under its version. Returns whether anything
-    /// fired; `Conflict` when the case changed meanwhile (the next tick reads it again).
-    pub async fn fire_case(
+    async fn load_many(tx: &mut Tx, ids: &[String]) -> Result<Vec<CaseFile>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE case_id IN ("
+        ));
+        q.bind_list(ids.iter().cloned()).push(")");
+        let cases = q.build().fetch_all(&mut **tx).await?;
+        let mut q = Sql::new(format!(
+            "SELECT {CLOCK_COLUMNS} FROM clocks WHERE case_id IN ("
+        ));
+        q.bind_list(ids.iter().cloned())
+            .push(") ORDER BY case_id, started_at, kind");
+        let clocks = q.build().fetch_all(&mut **tx).await?;
+        let mut by_case: std::collections::HashMap<String, Vec<CaseClock>> =
+            std::collections::HashMap::new();
+        for r in &clocks {
+            by_case
+                .entry(r.text("case_id")?)
+                .or_default()
+                .push(clock_from_row(r)?);
+        }
+        cases
+            .iter()
+            .map(|r| {
+                let case = case_from_row(r)?;
+                let clocks = by_case.remove(&case.case_id).unwrap_or_default();
+                Ok(CaseFile { case, clocks })
+            })
+            .collect()
+    }
+
+    /// Fires the due warnings of a batch of cases with `fire`, in one transaction, each case
+    /// under its version: a case changed meanwhile is left for the next scan. Returns how many
+    /// cases fired and how many conflicted.
+    pub async fn fire_cases(
         &self,
-        case_id: &str,
-        fire: impl FnOnce(CaseFile) -> Option<Change>,
-        events: impl FnOnce(&Change) -> Vec<OutboxMessage>,
-    ) -> Result<bool, StoreError> {
+        ids: &[String],
+        fire: impl Fn(CaseFile) -> Option<Change>,
+        events: impl Fn(&Change) -> Vec<OutboxMessage>,
+    ) -> Result<(usize, usize), StoreError> {
         let mut tx = self.db.begin().await?;
-        let Some(file) = Self::load_in(&mut tx, case_id).await? else {
-            return Ok(false);
-        };
-        let version = file.case.version;
-        let clocks = file.clocks.clone();
-        let Some(c) = fire(file) else {
-            // Nothing fired though the row said so (the calendar or the rules changed since it
-            // was written): write its instant afresh, or it would be read on every scan.
-            for clock in &clocks {
-                self.write_clock(&mut tx, case_id, clock).await?;
+        let files = Self::load_many(&mut tx, ids).await?;
+        let (mut fired, mut conflicts) = (0, 0);
+        let (mut entries, mut notices, mut msgs) = (Vec::new(), Vec::new(), Vec::new());
+        for file in files {
+            let version = file.case.version;
+            let case_id = file.case.case_id.clone();
+            let clocks = file.clocks.clone();
+            let Some(c) = fire(file) else {
+                // Nothing fired though the row said so (the calendar or the rules changed
+                // since it was written): write its instant afresh, or every scan reads it.
+                for clock in &clocks {
+                    self.write_clock(&mut tx, &case_id, clock).await?;
+                }
+                continue;
+            };
+            match self.write_file(&mut tx, Some(version), &c).await {
+                Ok(()) => fired += 1,
+                Err(StoreError::Conflict) => {
+                    conflicts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
-            tx.commit().await?;
-            return Ok(false);
-        };
-        let msgs = events(&c);
-        self.write(&mut tx, Some(version), &c, &msgs).await?;
+            msgs.extend(events(&c));
+            entries.extend(c.entries.into_iter().map(|e| (case_id.clone(), e)));
+            notices.extend(c.notices);
+        }
+        Self::insert_entries(&mut tx, entries.iter().map(|(id, e)| (id.as_str(), e))).await?;
+        Self::insert_notices(&mut tx, &notices).await?;
+        Outbox::enqueue_all(&mut tx, &msgs).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok((fired, conflicts))
     }
 
     pub async fn timeline(&self, case_id: &str) -> Result<Vec<Entry>, StoreError> {

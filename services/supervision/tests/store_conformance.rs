@@ -99,20 +99,17 @@ async fn fire(h: &Harness, now: DateTime<Utc>) -> usize {
         now,
         actor: workflow::ENGINE,
     };
-    let mut fired = 0;
-    for id in h.store.due_cases(now, 100).await.unwrap() {
-        if h.store
-            .fire_case(
-                &id,
-                |f| workflow::fire(f, cx),
-                |c| petition_supervision::events::of(c, now),
-            )
-            .await
-            .unwrap()
-        {
-            fired += 1;
-        }
-    }
+    let ids = h.store.due_cases(now, 100).await.unwrap();
+    let (fired, conflicts) = h
+        .store
+        .fire_cases(
+            &ids,
+            |f| workflow::fire(f, cx),
+            |c| petition_supervision::events::of(c, now),
+        )
+        .await
+        .unwrap();
+    assert_eq!(conflicts, 0);
     fired
 }
 
