@@ -228,6 +228,39 @@ impl AccessPolicy {
         }
     }
 
+    /// 包案: a leader takes personal charge of a case within reach (Art. 18 ¶2).
+    pub fn may_take_charge(&self, p: &Principal) -> Result<(), Denied> {
+        if matches!(p.role, Role::Leader | Role::Admin) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "only a leader takes personal charge of a case (包案); {} ({}) is not one",
+                p.org, p.role
+            )))
+        }
+    }
+
+    /// Recording progress on a case, or its resolution (化解): the leader in charge of it, the
+    /// staff of the organ holding it, or an admin.
+    pub fn may_record_progress(
+        &self,
+        p: &Principal,
+        case: &CaseFacts<'_>,
+        leader_in_charge: Option<&str>,
+    ) -> Result<(), Denied> {
+        if p.role == Role::Admin
+            || leader_in_charge == Some(p.subject.as_str())
+            || (p.role.is_staff() && case.holder == Some(p.org.as_str()))
+        {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "only the leader in charge or staff of the organ holding the case record its progress; {} ({}) is neither",
+                p.org, p.role
+            )))
+        }
+    }
+
     /// Answering a notice sent to `organ`: its own staff, or an admin.
     pub fn may_answer_for(&self, p: &Principal, organ: &str) -> Result<(), Denied> {
         if p.role == Role::Admin || (p.role.is_staff() && p.org == organ) {

@@ -22,8 +22,22 @@ CREATE TABLE cases (
     rating_reason            TEXT,
     rated_at                 BIGINT,
     final_reason             TEXT,
+    -- the earlier case this petition repeats (same petitioner, same matter)
+    repeat_of                TEXT,
+    -- 包案: the leader in charge
+    leader                   TEXT,
+    leader_organ             TEXT,
+    leader_plan              TEXT,
+    leader_target_day        TEXT,
+    leader_taken_at          BIGINT,
+    -- 积案: flagged by hand, and its resolution (化解)
+    backlog_flag             SMALLINT NOT NULL,
+    resolved_at              BIGINT,
+    resolution               TEXT,
+    petitioner_confirmed     SMALLINT NOT NULL,
     version                  BIGINT NOT NULL
 );
+CREATE INDEX cases_by_repeat ON cases (repeat_of);
 CREATE INDEX cases_by_number ON cases (case_number);
 
 CREATE TABLE clocks (

@@ -164,6 +164,16 @@ pub fn final_reason_to_pb(r: Option<FinalReason>) -> pb::FinalReason {
     }
 }
 
+pub fn leader_to_pb(l: &crate::model::LeaderInCharge) -> pb::LeaderInCharge {
+    pb::LeaderInCharge {
+        leader: l.leader.clone(),
+        organ: l.organ.clone(),
+        plan: l.plan.clone(),
+        target_date: l.target_day.to_string(),
+        taken_at: Some(ts(l.taken_at)),
+    }
+}
+
 /// Awaiting, rated, or expired (never counted as satisfied); not yet before the reply.
 pub fn rating_state(f: &CaseFile) -> pb::RatingState {
     if f.case.rated_at.is_some() {

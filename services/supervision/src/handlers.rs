@@ -42,6 +42,8 @@ pub struct SupervisionGrpc {
     pub calendar: Arc<HolidayCalendar>,
     pub rules: ClockRules,
     pub approver: ExtensionApprover,
+    /// a case repeated this many times is a backlog case (积案)
+    pub backlog_repeats: u32,
     pub engine_wake: Arc<Notify>,
 }
 
@@ -128,6 +130,11 @@ impl SupervisionGrpc {
             rating_reason: f.case.rating_reason.clone().unwrap_or_default(),
             final_reason: crate::convert::final_reason_to_pb(f.case.final_reason) as i32,
             answered_by: f.case.answered_by.clone().unwrap_or_default(),
+            leader: f.case.leader.as_ref().map(crate::convert::leader_to_pb),
+            backlog_flag: f.case.backlog_flag,
+            resolved_at: f.case.resolved_at.map(petition_grpc::convert::ts),
+            resolution: f.case.resolution.clone().unwrap_or_default(),
+            petitioner_confirmed: f.case.petitioner_confirmed,
         }
     }
 
@@ -170,7 +177,27 @@ impl SupervisionGrpc {
         case_id: &str,
         request_id: &str,
         duty: Duty,
-        change: impl FnOnce(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
+        change: impl Fn(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let access = self.shared.access.clone();
+        self.command_gated(
+            p,
+            case_id,
+            request_id,
+            |f| access.may_act(p, &facts(f), duty),
+            change,
+        )
+        .await
+    }
+
+    /// `command` with its own question to the access policy.
+    async fn command_gated(
+        &self,
+        p: &Principal,
+        case_id: &str,
+        request_id: &str,
+        gate: impl Fn(&CaseFile) -> Result<(), petition_auth::Denied>,
+        change: impl Fn(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
     ) -> Result<Response<pb::Timeline>, Status> {
         let f = self.find(p, case_id).await?;
         let request = RequestId::of(&p.org, request_id);
@@ -182,10 +209,7 @@ impl SupervisionGrpc {
             return self.respond(&f).await;
         }
         self.visible(p, &f)?;
-        self.shared
-            .access
-            .may_act(p, &facts(&f), duty)
-            .map_err(denied)?;
+        gate(&f).map_err(denied)?;
         if let (Some(req), Some(_)) = (request, applied) {
             return Err(Status::already_exists(format!(
                 "request_id {}: already used by {} for another request; send a new request_id",
@@ -193,16 +217,58 @@ impl SupervisionGrpc {
                 p.org
             )));
         }
-        let now = self.shared.clock.now();
-        let c = change(&f, self.cx(p, now)).map_err(refused)?;
-        let msgs = crate::events::of(&c, now);
-        self.store
-            .save(f.case.version, &c, &msgs, request, now)
-            .await
-            .map_err(internal)?;
-        self.shared.relay_wake.notify_one();
-        self.engine_wake.notify_one();
-        self.respond(&c.file).await
+        self.apply(
+            p,
+            f,
+            request,
+            |f| {
+                self.visible(p, f)?;
+                gate(f).map_err(denied)
+            },
+            &change,
+        )
+        .await
+    }
+
+    /// Applies `change` to `f` and saves it. The change is a pure function of the file, so
+    /// when the case changed meanwhile (the engine fired one of its clocks, an event arrived)
+    /// the file is read again, `check`ed again, and the change applied afresh — the caller does
+    /// not see a conflict that is nobody's business but the service's.
+    async fn apply(
+        &self,
+        p: &Principal,
+        mut f: CaseFile,
+        request: Option<RequestId<'_>>,
+        check: impl Fn(&CaseFile) -> Result<(), Status>,
+        change: &impl Fn(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        for _ in 0..5 {
+            let now = self.shared.clock.now();
+            let c = change(&f, self.cx(p, now)).map_err(refused)?;
+            let msgs = crate::events::of(&c, now);
+            match self
+                .store
+                .save(f.case.version, &c, &msgs, request, now)
+                .await
+            {
+                Ok(()) => {
+                    self.shared.relay_wake.notify_one();
+                    self.engine_wake.notify_one();
+                    return self.respond(&c.file).await;
+                }
+                Err(StoreError::Conflict) => {
+                    f = self
+                        .store
+                        .load(&f.case.case_id)
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+                    check(&f)?;
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(internal(StoreError::Conflict))
     }
 
     /// The petitioner's own request, carried by a bureau's window or the petitioner's
@@ -214,7 +280,7 @@ impl SupervisionGrpc {
         case_number: &str,
         query_code: &str,
         request_id: &str,
-        change: impl FnOnce(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
+        change: impl Fn(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
     ) -> Result<Response<pb::Timeline>, Status> {
         const NO_SUCH_NUMBER: &str = "case_number: no case with that number is under supervision";
         self.shared
@@ -261,16 +327,7 @@ impl SupervisionGrpc {
                 p.org
             )));
         }
-        let now = self.shared.clock.now();
-        let c = change(&f, self.cx(p, now)).map_err(refused)?;
-        let msgs = crate::events::of(&c, now);
-        self.store
-            .save(f.case.version, &c, &msgs, request, now)
-            .await
-            .map_err(internal)?;
-        self.shared.relay_wake.notify_one();
-        self.engine_wake.notify_one();
-        self.respond(&c.file).await
+        self.apply(p, f, request, |_| Ok(()), &change).await
     }
 
     /// The organ a list is for: the one asked for, within the caller's reach, or the caller's.
@@ -573,7 +630,7 @@ impl SupervisionService for SupervisionGrpc {
             &req.case_number,
             &req.query_code,
             &req.request_id,
-            |f, cx| workflow::rate(f, rating, cx),
+            |f, cx| workflow::rate(f, rating.clone(), cx),
         )
         .await
     }
@@ -614,6 +671,112 @@ impl SupervisionService for SupervisionGrpc {
             workflow::decide_review(f, decision, &req.opinion, served, cx)
         })
         .await
+    }
+
+    async fn take_charge(
+        &self,
+        request: Request<pb::TakeChargeRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("plan", &req.plan, MAX_TEXT_CHARS)], &req.request_id)?;
+        let day = chrono::NaiveDate::parse_from_str(req.target_date.trim(), "%Y-%m-%d").map_err(
+            |_| {
+                Status::invalid_argument(format!(
+                    "target_date: {} is not a date (YYYY-MM-DD)",
+                    shown(&req.target_date)
+                ))
+            },
+        )?;
+        let access = self.shared.access.clone();
+        let organ = p.org.clone();
+        self.command_gated(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            |_| access.may_take_charge(&p),
+            |f, cx| workflow::take_charge(f, &req.plan, day, req.add_to_backlog, &organ, cx),
+        )
+        .await
+    }
+
+    async fn record_progress(
+        &self,
+        request: Request<pb::RecordProgressRequest>,
+    ) -> Result<Response<pb::Timeline>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(&[("note", &req.note, MAX_TEXT_CHARS)], &req.request_id)?;
+        let access = self.shared.access.clone();
+        self.command_gated(
+            &p,
+            &req.case_id,
+            &req.request_id,
+            |f| {
+                access.may_record_progress(
+                    &p,
+                    &facts(f),
+                    f.case.leader.as_ref().map(|l| l.leader.as_str()),
+                )
+            },
+            |f, cx| {
+                workflow::record_progress(f, &req.note, req.resolved, req.petitioner_confirmed, cx)
+            },
+        )
+        .await
+    }
+
+    async fn list_backlog(
+        &self,
+        request: Request<pb::ListBacklogRequest>,
+    ) -> Result<Response<pb::ListBacklogResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.shared.access.may_work_inbox(&p).map_err(denied)?;
+        let scope = self.shared.access.list_scope(&p);
+        if scope.nothing || scope.source_system.is_some() {
+            return Err(Status::permission_denied(format!(
+                "role {} has no backlog to read",
+                p.role
+            )));
+        }
+        let size = page_size(req.page_size);
+        let bound = binding(&p, &pb::ListBacklogRequest::default());
+        let after = self
+            .shared
+            .pages
+            .after(&bound, &req.page_token, |t| Some(t.to_owned()))?;
+        let mut rows = self
+            .store
+            .backlog(&crate::store::BacklogQuery {
+                organs: scope.organs,
+                hidden_accused: scope.hidden_accused,
+                min_repeats: self.backlog_repeats,
+                now: self.shared.clock.now(),
+                after,
+                limit: size + 1,
+            })
+            .await
+            .map_err(internal)?;
+        let next_page_token = self
+            .shared
+            .pages
+            .next_page(&bound, &mut rows, size, |r| r.case.case_id.clone());
+        Ok(Response::new(pb::ListBacklogResponse {
+            items: rows
+                .iter()
+                .map(|r| pb::BacklogItem {
+                    case_id: r.case.case_id.clone(),
+                    case_number: r.case.case_number.clone(),
+                    holder: r.case.holder.clone().unwrap_or_default(),
+                    overdue: r.overdue,
+                    repeats: r.repeats,
+                    flagged: r.case.backlog_flag,
+                    leader: r.case.leader.as_ref().map(crate::convert::leader_to_pb),
+                })
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn pause_clock(

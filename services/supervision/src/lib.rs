@@ -31,6 +31,8 @@ pub const SCHEMA: &str = "supervision";
 pub struct Supervision {
     pub rules: ClockRules,
     pub approver: ExtensionApprover,
+    /// a case repeated this many times is a backlog case (积案)
+    pub backlog_repeats: u32,
     /// the longest the engine sleeps between scans (a simulated clock may jump meanwhile)
     pub max_sleep: Duration,
 }
@@ -40,6 +42,7 @@ impl Default for Supervision {
         Self {
             rules: ClockRules::default(),
             approver: ExtensionApprover::default(),
+            backlog_repeats: 3,
             max_sleep: Duration::from_secs(1),
         }
     }
@@ -76,6 +79,10 @@ pub struct SupervisionArgs {
     /// Who approves a holder's extension request (Art. 34)
     #[arg(long, env = "PETITION_EXTENSION_APPROVER", value_enum, default_value_t = ExtensionApprover::Bureau)]
     pub extension_approver: ExtensionApprover,
+    /// A case whose petitioner came back this many times on the same matter is a backlog
+    /// case (积案), as is one past its handling limit or flagged by hand
+    #[arg(long, env = "PETITION_BACKLOG_REPEATS", default_value_t = 3)]
+    pub backlog_repeats: u32,
 }
 
 impl From<&SupervisionArgs> for Supervision {
@@ -92,6 +99,7 @@ impl From<&SupervisionArgs> for Supervision {
                 ..ClockRules::default()
             },
             approver: a.extension_approver,
+            backlog_repeats: a.backlog_repeats,
             ..Supervision::default()
         }
     }
@@ -163,6 +171,7 @@ impl Service for Supervision {
             calendar,
             rules: self.rules,
             approver: self.approver,
+            backlog_repeats: self.backlog_repeats,
             engine_wake,
         };
         host.add_service(SupervisionServiceServer::with_interceptor(

@@ -111,7 +111,27 @@ pub struct SupervisedCase {
     pub rating_reason: Option<String>,
     pub rated_at: Option<DateTime<Utc>>,
     pub final_reason: Option<FinalReason>,
+    /// the earlier case of the same petitioner and matter, from intake's repeat flag
+    pub repeat_of: Option<String>,
+    /// 包案
+    pub leader: Option<LeaderInCharge>,
+    /// 积案 flagged by hand
+    pub backlog_flag: bool,
+    /// 化解 recorded: the case has left the backlog
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+    pub petitioner_confirmed: bool,
     pub version: i64,
+}
+
+/// 包案: the leader who took personal charge of a case (Art. 18 ¶2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderInCharge {
+    pub leader: String,
+    pub organ: String,
+    pub plan: String,
+    pub target_day: chrono::NaiveDate,
+    pub taken_at: DateTime<Utc>,
 }
 
 /// A case with its clocks: what every change reads and writes whole.
@@ -142,6 +162,12 @@ impl CaseFile {
                 rating_reason: None,
                 rated_at: None,
                 final_reason: None,
+                repeat_of: None,
+                leader: None,
+                backlog_flag: false,
+                resolved_at: None,
+                resolution: None,
+                petitioner_confirmed: false,
                 version: 0,
             },
             clocks: Vec::new(),

@@ -7,7 +7,7 @@
 //! the instant it must next be looked at — computed on every write from the one arithmetic in
 //! `petition_domain::clocks`.
 
-use crate::model::{CaseFile, Entry, NoticeRecord, SupervisedCase};
+use crate::model::{CaseFile, Entry, LeaderInCharge, NoticeRecord, SupervisedCase};
 use crate::workflow::Change;
 use chrono::{DateTime, NaiveDate, Utc};
 use petition_domain::calendar::{HolidayCalendar, Period};
@@ -76,6 +76,26 @@ pub struct DueRow {
 }
 
 #[derive(Debug, Clone)]
+pub struct BacklogQuery {
+    /// `None`: every organ; else cases held, routed or received by one of these
+    pub organs: Option<Vec<String>>,
+    pub hidden_accused: Vec<String>,
+    pub min_repeats: u32,
+    pub now: DateTime<Utc>,
+    /// the last case id of the previous page
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// A backlog case and why it is one.
+#[derive(Debug, Clone)]
+pub struct BacklogRow {
+    pub case: SupervisedCase,
+    pub repeats: u32,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct NoticeQuery {
     pub organ: String,
     pub only_unacknowledged: bool,
@@ -87,7 +107,9 @@ pub struct NoticeQuery {
 
 const CASE_COLUMNS: &str = "case_id, case_number, received_by, bureau, holder, accused_organ, \
     stage, first_routed_at, extension_requested_days, extension_reason, query_code_digest, \
-    answered_by, bureau_rating, organ_rating, rating_reason, rated_at, final_reason, version";
+    answered_by, bureau_rating, organ_rating, rating_reason, rated_at, final_reason, repeat_of, \
+    leader, leader_organ, leader_plan, leader_target_day, leader_taken_at, backlog_flag, \
+    resolved_at, resolution, petitioner_confirmed, version";
 
 const CLOCK_COLUMNS: &str = "case_id, kind, organ, started_at, period_days, working_days, \
     until_day, extension_days, paused_days, paused_since, state, stage, ended_at, last_day, \
@@ -118,6 +140,27 @@ fn case_from_row(r: &AnyRow) -> Result<SupervisedCase, StoreError> {
         rating_reason: r.opt_text("rating_reason")?,
         rated_at: r.opt_time("rated_at")?,
         final_reason: r.opt_parsed("final_reason")?,
+        repeat_of: r.opt_text("repeat_of")?,
+        leader: match (r.opt_text("leader")?, r.opt_time("leader_taken_at")?) {
+            (Some(leader), Some(taken_at)) => Some(LeaderInCharge {
+                leader,
+                organ: r.opt_text("leader_organ")?.unwrap_or_default(),
+                plan: r.opt_text("leader_plan")?.unwrap_or_default(),
+                target_day: r
+                    .opt_text("leader_target_day")?
+                    .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+                    .ok_or(Corrupt {
+                        column: "leader_target_day",
+                        reason: "not a date".into(),
+                    })?,
+                taken_at,
+            }),
+            _ => None,
+        },
+        backlog_flag: r.flag("backlog_flag")?,
+        resolved_at: r.opt_time("resolved_at")?,
+        resolution: r.opt_text("resolution")?,
+        petitioner_confirmed: r.flag("petitioner_confirmed")?,
         version: r.int("version")?,
     })
 }
@@ -365,6 +408,26 @@ impl SupervisionStore {
                 .push(", ")
                 .bind(k.final_reason.map(|r| r.as_str().to_owned()))
                 .push(", ")
+                .bind(k.repeat_of.clone())
+                .push(", ")
+                .bind(k.leader.as_ref().map(|l| l.leader.clone()))
+                .push(", ")
+                .bind(k.leader.as_ref().map(|l| l.organ.clone()))
+                .push(", ")
+                .bind(k.leader.as_ref().map(|l| l.plan.clone()))
+                .push(", ")
+                .bind(k.leader.as_ref().map(|l| l.target_day.to_string()))
+                .push(", ")
+                .bind(k.leader.as_ref().map(|l| micros(l.taken_at)))
+                .push(", ")
+                .bind(i64::from(k.backlog_flag))
+                .push(", ")
+                .bind(k.resolved_at.map(micros))
+                .push(", ")
+                .bind(k.resolution.clone())
+                .push(", ")
+                .bind(i64::from(k.petitioner_confirmed))
+                .push(", ")
                 .bind(next);
         };
         match version {
@@ -388,7 +451,9 @@ impl SupervisionStore {
                     "UPDATE cases SET (case_number, received_by, bureau, holder, accused_organ, \
                      stage, first_routed_at, extension_requested_days, extension_reason, \
                      query_code_digest, answered_by, bureau_rating, organ_rating, \
-                     rating_reason, rated_at, final_reason, version) = (",
+                     rating_reason, rated_at, final_reason, repeat_of, leader, leader_organ, \
+                     leader_plan, leader_target_day, leader_taken_at, backlog_flag, resolved_at, \
+                     resolution, petitioner_confirmed, version) = (",
                 );
                 bind_case(&mut q);
                 q.push(") WHERE case_id = ")
@@ -730,6 +795,62 @@ impl SupervisionStore {
                     case_number: r.text("case_number")?,
                     clock: clock_from_row(r)?,
                     due_at: r.time("due_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// One page of the backlog (信访积案) within `scope`: unresolved cases past the handling
+    /// limit, repeated `min_repeats` times or more, or flagged by hand; by case number.
+    pub async fn backlog(&self, q: &BacklogQuery) -> Result<Vec<BacklogRow>, StoreError> {
+        let cols: String = CASE_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let now = micros(q.now);
+        let mut b = Sql::new(format!(
+            "SELECT {cols}, (SELECT COUNT(*) FROM cases r WHERE r.repeat_of = c.case_id) AS repeats, \
+             CASE WHEN EXISTS (SELECT 1 FROM clocks k WHERE k.case_id = c.case_id \
+             AND k.kind = 'handling' AND (k.state = 'overdue' OR (k.state = 'running' AND k.due_at <= "
+        ));
+        b.bind(now).push(
+            "))) THEN 1 ELSE 0 END AS overdue FROM cases c WHERE c.resolved_at IS NULL \
+             AND c.stage <> 'linked' AND c.stage <> 'diverted'",
+        );
+        push_not_accused(&mut b, "c.accused_organ", &q.hidden_accused);
+        if let Some(organs) = &q.organs {
+            if organs.is_empty() {
+                return Ok(Vec::new());
+            }
+            b.push(" AND (c.holder IN (")
+                .bind_list(organs.iter().cloned())
+                .push(") OR c.bureau IN (")
+                .bind_list(organs.iter().cloned())
+                .push(") OR c.received_by IN (")
+                .bind_list(organs.iter().cloned())
+                .push("))");
+        }
+        b.push(" AND (c.backlog_flag = 1 OR (SELECT COUNT(*) FROM cases r WHERE r.repeat_of = c.case_id) >= ")
+            .bind(i64::from(q.min_repeats))
+            .push(
+                " OR EXISTS (SELECT 1 FROM clocks k WHERE k.case_id = c.case_id AND k.kind = 'handling' \
+                 AND (k.state = 'overdue' OR (k.state = 'running' AND k.due_at <= ",
+            )
+            .bind(now)
+            .push("))))");
+        if let Some(after) = &q.after {
+            b.push(" AND c.case_id > ").bind(after.clone());
+        }
+        b.push(" ORDER BY c.case_id LIMIT ")
+            .bind(i64::from(q.limit));
+        let rows = b.build().fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BacklogRow {
+                    case: case_from_row(r)?,
+                    repeats: count(r, "repeats")?,
+                    overdue: r.flag("overdue")?,
                 })
             })
             .collect()

@@ -4,7 +4,8 @@
 //! access policy who may; these check what the law allows and when.
 
 use crate::model::{
-    CaseFile, CaseStage, Entry, FinalReason, NoticeKind, NoticeRecord, ReviewDecision, Satisfaction,
+    CaseFile, CaseStage, Entry, FinalReason, LeaderInCharge, NoticeKind, NoticeRecord,
+    ReviewDecision, Satisfaction,
 };
 use chrono::{DateTime, Utc};
 use pb::event_envelope::Payload;
@@ -133,6 +134,10 @@ pub fn on_event(
             }
             f.case.received_by = r.received_by.clone();
             f.case.query_code_digest = non_empty(&r.query_code_digest);
+            f.case.repeat_of = r
+                .flags
+                .as_ref()
+                .and_then(|fl| non_empty(&fl.repeat_of_case_id));
             f.case.accused_organ = non_empty(&r.accused_organ_id).or(f.case.accused_organ);
             // Routing may have been seen first (the streams are read apart): the forward
             // clock is then met as soon as it starts.
@@ -997,5 +1002,121 @@ pub fn decide_review(
     if c.file.case.stage == CaseStage::Final {
         c.events.push(final_event(&c.file, cx.now));
     }
+    Ok(c)
+}
+
+/// 包案: a leader takes personal charge, with a plan and a target date; the case may be put in
+/// the backlog by hand at the same time.
+pub fn take_charge(
+    file: &CaseFile,
+    plan: &str,
+    target_day: chrono::NaiveDate,
+    add_to_backlog: bool,
+    organ: &str,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    if plan.trim().is_empty() {
+        return Err(Refusal::Invalid(
+            "plan: required; how the leader will resolve the case".into(),
+        ));
+    }
+    if target_day < local_date(cx.now) {
+        return Err(Refusal::Invalid(format!(
+            "target_date: {target_day} is already past (today is {} in Beijing)",
+            local_date(cx.now)
+        )));
+    }
+    if file.case.resolved_at.is_some() {
+        return Err(Refusal::WrongState(format!(
+            "case {} was resolved (化解) already",
+            file.case.case_number
+        )));
+    }
+    if let Some(l) = &file.case.leader
+        && l.leader != cx.actor
+    {
+        return Err(Refusal::WrongState(format!(
+            "case {}: {} ({}) is in charge already",
+            file.case.case_number, l.leader, l.organ
+        )));
+    }
+    let mut f = file.clone();
+    f.case.leader = Some(LeaderInCharge {
+        leader: cx.actor.to_owned(),
+        organ: organ.to_owned(),
+        plan: plan.trim().to_owned(),
+        target_day,
+        taken_at: cx.now,
+    });
+    f.case.backlog_flag |= add_to_backlog;
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        "leader.in_charge",
+        format!(
+            "包案: {} of {organ} takes charge, to resolve by {target_day}: {}{}",
+            cx.actor,
+            plan.trim(),
+            if add_to_backlog {
+                "; listed as a backlog case (积案)"
+            } else {
+                ""
+            }
+        ),
+        cx.actor,
+    );
+    Ok(c)
+}
+
+/// A progress note; with `resolved`, the resolution (化解) that takes the case out of the
+/// backlog — only with the petitioner's confirmation or a final decision.
+pub fn record_progress(
+    file: &CaseFile,
+    note: &str,
+    resolved: bool,
+    petitioner_confirmed: bool,
+    cx: Ctx<'_>,
+) -> Result<Change, Refusal> {
+    if note.trim().is_empty() {
+        return Err(Refusal::Invalid("note: required".into()));
+    }
+    let k = &file.case;
+    if k.resolved_at.is_some() {
+        return Err(Refusal::WrongState(format!(
+            "case {} was resolved (化解) already",
+            k.case_number
+        )));
+    }
+    if resolved && !petitioner_confirmed && k.stage != CaseStage::Final {
+        return Err(Refusal::WrongState(format!(
+            "case {} leaves the backlog only with the petitioner's confirmation or a final decision; neither is recorded",
+            k.case_number
+        )));
+    }
+    let mut f = file.clone();
+    if resolved {
+        f.case.resolved_at = Some(cx.now);
+        f.case.resolution = Some(note.trim().to_owned());
+        f.case.petitioner_confirmed = petitioner_confirmed;
+    }
+    let mut c = Change::of(f);
+    c.note(
+        cx.now,
+        if resolved { "resolved" } else { "progress" },
+        if resolved {
+            format!(
+                "化解: {}{}",
+                note.trim(),
+                if petitioner_confirmed {
+                    " (confirmed by the petitioner)"
+                } else {
+                    " (the decision is final)"
+                }
+            )
+        } else {
+            note.trim().to_owned()
+        },
+        cx.actor,
+    );
     Ok(c)
 }

@@ -373,6 +373,155 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
     assert!(twice.message().contains("Art. 34"), "{twice}");
 }
 
+async fn leaders_take_charge_of_the_backlog_until_it_is_resolved(s: &Suite) {
+    let case_id = routed_case(s).await;
+    let handler = who("pingcheng.housing", Role::Handler);
+    s.clock.set(beijing(3, 3, 9, 0));
+    s.routing(&handler)
+        .await
+        .accept_case(pb::AcceptCaseRequest {
+            case_id: case_id.clone(),
+            request_id: "accept".into(),
+        })
+        .await
+        .unwrap();
+    timeline_when(s, &case_id, |t| clock(t, pb::ClockKind::Handling).is_some()).await;
+    let bureau = who("pingcheng.bureau", Role::Leader);
+    let mut desk = s.supervision(&bureau).await;
+    let backlog = |d: &mut petition_e2e::SupervisionClient| {
+        let mut d = d.clone();
+        async move {
+            d.list_backlog(pb::ListBacklogRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .items
+        }
+    };
+    assert!(backlog(&mut desk).await.is_empty(), "in time: no backlog");
+
+    // The same petitioner comes back three times on the same matter while it is open.
+    let sample = samples().into_iter().find(|s| s.sample == 1).unwrap();
+    for day in [10, 11, 12] {
+        s.clock.set(beijing(3, day, 12, 0));
+        let mut again = sample.request();
+        again.received_at = Some(petition_e2e::timestamp(beijing(3, day, 9, 0)));
+        let r = s
+            .intake(&sample.principal())
+            .await
+            .register_petition(again)
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.flags.unwrap().repeat);
+    }
+    let mut items = Vec::new();
+    for _ in 0..400 {
+        items = backlog(&mut desk).await;
+        if !items.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(
+        (
+            items[0].case_id.as_str(),
+            items[0].repeats,
+            items[0].overdue
+        ),
+        (case_id.as_str(), 3, false)
+    );
+
+    // Past the handling limit (05-06) it is overdue too.
+    s.clock.set(beijing(5, 7, 9, 0));
+    let items = backlog(&mut desk).await;
+    assert!(items[0].overdue && items[0].leader.is_none(), "{items:?}");
+
+    // 包案: a handler may not take charge; the housing bureau's leader does.
+    let take = pb::TakeChargeRequest {
+        case_id: case_id.clone(),
+        plan: "meet the petitioner and the developer together".into(),
+        target_date: "2026-05-31".into(),
+        add_to_backlog: false,
+        request_id: "charge".into(),
+    };
+    let refused = s
+        .supervision(&handler)
+        .await
+        .take_charge(take.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
+    let leader = who("pingcheng.housing", Role::Leader);
+    let mut lead = s.supervision(&leader).await;
+    let t = lead.take_charge(take).await.unwrap().into_inner();
+    let l = t.leader.unwrap();
+    assert_eq!(
+        (l.leader.as_str(), l.target_date.as_str()),
+        ("leader@pingcheng.housing", "2026-05-31")
+    );
+    assert_eq!(
+        backlog(&mut desk).await[0]
+            .leader
+            .as_ref()
+            .map(|l| l.organ.as_str()),
+        Some("pingcheng.housing"),
+        "the backlog names its owner"
+    );
+
+    // Progress; a resolution needs the petitioner's confirmation (or a final decision).
+    let progress =
+        |note: &str, resolved: bool, confirmed: bool, id: &str| pb::RecordProgressRequest {
+            case_id: case_id.clone(),
+            note: note.into(),
+            resolved,
+            petitioner_confirmed: confirmed,
+            request_id: id.into(),
+        };
+    lead.record_progress(progress("met both parties on 05-08", false, false, "p1"))
+        .await
+        .unwrap();
+    let early = lead
+        .record_progress(progress("repairs agreed", true, false, "p2"))
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition, "{early}");
+    let done = lead
+        .record_progress(progress(
+            "repairs done; the petitioner signed off",
+            true,
+            true,
+            "p3",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.resolved_at.is_some() && done.petitioner_confirmed);
+    assert!(
+        backlog(&mut desk).await.is_empty(),
+        "resolved: off the backlog"
+    );
+    assert!(done.entries.iter().any(|e| e.kind == "leader.in_charge"));
+    assert!(done.entries.iter().any(|e| e.kind == "resolved"));
+}
+
+#[tokio::test]
+async fn backlog_on_postgres_and_redis() {
+    let Some(s) = Suite::postgres_and_redis(beijing(3, 2, 10, 0)).await else {
+        return;
+    };
+    leaders_take_charge_of_the_backlog_until_it_is_resolved(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn backlog_on_the_embedded_default() {
+    let s = Suite::embedded(beijing(3, 2, 10, 0)).await;
+    leaders_take_charge_of_the_backlog_until_it_is_resolved(&s).await;
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn urging_on_postgres_and_redis() {
     let Some(s) = Suite::postgres_and_redis(beijing(3, 2, 10, 0)).await else {
