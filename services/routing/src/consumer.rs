@@ -97,3 +97,36 @@ impl EventHandler for RoutingConsumer {
         Ok(())
     }
 }
+
+/// Applies supervision's decisions about the cases routing holds (consumer group `routing` on
+/// `petition.supervision.v1`): an approved extension moves the handling clock in the inbox.
+pub struct DecisionConsumer {
+    pub store: RoutingStore,
+    pub reference: Arc<Reference>,
+    pub policy: RoutingPolicy,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for DecisionConsumer {
+    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+        let Some(pb::event_envelope::Payload::ExtensionDecided(e)) = &d.envelope.payload else {
+            return Ok(());
+        };
+        let cx = workflow::Ctx {
+            calendar: &self.reference.calendar,
+            tree: &self.reference.tree,
+            policy: &self.policy,
+            now: self.clock.now(),
+            actor: "supervision",
+        };
+        let due = e.handling_due.as_ref().and_then(from_ts);
+        self.store
+            .apply_decision(group::ROUTING, &d.envelope.event_id, &e.case_id, |r| {
+                workflow::extension_decided(r, e.approved, due, &e.reason, cx)
+            })
+            .await
+            .map_err(HandlerError::from_store)?;
+        Ok(())
+    }
+}

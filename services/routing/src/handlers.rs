@@ -161,8 +161,8 @@ impl RoutingGrpc {
         case_id: &str,
         request_id: &str,
         duty: Duty,
-        change: impl FnOnce(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
-        event: impl FnOnce(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
+        change: impl Fn(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
+        event: impl Fn(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
     ) -> Result<Response<pb::Assignment>, Status> {
         let r = self.find(p, case_id).await?;
         let request = RequestId::of(&p.org, request_id);
@@ -185,15 +185,36 @@ impl RoutingGrpc {
                 p.org
             )));
         }
-        let now = self.shared.clock.now();
-        let next = change(&r, self.cx(p, now)).map_err(refused)?;
-        let msg = event(&next, now);
-        self.store
-            .update(&next, &msg, request, now)
-            .await
-            .map_err(internal)?;
-        self.shared.relay_wake.notify_one();
-        Ok(Response::new(self.to_pb(&next)))
+        // The change is a pure function of the record: when the case changed meanwhile (a
+        // decision of supervision was applied to it), read it again, check again, and apply
+        // the change afresh rather than hand the caller a conflict.
+        let mut r = r;
+        for _ in 0..5 {
+            let now = self.shared.clock.now();
+            let next = change(&r, self.cx(p, now)).map_err(refused)?;
+            let msg = event(&next, now);
+            match self.store.update(&next, &msg, request, now).await {
+                Ok(()) => {
+                    self.shared.relay_wake.notify_one();
+                    return Ok(Response::new(self.to_pb(&next)));
+                }
+                Err(StoreError::Conflict) => {
+                    r = self
+                        .store
+                        .get(&r.case_id)
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+                    self.visible(p, &r)?;
+                    self.shared
+                        .access
+                        .may_act(p, &facts(&r), duty)
+                        .map_err(denied)?;
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(internal(StoreError::Conflict))
     }
 }
 
@@ -464,7 +485,7 @@ impl RoutingService for RoutingGrpc {
                         outcome: reply_from_pb(req.outcome),
                         text: &req.text,
                         legal_basis: &req.legal_basis,
-                        service,
+                        service: service.clone(),
                     },
                     cx,
                 )

@@ -79,8 +79,8 @@ impl Service for Routing {
         vec![(SCHEMA, Stream::Routing)]
     }
 
-    /// Its database, outbox, the consumer of intake's registrations, the rules watcher, and
-    /// the gRPC service.
+    /// Its database, outbox, the consumers of intake's registrations and supervision's
+    /// decisions, the rules watcher, and the gRPC service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
         let settings = self;
         let rules = Arc::new(RwLock::new(match &settings.rules_file {
@@ -100,6 +100,16 @@ impl Service for Routing {
                 policy: settings.policy.clone(),
                 clock: host.clock.clone(),
                 relay_wake: producer.wake.clone(),
+            }),
+        );
+        host.consume(
+            Stream::Supervision,
+            group::ROUTING,
+            Arc::new(consumer::DecisionConsumer {
+                store: store.clone(),
+                reference: host.reference.clone(),
+                policy: settings.policy.clone(),
+                clock: host.clock.clone(),
             }),
         );
         if let Some(path) = settings.rules_file.clone() {

@@ -358,19 +358,7 @@ impl RoutingStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        let mut q = Sql::new("UPDATE assignments SET ");
-        for (i, c) in MUTABLE.iter().enumerate() {
-            q.push(if i > 0 { ", " } else { "" }).push(c).push(" = ");
-            bind_value(&mut q, value(r, c));
-        }
-        q.push(" WHERE case_id = ")
-            .bind(r.case_id.clone())
-            .push(" AND version = ")
-            .bind(r.version - 1);
-        let done = q.build().execute(&mut *tx).await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
+        Self::write_version(&mut tx, r).await?;
         if let Some(req) = request {
             requests::record(&mut tx, req, &r.case_id, now)
                 .await
@@ -382,6 +370,58 @@ impl RoutingStore {
         Outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// `record` over its stored version `record.version - 1`, or `Conflict`.
+    async fn write_version(
+        tx: &mut petition_storage::Tx,
+        r: &AssignmentRecord,
+    ) -> Result<(), StoreError> {
+        let mut q = Sql::new("UPDATE assignments SET ");
+        for (i, c) in MUTABLE.iter().enumerate() {
+            q.push(if i > 0 { ", " } else { "" }).push(c).push(" = ");
+            bind_value(&mut q, value(r, c));
+        }
+        q.push(" WHERE case_id = ")
+            .bind(r.case_id.clone())
+            .push(" AND version = ")
+            .bind(r.version - 1);
+        let done = q.build().execute(&mut **tx).await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    /// Applies another service's decision about a case once per `(group, event_id)`: `change`
+    /// gets the stored case and returns it changed, or `None` to leave it. Returns whether it
+    /// changed.
+    pub async fn apply_decision(
+        &self,
+        group: &str,
+        event_id: &str,
+        case_id: &str,
+        change: impl FnOnce(&AssignmentRecord) -> Option<AssignmentRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if !petition_events::processed::first_time(&mut tx, group, event_id).await? {
+            return Ok(false);
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM assignments WHERE case_id = $1"
+        )))
+        .bind(case_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let next = match row.as_ref().map(from_row).transpose()? {
+            Some(r) => change(&r),
+            None => None,
+        };
+        if let Some(next) = &next {
+            Self::write_version(&mut tx, next).await?;
+        }
+        tx.commit().await?;
+        Ok(next.is_some())
     }
 
     /// The case a request id of this organ was applied to, if it was.

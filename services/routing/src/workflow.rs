@@ -585,6 +585,42 @@ pub fn submit_reply(
 }
 
 /// Art. 34: at most 30 days, once, with a reason, while the handling clock runs.
+/// Supervision's decision on the holder's extension request (Art. 34): approved, the handling
+/// clock ends at supervision's date; refused, the request is withdrawn. `None` when the case
+/// has no request pending (a redelivered or stale decision).
+pub fn extension_decided(
+    r: &AssignmentRecord,
+    approved: bool,
+    handling_due: Option<DateTime<Utc>>,
+    reason: &str,
+    cx: Ctx<'_>,
+) -> Option<AssignmentRecord> {
+    if r.state != AssignmentState::Accepted || r.extension_days.is_none() {
+        return None;
+    }
+    let mut n = r.clone();
+    let text = if approved {
+        n.handling_due = handling_due.or(n.handling_due);
+        format!(
+            "extension approved: the reply is due by {} ({}): {reason}",
+            n.handling_due
+                .map(
+                    |d| petition_domain::calendar::local_date(d - Duration::microseconds(1))
+                        .to_string()
+                )
+                .unwrap_or_default(),
+            limits::EXTENSION_ARTICLE
+        )
+    } else {
+        n.extension_days = None;
+        n.extension_reason = None;
+        format!("extension refused: {reason}")
+    };
+    n.history
+        .push(step(cx.now, &r.organ, &r.organ, &text, cx.actor));
+    Some(finish(n, cx))
+}
+
 pub fn request_extension(
     r: &AssignmentRecord,
     days: u32,

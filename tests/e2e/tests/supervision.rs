@@ -352,6 +352,31 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
     let h = clock(&decided, pb::ClockKind::Handling).unwrap();
     assert_eq!((h.extension_days, h.last_day.as_str()), (30, "2026-06-11"));
     assert_eq!(decided.extension_requested_days, 0);
+    // Routing learns it: the holder's inbox orders the case by the moved date.
+    let moved = petition_e2e::timestamp(beijing(6, 12, 0, 0));
+    let mut seen = None;
+    for _ in 0..400 {
+        let a = inbox
+            .get_assignment(pb::GetAssignmentRequest {
+                case_id: case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if a.handling_due.as_ref() == Some(&moved) {
+            seen = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let a = seen.expect("routing's handling date follows the approved extension");
+    assert!(
+        a.history
+            .iter()
+            .any(|h| h.rule.contains("extension approved")),
+        "{:?}",
+        a.history
+    );
     // A retry is answered; a second decision has nothing to decide.
     assert_eq!(
         bureau
