@@ -1,4 +1,5 @@
-//! The access policy, table-driven: every RPC of intake and routing, called as every role from
+//! The access policy, table-driven: every RPC of intake and routing and supervision's reads and
+//! commands on a case, called as every role from
 //! the organ that holds an accusation (permitted), from an unrelated organ, and from the
 //! accused organ and the organs under it. The accusation is against the city bureau; it must
 //! reach the city's discipline commission, which reads it, while the accused side learns
@@ -65,9 +66,15 @@ enum Rpc {
     SubmitReply,
     RequestExtension,
     SubmitCompletionReport,
+    GetTimeline,
+    PauseClock,
+    DecideExtension,
+    RateCase,
+    ListNotices,
+    ListBacklog,
 }
 
-const RPCS: [Rpc; 16] = [
+const RPCS: [Rpc; 22] = [
     Rpc::RegisterPetition,
     Rpc::GetCase,
     Rpc::ListCases,
@@ -84,6 +91,12 @@ const RPCS: [Rpc; 16] = [
     Rpc::SubmitReply,
     Rpc::RequestExtension,
     Rpc::SubmitCompletionReport,
+    Rpc::GetTimeline,
+    Rpc::PauseClock,
+    Rpc::DecideExtension,
+    Rpc::RateCase,
+    Rpc::ListNotices,
+    Rpc::ListBacklog,
 ];
 
 /// The rules, as the issue and the law state them.
@@ -122,7 +135,7 @@ fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
             Handler | Analyst => Got::Code(Code::PermissionDenied),
             _ => Got::Ok,
         },
-        Rpc::GetCase | Rpc::GetAssignment => read(),
+        Rpc::GetCase | Rpc::GetAssignment | Rpc::GetTimeline => read(),
         Rpc::ListCases => match role {
             Analyst => Got::Code(Code::PermissionDenied),
             _ if !hidden && reaches => Got::Present,
@@ -149,7 +162,21 @@ fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
             Clerk | Supervisor | Leader | Admin => Got::Absent,
             _ => Got::Code(Code::PermissionDenied),
         },
+        // The petitioner's own request with the query code: carried by a bureau's window, the
+        // petitioner's platform or an admin; nothing to rate before a reply is served.
+        Rpc::RateCase => match role {
+            Handler | Analyst => Got::Code(Code::PermissionDenied),
+            _ if hidden => Got::Code(Code::NotFound),
+            _ => Got::Code(Code::FailedPrecondition),
+        },
+        // An organ's own lists: the accusation has no open clock, notice or backlog entry
+        // anywhere, so staff see it nowhere and the others may not list at all.
+        Rpc::ListNotices | Rpc::ListBacklog => match role {
+            Analyst | Upstream => Got::Code(Code::PermissionDenied),
+            _ => Got::Absent,
+        },
         Rpc::AcceptCase
+        | Rpc::PauseClock
         | Rpc::ObjectToAssignment
         | Rpc::TransferCase
         | Rpc::SubmitReply
@@ -157,7 +184,7 @@ fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
         | Rpc::SubmitCompletionReport => command(holder),
         // The bureau that routed it is the district bureau, on the accused side; only an
         // admin (or a bureau above, not tried here) may act as the routing bureau.
-        Rpc::ResolveObjection | Rpc::RouteManually => command(role == Admin),
+        Rpc::ResolveObjection | Rpc::RouteManually | Rpc::DecideExtension => command(role == Admin),
     }
 }
 
@@ -189,6 +216,7 @@ async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -
     }
     let mut intake = s.intake(&p).await;
     let mut routing = s.routing(&p).await;
+    let mut supervision = s.supervision(&p).await;
     let id = case.id.clone();
     match rpc {
         Rpc::RegisterPetition => {
@@ -323,6 +351,55 @@ async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -
                 })
                 .await,
         ),
+        Rpc::GetTimeline => unit(
+            supervision
+                .get_timeline(pb::GetTimelineRequest { case_id: id })
+                .await,
+        ),
+        Rpc::PauseClock => unit(
+            supervision
+                .pause_clock(pb::PauseClockRequest {
+                    case_id: id,
+                    clock: pb::ClockKind::Handling as i32,
+                    reason: "hearing".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::DecideExtension => unit(
+            supervision
+                .decide_extension(pb::DecideExtensionRequest {
+                    case_id: id,
+                    approve: true,
+                    reason: "granted".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::RateCase => unit(
+            supervision
+                .rate_case(pb::RateCaseRequest {
+                    case_number: case.number.clone(),
+                    query_code: case.query_code.clone(),
+                    bureau: pb::Satisfaction::Satisfied as i32,
+                    organ: pb::Satisfaction::Satisfied as i32,
+                    reason: String::new(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ListNotices => list_has(
+            supervision
+                .list_notices(pb::ListNoticesRequest::default())
+                .await,
+            |l| l.notices.iter().any(|n| n.case_id == id),
+        ),
+        Rpc::ListBacklog => list_has(
+            supervision
+                .list_backlog(pb::ListBacklogRequest::default())
+                .await,
+            |l| l.items.iter().any(|i| i.case_id == id),
+        ),
         Rpc::SubmitCompletionReport => unit(
             routing
                 .submit_completion_report(pb::SubmitCompletionReportRequest {
@@ -364,6 +441,19 @@ async fn every_rpc_as_every_role_from_a_permitted_an_unrelated_and_an_accused_or
     assert_eq!(routed.outcome, pb::RouteOutcome::Diverted as i32);
     assert!(routed.rule.contains("Art. 30"), "{}", routed.rule);
     s.case_when(&case.id, |c| c.holder == PERMITTED).await;
+    // Supervision follows it too, held by the same organ.
+    let mut admin = s.supervision(&who("shanxi.bureau", Role::Admin)).await;
+    for _ in 0..400 {
+        match admin
+            .get_timeline(pb::GetTimelineRequest {
+                case_id: case.id.clone(),
+            })
+            .await
+        {
+            Ok(t) if t.get_ref().holder == PERMITTED => break,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+        }
+    }
     let read = s
         .intake(&who(PERMITTED, Role::Clerk))
         .await
@@ -399,7 +489,7 @@ async fn every_rpc_as_every_role_from_a_permitted_an_unrelated_and_an_accused_or
             }
         }
     }
-    assert_eq!(calls, 16 * 7 * 5);
+    assert_eq!(calls, 22 * 7 * 5);
     assert!(
         wrong.is_empty(),
         "{} of {calls} cells wrong:\n{}",
