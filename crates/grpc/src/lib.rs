@@ -76,3 +76,40 @@ pub fn check_input(texts: &[(&str, &str, usize)], request_id: &str) -> Result<()
 pub fn denied(d: petition_auth::Denied) -> tonic::Status {
     tonic::Status::permission_denied(d.0)
 }
+
+/// The status for a store's failure: a conflict the caller resolves by reading again, a
+/// request id another request took first, or the service's own failure (logged, never
+/// described to the caller).
+pub fn store_status(e: petition_storage::StoreError, service: &'static str) -> tonic::Status {
+    use petition_storage::StoreError;
+    match e {
+        StoreError::Conflict => tonic::Status::aborted(
+            "the case changed while this request was applied; read it and retry",
+        ),
+        StoreError::DuplicateRequest => tonic::Status::already_exists(
+            "request_id: a concurrent request with this id was applied first; read the case",
+        ),
+        e => {
+            tracing::error!(error = %e, service, "store failed");
+            tonic::Status::internal("storage failure; the request was not completed, retry later")
+        }
+    }
+}
+
+/// What a caller learns of a case the access policy answered for: for the accused side
+/// exactly the answer for a case that does not exist (Art. 30 ¶3, `not_found`); for one out
+/// of reach a refusal that names only the caller.
+pub fn case_access(
+    view: petition_auth::CaseView,
+    p: &petition_auth::Principal,
+    not_found: &'static str,
+) -> Result<(), tonic::Status> {
+    match view {
+        petition_auth::CaseView::Visible { .. } => Ok(()),
+        petition_auth::CaseView::Hidden => Err(tonic::Status::not_found(not_found)),
+        petition_auth::CaseView::OutOfReach => Err(tonic::Status::permission_denied(format!(
+            "this case is outside the reach of {} ({})",
+            p.org, p.role
+        ))),
+    }
+}

@@ -15,6 +15,31 @@ use std::time::Duration;
 pub use sqlx::Error as SqlError;
 pub use sqlx::any::Any;
 
+/// Why a store of versioned records refused or failed a write: the same for every service that
+/// keeps a record per case under a version and applies client request ids.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone changed the record since it was read; the caller reads again.
+    #[error("the case changed concurrently")]
+    Conflict,
+    /// The organ's request id was applied meanwhile by a concurrent request.
+    #[error("the request id was used concurrently")]
+    DuplicateRequest,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(#[from] Corrupt),
+}
+
+impl From<requests::RequestError> for StoreError {
+    fn from(e: requests::RequestError) -> Self {
+        match e {
+            requests::RequestError::Duplicate => StoreError::DuplicateRequest,
+            requests::RequestError::Database(e) => e.into(),
+        }
+    }
+}
+
 /// A transaction on the store's pool.
 pub type Tx = sqlx::Transaction<'static, Any>;
 

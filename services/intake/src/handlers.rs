@@ -55,18 +55,6 @@ fn internal(e: StoreError) -> Status {
     }
 }
 
-/// The answer for a case the caller may not see: for the accused side exactly the answer for a
-/// case that does not exist (Art. 30 ¶3), otherwise a refusal naming nothing of the case.
-fn unseen(view: CaseView, p: &Principal, not_found: &str) -> Status {
-    match view {
-        CaseView::Hidden => Status::not_found(not_found.to_owned()),
-        _ => Status::permission_denied(format!(
-            "this case is outside the reach of {} ({})",
-            p.org, p.role
-        )),
-    }
-}
-
 const NO_SUCH_CASE: &str = "no case with that id or case number";
 const NO_SUCH_CODE: &str = "query_code: no case has this query code (查询码)";
 
@@ -428,7 +416,10 @@ impl IntakeService for IntakeGrpc {
             CaseView::Visible { personal_data } => {
                 Ok(Response::new(self.view().case(&p, &case, personal_data)))
             }
-            other => Err(unseen(other, &p, NO_SUCH_CASE)),
+            // Visible was answered above: this is the refusal, never Ok.
+            other => Err(petition_grpc::case_access(other, &p, NO_SUCH_CASE)
+                .err()
+                .unwrap_or_else(|| Status::not_found(NO_SUCH_CASE))),
         }
     }
 

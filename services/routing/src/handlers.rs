@@ -8,7 +8,7 @@ use crate::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
 use crate::workflow::{self, Refusal, RoutingPolicy};
 use chrono::{DateTime, Utc};
 use pb::routing_service_server::RoutingService;
-use petition_auth::{CaseFacts, CaseView, Duty, Principal, principal};
+use petition_auth::{CaseFacts, Duty, Principal, principal};
 use petition_domain::validation::shown;
 use petition_events::OutboxMessage;
 use petition_grpc::convert::from_ts;
@@ -40,18 +40,7 @@ fn facts(r: &AssignmentRecord) -> CaseFacts<'_> {
 }
 
 fn internal(e: StoreError) -> Status {
-    match e {
-        StoreError::Conflict => {
-            Status::aborted("the case changed while this request was applied; read it and retry")
-        }
-        StoreError::DuplicateRequest => Status::already_exists(
-            "request_id: a concurrent request with this id was applied first; read the case",
-        ),
-        e => {
-            tracing::error!(error = %e, "routing store failed");
-            Status::internal("storage failure; the request was not completed, retry later")
-        }
-    }
+    petition_grpc::store_status(e, "routing")
 }
 
 /// The one mapping from a broken rule to a status.
@@ -135,14 +124,7 @@ impl RoutingGrpc {
     /// Whether `p` may see `r`: for the accused side exactly the answer for a case that does
     /// not exist (Art. 30 ¶3).
     fn visible(&self, p: &Principal, r: &AssignmentRecord) -> Result<(), Status> {
-        match self.shared.access.view(p, &facts(r)) {
-            CaseView::Visible { .. } => Ok(()),
-            CaseView::Hidden => Err(Status::not_found(NO_SUCH_CASE)),
-            CaseView::OutOfReach => Err(Status::permission_denied(format!(
-                "this case is outside the reach of {} ({})",
-                p.org, p.role
-            ))),
-        }
+        petition_grpc::case_access(self.shared.access.view(p, &facts(r)), p, NO_SUCH_CASE)
     }
 
     async fn load(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {

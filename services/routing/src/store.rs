@@ -5,8 +5,9 @@
 use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
 use petition_events::{Outbox, OutboxMessage};
+pub use petition_storage::StoreError;
+use petition_storage::requests;
 pub use petition_storage::requests::RequestId;
-use petition_storage::requests::{self, RequestError};
 use petition_storage::{Corrupt, Db, Order, RowExt, Sql, micros};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -15,20 +16,6 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// `due_at` of a case with nothing due: last in every list ordered by due date.
 const NOTHING_DUE: i64 = i64::MAX;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Someone changed the case since it was read; the caller reads again.
-    #[error("the case changed concurrently")]
-    Conflict,
-    /// The organ's request id was applied meanwhile by a concurrent request.
-    #[error("the request id was used concurrently")]
-    DuplicateRequest,
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(#[from] Corrupt),
-}
 
 /// Which inbox rows, by due date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,12 +347,7 @@ impl RoutingStore {
         let mut tx = self.db.begin().await?;
         Self::write_version(&mut tx, r).await?;
         if let Some(req) = request {
-            requests::record(&mut tx, req, &r.case_id, now)
-                .await
-                .map_err(|e| match e {
-                    RequestError::Duplicate => StoreError::DuplicateRequest,
-                    RequestError::Database(e) => e.into(),
-                })?;
+            requests::record(&mut tx, req, &r.case_id, now).await?;
         }
         Outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;

@@ -9,7 +9,7 @@ use crate::store::{DueFilter, DueQuery, NoticeQuery, StoreError, SupervisionStor
 use crate::workflow::{self, Change, Ctx, Refusal};
 use chrono::{DateTime, Days, Utc};
 use pb::supervision_service_server::SupervisionService;
-use petition_auth::{CaseFacts, CaseView, Duty, Principal, principal};
+use petition_auth::{CaseFacts, Duty, Principal, principal};
 use petition_domain::calendar::{HolidayCalendar, local_date};
 use petition_domain::clocks::{ClockRules, ClockState};
 use petition_domain::validation::shown;
@@ -58,18 +58,7 @@ fn facts(f: &CaseFile) -> CaseFacts<'_> {
 }
 
 fn internal(e: StoreError) -> Status {
-    match e {
-        StoreError::Conflict => {
-            Status::aborted("the case changed while this request was applied; read it and retry")
-        }
-        StoreError::DuplicateRequest => Status::already_exists(
-            "request_id: a concurrent request with this id was applied first; read the case",
-        ),
-        e => {
-            tracing::error!(error = %e, "supervision store failed");
-            Status::internal("storage failure; the request was not completed, retry later")
-        }
-    }
+    petition_grpc::store_status(e, "supervision")
 }
 
 /// The one mapping from a broken rule to a status.
@@ -159,14 +148,7 @@ impl SupervisionGrpc {
 
     /// For the accused side exactly the answer for a case that does not exist (Art. 30 ¶3).
     fn visible(&self, p: &Principal, f: &CaseFile) -> Result<(), Status> {
-        match self.shared.access.view(p, &facts(f)) {
-            CaseView::Visible { .. } => Ok(()),
-            CaseView::Hidden => Err(Status::not_found(NO_SUCH_CASE)),
-            CaseView::OutOfReach => Err(Status::permission_denied(format!(
-                "this case is outside the reach of {} ({})",
-                p.org, p.role
-            ))),
-        }
+        petition_grpc::case_access(self.shared.access.view(p, &facts(f)), p, NO_SUCH_CASE)
     }
 
     /// Every command's path: find the case; answer a retry this organ already applied;

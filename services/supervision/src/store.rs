@@ -13,34 +13,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use petition_domain::calendar::{HolidayCalendar, Period};
 use petition_domain::clocks::{CaseClock, ClockRules, ClockState, Span};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::requests::{self, RequestError, RequestId};
+pub use petition_storage::StoreError;
+use petition_storage::requests::{self, RequestId};
 use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, micros};
 use sqlx::any::AnyRow;
 use std::sync::Arc;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Someone changed the case since it was read; the caller reads again.
-    #[error("the case changed concurrently")]
-    Conflict,
-    #[error("the request id was used concurrently")]
-    DuplicateRequest,
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(#[from] Corrupt),
-}
-
-impl From<RequestError> for StoreError {
-    fn from(e: RequestError) -> Self {
-        match e {
-            RequestError::Duplicate => StoreError::DuplicateRequest,
-            RequestError::Database(e) => e.into(),
-        }
-    }
-}
 
 /// Which open clocks a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -260,6 +260,31 @@ impl Suite {
         panic!("case {case_id} was never routed");
     }
 
+    /// The case's supervision timeline, as an admin reads it, once `done` holds.
+    pub async fn timeline_when(
+        &self,
+        case_id: &str,
+        done: impl Fn(&pb::Timeline) -> bool,
+    ) -> pb::Timeline {
+        let mut c = self.supervision(&who("shanxi.bureau", Role::Admin)).await;
+        let mut last = None;
+        for _ in 0..400 {
+            match c
+                .get_timeline(pb::GetTimelineRequest {
+                    case_id: case_id.into(),
+                })
+                .await
+            {
+                Ok(t) if done(t.get_ref()) => return t.into_inner(),
+                Ok(t) => last = Some(t.into_inner()),
+                Err(e) if e.code() == tonic::Code::NotFound => {}
+                Err(e) => panic!("{e}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the timeline of {case_id} never reached the state waited for: {last:?}");
+    }
+
     /// The case as intake shows it to an admin, once `done` holds.
     pub async fn case_when(&self, case_id: &str, done: impl Fn(&pb::Case) -> bool) -> pb::Case {
         let mut c = self.intake(&who("shanxi.bureau", Role::Admin)).await;
@@ -285,6 +310,19 @@ impl Suite {
     pub async fn stop(self) {
         self.running.shutdown().await;
     }
+}
+
+/// This process's resident memory now and at its peak, from /proc, for the load tools.
+pub fn resident_memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The services a port's server reflection lists, sorted.

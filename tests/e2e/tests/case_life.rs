@@ -9,7 +9,6 @@ use chrono::TimeZone;
 use petition_auth::Role;
 use petition_e2e::{Suite, samples, synthetic_resident_id, timestamp, who};
 use petition_proto::v1 as pb;
-use std::time::Duration;
 
 fn beijing(m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
     chrono::FixedOffset::east_opt(8 * 3600)
@@ -33,30 +32,6 @@ fn petition(n: u64) -> pb::RegisterPetitionRequest {
         r.petitioners[0].name = format!("信访人{n}");
     }
     r
-}
-
-async fn timeline_when(
-    s: &Suite,
-    case_id: &str,
-    done: impl Fn(&pb::Timeline) -> bool,
-) -> pb::Timeline {
-    let mut c = s.supervision(&who("shanxi.bureau", Role::Admin)).await;
-    let mut last = None;
-    for _ in 0..400 {
-        match c
-            .get_timeline(pb::GetTimelineRequest {
-                case_id: case_id.into(),
-            })
-            .await
-        {
-            Ok(t) if done(t.get_ref()) => return t.into_inner(),
-            Ok(t) => last = Some(t.into_inner()),
-            Err(e) if e.code() == tonic::Code::NotFound => {}
-            Err(e) => panic!("{e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the timeline of {case_id} never reached the state waited for: {last:?}");
 }
 
 fn clock(t: &pb::Timeline, kind: pb::ClockKind) -> &pb::CaseClock {
@@ -91,12 +66,13 @@ async fn answered_case(s: &Suite, n: u64) -> (pb::RegisterPetitionResponse, pb::
         .await
         .unwrap();
     // 60 days from Wed 02-11 end on Sun 04-12: the reply is due Mon 04-13 (Art. 34).
-    let t = timeline_when(s, &reg.case_id, |t| {
-        t.clocks
-            .iter()
-            .any(|c| c.kind == pb::ClockKind::Handling as i32)
-    })
-    .await;
+    let t = s
+        .timeline_when(&reg.case_id, |t| {
+            t.clocks
+                .iter()
+                .any(|c| c.kind == pb::ClockKind::Handling as i32)
+        })
+        .await;
     assert_eq!(clock(&t, pb::ClockKind::Handling).last_day, "2026-04-13");
     assert_eq!(
         clock(&t, pb::ClockKind::Forward).last_day,
@@ -115,7 +91,8 @@ async fn answered_case(s: &Suite, n: u64) -> (pb::RegisterPetitionResponse, pb::
             })
             .await
             .unwrap();
-        timeline_when(s, &reg.case_id, |t| t.extension_requested_days == 30).await;
+        s.timeline_when(&reg.case_id, |t| t.extension_requested_days == 30)
+            .await;
         let t = s
             .supervision(&who("pingcheng.bureau", Role::Supervisor))
             .await
@@ -148,10 +125,9 @@ async fn answered_case(s: &Suite, n: u64) -> (pb::RegisterPetitionResponse, pb::
         })
         .await
         .unwrap();
-    let t = timeline_when(s, &reg.case_id, |t| {
-        t.stage == pb::CaseStage::Answered as i32
-    })
-    .await;
+    let t = s
+        .timeline_when(&reg.case_id, |t| t.stage == pb::CaseStage::Answered as i32)
+        .await;
     (reg, t)
 }
 
@@ -265,7 +241,9 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
         "{late}"
     );
     // Its window closed unused: the reply is final (超期未申请复查).
-    let tb = timeline_when(s, &b.case_id, |t| t.stage == pb::CaseStage::Final as i32).await;
+    let tb = s
+        .timeline_when(&b.case_id, |t| t.stage == pb::CaseStage::Final as i32)
+        .await;
     assert_eq!(tb.final_reason, pb::FinalReason::WindowLapsed as i32);
     assert_eq!(
         tb.rating,

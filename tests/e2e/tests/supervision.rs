@@ -31,31 +31,6 @@ async fn routed_case(s: &Suite) -> String {
     reg.case_id
 }
 
-/// The case's timeline once `done` holds of it.
-async fn timeline_when(
-    s: &Suite,
-    case_id: &str,
-    done: impl Fn(&pb::Timeline) -> bool,
-) -> pb::Timeline {
-    let mut c = s.supervision(&who("shanxi.bureau", Role::Admin)).await;
-    let mut last = None;
-    for _ in 0..400 {
-        match c
-            .get_timeline(pb::GetTimelineRequest {
-                case_id: case_id.into(),
-            })
-            .await
-        {
-            Ok(t) if done(t.get_ref()) => return t.into_inner(),
-            Ok(t) => last = Some(t.into_inner()),
-            Err(e) if e.code() == tonic::Code::NotFound => {}
-            Err(e) => panic!("{e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the timeline of {case_id} never reached the state waited for: {last:?}");
-}
-
 fn clock(t: &pb::Timeline, kind: pb::ClockKind) -> Option<&pb::CaseClock> {
     t.clocks.iter().find(|c| c.kind == kind as i32)
 }
@@ -83,12 +58,13 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
     let case_id = routed_case(s).await;
     // Routed on Mon 03-02: the housing bureau tells the petitioner in writing within 15 days
     // (Art. 23 ¶3), so by Tue 03-17.
-    let t = timeline_when(s, &case_id, |t| {
-        clock(t, pb::ClockKind::Notice).is_some()
-            && clock(t, pb::ClockKind::Forward)
-                .is_some_and(|c| c.state == pb::ClockState::Met as i32)
-    })
-    .await;
+    let t = s
+        .timeline_when(&case_id, |t| {
+            clock(t, pb::ClockKind::Notice).is_some()
+                && clock(t, pb::ClockKind::Forward)
+                    .is_some_and(|c| c.state == pb::ClockState::Met as i32)
+        })
+        .await;
     let notice = clock(&t, pb::ClockKind::Notice).unwrap();
     assert_eq!(notice.last_day, "2026-03-17");
     assert_eq!(notice.article, "Art. 23 ¶3");
@@ -237,7 +213,7 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
         seen.iter()
             .any(|n| n.notice_id == urging.notice_id && n.acknowledged_at.is_some())
     );
-    let t = timeline_when(s, &case_id, |_| true).await;
+    let t = s.timeline_when(&case_id, |_| true).await;
     for kind in [
         "notice.reminder",
         "notice.urging",
@@ -266,7 +242,9 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
         })
         .await
         .unwrap();
-    let t = timeline_when(s, &case_id, |t| clock(t, pb::ClockKind::Handling).is_some()).await;
+    let t = s
+        .timeline_when(&case_id, |t| clock(t, pb::ClockKind::Handling).is_some())
+        .await;
     assert_eq!(
         clock(&t, pb::ClockKind::Handling).unwrap().last_day,
         "2026-05-06"
@@ -328,7 +306,8 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
         })
         .await
         .unwrap();
-    timeline_when(s, &case_id, |t| t.extension_requested_days == 30).await;
+    s.timeline_when(&case_id, |t| t.extension_requested_days == 30)
+        .await;
     let decide = pb::DecideExtensionRequest {
         case_id: case_id.clone(),
         approve: true,
@@ -410,7 +389,8 @@ async fn leaders_take_charge_of_the_backlog_until_it_is_resolved(s: &Suite) {
         })
         .await
         .unwrap();
-    timeline_when(s, &case_id, |t| clock(t, pb::ClockKind::Handling).is_some()).await;
+    s.timeline_when(&case_id, |t| clock(t, pb::ClockKind::Handling).is_some())
+        .await;
     let bureau = who("pingcheng.bureau", Role::Leader);
     let mut desk = s.supervision(&bureau).await;
     let backlog = |d: &mut petition_e2e::SupervisionClient| {

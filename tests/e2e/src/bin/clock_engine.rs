@@ -39,19 +39,6 @@ struct Args {
 const DUE_SCAN: &str = "SELECT case_id, next_fire_at FROM clocks WHERE next_fire_at IS NOT NULL \
      AND next_fire_at <= $1 ORDER BY next_fire_at LIMIT $2";
 
-/// Resident memory now and at its peak, from /proc.
-fn rss() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
-    format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
@@ -190,7 +177,10 @@ async fn main() -> anyhow::Result<()> {
         "notices written: {notices}; a further tick fired {} (each warning once)",
         again.fired
     );
-    println!("resident memory of this process: {}", rss());
+    println!(
+        "resident memory of this process: {}",
+        petition_e2e::resident_memory()
+    );
     db.close().await;
     Ok(())
 }

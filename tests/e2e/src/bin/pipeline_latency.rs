@@ -211,18 +211,9 @@ async fn main() -> anyhow::Result<()> {
             missing
         );
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
     println!(
-        "resident memory of the process (intake, routing and supervision, and this load): {} (peak {})",
-        field("VmRSS:"),
-        field("VmHWM:")
+        "resident memory of the process (intake, routing and supervision, and this load): {}",
+        petition_e2e::resident_memory()
     );
     let mut conn = client.get_multiplexed_async_connection().await?;
     let _: () = redis::cmd("DEL")
