@@ -193,6 +193,11 @@ pub enum ClockRefusal {
         state: ClockState,
         what: &'static str,
     },
+    #[error("the {kind} clock lapsed on {last_day}; a pause cannot undo a lapse")]
+    Lapsed {
+        kind: ClockKind,
+        last_day: NaiveDate,
+    },
     #[error("the {0} clock is not paused")]
     NotPaused(ClockKind),
     #[error(
@@ -220,8 +225,12 @@ pub struct CaseClock {
     pub started_at: DateTime<Utc>,
     pub span: Span,
     pub extension_days: u32,
-    /// whole Beijing calendar days the clock stood still, over every pause so far
+    /// whole Beijing calendar days the clock stood still within the original period, over every
+    /// pause so far: they move the original end
     pub paused_days: u32,
+    /// days it stood still after the original end, in the extension: they move the extended
+    /// end (a roll-over of the original end must not swallow them)
+    pub paused_days_late: u32,
     pub paused_since: Option<DateTime<Utc>>,
     pub state: ClockState,
     pub stage: Stage,
@@ -243,6 +252,7 @@ impl CaseClock {
             span,
             extension_days: 0,
             paused_days: 0,
+            paused_days_late: 0,
             paused_since: None,
             state: ClockState::Running,
             stage: Stage::Quiet,
@@ -255,6 +265,22 @@ impl CaseClock {
     /// stood still, then extended from that end (Art. 34: the extension runs from the end of
     /// the original period, after any roll-over).
     pub fn deadline(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
+        let original = self.original_end(calendar, counting);
+        if self.extension_days == 0 && self.paused_days_late == 0 {
+            original
+        } else {
+            extend(
+                original,
+                self.extension_days + self.paused_days_late,
+                calendar,
+                counting,
+            )
+        }
+    }
+
+    /// The end of the original period (before any extension), moved by the days it stood still
+    /// within it, rolled off rest days.
+    fn original_end(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
         let nominal = match self.span {
             Span::Period(period) => {
                 let strict = CountingPolicy {
@@ -267,12 +293,30 @@ impl CaseClock {
         let moved = nominal
             .checked_add_days(Days::new(self.paused_days.into()))
             .unwrap_or(nominal);
-        let original = on_or_rolled(moved, calendar, counting);
-        if self.extension_days == 0 {
-            original
+        on_or_rolled(moved, calendar, counting)
+    }
+
+    /// Adds the days of the pause that began at `since` and ends at `at`: those after the
+    /// original end (in the extension) apart from those within it.
+    fn settle_pause(
+        &mut self,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) -> u32 {
+        let (from, to) = (local_date(since), local_date(at));
+        let days = days_between(from, to);
+        let late = if self.extension_days > 0 {
+            let end = self.original_end(calendar, counting).last_day;
+            days_between(from.max(end), to)
         } else {
-            extend(original, self.extension_days, calendar, counting)
-        }
+            0
+        };
+        self.paused_days += days - late;
+        self.paused_days_late += late;
+        self.paused_since = None;
+        days
     }
 
     /// The statutory last day, as a Beijing calendar date.
@@ -280,16 +324,29 @@ impl CaseClock {
         self.deadline(calendar, counting).last_day
     }
 
-    /// Stops counting for a hearing or while waiting on the petitioner.
-    pub fn pause(&mut self, at: DateTime<Utc>) -> Result<(), ClockRefusal> {
+    /// Stops counting for a hearing or while waiting on the petitioner — only a clock still in
+    /// time: a pause cannot undo a lapse, nor stop the urging that follows it.
+    pub fn pause(
+        &mut self,
+        at: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) -> Result<(), ClockRefusal> {
         if !self.kind.may_pause() {
             return Err(ClockRefusal::CannotPause(self.kind));
         }
-        if !matches!(self.state, ClockState::Running | ClockState::Overdue) {
+        if self.state != ClockState::Running {
             return Err(ClockRefusal::NotRunning {
                 kind: self.kind,
                 state: self.state,
                 what: "paused",
+            });
+        }
+        let dl = self.deadline(calendar, counting);
+        if !dl.is_open_at(at) {
+            return Err(ClockRefusal::Lapsed {
+                kind: self.kind,
+                last_day: dl.last_day,
             });
         }
         self.state = ClockState::Paused;
@@ -315,9 +372,7 @@ impl CaseClock {
                 since: crate::beijing_time(since),
             });
         }
-        let days = days_between(local_date(since), local_date(at));
-        self.paused_days += days;
-        self.paused_since = None;
+        let days = self.settle_pause(since, at, calendar, counting);
         self.state = if self.deadline(calendar, counting).is_open_at(at) {
             ClockState::Running
         } else {
@@ -354,22 +409,42 @@ impl CaseClock {
         Ok(())
     }
 
-    /// The duty was done (or the petitioner used the window) at `at`.
-    pub fn meet(&mut self, at: DateTime<Utc>) {
-        if self.state.is_open() {
-            self.state = ClockState::Met;
-            self.ended_at = Some(at);
-            self.paused_since = None;
-        }
+    /// The duty was done (or the petitioner used the window) at `at`; a pause still open ends
+    /// with it and counts, so that lateness is judged against the moved end.
+    pub fn meet(
+        &mut self,
+        at: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) {
+        self.end(ClockState::Met, at, calendar, counting);
     }
 
     /// The duty is no longer owed.
-    pub fn stop(&mut self, at: DateTime<Utc>) {
-        if self.state.is_open() {
-            self.state = ClockState::Stopped;
-            self.ended_at = Some(at);
-            self.paused_since = None;
+    pub fn stop(
+        &mut self,
+        at: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) {
+        self.end(ClockState::Stopped, at, calendar, counting);
+    }
+
+    fn end(
+        &mut self,
+        state: ClockState,
+        at: DateTime<Utc>,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) {
+        if !self.state.is_open() {
+            return;
         }
+        if let Some(since) = self.paused_since {
+            self.settle_pause(since, at.max(since), calendar, counting);
+        }
+        self.state = state;
+        self.ended_at = Some(at);
     }
 
     /// Whether the duty was (or is being) done after the lapse.
@@ -714,31 +789,60 @@ mod tests {
         // Re-examination requested Mon 2026-06-01: day 30 is Wed 07-01.
         let mut k = clock(ClockKind::ReexaminationOpinion, bj(2026, 6, 1, 10));
         assert_eq!(k.last_day(&c, p), d(2026, 7, 1));
-        k.pause(bj(2026, 6, 8, 9)).unwrap();
+        k.pause(bj(2026, 6, 8, 9), &c, p).unwrap();
         assert_eq!(k.state, ClockState::Paused);
         assert_eq!(k.next_warning(&ClockRules::default(), &c), None);
         // Hearing from Mon 06-08 to Wed 06-10: two days stood still; Wed 07-01 → Fri 07-03.
         assert_eq!(k.resume(bj(2026, 6, 10, 17), &c, p), Ok(2));
         assert_eq!(k.last_day(&c, p), d(2026, 7, 3), "exactly the paused days");
         // A pause and resume within one day moves nothing.
-        k.pause(bj(2026, 6, 12, 9)).unwrap();
+        k.pause(bj(2026, 6, 12, 9), &c, p).unwrap();
         assert_eq!(k.resume(bj(2026, 6, 12, 16), &c, p), Ok(0));
         assert_eq!(k.last_day(&c, p), d(2026, 7, 3));
         // A pause that pushes the end onto a weekend rolls on to Monday (Civil Code Art. 203).
-        k.pause(bj(2026, 6, 13, 9)).unwrap();
+        k.pause(bj(2026, 6, 13, 9), &c, p).unwrap();
         assert_eq!(k.resume(bj(2026, 6, 14, 9), &c, p), Ok(1));
         assert_eq!(k.last_day(&c, p), d(2026, 7, 6));
         // A petitioner's window never stands still; a clock cannot resume before its pause.
         let mut w = clock(ClockKind::ReviewRequest, bj(2026, 6, 1, 10));
         assert_eq!(
-            w.pause(bj(2026, 6, 2, 10)),
+            w.pause(bj(2026, 6, 2, 10), &c, p),
             Err(ClockRefusal::CannotPause(ClockKind::ReviewRequest))
         );
-        k.pause(bj(2026, 6, 15, 9)).unwrap();
+        k.pause(bj(2026, 6, 15, 9), &c, p).unwrap();
         assert!(matches!(
             k.resume(bj(2026, 6, 15, 8), &c, p),
             Err(ClockRefusal::ResumeBeforePause { .. })
         ));
+    }
+
+    #[test]
+    fn a_hearing_in_the_extension_moves_the_extended_end_and_a_lapse_cannot_be_paused() {
+        let c = cal();
+        let p = CountingPolicy::default();
+        // Accepted 2026-03-02: day 60 is 05-01 (May Day), rolled to 05-06; extended 30 days to
+        // 06-05. A hearing 05-20..05-25 in the extension moves it five days, to 06-10.
+        let mut k = clock(ClockKind::Handling, bj(2026, 3, 2, 9));
+        k.extend_by(30).unwrap();
+        assert_eq!(k.last_day(&c, p), d(2026, 6, 5));
+        k.pause(bj(2026, 5, 20, 9), &c, p).unwrap();
+        assert_eq!(k.resume(bj(2026, 5, 25, 9), &c, p), Ok(5));
+        assert_eq!(k.last_day(&c, p), d(2026, 6, 10));
+        // An opinion given while paused ends the pause too: judged against the moved end.
+        let mut r = clock(ClockKind::ReexaminationOpinion, bj(2026, 6, 1, 10));
+        r.pause(bj(2026, 6, 25, 9), &c, p).unwrap();
+        r.meet(bj(2026, 7, 3, 9), &c, p);
+        assert_eq!(r.last_day(&c, p), d(2026, 7, 9));
+        assert!(!r.is_late(bj(2026, 7, 3, 9), &c, p));
+        // Past its end, a clock is not paused.
+        let mut late = clock(ClockKind::Handling, bj(2026, 3, 2, 9));
+        assert_eq!(
+            late.pause(bj(2026, 5, 7, 9), &c, p),
+            Err(ClockRefusal::Lapsed {
+                kind: ClockKind::Handling,
+                last_day: d(2026, 5, 6)
+            })
+        );
     }
 
     #[test]

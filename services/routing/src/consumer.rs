@@ -2,6 +2,7 @@
 //! `petition.intake.v1`), in one transaction with the processed-event mark and the
 //! `petition.routed` event.
 
+use crate::model::AssignmentRecord;
 use crate::store::RoutingStore;
 use crate::workflow::{self, Registered, RoutingPolicy};
 use petition_domain::routing::{RoutingInput, RoutingRules, decide};
@@ -99,7 +100,8 @@ impl EventHandler for RoutingConsumer {
 }
 
 /// Applies supervision's decisions about the cases routing holds (consumer group `routing` on
-/// `petition.supervision.v1`): an approved extension moves the handling clock in the inbox.
+/// `petition.supervision.v1`): an approved extension, or a pause for a hearing, moves the
+/// handling clock in the inbox.
 pub struct DecisionConsumer {
     pub store: RoutingStore,
     pub reference: Arc<Reference>,
@@ -110,9 +112,6 @@ pub struct DecisionConsumer {
 #[async_trait::async_trait]
 impl EventHandler for DecisionConsumer {
     async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
-        let Some(pb::event_envelope::Payload::ExtensionDecided(e)) = &d.envelope.payload else {
-            return Ok(());
-        };
         let cx = workflow::Ctx {
             calendar: &self.reference.calendar,
             tree: &self.reference.tree,
@@ -120,11 +119,32 @@ impl EventHandler for DecisionConsumer {
             now: self.clock.now(),
             actor: "supervision",
         };
-        let due = e.handling_due.as_ref().and_then(from_ts);
+        type Change<'a> =
+            Box<dyn FnOnce(&AssignmentRecord) -> Option<AssignmentRecord> + Send + 'a>;
+        let (case_id, change): (&str, Change<'_>) = match &d.envelope.payload {
+            Some(pb::event_envelope::Payload::ExtensionDecided(e)) => {
+                let due = e.handling_due.as_ref().and_then(from_ts);
+                (
+                    &e.case_id,
+                    Box::new(move |r| {
+                        workflow::extension_decided(r, e.approved, due, &e.reason, cx)
+                    }),
+                )
+            }
+            // A hearing moved the handling clock: the inbox orders by the moved date.
+            Some(pb::event_envelope::Payload::ClockResumed(c))
+                if c.clock == pb::ClockKind::Handling as i32 =>
+            {
+                let due = c.due_at.as_ref().and_then(from_ts);
+                (
+                    &c.case_id,
+                    Box::new(move |r| workflow::handling_moved(r, due, c.paused_days, cx)),
+                )
+            }
+            _ => return Ok(()),
+        };
         self.store
-            .apply_decision(group::ROUTING, &d.envelope.event_id, &e.case_id, |r| {
-                workflow::extension_decided(r, e.approved, due, &e.reason, cx)
-            })
+            .apply_decision(group::ROUTING, &d.envelope.event_id, case_id, change)
             .await
             .map_err(HandlerError::from_store)?;
         Ok(())

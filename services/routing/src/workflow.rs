@@ -621,6 +621,36 @@ pub fn extension_decided(
     Some(finish(n, cx))
 }
 
+/// The handling clock stood still in supervision (a hearing, waiting on material) and now
+/// ends at `handling_due`. `None` when routing runs no handling clock for the case.
+pub fn handling_moved(
+    r: &AssignmentRecord,
+    handling_due: Option<DateTime<Utc>>,
+    paused_days: u32,
+    cx: Ctx<'_>,
+) -> Option<AssignmentRecord> {
+    let due = handling_due?;
+    if r.state != AssignmentState::Accepted
+        || r.handling_due.is_none()
+        || r.handling_due == Some(due)
+    {
+        return None;
+    }
+    let mut n = r.clone();
+    n.handling_due = Some(due);
+    n.history.push(step(
+        cx.now,
+        &r.organ,
+        &r.organ,
+        &format!(
+            "the handling clock stood still {paused_days} days: the reply is due by {}",
+            petition_domain::calendar::local_date(due - Duration::microseconds(1))
+        ),
+        cx.actor,
+    ));
+    Some(finish(n, cx))
+}
+
 pub fn request_extension(
     r: &AssignmentRecord,
     days: u32,

@@ -51,6 +51,8 @@ CREATE TABLE clocks (
     until_day      TEXT,
     extension_days BIGINT NOT NULL,
     paused_days    BIGINT NOT NULL,
+    -- days paused after the original end, in the extension
+    paused_days_late BIGINT NOT NULL DEFAULT 0,
     paused_since   BIGINT,
     state          TEXT NOT NULL,
     stage          TEXT NOT NULL,

@@ -72,7 +72,7 @@ pub fn clock_to_pb(
         state: clock_state_to_pb(c.state) as i32,
         late: c.is_late(now, calendar, rules.counting),
         extension_days: c.extension_days,
-        paused_days: c.paused_days,
+        paused_days: c.paused_days + c.paused_days_late,
         paused_since: c.paused_since.map(ts),
         ended_at: c.ended_at.map(ts),
     }

@@ -91,8 +91,8 @@ const CASE_COLUMNS: &str = "case_id, case_number, received_by, bureau, holder, a
     resolved_at, resolution, petitioner_confirmed, version";
 
 const CLOCK_COLUMNS: &str = "case_id, kind, organ, started_at, period_days, working_days, \
-    until_day, extension_days, paused_days, paused_since, state, stage, ended_at, last_day, \
-    due_at, next_fire_at";
+    until_day, extension_days, paused_days, paused_days_late, paused_since, state, stage, ended_at, \
+    last_day, due_at, next_fire_at";
 
 const NOTICE_COLUMNS: &str = "notice_id, case_id, case_number, organ, accused_organ, kind, \
     clock, text, copy_to, issued_at, issued_by, feedback_due, acknowledged_at, \
@@ -185,6 +185,7 @@ fn clock_from_row(r: &AnyRow) -> Result<CaseClock, StoreError> {
         span,
         extension_days: count(r, "extension_days")?,
         paused_days: count(r, "paused_days")?,
+        paused_days_late: count(r, "paused_days_late")?,
         paused_since: r.opt_time("paused_since")?,
         state: r.parsed("state")?,
         stage: r.parsed("stage")?,
@@ -526,6 +527,8 @@ impl SupervisionStore {
             .push(", ")
             .bind(i64::from(c.paused_days))
             .push(", ")
+            .bind(i64::from(c.paused_days_late))
+            .push(", ")
             .bind(c.paused_since.map(micros))
             .push(", ")
             .bind(c.state.as_str().to_owned())
@@ -544,6 +547,7 @@ impl SupervisionStore {
                  started_at = excluded.started_at, period_days = excluded.period_days, \
                  working_days = excluded.working_days, until_day = excluded.until_day, \
                  extension_days = excluded.extension_days, paused_days = excluded.paused_days, \
+                 paused_days_late = excluded.paused_days_late, \
                  paused_since = excluded.paused_since, state = excluded.state, \
                  stage = excluded.stage, ended_at = excluded.ended_at, \
                  last_day = excluded.last_day, due_at = excluded.due_at, \
@@ -678,12 +682,20 @@ impl SupervisionStore {
         for file in files {
             let version = file.case.version;
             let case_id = file.case.case_id.clone();
-            let clocks = file.clocks.clone();
-            let Some(c) = fire(file) else {
+            let Some(c) = fire(file.clone()) else {
                 // Nothing fired though the row said so (the calendar or the rules changed
-                // since it was written): write its instant afresh, or every scan reads it.
-                for clock in &clocks {
-                    self.write_clock(&mut tx, &case_id, clock).await?;
+                // since it was written): write its instants afresh under the case's version —
+                // never over a change committed since it was read — or every scan reads it.
+                let fresh = Change {
+                    file,
+                    entries: Vec::new(),
+                    notices: Vec::new(),
+                    events: Vec::new(),
+                };
+                match self.write_file(&mut tx, Some(version), &fresh).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict) => conflicts += 1,
+                    Err(e) => return Err(e),
                 }
                 continue;
             };

@@ -98,16 +98,16 @@ fn non_empty(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn meet(file: &mut CaseFile, kind: ClockKind, at: DateTime<Utc>) {
+fn meet(file: &mut CaseFile, kind: ClockKind, at: DateTime<Utc>, cx: Ctx<'_>) {
     if let Some(c) = file.clock_mut(kind) {
-        c.meet(at);
+        c.meet(at, cx.calendar, cx.rules.counting);
     }
 }
 
-fn stop(file: &mut CaseFile, kinds: &[ClockKind], at: DateTime<Utc>) {
+fn stop(file: &mut CaseFile, kinds: &[ClockKind], at: DateTime<Utc>, cx: Ctx<'_>) {
     for k in kinds {
         if let Some(c) = file.clock_mut(*k) {
-            c.stop(at);
+            c.stop(at, cx.calendar, cx.rules.counting);
         }
     }
 }
@@ -148,7 +148,11 @@ pub fn on_event(
                 rules,
             );
             if f.case.stage != CaseStage::Registered {
-                forward.meet(f.case.first_routed_at.unwrap_or(occurred_at));
+                forward.meet(
+                    f.case.first_routed_at.unwrap_or(occurred_at),
+                    cx.calendar,
+                    rules.counting,
+                );
             }
             f.start(forward);
             let mut c = Change::of(f);
@@ -189,7 +193,7 @@ pub fn on_event(
                 );
                 return Ok(Some(c));
             }
-            meet(&mut f, ClockKind::Forward, at);
+            meet(&mut f, ClockKind::Forward, at, cx);
             f.case.first_routed_at = f.case.first_routed_at.or(Some(at));
             stop(
                 &mut f,
@@ -200,6 +204,7 @@ pub fn on_event(
                     ClockKind::Report,
                 ],
                 at,
+                cx,
             );
             f.case.holder = Some(r.organ.clone()).filter(|_| outcome != pb::RouteOutcome::Linked);
             let text = match outcome {
@@ -244,8 +249,8 @@ pub fn on_event(
                 .as_ref()
                 .and_then(from_ts)
                 .unwrap_or(occurred_at);
-            meet(&mut f, ClockKind::Notice, at);
-            stop(&mut f, &[ClockKind::Objection], at);
+            meet(&mut f, ClockKind::Notice, at, cx);
+            stop(&mut f, &[ClockKind::Objection], at, cx);
             f.case.holder = Some(a.organ.clone());
             f.case.stage = CaseStage::InHandling;
             let runs = a.handling_due.is_some();
@@ -270,7 +275,7 @@ pub fn on_event(
         }
         Payload::ObjectionRaised(o) => {
             let mut f = file.ok_or(NotYet("objection before the case was routed"))?;
-            meet(&mut f, ClockKind::Objection, occurred_at);
+            meet(&mut f, ClockKind::Objection, occurred_at, cx);
             let mut c = Change::of(f);
             c.note(
                 occurred_at,
@@ -319,9 +324,9 @@ pub fn on_event(
                 .and_then(from_ts)
                 .unwrap_or(occurred_at);
             let served = a.served_at.as_ref().and_then(from_ts).unwrap_or(replied);
-            meet(&mut f, ClockKind::Handling, replied);
-            meet(&mut f, ClockKind::Notice, replied);
-            stop(&mut f, &[ClockKind::Objection], replied);
+            meet(&mut f, ClockKind::Handling, replied, cx);
+            meet(&mut f, ClockKind::Notice, replied, cx);
+            stop(&mut f, &[ClockKind::Objection], replied, cx);
             f.case.stage = CaseStage::Answered;
             f.case.answered_by = Some(a.organ.clone());
             f.case.extension_requested_days = None;
@@ -347,7 +352,7 @@ pub fn on_event(
                 .as_ref()
                 .and_then(from_ts)
                 .unwrap_or(occurred_at);
-            meet(&mut f, ClockKind::Report, at);
+            meet(&mut f, ClockKind::Report, at, cx);
             let mut c = Change::of(f);
             c.note(
                 at,
@@ -549,7 +554,15 @@ pub fn decide_extension(
         Refusal::WrongState("the handling clock (Art. 34) is not running for this case".into())
     })?;
     if approve {
+        let before = (handling.state, handling.stage);
         handling.extend_by(days)?;
+        // Approved after even the extended end: still overdue, and what was sent stays sent.
+        if !handling
+            .deadline(cx.calendar, cx.rules.counting)
+            .is_open_at(cx.now)
+        {
+            (handling.state, handling.stage) = before;
+        }
     }
     let due = handling.deadline(cx.calendar, cx.rules.counting);
     let organ = handling.organ.clone().unwrap_or_default();
@@ -601,7 +614,7 @@ pub fn pause(
     let clock = f
         .clock_mut(kind)
         .ok_or_else(|| Refusal::WrongState(format!("clock: this case runs no {kind} clock")))?;
-    clock.pause(cx.now)?;
+    clock.pause(cx.now, cx.calendar, cx.rules.counting)?;
     let mut c = Change::of(f);
     c.note(
         cx.now,
@@ -756,7 +769,7 @@ pub fn rate(file: &CaseFile, rating: Rating<'_>, cx: Ctx<'_>) -> Result<Change, 
         ));
     }
     let mut f = file.clone();
-    meet(&mut f, ClockKind::Rating, cx.now);
+    meet(&mut f, ClockKind::Rating, cx.now, cx);
     f.case.bureau_rating = Some(rating.bureau);
     f.case.organ_rating = Some(rating.organ);
     f.case.rating_reason = non_empty(rating.reason);
@@ -895,7 +908,7 @@ pub fn request_review(
         )));
     };
     let mut f = file.clone();
-    meet(&mut f, level.window, cx.now);
+    meet(&mut f, level.window, cx.now, cx);
     let opinion = period_clock(level.opinion, Some(&reviewer), cx.now, cx.rules);
     let due = opinion.deadline(cx.calendar, cx.rules.counting);
     f.start(opinion);
@@ -965,7 +978,7 @@ pub fn decide_review(
     }
     let organ = k.holder.clone().unwrap_or_default();
     let mut f = file.clone();
-    meet(&mut f, level.opinion, cx.now);
+    meet(&mut f, level.opinion, cx.now, cx);
     let text;
     if level.pb == pb::ReviewLevel::Review {
         f.case.stage = CaseStage::ReviewDecided;

@@ -294,6 +294,24 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
         .into_inner();
     let h = clock(&resumed, pb::ClockKind::Handling).unwrap();
     assert_eq!((h.paused_days, h.last_day.as_str()), (10, "2026-05-12"));
+    // Routing's inbox follows the moved date.
+    let moved = petition_e2e::timestamp(beijing(5, 13, 0, 0));
+    let mut followed = false;
+    for _ in 0..400 {
+        let a = inbox
+            .get_assignment(pb::GetAssignmentRequest {
+                case_id: case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if a.handling_due.as_ref() == Some(&moved) {
+            followed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(followed, "routing's handling date follows the pause");
 
     // The holder asks for 30 more days; the bureau approves; the reply is due 30 days after
     // the moved end: Thu 06-11.
