@@ -36,6 +36,10 @@ pub enum ExtensionApprover {
     Superior,
 }
 
+/// The notices a command wrote, handed from `apply` to its handler.
+#[derive(Clone)]
+struct Written(Vec<crate::model::NoticeRecord>);
+
 pub struct SupervisionGrpc {
     pub shared: Shared,
     pub store: SupervisionStore,
@@ -236,7 +240,10 @@ impl SupervisionGrpc {
                 Ok(()) => {
                     self.shared.relay_wake.notify_one();
                     self.engine_wake.notify_one();
-                    return self.respond(&c.file).await;
+                    let mut r = self.respond(&c.file).await?;
+                    // What this request wrote, for a handler that answers with it (not sent).
+                    r.extensions_mut().insert(Written(c.notices));
+                    return Ok(r);
                 }
                 Err(StoreError::Conflict) => {
                     f = self
@@ -559,15 +566,24 @@ impl SupervisionService for SupervisionGrpc {
                 workflow::supervise(f, &req.text, due, cx)
             })
             .await?;
-        // The notice just written (or, for a retry, the one the first request wrote).
+        // The notice this request wrote; for a retry, the newest this issuer wrote on the case.
+        if let Some(Written(notices)) = response.extensions().get::<Written>()
+            && let Some(n) = notices.first()
+        {
+            return Ok(Response::new(notice_to_pb(n)));
+        }
         let case = response.into_inner();
         self.store
-            .latest_notice(&case.case_id, crate::model::NoticeKind::Supervision)
+            .latest_notice(&case.case_id, crate::model::NoticeKind::Supervision, &p.subject)
             .await
             .map_err(internal)?
             .map(|n| Response::new(notice_to_pb(&n)))
             .ok_or_else(|| {
-                Status::internal("the supervision notice was not found after writing it")
+                Status::already_exists(format!(
+                    "request_id {}: already used by {} for another request on this case; send a new request_id",
+                    shown(&req.request_id),
+                    p.org
+                ))
             })
     }
 

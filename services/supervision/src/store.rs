@@ -868,18 +868,20 @@ impl SupervisionStore {
         rows.iter().map(notice_from_row).collect()
     }
 
-    /// The newest notice of `kind` about a case.
+    /// The newest notice of `kind` about a case that `issued_by` issued.
     pub async fn latest_notice(
         &self,
         case_id: &str,
         kind: crate::model::NoticeKind,
+        issued_by: &str,
     ) -> Result<Option<NoticeRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {NOTICE_COLUMNS} FROM notices WHERE case_id = $1 AND kind = $2 \
-             ORDER BY issued_at DESC, notice_id DESC LIMIT 1"
+             AND issued_by = $3 ORDER BY issued_at DESC, notice_id DESC LIMIT 1"
         )))
         .bind(case_id)
         .bind(kind.as_str())
+        .bind(issued_by)
         .fetch_optional(self.db.pool())
         .await?;
         row.as_ref().map(notice_from_row).transpose()

@@ -213,12 +213,66 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
         seen.iter()
             .any(|n| n.notice_id == urging.notice_id && n.acknowledged_at.is_some())
     );
+    // 督办 by hand (Art. 40): the bureau writes to the holder, with a date for its answer.
+    let mut bureau = s
+        .supervision(&who("pingcheng.bureau", Role::Supervisor))
+        .await;
+    let supervise = pb::IssueSupervisionRequest {
+        case_id: case_id.clone(),
+        text: "report by 03-31 why the petitioner was not told".into(),
+        feedback_due: Some(petition_e2e::timestamp(beijing(3, 31, 17, 0))),
+        request_id: "duban-1".into(),
+    };
+    let handwritten = bureau
+        .issue_supervision(supervise.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(handwritten.kind, pb::NoticeKind::Supervision as i32);
+    assert_eq!(handwritten.organ, "pingcheng.housing");
+    assert_eq!(handwritten.issued_by, "supervisor@pingcheng.bureau");
+    assert!(handwritten.feedback_due.is_some() && handwritten.copy_to.contains("责任领导"));
+    assert_eq!(
+        bureau
+            .issue_supervision(supervise.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .notice_id,
+        handwritten.notice_id,
+        "a retry answers with the notice the first request wrote"
+    );
+    let by_handler = housing
+        .issue_supervision(supervise.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        by_handler.code(),
+        tonic::Code::PermissionDenied,
+        "{by_handler}"
+    );
+    let undated = bureau
+        .issue_supervision(pb::IssueSupervisionRequest {
+            feedback_due: None,
+            request_id: "duban-2".into(),
+            ..supervise
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(undated.code(), tonic::Code::InvalidArgument);
+    assert!(undated.message().starts_with("feedback_due:"), "{undated}");
+    assert_eq!(
+        notices_when(s, "pingcheng.housing", 4).await[0].notice_id,
+        handwritten.notice_id
+    );
+
     let t = s.timeline_when(&case_id, |_| true).await;
     for kind in [
         "notice.reminder",
         "notice.urging",
         "notice.listed",
         "notice.acknowledged",
+        "notice.supervision",
     ] {
         assert!(
             t.entries.iter().any(|e| e.kind == kind),
