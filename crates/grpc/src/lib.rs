@@ -72,6 +72,15 @@ pub fn check_input(texts: &[(&str, &str, usize)], request_id: &str) -> Result<()
     }
 }
 
+/// ALREADY_EXISTS for a request id the caller's organ already used for another request: the
+/// one wording every service gives.
+pub fn request_id_reused(request_id: &str, organ: &str) -> tonic::Status {
+    tonic::Status::already_exists(format!(
+        "request_id {}: already used by {organ} for another request; send a new request_id for a new request",
+        petition_domain::validation::shown(request_id)
+    ))
+}
+
 /// PERMISSION_DENIED for a refusal of the access policy.
 pub fn denied(d: petition_auth::Denied) -> tonic::Status {
     tonic::Status::permission_denied(d.0)

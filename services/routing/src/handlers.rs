@@ -161,11 +161,7 @@ impl RoutingGrpc {
             .may_act(p, &facts(&r), duty)
             .map_err(denied)?;
         if let (Some(req), Some(_)) = (request, applied) {
-            return Err(Status::already_exists(format!(
-                "request_id {}: already used by {} for another case; send a new request_id for a new request",
-                shown(req.id),
-                p.org
-            )));
+            return Err(petition_grpc::request_id_reused(req.id, &p.org));
         }
         // The change is a pure function of the record: when the case changed meanwhile (a
         // decision of supervision was applied to it), read it again, check again, and apply

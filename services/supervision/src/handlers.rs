@@ -197,11 +197,7 @@ impl SupervisionGrpc {
         self.visible(p, &f)?;
         gate(&f).map_err(denied)?;
         if let (Some(req), Some(_)) = (request, applied) {
-            return Err(Status::already_exists(format!(
-                "request_id {}: already used by {} for another request; send a new request_id",
-                shown(req.id),
-                p.org
-            )));
+            return Err(petition_grpc::request_id_reused(req.id, &p.org));
         }
         self.apply(
             p,
@@ -310,11 +306,7 @@ impl SupervisionGrpc {
             if applied == f.case.case_id {
                 return self.respond(&f).await;
             }
-            return Err(Status::already_exists(format!(
-                "request_id {}: already used by {} for another request; send a new request_id",
-                shown(req.id),
-                p.org
-            )));
+            return Err(petition_grpc::request_id_reused(req.id, &p.org));
         }
         self.apply(p, f, request, |_| Ok(()), &change).await
     }
@@ -514,11 +506,7 @@ impl SupervisionService for SupervisionGrpc {
             if applied == n.notice_id {
                 return Ok(Response::new(notice_to_pb(&n)));
             }
-            return Err(Status::already_exists(format!(
-                "request_id {}: already used by {} for another request; send a new request_id",
-                shown(&req.request_id),
-                p.org
-            )));
+            return Err(petition_grpc::request_id_reused(&req.request_id, &p.org));
         }
         if n.acknowledged_at.is_some() {
             return Err(Status::failed_precondition(format!(
@@ -574,17 +562,15 @@ impl SupervisionService for SupervisionGrpc {
         }
         let case = response.into_inner();
         self.store
-            .latest_notice(&case.case_id, crate::model::NoticeKind::Supervision, &p.subject)
+            .latest_notice(
+                &case.case_id,
+                crate::model::NoticeKind::Supervision,
+                &p.subject,
+            )
             .await
             .map_err(internal)?
             .map(|n| Response::new(notice_to_pb(&n)))
-            .ok_or_else(|| {
-                Status::already_exists(format!(
-                    "request_id {}: already used by {} for another request on this case; send a new request_id",
-                    shown(&req.request_id),
-                    p.org
-                ))
-            })
+            .ok_or_else(|| petition_grpc::request_id_reused(&req.request_id, &p.org))
     }
 
     async fn decide_extension(
