@@ -5,7 +5,7 @@
 //! could see them.
 
 use crate::outbox::{EntryId, EventSink, OutboxRow, Published};
-use crate::{BusError, Delivery, EventHandler, HandlerError, delivery_span};
+use crate::{BusError, Delivery, EventHandler, HandlerError};
 use petition_proto::v1::EventEnvelope;
 use prost::Message;
 use std::collections::HashMap;
@@ -76,9 +76,14 @@ impl InProcessBus {
         let max_attempts = self.max_attempts;
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
-                for row in &batch.rows {
-                    deliver(&stream, &group, row, handler.as_ref(), max_attempts, &dead).await;
-                }
+                let sub = Sub {
+                    stream: &stream,
+                    group: &group,
+                    handler: handler.as_ref(),
+                    max_attempts,
+                    dead: &dead,
+                };
+                sub.deliver_all(&batch.rows).await;
                 let _ = batch.done.send(());
             }
         })
@@ -89,57 +94,90 @@ impl InProcessBus {
     }
 }
 
-async fn deliver(
-    stream: &str,
-    group: &str,
-    row: &OutboxRow,
-    handler: &dyn EventHandler,
+/// One group's subscription, delivering what the relay hands it.
+struct Sub<'a> {
+    stream: &'a str,
+    group: &'a str,
+    handler: &'a dyn EventHandler,
     max_attempts: u64,
-    dead: &Mutex<Vec<DeadLetter>>,
-) {
-    let bury = |reason: String| {
-        tracing::error!(event_id = %row.event_id, %group, %reason, "event dead-lettered in process");
-        dead.lock()
+    dead: &'a Mutex<Vec<DeadLetter>>,
+}
+
+impl Sub<'_> {
+    fn bury(&self, event_id: &str, reason: String) {
+        tracing::error!(%event_id, group = %self.group, %reason, "event dead-lettered in process");
+        self.dead
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(DeadLetter {
-                group: group.to_owned(),
-                event_id: row.event_id.to_string(),
+                group: self.group.to_owned(),
+                event_id: event_id.to_owned(),
                 reason,
             });
-    };
-    let envelope = match EventEnvelope::decode(&row.payload[..]) {
-        Ok(e) => e,
-        Err(e) => return bury(format!("undecodable envelope: {e}")),
-    };
-    let mut delivery = Delivery {
-        stream: stream.to_owned(),
-        entry_id: row.seq.to_string(),
-        envelope,
-        attempt: 0,
-    };
-    let mut waited = 0u32;
-    loop {
-        delivery.attempt += 1;
-        let span = delivery_span(&delivery, group, "in_process");
-        match handler.handle(&delivery).instrument(span).await {
-            Ok(()) => return,
-            Err(HandlerError::Poison(reason)) => return bury(reason),
-            Err(HandlerError::Unavailable(reason)) => {
-                // The publish waits with it, so the row stays unpublished in the outbox: an
-                // outage delays the event, it never loses it.
-                delivery.attempt -= 1;
-                waited = (waited + 1).min(5);
-                tracing::warn!(event_id = %row.event_id, %group, %reason, "handler unavailable; retrying");
-                tokio::time::sleep(Duration::from_millis(20 << waited)).await;
+    }
+
+    fn delivery(&self, row: &OutboxRow) -> Option<Delivery> {
+        match EventEnvelope::decode(&row.payload[..]) {
+            Ok(envelope) => Some(Delivery {
+                stream: self.stream.to_owned(),
+                group: self.group.to_owned(),
+                bus: "in_process",
+                entry_id: row.seq.to_string(),
+                envelope,
+                attempt: 0,
+            }),
+            Err(e) => {
+                self.bury(
+                    &row.event_id.to_string(),
+                    format!("undecodable envelope: {e}"),
+                );
+                None
             }
-            Err(HandlerError::Transient(reason)) if delivery.attempt >= max_attempts => {
-                return bury(format!(
-                    "failed {} deliveries, last: {reason}",
-                    delivery.attempt
-                ));
-            }
-            Err(HandlerError::Transient(_)) => {
-                tokio::time::sleep(Duration::from_millis(20 << delivery.attempt.min(6))).await;
+        }
+    }
+
+    /// The relay's batch at once when the handler applies it whole; what a failed batch left
+    /// goes one at a time, each with its own retries and verdict.
+    async fn deliver_all(&self, rows: &[OutboxRow]) {
+        let batch: Vec<Delivery> = rows.iter().filter_map(|r| self.delivery(r)).collect();
+        let applied = match &batch[..] {
+            [] | [_] => 0,
+            many => match self.handler.handle_batch(many).await {
+                Ok(()) => many.len(),
+                Err(e) => e.applied.min(many.len()),
+            },
+        };
+        for d in batch.into_iter().skip(applied) {
+            self.deliver(d).await;
+        }
+    }
+
+    async fn deliver(&self, mut delivery: Delivery) {
+        let mut waited = 0u32;
+        loop {
+            delivery.attempt += 1;
+            let span = delivery.span();
+            let event_id = delivery.envelope.event_id.clone();
+            match self.handler.handle(&delivery).instrument(span).await {
+                Ok(()) => return,
+                Err(HandlerError::Poison(reason)) => return self.bury(&event_id, reason),
+                Err(HandlerError::Unavailable(reason)) => {
+                    // The publish waits with it, so the row stays unpublished in the outbox: an
+                    // outage delays the event, it never loses it.
+                    delivery.attempt -= 1;
+                    waited = (waited + 1).min(5);
+                    tracing::warn!(%event_id, group = %self.group, %reason, "handler unavailable; retrying");
+                    tokio::time::sleep(Duration::from_millis(20 << waited)).await;
+                }
+                Err(HandlerError::Transient(reason)) if delivery.attempt >= self.max_attempts => {
+                    return self.bury(
+                        &event_id,
+                        format!("failed {} deliveries, last: {reason}", delivery.attempt),
+                    );
+                }
+                Err(HandlerError::Transient(_)) => {
+                    tokio::time::sleep(Duration::from_millis(20 << delivery.attempt.min(6))).await;
+                }
             }
         }
     }

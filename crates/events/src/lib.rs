@@ -3,6 +3,7 @@
 //! bus of the embedded default), and a consumer runner with groups, acknowledgement, reclaim,
 //! dead letters and idempotent apply. Delivery is at least once; effects are exactly once.
 
+pub mod apply;
 pub mod inproc;
 pub mod outbox;
 pub mod processed;
@@ -12,8 +13,10 @@ pub mod streams;
 
 use petition_proto::v1::{EventEnvelope, TraceContext, event_envelope};
 use prost::Message;
+use tracing::Instrument;
 use uuid::Uuid;
 
+pub use apply::{Apply, ApplyError, Transactional};
 pub use inproc::InProcessBus;
 pub use outbox::{EntryId, EventSink, Outbox, OutboxMessage, OutboxRow, Published};
 pub use redis_bus::{ConsumerConfig, RedisSink, run_redis_consumer};
@@ -71,6 +74,11 @@ impl HandlerError {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub stream: String,
+    /// the consumer group it is delivered to
+    pub group: String,
+    /// the bus carrying it: `redis`, or `in_process` for the embedded default, as
+    /// OpenTelemetry's messaging conventions name it
+    pub bus: &'static str,
     /// the Redis entry id, or the outbox sequence in-process
     pub entry_id: String,
     pub envelope: EventEnvelope,
@@ -78,9 +86,34 @@ pub struct Delivery {
     pub attempt: u64,
 }
 
+/// A batch stopped part-way: the first `applied` deliveries are applied, the rest are not (or
+/// not for certain), and `error` says why.
+#[derive(Debug)]
+pub struct BatchError {
+    pub applied: usize,
+    pub error: HandlerError,
+}
+
 #[async_trait::async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError>;
+
+    /// Applies the deliveries of one read, in order. Under load a read returns many entries,
+    /// and a handler that applies them together (one transaction, one commit: see
+    /// [`Transactional`]) keeps its latency as the rate grows; idle, a read returns one, so
+    /// the batch size follows the backlog by itself. After an error the runner acknowledges
+    /// the `applied` prefix and hands the rest to `handle` one at a time, so that one bad
+    /// event costs its batch time, never its neighbours' effects; a handler may therefore
+    /// leave a failed batch half done only where a second apply changes nothing. The default
+    /// applies one at a time.
+    async fn handle_batch(&self, batch: &[Delivery]) -> Result<(), BatchError> {
+        for (applied, d) in batch.iter().enumerate() {
+            if let Err(error) = self.handle(d).instrument(d.span()).await {
+                return Err(BatchError { applied, error });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Builds an envelope stamped with a fresh UUIDv7, the time, and the current span's trace
@@ -119,21 +152,22 @@ pub fn to_outbox(stream: Stream, envelope: &EventEnvelope) -> OutboxMessage {
     }
 }
 
-/// A consumer span parented on the producer's trace. `system` names the bus carrying it
-/// (`redis`, or `in_process` for the embedded default), as OpenTelemetry's messaging
-/// conventions ask.
-pub fn delivery_span(delivery: &Delivery, group: &str, system: &'static str) -> tracing::Span {
-    let span = tracing::info_span!(
-        "event.consume",
-        otel.name = %format!("{} consume", delivery.stream),
-        messaging.system = system,
-        messaging.destination.name = %delivery.stream,
-        messaging.consumer.group.name = %group,
-        messaging.message.id = %delivery.envelope.event_id,
-        event.r#type = %delivery.envelope.r#type,
-    );
-    if let Some(t) = &delivery.envelope.trace {
-        petition_telemetry::set_remote_parent(&span, &t.traceparent, &t.tracestate);
+impl Delivery {
+    /// The consumer span of this delivery, parented on the producer's trace, so that one
+    /// petition's trace follows it through every stream even when it is applied in a batch.
+    pub fn span(&self) -> tracing::Span {
+        let span = tracing::info_span!(
+            "event.consume",
+            otel.name = %format!("{} consume", self.stream),
+            messaging.system = self.bus,
+            messaging.destination.name = %self.stream,
+            messaging.consumer.group.name = %self.group,
+            messaging.message.id = %self.envelope.event_id,
+            event.r#type = %self.envelope.r#type,
+        );
+        if let Some(t) = &self.envelope.trace {
+            petition_telemetry::set_remote_parent(&span, &t.traceparent, &t.tracestate);
+        }
+        span
     }
-    span
 }

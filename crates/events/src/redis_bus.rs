@@ -7,7 +7,7 @@
 //! and reports itself not ready while it cannot read.
 
 use crate::outbox::{EntryId, EventSink, OutboxRow, Published};
-use crate::{BusError, Delivery, EventHandler, HandlerError, delivery_span};
+use crate::{BusError, Delivery, EventHandler, HandlerError};
 use chrono::{DateTime, Utc};
 use petition_proto::v1::EventEnvelope;
 use petition_telemetry::ReadinessFlag;
@@ -286,6 +286,14 @@ pub async fn ensure_group(
     }
 }
 
+/// What a stream entry holds.
+enum Decoded {
+    Event(Box<EventEnvelope>),
+    /// deleted from the stream while pending: its fields are gone
+    Deleted,
+    Bad(String),
+}
+
 struct Consumer {
     cfg: ConsumerConfig,
     ctl: MultiplexedConnection,
@@ -413,39 +421,95 @@ impl Consumer {
             }
             Err(e) => return Err(e.into()),
         };
-        for key in reply.keys {
-            for entry in key.ids {
-                self.process(entry, 1).await?;
-            }
+        let mut entries: Vec<StreamId> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+        if entries.len() == 1
+            && let Some(entry) = entries.pop()
+        {
+            return self.process(entry, 1).await;
         }
-        Ok(())
+        self.process_batch(entries).await
     }
 
-    async fn process(&self, entry: StreamId, attempt: u64) -> Result<(), BusError> {
-        let bytes: Option<Vec<u8>> = entry.get(FIELD_EVENT);
-        let envelope = match bytes.as_deref().map(EventEnvelope::decode) {
-            Some(Ok(env)) => env,
-            Some(Err(e)) => {
-                return self
-                    .dead_letter(&entry, &format!("undecodable envelope: {e}"))
-                    .await;
+    /// The entries of one read, applied together when the handler can. Entries that cannot be
+    /// decoded go to the dead letters first; after a failed batch the rest are processed one
+    /// at a time, each with its own verdict.
+    async fn process_batch(&self, entries: Vec<StreamId>) -> Result<(), BusError> {
+        let mut batch = Vec::with_capacity(entries.len());
+        let mut kept = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match self.decode(&entry) {
+                Decoded::Event(envelope) => {
+                    batch.push(self.delivery(&entry, *envelope, 1));
+                    kept.push(entry);
+                }
+                Decoded::Deleted => self.ack(&[&entry.id]).await?,
+                Decoded::Bad(reason) => self.dead_letter(&entry, &reason).await?,
             }
-            // A deleted entry still pending has no fields: nothing to apply, just let it go.
-            None if entry.map.is_empty() => return self.ack(&entry.id).await,
-            None => return self.dead_letter(&entry, "entry has no event field").await,
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (applied, error) = match self.handler.handle_batch(&batch).await {
+            Ok(()) => (batch.len(), None),
+            Err(e) => (e.applied.min(batch.len()), Some(e.error)),
         };
-        let delivery = Delivery {
+        if applied > 0 {
+            let ids: Vec<&str> = kept[..applied].iter().map(|e| e.id.as_str()).collect();
+            metrics::counter!("events_consumed_total", "group" => self.cfg.group.clone())
+                .increment(applied as u64);
+            self.ack(&ids).await?;
+        }
+        match error {
+            None => Ok(()),
+            Some(HandlerError::Unavailable(reason)) => {
+                Err(BusError::Other(format!("handler unavailable: {reason}")))
+            }
+            Some(e) => {
+                tracing::debug!(error = %e, applied, of = batch.len(), group = %self.cfg.group,
+                    "batch failed; applying the rest one at a time");
+                for entry in kept.into_iter().skip(applied) {
+                    self.process(entry, 1).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn decode(&self, entry: &StreamId) -> Decoded {
+        let bytes: Option<Vec<u8>> = entry.get(FIELD_EVENT);
+        match bytes.as_deref().map(EventEnvelope::decode) {
+            Some(Ok(env)) => Decoded::Event(Box::new(env)),
+            Some(Err(e)) => Decoded::Bad(format!("undecodable envelope: {e}")),
+            // A deleted entry still pending has no fields: nothing to apply, just let it go.
+            None if entry.map.is_empty() => Decoded::Deleted,
+            None => Decoded::Bad("entry has no event field".into()),
+        }
+    }
+
+    fn delivery(&self, entry: &StreamId, envelope: EventEnvelope, attempt: u64) -> Delivery {
+        Delivery {
             stream: self.cfg.stream.clone(),
+            group: self.cfg.group.clone(),
+            bus: "redis",
             entry_id: entry.id.clone(),
             envelope,
             attempt,
+        }
+    }
+
+    async fn process(&self, entry: StreamId, attempt: u64) -> Result<(), BusError> {
+        let envelope = match self.decode(&entry) {
+            Decoded::Event(env) => *env,
+            Decoded::Deleted => return self.ack(&[&entry.id]).await,
+            Decoded::Bad(reason) => return self.dead_letter(&entry, &reason).await,
         };
-        let span = delivery_span(&delivery, &self.cfg.group, "redis");
+        let delivery = self.delivery(&entry, envelope, attempt);
+        let span = delivery.span();
         match self.handler.handle(&delivery).instrument(span).await {
             Ok(()) => {
                 metrics::counter!("events_consumed_total", "group" => self.cfg.group.clone())
                     .increment(1);
-                self.ack(&entry.id).await
+                self.ack(&[&entry.id]).await
             }
             Err(HandlerError::Poison(reason)) => self.dead_letter(&entry, &reason).await,
             Err(HandlerError::Transient(reason)) if attempt >= self.cfg.max_deliveries => {
@@ -470,10 +534,12 @@ impl Consumer {
         }
     }
 
-    async fn ack(&self, id: &str) -> Result<(), BusError> {
+    /// One XACK for a whole batch.
+    async fn ack(&self, ids: &[&str]) -> Result<(), BusError> {
         let mut c = self.ctl.clone();
-        // A failed XACK leaves the entry pending; it is redelivered and applied idempotently.
-        let _: i64 = c.xack(&self.cfg.stream, &self.cfg.group, &[id]).await?;
+        // A failed XACK leaves the entries pending; they are redelivered and applied
+        // idempotently.
+        let _: i64 = c.xack(&self.cfg.stream, &self.cfg.group, ids).await?;
         Ok(())
     }
 
@@ -497,7 +563,7 @@ impl Consumer {
                 ],
             )
             .await?;
-        self.ack(&entry.id).await
+        self.ack(&[&entry.id]).await
     }
 
     /// Takes over entries another consumer (or an earlier life of this one) left pending.

@@ -6,11 +6,12 @@
 use chrono::Utc;
 use petition_events::outbox::{EntryId, EventSink, OutboxRow, Published};
 use petition_events::{
-    BusError, ConsumerConfig, Delivery, EventHandler, HandlerError, InProcessBus, Outbox,
-    OutboxMessage, RedisSink, Relay, RelayConfig, Stream, processed, run_redis_consumer,
+    Apply, ApplyError, BatchError, BusError, ConsumerConfig, Delivery, EventHandler, HandlerError,
+    InProcessBus, Outbox, OutboxMessage, RedisSink, Relay, RelayConfig, Stream, Transactional,
+    processed, run_redis_consumer,
 };
 use petition_proto::v1 as pb;
-use petition_storage::Db;
+use petition_storage::{Db, Tx};
 use petition_testkit::{TestDb, TestRedis, require};
 use prost::Message;
 use sqlx::migrate::Migrator;
@@ -792,4 +793,261 @@ async fn in_process_an_unreachable_database_delays_an_event_and_loses_nothing() 
     assert!(bus.dead_letters().is_empty(), "{:?}", bus.dead_letters());
     stop.send(true).unwrap();
     relay.await.unwrap();
+}
+
+/// A consumer run through `Transactional`: one effect row per applied event, naming the
+/// transaction it was written in; the case `poison` can never be applied; the case `stall`
+/// makes its apply hang, holding the batch's transaction open.
+struct Effects {
+    entered: Arc<AtomicUsize>,
+}
+
+impl Effects {
+    async fn open(db: &Db) -> Arc<Transactional<Effects>> {
+        Self::open_with(db).await.0
+    }
+
+    /// The handler, and how many applies it has begun.
+    async fn open_with(db: &Db) -> (Arc<Transactional<Effects>>, Arc<AtomicUsize>) {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS batch_effects (event_id TEXT NOT NULL, txid TEXT NOT NULL)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let entered = Arc::new(AtomicUsize::new(0));
+        let effects = Effects {
+            entered: entered.clone(),
+        };
+        (
+            Arc::new(Transactional::new(db.clone(), "routing", effects)),
+            entered,
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Apply for Effects {
+    async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        match d.envelope.case_id.as_str() {
+            "poison" => return Err(HandlerError::Poison("cannot be applied".into()).into()),
+            "stall" => std::future::pending::<()>().await,
+            _ => {}
+        }
+        sqlx::query("INSERT INTO batch_effects (event_id, txid) VALUES ($1, txid_current()::text)")
+            .bind(&d.envelope.event_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(ApplyError::store)?;
+        Ok(true)
+    }
+}
+
+/// (effects, distinct events, distinct transactions)
+async fn batch_effects(db: &Db) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(DISTINCT event_id), count(DISTINCT txid) FROM batch_effects",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+}
+
+/// Puts `envelopes` on the stream as the relay would, in one call.
+async fn publish_all(redis: &TestRedis, envelopes: &[pb::EventEnvelope]) {
+    let rows: Vec<OutboxRow> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let msg = petition_events::to_outbox(STREAM, e);
+            OutboxRow {
+                seq: i as i64 + 1,
+                event_id: msg.event_id,
+                stream: msg.stream,
+                payload: msg.payload,
+            }
+        })
+        .collect();
+    sink(redis).publish(&rows, &HashMap::new()).await.unwrap();
+}
+
+fn consume(
+    redis: &TestRedis,
+    handler: Arc<dyn EventHandler>,
+    stop: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run_redis_consumer(
+        redis.client(),
+        consumer_cfg(redis, "routing", "c1"),
+        handler,
+        None,
+        stop.clone(),
+    ))
+}
+
+#[tokio::test]
+async fn a_read_is_applied_in_one_transaction_and_an_event_published_twice_once() {
+    let db = require!(TestDb::postgres());
+    let redis = require!(TestRedis::create());
+    let consumer_db = open(&db, "consumer").await;
+    let events: Vec<_> = (1..=5).map(|n| envelope(&n.to_string())).collect();
+    // The second event twice, as a relay killed after XADD publishes it again.
+    let mut published = events.clone();
+    published.push(events[1].clone());
+    publish_all(&redis, &published).await;
+
+    let (stop, stop_rx) = watch::channel(false);
+    let consumer = consume(&redis, Effects::open(&consumer_db).await, &stop_rx);
+    wait_for(
+        async || batch_effects(&consumer_db).await.0 == 5,
+        "the effects",
+    )
+    .await;
+    wait_for(
+        async || pending_count(&redis, "routing").await == 0,
+        "the acks",
+    )
+    .await;
+    assert_eq!(stream_len(&redis, &key(&redis)).await, 6);
+    assert_eq!(
+        batch_effects(&consumer_db).await,
+        (5, 5, 1),
+        "six entries read at once: five effects, each once, in one transaction"
+    );
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poison_event_fails_alone_and_its_neighbours_in_the_read_apply_once() {
+    let db = require!(TestDb::postgres());
+    let redis = require!(TestRedis::create());
+    let consumer_db = open(&db, "consumer").await;
+    let dead = format!("{}.dead", key(&redis));
+    publish_all(
+        &redis,
+        &[
+            envelope("1"),
+            envelope("poison"),
+            envelope("2"),
+            envelope("3"),
+        ],
+    )
+    .await;
+    let (stop, stop_rx) = watch::channel(false);
+    let consumer = consume(&redis, Effects::open(&consumer_db).await, &stop_rx);
+    wait_for(
+        async || stream_len(&redis, &dead).await == 1,
+        "the dead letter",
+    )
+    .await;
+    wait_for(
+        async || pending_count(&redis, "routing").await == 0,
+        "the acks",
+    )
+    .await;
+    let (effects, events, _) = batch_effects(&consumer_db).await;
+    assert_eq!(
+        (effects, events),
+        (3, 3),
+        "the three good events, once each"
+    );
+    let marks: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(consumer_db.pool())
+        .await
+        .unwrap();
+    assert_eq!(marks, 3, "the poison event is not marked as applied");
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
+}
+
+/// Applies a read, then dies before the runner can acknowledge it.
+struct DiesBeforeAck(Arc<dyn EventHandler>);
+
+#[async_trait::async_trait]
+impl EventHandler for DiesBeforeAck {
+    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+        self.0.handle(d).await?;
+        std::future::pending().await
+    }
+
+    async fn handle_batch(&self, batch: &[Delivery]) -> Result<(), BatchError> {
+        self.0.handle_batch(batch).await?;
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_killed_inside_a_batch_or_before_its_ack_applies_each_event_once() {
+    let db = require!(TestDb::postgres());
+    let redis = require!(TestRedis::create());
+    let consumer_db = open(&db, "consumer").await;
+    publish_all(
+        &redis,
+        &[
+            envelope("1"),
+            envelope("2"),
+            envelope("stall"),
+            envelope("4"),
+        ],
+    )
+    .await;
+    let (_stop, stop_rx) = watch::channel(false);
+
+    // First life: killed while its transaction holds the first two effects, uncommitted.
+    let (handler, entered) = Effects::open_with(&consumer_db).await;
+    let first = consume(&redis, handler, &stop_rx);
+    wait_for(async || entered.load(Ordering::SeqCst) >= 3, "the stall").await;
+    first.abort();
+    let _ = first.await;
+    assert_eq!(batch_effects(&consumer_db).await.0, 0, "nothing committed");
+    assert_eq!(
+        pending_count(&redis, "routing").await,
+        4,
+        "all still pending"
+    );
+
+    // The event that stalled is taken off the stream, as an operator would, so that the
+    // rest can go.
+    let entries: redis::streams::StreamRangeReply = redis_cmd(
+        &redis,
+        redis::cmd("XRANGE").arg(key(&redis)).arg("-").arg("+"),
+    )
+    .await;
+    let _: i64 = redis_cmd(
+        &redis,
+        redis::cmd("XDEL").arg(key(&redis)).arg(&entries.ids[2].id),
+    )
+    .await;
+
+    // Second life: commits the batch, then dies before XACK.
+    let (handler, _) = Effects::open_with(&consumer_db).await;
+    let second = consume(&redis, Arc::new(DiesBeforeAck(handler)), &stop_rx);
+    wait_for(
+        async || batch_effects(&consumer_db).await.0 == 3,
+        "the commit",
+    )
+    .await;
+    second.abort();
+    let _ = second.await;
+    assert_eq!(
+        pending_count(&redis, "routing").await,
+        3,
+        "only the deleted entry was let go; the applied three are not acknowledged"
+    );
+
+    // Third life: the same consumer takes up its pending entries; the marks skip them all.
+    let (stop, stop_rx) = watch::channel(false);
+    let third = consume(&redis, Effects::open(&consumer_db).await, &stop_rx);
+    wait_for(
+        async || pending_count(&redis, "routing").await == 0,
+        "the acks",
+    )
+    .await;
+    let (effects, events, txids) = batch_effects(&consumer_db).await;
+    assert_eq!((effects, events), (3, 3), "each applied event once");
+    assert_eq!(txids, 1, "the three committed together");
+    stop.send(true).unwrap();
+    third.await.unwrap();
 }

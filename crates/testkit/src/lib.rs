@@ -287,7 +287,8 @@ impl TestDb {
         let db = self.open(schema, migrator).await;
         StoreHarness {
             outbox: petition_events::Outbox::new(db.clone()),
-            store: store(db),
+            store: store(db.clone()),
+            db,
         }
     }
 
@@ -308,10 +309,12 @@ impl TestDb {
     }
 }
 
-/// A store under test and the outbox it writes to.
+/// A store under test, the outbox it writes to, and its database (for what a consumer's
+/// transaction does).
 pub struct StoreHarness<S> {
     pub store: S,
     pub outbox: petition_events::Outbox,
+    pub db: petition_storage::Db,
 }
 
 /// One conformance suite, run against both dialects: for each test function `name(h)`, a test

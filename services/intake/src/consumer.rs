@@ -1,28 +1,25 @@
-//! Case status flows back: intake reads routing's stream (group `intake`) and records each step
-//! in the case's timeline, once per event, so that staff and the petitioner see where the case
-//! is.
+//! Case status flows back: intake reads routing's and supervision's streams (group `intake`)
+//! and records each step in the case's timeline, once per event, so that staff and the
+//! petitioner see where the case is.
 
 use crate::store::IntakeStore;
-use petition_events::{Delivery, EventHandler, HandlerError, group};
+use petition_events::{Apply, ApplyError, Delivery};
+use petition_storage::Tx;
 
-pub struct StepConsumer {
-    pub store: IntakeStore,
-}
+pub struct StepConsumer;
 
 #[async_trait::async_trait]
-impl EventHandler for StepConsumer {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+impl Apply for StepConsumer {
+    async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let Some((case_id, step)) = crate::events::step(&d.envelope) else {
-            return Ok(());
+            return Ok(false);
         };
-        let applied = self
-            .store
-            .apply_step(group::INTAKE, &case_id, &step)
+        let applied = IntakeStore::apply_step(tx, &case_id, &step)
             .await
-            .map_err(HandlerError::from_store)?;
+            .map_err(ApplyError::store)?;
         if applied {
             tracing::debug!(%case_id, kind = %step.kind, organ = %step.organ, "case step recorded");
         }
-        Ok(())
+        Ok(applied)
     }
 }

@@ -12,7 +12,7 @@ pub mod store;
 
 use crate::crypto::{CryptoError, DEV_DATA_KEY, PersonalDataCipher};
 use petition_domain::intake::IntakePolicy;
-use petition_events::{Stream, group};
+use petition_events::{Stream, Transactional, group};
 use petition_host::{Alone, Host, HostConfig, Service, StartError};
 use petition_proto::v1::intake_service_server::IntakeServiceServer;
 use std::sync::Arc;
@@ -111,16 +111,18 @@ impl Service for Intake {
         let cipher = cipher(self, host.config().dev, true)?;
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
-        let store = store::IntakeStore::new(db);
         for stream in [Stream::Routing, Stream::Supervision] {
             host.consume(
                 stream,
                 group::INTAKE,
-                Arc::new(consumer::StepConsumer {
-                    store: store.clone(),
-                }),
+                Arc::new(Transactional::new(
+                    db.clone(),
+                    group::INTAKE,
+                    consumer::StepConsumer,
+                )),
             );
         }
+        let store = store::IntakeStore::new(db);
         let grpc = handlers::IntakeGrpc {
             shared: host.shared(&producer),
             store,

@@ -609,31 +609,25 @@ impl IntakeStore {
         rows.iter().map(case_from_row).collect()
     }
 
-    /// Records a step another service reported, once per `(group, event)`. The case's status
-    /// and holder follow the step unless a later step already set them (events may arrive out
-    /// of order). Returns false for a redelivered event, or for a case this intake does not
-    /// hold.
+    /// Records a step another service reported, in the consumer's transaction. The case's
+    /// status and holder follow the step unless a later step already set them (events may
+    /// arrive out of order). Returns false for a step already recorded, or for a case this
+    /// intake does not hold.
     pub async fn apply_step(
-        &self,
-        group: &str,
+        tx: &mut Tx,
         case_id: &str,
         step: &StepRecord,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
-        if !petition_events::processed::first_time(&mut tx, group, &step.event_id).await? {
-            return Ok(false);
-        }
         let current =
             sqlx::query("SELECT status, status_at, status_event FROM cases WHERE id = $1")
                 .bind(case_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         let Some(current) = current else {
-            // Not ours (another deployment's case on a shared stream): remembered as processed.
-            tx.commit().await?;
+            // Not ours (another deployment's case on a shared stream).
             return Ok(false);
         };
-        sqlx::query(
+        let recorded = sqlx::query(
             "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
@@ -644,8 +638,11 @@ impl IntakeStore {
         .bind(&step.organ)
         .bind(&step.note)
         .bind(&step.public_note)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
+        if recorded.rows_affected() == 0 {
+            return Ok(false);
+        }
         let before: CaseStatus = current.parsed("status")?;
         let newer = (micros(step.at), step.event_id.as_str())
             > (
@@ -663,10 +660,9 @@ impl IntakeStore {
             .bind(&step.event_id)
             .bind(step.bureau.clone())
             .bind(case_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(true)
     }
 }

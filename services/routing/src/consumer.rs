@@ -1,21 +1,21 @@
 //! Routes each registered petition as its event arrives (consumer group `routing` on
-//! `petition.intake.v1`), in one transaction with the processed-event mark and the
-//! `petition.routed` event.
+//! `petition.intake.v1`), in the transaction that holds the processed-event mark and the
+//! `petition.routed` event (one per read: see `petition_events::apply`).
 
 use crate::model::AssignmentRecord;
 use crate::store::RoutingStore;
 use crate::workflow::{self, Registered, RoutingPolicy};
 use petition_domain::routing::{RoutingInput, RoutingRules, decide};
 use petition_domain::{Clock, RegionCode};
-use petition_events::{Delivery, EventHandler, HandlerError, group};
+use petition_events::{Apply, ApplyError, Delivery, HandlerError};
 use petition_grpc::convert::{channel_from_pb, from_ts, type_from_pb};
 use petition_grpc::reference::Reference;
 use petition_proto::v1 as pb;
+use petition_storage::Tx;
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 
 pub struct RoutingConsumer {
-    pub store: RoutingStore,
     pub reference: Arc<Reference>,
     pub rules: Arc<RwLock<RoutingRules>>,
     pub policy: RoutingPolicy,
@@ -24,10 +24,10 @@ pub struct RoutingConsumer {
 }
 
 #[async_trait::async_trait]
-impl EventHandler for RoutingConsumer {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+impl Apply for RoutingConsumer {
+    async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let Some(pb::event_envelope::Payload::PetitionRegistered(reg)) = &d.envelope.payload else {
-            return Ok(());
+            return Ok(false);
         };
         let location = RegionCode::parse(&reg.problem_location)
             .map_err(|e| HandlerError::Poison(format!("problem_location: {e}")))?;
@@ -83,19 +83,18 @@ impl EventHandler for RoutingConsumer {
             now,
         );
         let event = crate::events::routed(&record, now);
-        let fresh = self
-            .store
-            .insert_routed(group::ROUTING, &d.envelope.event_id, &record, &event)
-            .await
-            .map_err(HandlerError::from_store)?;
-        if fresh {
-            self.relay_wake.notify_one();
-            metrics::counter!("petitions_routed_total", "outcome" => record.outcome.as_str())
-                .increment(1);
-            tracing::info!(case_number = %record.case_number, organ = %record.organ,
-                outcome = %record.outcome, rule = %record.rule, "petition routed");
-        }
-        Ok(())
+        RoutingStore::insert_routed(tx, &record, &event).await?;
+        // Counted and logged inside the transaction: a batch that rolls back is applied again
+        // one event at a time, so a rare line may repeat; the case is routed once.
+        metrics::counter!("petitions_routed_total", "outcome" => record.outcome.as_str())
+            .increment(1);
+        tracing::info!(case_number = %record.case_number, organ = %record.organ,
+            outcome = %record.outcome, rule = %record.rule, "petition routed");
+        Ok(true)
+    }
+
+    fn committed(&self, _changed: usize) {
+        self.relay_wake.notify_one();
     }
 }
 
@@ -103,15 +102,14 @@ impl EventHandler for RoutingConsumer {
 /// `petition.supervision.v1`): an approved extension, or a pause for a hearing, moves the
 /// handling clock in the inbox.
 pub struct DecisionConsumer {
-    pub store: RoutingStore,
     pub reference: Arc<Reference>,
     pub policy: RoutingPolicy,
     pub clock: Arc<dyn Clock>,
 }
 
 #[async_trait::async_trait]
-impl EventHandler for DecisionConsumer {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+impl Apply for DecisionConsumer {
+    async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let cx = workflow::Ctx {
             calendar: &self.reference.calendar,
             tree: &self.reference.tree,
@@ -141,12 +139,8 @@ impl EventHandler for DecisionConsumer {
                     Box::new(move |r| workflow::handling_moved(r, due, c.paused_days, cx)),
                 )
             }
-            _ => return Ok(()),
+            _ => return Ok(false),
         };
-        self.store
-            .apply_decision(group::ROUTING, &d.envelope.event_id, case_id, change)
-            .await
-            .map_err(HandlerError::from_store)?;
-        Ok(())
+        Ok(RoutingStore::apply_decision(tx, case_id, change).await?)
     }
 }

@@ -13,7 +13,7 @@ pub mod store;
 pub mod workflow;
 
 use petition_domain::routing::RoutingRules;
-use petition_events::{Stream, group};
+use petition_events::{Stream, Transactional, group};
 use petition_host::{Alone, Host, Service, StartError};
 use petition_proto::v1::routing_service_server::RoutingServiceServer;
 use std::path::PathBuf;
@@ -89,29 +89,35 @@ impl Service for Routing {
         }));
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
-        let store = store::RoutingStore::new(db);
         host.consume(
             Stream::Intake,
             group::ROUTING,
-            Arc::new(consumer::RoutingConsumer {
-                store: store.clone(),
-                reference: host.reference.clone(),
-                rules: rules.clone(),
-                policy: settings.policy.clone(),
-                clock: host.clock.clone(),
-                relay_wake: producer.wake.clone(),
-            }),
+            Arc::new(Transactional::new(
+                db.clone(),
+                group::ROUTING,
+                consumer::RoutingConsumer {
+                    reference: host.reference.clone(),
+                    rules: rules.clone(),
+                    policy: settings.policy.clone(),
+                    clock: host.clock.clone(),
+                    relay_wake: producer.wake.clone(),
+                },
+            )),
         );
         host.consume(
             Stream::Supervision,
             group::ROUTING,
-            Arc::new(consumer::DecisionConsumer {
-                store: store.clone(),
-                reference: host.reference.clone(),
-                policy: settings.policy.clone(),
-                clock: host.clock.clone(),
-            }),
+            Arc::new(Transactional::new(
+                db.clone(),
+                group::ROUTING,
+                consumer::DecisionConsumer {
+                    reference: host.reference.clone(),
+                    policy: settings.policy.clone(),
+                    clock: host.clock.clone(),
+                },
+            )),
         );
+        let store = store::RoutingStore::new(db);
         if let Some(path) = settings.rules_file.clone() {
             let (every, reference) = (settings.rules_poll, host.reference.clone());
             host.spawn(move |stop| rules::watch(path, every, reference, rules, stop));

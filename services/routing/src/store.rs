@@ -8,7 +8,7 @@ use petition_events::{Outbox, OutboxMessage};
 pub use petition_storage::StoreError;
 use petition_storage::requests;
 pub use petition_storage::requests::RequestId;
-use petition_storage::{Corrupt, Db, Order, RowExt, Sql, micros};
+use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, micros};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -235,19 +235,13 @@ impl RoutingStore {
         Self { db }
     }
 
-    /// Records a newly routed case and its event, once per `(group, event_id)`. Returns false
-    /// for a redelivered event.
+    /// Records a newly routed case and its event, in the consumer's transaction (which holds
+    /// the processed-event mark).
     pub async fn insert_routed(
-        &self,
-        group: &str,
-        event_id: &str,
+        tx: &mut Tx,
         record: &AssignmentRecord,
         event: &OutboxMessage,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
-        if !petition_events::processed::first_time(&mut tx, group, event_id).await? {
-            return Ok(false);
-        }
+    ) -> Result<(), StoreError> {
         let mut q = Sql::new(format!("INSERT INTO assignments ({COLUMNS}) VALUES ("));
         for (i, c) in COLUMNS.split(", ").map(str::trim).enumerate() {
             if i > 0 {
@@ -256,10 +250,9 @@ impl RoutingStore {
             bind_value(&mut q, value(record, c));
         }
         q.push(")");
-        q.build().execute(&mut *tx).await?;
-        Outbox::enqueue(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        q.build().execute(&mut **tx).await?;
+        Outbox::enqueue(tx, event).await?;
+        Ok(())
     }
 
     pub async fn get(&self, case_id: &str) -> Result<Option<AssignmentRecord>, StoreError> {
@@ -355,10 +348,7 @@ impl RoutingStore {
     }
 
     /// `record` over its stored version `record.version - 1`, or `Conflict`.
-    async fn write_version(
-        tx: &mut petition_storage::Tx,
-        r: &AssignmentRecord,
-    ) -> Result<(), StoreError> {
+    async fn write_version(tx: &mut Tx, r: &AssignmentRecord) -> Result<(), StoreError> {
         let mut q = Sql::new("UPDATE assignments SET ");
         for (i, c) in MUTABLE.iter().enumerate() {
             q.push(if i > 0 { ", " } else { "" }).push(c).push(" = ");
@@ -375,34 +365,27 @@ impl RoutingStore {
         Ok(())
     }
 
-    /// Applies another service's decision about a case once per `(group, event_id)`: `change`
+    /// Applies another service's decision about a case, in the consumer's transaction: `change`
     /// gets the stored case and returns it changed, or `None` to leave it. Returns whether it
-    /// changed.
+    /// changed; `Conflict` (nothing written) when a command changed the case since it was read.
     pub async fn apply_decision(
-        &self,
-        group: &str,
-        event_id: &str,
+        tx: &mut Tx,
         case_id: &str,
         change: impl FnOnce(&AssignmentRecord) -> Option<AssignmentRecord>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
-        if !petition_events::processed::first_time(&mut tx, group, event_id).await? {
-            return Ok(false);
-        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM assignments WHERE case_id = $1"
         )))
         .bind(case_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let next = match row.as_ref().map(from_row).transpose()? {
             Some(r) => change(&r),
             None => None,
         };
         if let Some(next) = &next {
-            Self::write_version(&mut tx, next).await?;
+            Self::write_version(tx, next).await?;
         }
-        tx.commit().await?;
         Ok(next.is_some())
     }
 

@@ -1,20 +1,21 @@
 //! Follows intake's and routing's events (consumer group `supervision` on each stream):
 //! every registration, route, acceptance, answer and report starts, meets or stops a clock, in
-//! one transaction with the processed-event mark.
+//! the transaction that holds the processed-event mark (one per read: see
+//! `petition_events::apply`).
 
-use crate::store::{StoreError, SupervisionStore};
+use crate::store::SupervisionStore;
 use crate::workflow::{self, Ctx};
 use petition_domain::Clock;
 use petition_domain::calendar::HolidayCalendar;
 use petition_domain::clocks::ClockRules;
-use petition_events::{Delivery, EventHandler, HandlerError};
+use petition_events::{Apply, ApplyError, Delivery, HandlerError};
 use petition_grpc::convert::from_ts;
+use petition_storage::Tx;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub struct SupervisionConsumer {
     pub store: SupervisionStore,
-    pub group: &'static str,
     pub calendar: Arc<HolidayCalendar>,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
@@ -22,12 +23,11 @@ pub struct SupervisionConsumer {
 }
 
 #[async_trait::async_trait]
-impl EventHandler for SupervisionConsumer {
-    async fn handle(&self, d: &Delivery) -> Result<(), HandlerError> {
+impl Apply for SupervisionConsumer {
+    async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let Some(payload) = &d.envelope.payload else {
-            return Ok(());
+            return Ok(false);
         };
-        let case_id = d.envelope.case_id.clone();
         let now = self.clock.now();
         let occurred_at = d
             .envelope
@@ -41,37 +41,28 @@ impl EventHandler for SupervisionConsumer {
             now,
             actor: workflow::ENGINE,
         };
-        // A concurrent change of the same case (its other stream, a command, the engine)
-        // makes the write conflict: read it again at once rather than wait for redelivery.
-        let mut tries = 0;
-        let applied = loop {
-            tries += 1;
-            let result = self
-                .store
-                .apply_event(
-                    self.group,
-                    &d.envelope.event_id,
-                    &case_id,
-                    |file| workflow::on_event(file, payload, occurred_at, cx),
-                    |c| crate::events::of(c, now),
-                )
-                .await;
-            match result {
-                Err(StoreError::Conflict) if tries < 5 => continue,
-                other => break other.map_err(HandlerError::from_store)?,
-            }
-        };
+        // A concurrent change of the same case (its other stream, a command, the engine) is a
+        // `Conflict`, which the runner answers by applying the event again at once.
+        let applied = self
+            .store
+            .apply_event(
+                tx,
+                &d.envelope.case_id,
+                |file| workflow::on_event(file, payload, occurred_at, cx),
+                |c| crate::events::of(c, now),
+            )
+            .await?;
         match applied {
-            // The engine is not woken: a clock started by an event lapses days from now, and the
-            // engine looks again within its longest sleep anyway; waking it for every event
-            // would cost two scans per event at full load.
-            Ok(true) => {
-                self.relay_wake.notify_one();
-                Ok(())
-            }
-            Ok(false) => Ok(()),
+            Ok(changed) => Ok(changed),
             // The event that creates the case is on its way on the other stream.
-            Err(workflow::NotYet(why)) => Err(HandlerError::Transient(why.into())),
+            Err(workflow::NotYet(why)) => Err(HandlerError::Transient(why.into()).into()),
         }
+    }
+
+    // The engine is not woken: a clock started by an event lapses days from now, and the engine
+    // looks again within its longest sleep anyway; waking it for every event would cost two
+    // scans per event at full load.
+    fn committed(&self, _changed: usize) {
+        self.relay_wake.notify_one();
     }
 }

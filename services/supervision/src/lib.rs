@@ -13,7 +13,7 @@ pub mod store;
 pub mod workflow;
 
 use petition_domain::clocks::{ClockRules, Warning};
-use petition_events::{Stream, group};
+use petition_events::{Stream, Transactional, group};
 use petition_host::{Alone, Host, Service, StartError};
 use petition_proto::v1::supervision_service_server::SupervisionServiceServer;
 use std::sync::Arc;
@@ -138,20 +138,23 @@ impl Service for Supervision {
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
         let calendar = Arc::new(host.reference.calendar.clone());
-        let store = store::SupervisionStore::new(db, calendar.clone(), self.rules);
+        let store = store::SupervisionStore::new(db.clone(), calendar.clone(), self.rules);
         let engine_wake = Arc::new(Notify::new());
         for stream in [Stream::Intake, Stream::Routing] {
             host.consume(
                 stream,
                 group::SUPERVISION,
-                Arc::new(consumer::SupervisionConsumer {
-                    store: store.clone(),
-                    group: group::SUPERVISION,
-                    calendar: calendar.clone(),
-                    rules: self.rules,
-                    clock: host.clock.clone(),
-                    relay_wake: producer.wake.clone(),
-                }),
+                Arc::new(Transactional::new(
+                    db.clone(),
+                    group::SUPERVISION,
+                    consumer::SupervisionConsumer {
+                        store: store.clone(),
+                        calendar: calendar.clone(),
+                        rules: self.rules,
+                        clock: host.clock.clone(),
+                        relay_wake: producer.wake.clone(),
+                    },
+                )),
             );
         }
         let engine = engine::Engine {

@@ -279,34 +279,34 @@ impl SupervisionStore {
         Ok(f)
     }
 
-    /// Applies an event once per `(group, event_id)`: reads the file, lets `change` decide, and
-    /// writes the result in the same transaction as the processed mark. Returns whether the
-    /// event changed anything.
+    /// Applies an event in the consumer's transaction (which holds the processed-event mark):
+    /// reads the file, lets `change` decide, and writes the result. Returns whether the event
+    /// changed anything; `Conflict`, with nothing written, when another writer changed the case
+    /// since it was read.
     pub async fn apply_event<E>(
         &self,
-        group: &str,
-        event_id: &str,
+        tx: &mut Tx,
         case_id: &str,
         change: impl FnOnce(Option<CaseFile>) -> Result<Option<Change>, E>,
         events: impl FnOnce(&Change) -> Vec<OutboxMessage>,
     ) -> Result<Result<bool, E>, StoreError> {
-        let mut tx = self.db.begin().await?;
-        if !petition_events::processed::first_time(&mut tx, group, event_id).await? {
-            return Ok(Ok(false));
-        }
-        let before = Self::load_in(&mut tx, case_id).await?;
+        let before = Self::load_in(tx, case_id).await?;
         let version = before.as_ref().map(|f| f.case.version);
+        let read = before
+            .as_ref()
+            .map(|f| f.clocks.clone())
+            .unwrap_or_default();
         let c = match change(before) {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                tx.commit().await?;
-                return Ok(Ok(false));
+            Ok(Some(mut c)) => {
+                // Most events move one clock of several: the others are not written again.
+                c.read = read;
+                c
             }
+            Ok(None) => return Ok(Ok(false)),
             Err(e) => return Ok(Err(e)),
         };
         let msgs = events(&c);
-        self.write(&mut tx, version, &c, &msgs).await?;
-        tx.commit().await?;
+        self.write(tx, version, &c, &msgs).await?;
         Ok(Ok(true))
     }
 
@@ -415,16 +415,13 @@ impl SupervisionStore {
                 let mut q = Sql::new(format!("INSERT INTO cases ({CASE_COLUMNS}) VALUES ("));
                 q.bind(k.case_id.clone()).push(", ");
                 bind_case(&mut q);
-                q.push(")");
                 // The case's first events arrive on two streams at once: whichever inserts
-                // second reads the case again.
-                q.build().execute(&mut **tx).await.map_err(|e| {
-                    if petition_storage::is_unique_violation(&e, &["cases_pkey", "cases.case_id"]) {
-                        StoreError::Conflict
-                    } else {
-                        e.into()
-                    }
-                })?;
+                // second reads the case again. DO NOTHING rather than a unique violation, which
+                // would abort a consumer's whole batch on PostgreSQL.
+                q.push(") ON CONFLICT (case_id) DO NOTHING");
+                if q.build().execute(&mut **tx).await?.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
             }
             Some(v) => {
                 let mut q = Sql::new(
@@ -445,10 +442,13 @@ impl SupervisionStore {
                 }
             }
         }
-        for clock in &c.file.clocks {
-            self.write_clock(tx, &k.case_id, clock).await?;
-        }
-        Ok(())
+        let changed: Vec<&CaseClock> = c
+            .file
+            .clocks
+            .iter()
+            .filter(|k| !c.read.contains(k))
+            .collect();
+        self.write_clocks(tx, &k.case_id, &changed).await
     }
 
     /// The timeline entries, notices and events of changes, many rows per statement.
@@ -493,66 +493,74 @@ impl SupervisionStore {
         Ok(())
     }
 
-    async fn write_clock(
+    /// The clocks given, in one statement (a case has a handful).
+    async fn write_clocks(
         &self,
         tx: &mut Tx,
         case_id: &str,
-        c: &CaseClock,
+        clocks: &[&CaseClock],
     ) -> Result<(), StoreError> {
-        let dl = c.deadline(&self.calendar, self.rules.counting);
-        let next_fire = c
-            .next_warning(&self.rules, &self.calendar)
-            .map(|(at, _)| micros(at));
-        let (period_days, working, until) = match c.span {
-            Span::Period(Period::CalendarDays(n)) => (Some(i64::from(n)), 0i64, None),
-            Span::Period(Period::WorkingDays(n)) => (Some(i64::from(n)), 1, None),
-            Span::Until(d) => (None, 0, Some(d.to_string())),
-        };
-        let mut q = Sql::new(format!("INSERT INTO clocks ({CLOCK_COLUMNS}) VALUES ("));
-        q.bind(case_id.to_owned())
-            .push(", ")
-            .bind(c.kind.as_str().to_owned())
-            .push(", ")
-            .bind(c.organ.clone())
-            .push(", ")
-            .bind(micros(c.started_at))
-            .push(", ")
-            .bind(period_days)
-            .push(", ")
-            .bind(working)
-            .push(", ")
-            .bind(until)
-            .push(", ")
-            .bind(i64::from(c.extension_days))
-            .push(", ")
-            .bind(i64::from(c.paused_days))
-            .push(", ")
-            .bind(i64::from(c.paused_days_late))
-            .push(", ")
-            .bind(c.paused_since.map(micros))
-            .push(", ")
-            .bind(c.state.as_str().to_owned())
-            .push(", ")
-            .bind(c.stage.as_str().to_owned())
-            .push(", ")
-            .bind(c.ended_at.map(micros))
-            .push(", ")
-            .bind(dl.last_day.to_string())
-            .push(", ")
-            .bind(micros(dl.due))
-            .push(", ")
-            .bind(next_fire)
-            .push(
-                ") ON CONFLICT (case_id, kind) DO UPDATE SET organ = excluded.organ, \
-                 started_at = excluded.started_at, period_days = excluded.period_days, \
-                 working_days = excluded.working_days, until_day = excluded.until_day, \
-                 extension_days = excluded.extension_days, paused_days = excluded.paused_days, \
-                 paused_days_late = excluded.paused_days_late, \
-                 paused_since = excluded.paused_since, state = excluded.state, \
-                 stage = excluded.stage, ended_at = excluded.ended_at, \
-                 last_day = excluded.last_day, due_at = excluded.due_at, \
-                 next_fire_at = excluded.next_fire_at",
-            );
+        if clocks.is_empty() {
+            return Ok(());
+        }
+        let mut q = Sql::new(format!("INSERT INTO clocks ({CLOCK_COLUMNS}) VALUES "));
+        for (i, c) in clocks.iter().enumerate() {
+            let dl = c.deadline(&self.calendar, self.rules.counting);
+            let next_fire = c
+                .next_warning(&self.rules, &self.calendar)
+                .map(|(at, _)| micros(at));
+            let (period_days, working, until) = match c.span {
+                Span::Period(Period::CalendarDays(n)) => (Some(i64::from(n)), 0i64, None),
+                Span::Period(Period::WorkingDays(n)) => (Some(i64::from(n)), 1, None),
+                Span::Until(d) => (None, 0, Some(d.to_string())),
+            };
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(case_id.to_owned())
+                .push(", ")
+                .bind(c.kind.as_str().to_owned())
+                .push(", ")
+                .bind(c.organ.clone())
+                .push(", ")
+                .bind(micros(c.started_at))
+                .push(", ")
+                .bind(period_days)
+                .push(", ")
+                .bind(working)
+                .push(", ")
+                .bind(until)
+                .push(", ")
+                .bind(i64::from(c.extension_days))
+                .push(", ")
+                .bind(i64::from(c.paused_days))
+                .push(", ")
+                .bind(i64::from(c.paused_days_late))
+                .push(", ")
+                .bind(c.paused_since.map(micros))
+                .push(", ")
+                .bind(c.state.as_str().to_owned())
+                .push(", ")
+                .bind(c.stage.as_str().to_owned())
+                .push(", ")
+                .bind(c.ended_at.map(micros))
+                .push(", ")
+                .bind(dl.last_day.to_string())
+                .push(", ")
+                .bind(micros(dl.due))
+                .push(", ")
+                .bind(next_fire);
+            q.push(")");
+        }
+        q.push(
+            " ON CONFLICT (case_id, kind) DO UPDATE SET organ = excluded.organ, \
+             started_at = excluded.started_at, period_days = excluded.period_days, \
+             working_days = excluded.working_days, until_day = excluded.until_day, \
+             extension_days = excluded.extension_days, paused_days = excluded.paused_days, \
+             paused_days_late = excluded.paused_days_late, \
+             paused_since = excluded.paused_since, state = excluded.state, \
+             stage = excluded.stage, ended_at = excluded.ended_at, \
+             last_day = excluded.last_day, due_at = excluded.due_at, \
+             next_fire_at = excluded.next_fire_at",
+        );
         q.build().execute(&mut **tx).await?;
         Ok(())
     }
@@ -688,6 +696,8 @@ impl SupervisionStore {
                 // never over a change committed since it was read — or every scan reads it.
                 let fresh = Change {
                     file,
+                    // every clock written again: the instants derived from them changed
+                    read: Vec::new(),
                     entries: Vec::new(),
                     notices: Vec::new(),
                     events: Vec::new(),

@@ -51,6 +51,9 @@ impl From<ClockRefusal> for Refusal {
 #[derive(Debug, Clone)]
 pub struct Change {
     pub file: CaseFile,
+    /// the clocks as the store read them, when it knows: those equal to one of them are not
+    /// written again. Empty (the workflow never fills it) means write every clock.
+    pub read: Vec<CaseClock>,
     pub entries: Vec<Entry>,
     pub notices: Vec<NoticeRecord>,
     pub events: Vec<Payload>,
@@ -59,6 +62,7 @@ pub struct Change {
 impl Change {
     fn of(file: CaseFile) -> Self {
         Self {
+            read: Vec::new(),
             file,
             entries: Vec::new(),
             notices: Vec::new(),

@@ -62,7 +62,8 @@ fn routed(n: u32, organ: &str) -> Payload {
     })
 }
 
-/// Applies `payload` as event `event_id` the way the consumer does.
+/// Applies `payload` as event `event_id` the way the consumer does: the processed mark and
+/// the effect in one transaction.
 async fn apply(h: &Harness, event_id: &str, payload: &Payload, now: DateTime<Utc>) -> bool {
     let cal = calendar();
     let rules = ClockRules::default();
@@ -77,17 +78,26 @@ async fn apply(h: &Harness, event_id: &str, payload: &Payload, now: DateTime<Utc
         Payload::PetitionRouted(r) => r.case_id.clone(),
         _ => unreachable!(),
     };
-    h.store
+    let mut tx = h.db.begin().await.unwrap();
+    if !petition_events::processed::first_time(&mut tx, "supervision", event_id)
+        .await
+        .unwrap()
+    {
+        return false;
+    }
+    let changed = h
+        .store
         .apply_event(
-            "supervision",
-            event_id,
+            &mut tx,
             &id,
             |f| workflow::on_event(f, payload, now, cx),
             |c: &Change| petition_supervision::events::of(c, now),
         )
         .await
         .unwrap()
-        .unwrap_or_else(|NotYet(why)| panic!("{why}"))
+        .unwrap_or_else(|NotYet(why)| panic!("{why}"));
+    tx.commit().await.unwrap();
+    changed
 }
 
 async fn fire(h: &Harness, now: DateTime<Utc>) -> usize {
@@ -157,6 +167,7 @@ async fn a_case_file_is_written_once_per_event_and_read_back(h: Harness) {
     // A stale version is a conflict, never a lost update.
     let stale = Change {
         file: f.clone(),
+        read: vec![],
         entries: vec![],
         notices: vec![],
         events: vec![],
