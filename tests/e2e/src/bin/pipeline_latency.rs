@@ -1,9 +1,12 @@
 //! Pipeline latency: registered → routed → clock started, at a steady registration rate, with
 //! intake, routing and supervision running on PostgreSQL + Redis. The services run in this
 //! process (release build); latency is measured from the RegisterPetition call to the moment
-//! the `petition.routed` event is read from Redis, and to the moment supervision's clock for
-//! the receiving organ (the 15-day notice, Art. 23 ¶3) is committed — seen by asking its table
-//! every 2 ms for the oldest cases not yet seen, so that figure is up to 2 ms late.
+//! the `petition.routed` event is read from Redis, and to the moment supervision has committed
+//! the receiving organ's clock (the 15-day notice, Art. 23 ¶3): its consumer acknowledges the
+//! routed event only after that commit, so the watcher asks Redis every 2 ms which routed
+//! entries the `supervision` group has acknowledged (delivered, and no longer pending). That
+//! figure is up to 2 ms late, and costs the pipeline two cheap Redis calls per tick instead of
+//! a database query.
 //!
 //!   cargo run --release -p petition-e2e --bin pipeline-latency -- \
 //!     --database-url postgres://postgres@127.0.0.1:5432/<fresh db> --rate 100 --seconds 20
@@ -20,7 +23,7 @@ use petition_proto::v1 as pb;
 use petition_routing::Routing;
 use petition_supervision::Supervision;
 use prost::Message;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,17 +63,20 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    // Watch the routing stream.
+    // Watch the routing stream: when each case's routed event appears, and under which entry.
     let routed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let entries: Arc<Mutex<BTreeMap<(u64, u64), String>>> = Arc::default();
     let client = redis::Client::open(a.redis_url.as_str())?;
     let cfg =
         redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+    // Its own connection: a blocking read holds up whatever else shares one.
     let mut conn = client
         .get_multiplexed_async_connection_with_config(&cfg)
         .await?;
+    let mut poll_conn = client.get_multiplexed_async_connection().await?;
     let key = format!("{prefix}petition.routing.v1");
     let watcher = {
-        let routed = routed.clone();
+        let (routed, entries) = (routed.clone(), entries.clone());
         let key = key.clone();
         tokio::spawn(async move {
             let mut last = "0-0".to_owned();
@@ -92,6 +98,9 @@ async fn main() -> anyhow::Result<()> {
                         if let Some(bytes) = e.get::<Vec<u8>>("event")
                             && let Ok(env) = pb::EventEnvelope::decode(&bytes[..])
                         {
+                            if let Some(id) = entry_id(&e.id) {
+                                entries.lock().unwrap().insert(id, env.case_id.clone());
+                            }
                             routed.lock().unwrap().insert(env.case_id, now);
                         }
                     }
@@ -100,49 +109,63 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
-    // Watch supervision's clocks: each case's notice clock starts when its routing is applied.
-    // Only the cases sent and not yet seen are asked for, by primary key, so that watching
-    // costs little beside the pipeline it measures.
+    // Watch supervision's acknowledgments of the routed entries the watcher above saw.
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let db = petition_storage::Db::connect(&a.database_url, "supervision", 2).await?;
     let clock_watcher = {
-        let (sent, started) = (sent.clone(), started.clone());
+        let (entries, started, key) = (entries.clone(), started.clone(), key.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(2));
             loop {
                 tick.tick().await;
-                let pending: Vec<String> = {
-                    let (sent, seen) = (sent.lock().unwrap(), started.lock().unwrap());
-                    // the oldest 32 not yet seen: a short list PostgreSQL looks up by its
-                    // primary key (a long one it would scan the table for, loading the very
-                    // pipeline it measures)
-                    let mut pending: Vec<(&String, &Instant)> = sent
-                        .iter()
-                        .filter(|(id, _)| !seen.contains_key(*id))
-                        .collect();
-                    pending.sort_by_key(|(_, t)| **t);
-                    pending
-                        .into_iter()
-                        .take(32)
-                        .map(|(id, _)| id.clone())
-                        .collect()
-                };
-                if pending.is_empty() {
-                    continue;
-                }
-                let mut q = petition_storage::Sql::new(
-                    "SELECT case_id FROM clocks WHERE kind = 'notice' AND case_id IN (",
-                );
-                q.bind_list(pending).push(")");
-                let Ok(rows) = q.build().fetch_all(db.pool()).await else {
+                let Ok(groups) = redis::AsyncCommands::xinfo_groups::<
+                    _,
+                    redis::streams::StreamInfoGroupsReply,
+                >(&mut poll_conn, &key)
+                .await
+                else {
                     continue;
                 };
+                let Some(delivered) = groups
+                    .groups
+                    .iter()
+                    .find(|g| g.name == petition_events::group::SUPERVISION)
+                    .and_then(|g| entry_id(&g.last_delivered_id))
+                else {
+                    continue;
+                };
+                let Ok(pending) = redis::AsyncCommands::xpending_count::<
+                    _,
+                    _,
+                    _,
+                    _,
+                    _,
+                    redis::streams::StreamPendingCountReply,
+                >(
+                    &mut poll_conn,
+                    &key,
+                    petition_events::group::SUPERVISION,
+                    "-",
+                    "+",
+                    10_000,
+                )
+                .await
+                else {
+                    continue;
+                };
+                let pending: std::collections::HashSet<(u64, u64)> =
+                    pending.ids.iter().filter_map(|p| entry_id(&p.id)).collect();
                 let now = Instant::now();
+                let mut entries = entries.lock().unwrap();
+                let acked: Vec<(u64, u64)> = entries
+                    .range(..=delivered)
+                    .map(|(id, _)| *id)
+                    .filter(|id| !pending.contains(id))
+                    .collect();
                 let mut seen = started.lock().unwrap();
-                for r in rows {
-                    if let Ok(id) = sqlx::Row::try_get::<String, _>(&r, "case_id") {
-                        seen.entry(id).or_insert(now);
+                for id in acked {
+                    if let Some(case) = entries.remove(&id) {
+                        seen.entry(case).or_insert(now);
                     }
                 }
             }
@@ -224,4 +247,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     intake.shutdown().await;
     Ok(())
+}
+
+/// A stream entry id `ms-seq` as a pair that sorts as Redis does.
+fn entry_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
