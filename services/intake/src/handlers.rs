@@ -362,7 +362,11 @@ impl IntakeService for IntakeGrpc {
         );
         let case_id = case.body.id;
         let envelope = crate::events::registered(&case.body, &valid);
-        let event = Box::new(move |number: &str| crate::events::with_number(envelope, number));
+        let event = crate::store::EventBuilder {
+            event_id: uuid::Uuid::parse_str(&envelope.event_id)
+                .map_err(|e| Status::internal(format!("event id: {e}")))?,
+            build: Box::new(move |number: &str| crate::events::with_number(envelope, number)),
+        };
         let case_number = match self.store.register(case, event).await {
             Ok(n) => n,
             Err(StoreError::DuplicateKey) => {

@@ -154,7 +154,12 @@ pub struct PageCursor {
 }
 
 /// Builds the event once the case number is known, inside the registration transaction.
-pub type EventBuilder = Box<dyn FnOnce(&str) -> OutboxMessage + Send>;
+/// The registration's event, finished with the case number once it is drawn; its id is known
+/// before, for the case's first step.
+pub struct EventBuilder {
+    pub event_id: Uuid,
+    pub build: Box<dyn FnOnce(&str) -> OutboxMessage + Send>,
+}
 
 const CASE_COLUMNS: &str = "id, case_number, query_code, channel, received_by, received_at, \
     registered_at, registered_by, category, type_of_matter, diversion, problem_location, title, \
@@ -365,21 +370,24 @@ impl IntakeStore {
             }
             q.build().execute(&mut *tx).await?;
         }
-        let number = self.draw_case_number(&mut tx, &case).await?;
-        let msg = event(&number);
+        // The first step goes in before the number is drawn: the draw takes the register's
+        // lock until commit, and every registration of the register queues behind it, so only
+        // what needs the number (its event) comes after.
         sqlx::query(
             "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(c.id.to_string())
-        .bind(msg.event_id.to_string())
+        .bind(event.event_id.to_string())
         .bind(micros(c.registered_at))
         .bind(StepKind::Registered.as_str())
         .bind(&c.received_by)
-        .bind(format!("registered as {number} by {}", c.registered_by))
-        .bind(format!("registered as {number}"))
+        .bind(format!("registered by {}", c.registered_by))
+        .bind("registered")
         .execute(&mut *tx)
         .await?;
+        let number = self.draw_case_number(&mut tx, &case).await?;
+        let msg = (event.build)(&number);
         Outbox::enqueue(&mut tx, &msg).await?;
         tx.commit().await?;
         Ok(number)

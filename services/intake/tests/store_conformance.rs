@@ -82,11 +82,14 @@ fn case(organ: &str, region: &str, year: i32, received_at: DateTime<Utc>) -> New
 }
 
 fn event(id: Uuid) -> petition_intake::store::EventBuilder {
-    Box::new(move |number: &str| OutboxMessage {
+    petition_intake::store::EventBuilder {
         event_id: id,
-        stream: "petition.intake.v1".into(),
-        payload: number.as_bytes().to_vec(),
-    })
+        build: Box::new(move |number: &str| OutboxMessage {
+            event_id: id,
+            stream: "petition.intake.v1".into(),
+            payload: number.as_bytes().to_vec(),
+        }),
+    }
 }
 
 async fn register(h: &Harness, c: NewCase) -> Result<String, StoreError> {

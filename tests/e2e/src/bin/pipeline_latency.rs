@@ -186,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
         channel,
         bearer(&intake.token_keys, &clerk),
     );
+    let answered: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let total = a.rate * a.seconds;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate as f64));
     let base = (chrono::Utc::now().timestamp_millis() as u64 % 1_000_000) * 1_000_000;
@@ -194,10 +195,13 @@ async fn main() -> anyhow::Result<()> {
         tick.tick().await;
         let mut c = c.clone();
         let sent = sent.clone();
+        let answered = answered.clone();
         calls.push(tokio::spawn(async move {
             let t = Instant::now();
             if let Ok(r) = c.register_petition(load_request(base + n)).await {
-                sent.lock().unwrap().insert(r.into_inner().case_id, t);
+                let id = r.into_inner().case_id;
+                answered.lock().unwrap().insert(id.clone(), Instant::now());
+                sent.lock().unwrap().insert(id, t);
             }
         }));
     }
@@ -209,6 +213,10 @@ async fn main() -> anyhow::Result<()> {
     clock_watcher.abort();
     let sent = sent.lock().unwrap().clone();
     for (what, seen) in [
+        (
+            "RegisterPetition answered",
+            answered.lock().unwrap().clone(),
+        ),
         ("registered → routed", routed.lock().unwrap().clone()),
         (
             "registered → clock started",
