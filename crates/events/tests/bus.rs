@@ -1051,3 +1051,49 @@ async fn a_consumer_killed_inside_a_batch_or_before_its_ack_applies_each_event_o
     stop.send(true).unwrap();
     third.await.unwrap();
 }
+
+#[tokio::test]
+async fn one_relay_leads_an_outbox_and_a_standby_takes_over_when_it_is_gone() {
+    let db = require!(TestDb::postgres());
+    let redis = require!(TestRedis::create());
+    let producer = open(&db, "producer").await;
+    let sink = sink(&redis);
+    // Two instances of one service: two outboxes over one table.
+    let first = Outbox::new(producer.clone());
+    let standby = Outbox::new(producer.clone());
+    let (mut known_first, mut known_standby) = (HashMap::new(), HashMap::new());
+
+    commit(&producer, "1").await;
+    assert!(matches!(
+        first.relay_once(sink.as_ref(), 10, &mut known_first).await.unwrap(),
+        Published::Done(ids) if ids.len() == 1
+    ));
+    commit(&producer, "2").await;
+    assert!(
+        matches!(
+            standby.relay_once(sink.as_ref(), 10, &mut known_standby).await.unwrap(),
+            Published::Done(ids) if ids.is_empty()
+        ),
+        "the standby publishes nothing while the first leads"
+    );
+    assert_eq!(standby.pending().await.unwrap(), 1);
+
+    // The first instance goes away (its process dies): its session, and its lead, go with it.
+    drop(first);
+    wait_for(
+        async || {
+            standby
+                .relay_once(sink.as_ref(), 10, &mut known_standby)
+                .await
+                .is_ok_and(|p| matches!(p, Published::Done(ids) if ids.len() == 1))
+        },
+        "the standby's takeover",
+    )
+    .await;
+    assert_eq!(standby.pending().await.unwrap(), 0);
+    assert_eq!(
+        stream_len(&redis, &key(&redis)).await,
+        2,
+        "each row published once"
+    );
+}
