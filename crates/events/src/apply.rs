@@ -49,6 +49,13 @@ impl ApplyError {
 
 #[async_trait::async_trait]
 pub trait Apply: Send + Sync + 'static {
+    /// Whether the event can change anything here. Those that cannot (most of a stream, for a
+    /// consumer that follows a few of its types) are acknowledged without a transaction or a
+    /// processed mark: an event with no effect has nothing to apply twice.
+    fn wants(&self, _d: &Delivery) -> bool {
+        true
+    }
+
     /// Applies one event, seen for the first time, inside `tx`. Returns whether it changed
     /// anything.
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError>;
@@ -81,6 +88,10 @@ impl<A: Apply> Transactional<A> {
     /// All of `batch` or none of it. `spans` is false for a single delivery, which the runner
     /// has already put in its span.
     async fn run(&self, batch: &[Delivery], spans: bool) -> Result<(), HandlerError> {
+        let batch: Vec<&Delivery> = batch.iter().filter(|d| self.apply.wants(d)).collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
         let started = Instant::now();
         let mut tx = self.db.begin().await.map_err(HandlerError::from_store)?;
         let mut fresh = crate::processed::first_times(
@@ -91,7 +102,7 @@ impl<A: Apply> Transactional<A> {
         .await
         .map_err(HandlerError::from_store)?;
         let mut changed = 0;
-        for d in batch {
+        for d in batch.iter().copied() {
             // `remove`: an event twice in one read is applied once.
             if !fresh.remove(&d.envelope.event_id) {
                 continue;

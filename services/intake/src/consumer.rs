@@ -10,6 +10,10 @@ pub struct StepConsumer;
 
 #[async_trait::async_trait]
 impl Apply for StepConsumer {
+    fn wants(&self, d: &Delivery) -> bool {
+        crate::events::step(&d.envelope).is_some()
+    }
+
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let Some((case_id, step)) = crate::events::step(&d.envelope) else {
             return Ok(false);

@@ -25,6 +25,13 @@ pub struct RoutingConsumer {
 
 #[async_trait::async_trait]
 impl Apply for RoutingConsumer {
+    fn wants(&self, d: &Delivery) -> bool {
+        matches!(
+            d.envelope.payload,
+            Some(pb::event_envelope::Payload::PetitionRegistered(_))
+        )
+    }
+
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let Some(pb::event_envelope::Payload::PetitionRegistered(reg)) = &d.envelope.payload else {
             return Ok(false);
@@ -109,6 +116,15 @@ pub struct DecisionConsumer {
 
 #[async_trait::async_trait]
 impl Apply for DecisionConsumer {
+    fn wants(&self, d: &Delivery) -> bool {
+        use pb::event_envelope::Payload;
+        match &d.envelope.payload {
+            Some(Payload::ExtensionDecided(_)) => true,
+            Some(Payload::ClockResumed(c)) => c.clock == pb::ClockKind::Handling as i32,
+            _ => false,
+        }
+    }
+
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let cx = workflow::Ctx {
             calendar: &self.reference.calendar,
