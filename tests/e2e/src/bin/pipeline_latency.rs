@@ -10,6 +10,8 @@
 //!
 //!   cargo run --release -p petition-e2e --bin pipeline-latency -- \
 //!     --database-url postgres://postgres@127.0.0.1:5432/<fresh db> --rate 100 --seconds 20
+//!
+//! The first `--warmup` seconds (3) of the same load are not counted.
 
 use anyhow::Context;
 use clap::Parser;
@@ -38,6 +40,10 @@ struct Args {
     rate: u64,
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// seconds of the same load before the measured ones, not counted: a cold process opens
+    /// its database connections and fills its statement caches in the first second
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
 }
 
 #[tokio::main]
@@ -187,7 +193,8 @@ async fn main() -> anyhow::Result<()> {
         bearer(&intake.token_keys, &clerk),
     );
     let answered: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let total = a.rate * a.seconds;
+    let warm = a.rate * a.warmup;
+    let total = warm + a.rate * a.seconds;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate as f64));
     let base = (chrono::Utc::now().timestamp_millis() as u64 % 1_000_000) * 1_000_000;
     let mut calls = Vec::new();
@@ -200,8 +207,10 @@ async fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             if let Ok(r) = c.register_petition(load_request(base + n)).await {
                 let id = r.into_inner().case_id;
-                answered.lock().unwrap().insert(id.clone(), Instant::now());
-                sent.lock().unwrap().insert(id, t);
+                if n >= warm {
+                    answered.lock().unwrap().insert(id.clone(), Instant::now());
+                    sent.lock().unwrap().insert(id, t);
+                }
             }
         }));
     }
