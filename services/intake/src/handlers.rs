@@ -30,6 +30,7 @@ use uuid::Uuid;
 pub struct IntakeGrpc {
     pub shared: Shared,
     pub store: IntakeStore,
+    pub registrar: crate::registrar::Registrar,
     pub rules: IntakePolicy,
     pub cipher: PersonalDataCipher,
 }
@@ -365,9 +366,12 @@ impl IntakeService for IntakeGrpc {
         let event = crate::store::EventBuilder {
             event_id: uuid::Uuid::parse_str(&envelope.event_id)
                 .map_err(|e| Status::internal(format!("event id: {e}")))?,
-            build: Box::new(move |number: &str| crate::events::with_number(envelope, number)),
+            build: std::sync::Arc::new(move |number: &str| {
+                crate::events::with_number(envelope.clone(), number)
+            }),
         };
-        let case_number = match self.store.register(case, event).await {
+        let registration = crate::store::Registration { case, event };
+        let case_number = match self.registrar.register(registration).await {
             Ok(n) => n,
             Err(StoreError::DuplicateKey) => {
                 // Lost a race with a concurrent retry of the same key: answer as a retry.
@@ -385,6 +389,7 @@ impl IntakeService for IntakeGrpc {
             Err(e @ StoreError::RegisterFull { .. }) => {
                 return Err(Status::resource_exhausted(e.to_string()));
             }
+            Err(e @ StoreError::Stopped) => return Err(Status::unavailable(e.to_string())),
             Err(e) => return Err(internal(e)),
         };
         self.shared.relay_wake.notify_one();

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod crypto;
 pub mod events;
 pub mod handlers;
+pub mod registrar;
 pub mod store;
 
 use crate::crypto::{CryptoError, DEV_DATA_KEY, PersonalDataCipher};
@@ -20,6 +21,9 @@ use std::sync::Arc;
 pub const SERVICE_NAME: &str = "petition.v1.IntakeService";
 /// The database schema (PostgreSQL) or file name (SQLite) of intake.
 pub const SCHEMA: &str = "intake";
+
+/// The most registrations written in one transaction (see `registrar`).
+pub const REGISTRATION_BATCH: usize = 64;
 
 /// Intake as a service a host runs, with what it needs beyond the host.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +129,7 @@ impl Service for Intake {
         let store = store::IntakeStore::new(db);
         let grpc = handlers::IntakeGrpc {
             shared: host.shared(&producer),
+            registrar: registrar::Registrar::start(store.clone(), REGISTRATION_BATCH),
             store,
             rules: self.policy.clone(),
             cipher,

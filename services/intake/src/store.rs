@@ -1,6 +1,5 @@
-//! The intake store: one SQL body on PostgreSQL and SQLite (see `petition-storage`), with one
-//! dialect hook — drawing the gapless case number, where PostgreSQL earns a single statement —
-//! and one conformance suite (tests/store_conformance.rs) run against both.
+//! The intake store: one SQL body on PostgreSQL and SQLite (see `petition-storage`), and one
+//! conformance suite (tests/store_conformance.rs) run against both.
 
 use chrono::{DateTime, Utc};
 use petition_auth::ListScope;
@@ -8,8 +7,9 @@ use petition_domain::case_number::MAX_SEQUENCE;
 use petition_domain::intake::PriorCase;
 use petition_domain::{CaseStatus, Channel, Diversion, IdType, Sex, StepKind, TypeOfMatter};
 use petition_events::{Outbox, OutboxMessage};
-use petition_storage::{Corrupt, Db, Dialect, Order, RowExt, Sql, Tx, is_unique_violation, micros};
+use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, is_unique_violation, micros};
 use sqlx::any::AnyRow;
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -25,6 +25,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(#[from] Corrupt),
+    /// The registrar stopped (the service is shutting down) before it answered.
+    #[error("the service is shutting down; register again")]
+    Stopped,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,12 +156,20 @@ pub struct PageCursor {
     pub id: Uuid,
 }
 
-/// Builds the event once the case number is known, inside the registration transaction.
 /// The registration's event, finished with the case number once it is drawn; its id is known
-/// before, for the case's first step.
+/// before, for the case's first step. `Fn`, not `FnOnce`: a batch that fails is registered
+/// again one case at a time.
+#[derive(Clone)]
 pub struct EventBuilder {
     pub event_id: Uuid,
-    pub build: Box<dyn FnOnce(&str) -> OutboxMessage + Send>,
+    pub build: Arc<dyn Fn(&str) -> OutboxMessage + Send + Sync>,
+}
+
+/// A case to register and its event.
+#[derive(Clone)]
+pub struct Registration {
+    pub case: NewCase,
+    pub event: EventBuilder,
 }
 
 const CASE_COLUMNS: &str = "id, case_number, query_code, channel, received_by, received_at, \
@@ -281,7 +292,32 @@ impl IntakeStore {
     /// Writes the case, its petitioners, its first step, its case number and its event in one
     /// transaction. Returns the case number.
     pub async fn register(&self, case: NewCase, event: EventBuilder) -> Result<String, StoreError> {
+        let mut numbers = self.register_all(&[Registration { case, event }]).await?;
+        Ok(numbers.remove(0))
+    }
+
+    /// Registers several cases in one transaction, all or none, and returns their numbers in
+    /// order. The numbers of a register are drawn together at the end: the draw holds the
+    /// register's counter row lock until commit, and every registration of the register waits
+    /// behind it, so a batch pays for that wait once (see `Registrar`).
+    pub async fn register_all(&self, regs: &[Registration]) -> Result<Vec<String>, StoreError> {
         let mut tx = self.db.begin().await?;
+        for r in regs {
+            Self::insert_case(&mut tx, &r.case, r.event.event_id).await?;
+        }
+        let numbers = self.draw_case_numbers(&mut tx, regs).await?;
+        let msgs: Vec<OutboxMessage> = regs
+            .iter()
+            .zip(&numbers)
+            .map(|(r, n)| (r.event.build)(n))
+            .collect();
+        Outbox::enqueue_all(&mut tx, &msgs).await?;
+        tx.commit().await?;
+        Ok(numbers)
+    }
+
+    /// The case, its petitioners and its first step, without a number yet.
+    async fn insert_case(tx: &mut Tx, case: &NewCase, event_id: Uuid) -> Result<(), StoreError> {
         let c = &case.body;
         let f = &c.flags;
         let inserted = sqlx::query(
@@ -327,7 +363,7 @@ impl IntakeStore {
         .bind(micros(c.registered_at))
         .bind("")
         .bind(flag(f.repeat_of_open))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         if let Err(e) = inserted {
             return Err(
@@ -368,85 +404,76 @@ impl IntakeStore {
                     .bind(p.age_band.clone())
                     .push(")");
             }
-            q.build().execute(&mut *tx).await?;
+            q.build().execute(&mut **tx).await?;
         }
-        // The first step goes in before the number is drawn: the draw takes the register's
-        // lock until commit, and every registration of the register queues behind it, so only
-        // what needs the number (its event) comes after.
         sqlx::query(
             "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(c.id.to_string())
-        .bind(event.event_id.to_string())
+        .bind(event_id.to_string())
         .bind(micros(c.registered_at))
         .bind(StepKind::Registered.as_str())
         .bind(&c.received_by)
         .bind(format!("registered by {}", c.registered_by))
         .bind("registered")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        let number = self.draw_case_number(&mut tx, &case).await?;
-        let msg = (event.build)(&number);
-        Outbox::enqueue(&mut tx, &msg).await?;
-        tx.commit().await?;
-        Ok(number)
+        Ok(())
     }
 
-    /// Draws the register's next number for the year and writes it on the case. Drawing takes
-    /// the register's counter row lock, held until commit, so it comes last; PostgreSQL does the draw
-    /// and the write in one statement, which shortens that wait by a round trip.
-    async fn draw_case_number(&self, tx: &mut Tx, case: &NewCase) -> Result<String, StoreError> {
-        let prefix = format!("{}-{:04}-", case.register_region, case.register_year);
-        let id = case.body.id.to_string();
-        let seq: i64 = match self.db.dialect() {
-            Dialect::Postgres => {
-                sqlx::query_scalar(
-                    "WITH n AS ( \
-                   INSERT INTO case_number_counters (region, year, last_seq) VALUES ($1, $2, 1) \
-                   ON CONFLICT (region, year) DO UPDATE \
-                     SET last_seq = case_number_counters.last_seq + 1 \
-                   RETURNING last_seq) \
-                 UPDATE cases SET case_number = CASE WHEN n.last_seq <= $5 \
-                   THEN $3 || lpad(n.last_seq::text, 6, '0') END \
-                 FROM n WHERE cases.id = $4 RETURNING n.last_seq",
-                )
-                .bind(&case.register_region)
-                .bind(i64::from(case.register_year))
-                .bind(&prefix)
-                .bind(&id)
-                // Past the last number a 6-digit register holds, the case keeps no number and
-                // the check below refuses it; `lpad` would cut the seventh digit silently.
-                .bind(MAX_SEQUENCE as i64)
-                .fetch_one(&mut **tx)
-                .await?
+    /// Draws the numbers of `regs`, register by register, and writes them on the cases: one
+    /// counter update per register for all its cases (they take consecutive numbers in the
+    /// order given), one update for their numbers.
+    async fn draw_case_numbers(
+        &self,
+        tx: &mut Tx,
+        regs: &[Registration],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut registers: Vec<((&str, i32), Vec<usize>)> = Vec::new();
+        for (i, r) in regs.iter().enumerate() {
+            let key = (r.case.register_region.as_str(), r.case.register_year);
+            match registers.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => registers.push((key, vec![i])),
             }
-            Dialect::Sqlite => {
-                let seq: i64 = sqlx::query_scalar(
-                    "INSERT INTO case_number_counters (region, year, last_seq) VALUES ($1, $2, 1) \
-                     ON CONFLICT (region, year) DO UPDATE \
-                       SET last_seq = case_number_counters.last_seq + 1 \
-                     RETURNING last_seq",
-                )
-                .bind(&case.register_region)
-                .bind(i64::from(case.register_year))
-                .fetch_one(&mut **tx)
-                .await?;
-                sqlx::query("UPDATE cases SET case_number = $1 WHERE id = $2")
-                    .bind(format!("{prefix}{seq:06}"))
-                    .bind(&id)
-                    .execute(&mut **tx)
-                    .await?;
-                seq
-            }
-        };
-        if seq as u64 > MAX_SEQUENCE {
-            return Err(StoreError::RegisterFull {
-                region: case.register_region.clone(),
-                year: case.register_year,
-            });
         }
-        Ok(format!("{prefix}{seq:06}"))
+        let mut numbers = vec![String::new(); regs.len()];
+        for ((region, year), members) in registers {
+            let count = members.len() as i64;
+            let last: i64 = sqlx::query_scalar(
+                "INSERT INTO case_number_counters (region, year, last_seq) VALUES ($1, $2, $3) \
+                 ON CONFLICT (region, year) DO UPDATE \
+                   SET last_seq = case_number_counters.last_seq + $3 \
+                 RETURNING last_seq",
+            )
+            .bind(region)
+            .bind(i64::from(year))
+            .bind(count)
+            .fetch_one(&mut **tx)
+            .await?;
+            if last as u64 > MAX_SEQUENCE {
+                return Err(StoreError::RegisterFull {
+                    region: region.to_owned(),
+                    year,
+                });
+            }
+            let prefix = format!("{region}-{year:04}-");
+            let mut q = Sql::new("UPDATE cases SET case_number = CASE id");
+            for (k, &i) in members.iter().enumerate() {
+                let number = format!("{prefix}{:06}", last - count + 1 + k as i64);
+                q.push(" WHEN ")
+                    .bind(regs[i].case.body.id.to_string())
+                    .push(" THEN ")
+                    .bind(number.clone());
+                numbers[i] = number;
+            }
+            q.push(" END WHERE id IN (")
+                .bind_list(members.iter().map(|&i| regs[i].case.body.id.to_string()))
+                .push(")");
+            q.build().execute(&mut **tx).await?;
+        }
+        Ok(numbers)
     }
 
     pub async fn find_by_idempotency_key(

@@ -6,9 +6,10 @@ use petition_auth::ListScope;
 use petition_domain::{CaseStatus, Channel, IdType, Sex, StepKind, TypeOfMatter};
 use petition_events::outbox::{EntryId, EventSink, OutboxRow, Published};
 use petition_events::{BusError, OutboxMessage};
+use petition_intake::registrar::Registrar;
 use petition_intake::store::{
-    CaseBody, CaseFilter, CaseKey, IntakeStore, NewCase, PageCursor, StepRecord, StoreError,
-    StoredFlags, StoredPetitioner,
+    CaseBody, CaseFilter, CaseKey, IntakeStore, NewCase, PageCursor, Registration, StepRecord,
+    StoreError, StoredFlags, StoredPetitioner,
 };
 use petition_testkit::{StoreHarness, TestDb};
 use std::collections::HashMap;
@@ -84,7 +85,7 @@ fn case(organ: &str, region: &str, year: i32, received_at: DateTime<Utc>) -> New
 fn event(id: Uuid) -> petition_intake::store::EventBuilder {
     petition_intake::store::EventBuilder {
         event_id: id,
-        build: Box::new(move |number: &str| OutboxMessage {
+        build: std::sync::Arc::new(move |number: &str| OutboxMessage {
             event_id: id,
             stream: "petition.intake.v1".into(),
             payload: number.as_bytes().to_vec(),
@@ -226,6 +227,111 @@ async fn a_rejected_registration_leaves_no_gap_and_no_event(h: Harness) {
         2,
         "one event per committed case"
     );
+}
+
+fn registration(c: NewCase) -> Registration {
+    Registration {
+        case: c,
+        event: event(Uuid::now_v7()),
+    }
+}
+
+async fn a_batch_numbers_each_register_in_arrival_order(h: Harness) {
+    register(&h, case("pingcheng.bureau", "140213", 2026, at(7, 1)))
+        .await
+        .unwrap();
+    let batch = [
+        case("pingcheng.bureau", "140213", 2026, at(7, 2)),
+        case("datong.bureau", "140200", 2026, at(7, 2)),
+        case("pingcheng.housing", "140213", 2026, at(7, 3)),
+        case("pingcheng.bureau", "140213", 2026, at(7, 4)),
+    ];
+    let regs: Vec<Registration> = batch.iter().cloned().map(registration).collect();
+    let numbers = h.store.register_all(&regs).await.unwrap();
+    assert_eq!(
+        numbers,
+        [
+            "140213-2026-000002",
+            "140200-2026-000001",
+            "140213-2026-000003",
+            "140213-2026-000004",
+        ]
+    );
+    for (c, number) in batch.iter().zip(&numbers) {
+        let stored = h
+            .store
+            .get_case(&CaseKey::Id(c.body.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &stored.case_number, number,
+            "each case carries its own number"
+        );
+    }
+    assert_eq!(h.outbox.pending().await.unwrap(), 5, "one event per case");
+}
+
+async fn a_failed_batch_writes_and_draws_nothing(h: Harness) {
+    let mut first = case("pingcheng.bureau", "140213", 2026, at(8, 1));
+    first.body.source_system = Some("datong.12345".into());
+    first.body.external_ref = Some("DT-9".into());
+    register(&h, first.clone()).await.unwrap();
+    let mut again = case("pingcheng.bureau", "140213", 2026, at(8, 2));
+    again.body.source_system = first.body.source_system.clone();
+    again.body.external_ref = first.body.external_ref.clone();
+    let good = case("pingcheng.bureau", "140213", 2026, at(8, 3));
+    let regs = [registration(good.clone()), registration(again)];
+    assert!(matches!(
+        h.store.register_all(&regs).await,
+        Err(StoreError::DuplicateKey)
+    ));
+    assert!(
+        h.store
+            .get_case(&CaseKey::Id(good.body.id))
+            .await
+            .unwrap()
+            .is_none(),
+        "the good case of the failed batch was not written"
+    );
+    let next = register(&h, case("pingcheng.bureau", "140213", 2026, at(8, 4)))
+        .await
+        .unwrap();
+    assert_eq!(next, "140213-2026-000002", "no number was drawn for it");
+    assert_eq!(h.outbox.pending().await.unwrap(), 2);
+}
+
+async fn the_registrar_batches_and_a_duplicate_fails_alone(h: Harness) {
+    let mut first = case("pingcheng.bureau", "140213", 2026, at(9, 0));
+    first.body.source_system = Some("datong.12345".into());
+    first.body.external_ref = Some("DT-11".into());
+    register(&h, first.clone()).await.unwrap();
+    let registrar = Registrar::start(h.store.clone(), 64);
+    let calls: Vec<_> = (0..30u32)
+        .map(|i| {
+            let registrar = registrar.clone();
+            let mut c = case("pingcheng.bureau", "140213", 2026, at(9, i % 20));
+            if i == 17 {
+                c.body.source_system = first.body.source_system.clone();
+                c.body.external_ref = first.body.external_ref.clone();
+            }
+            tokio::spawn(async move { registrar.register(registration(c)).await })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    let mut duplicates = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(n) => numbers.push(n),
+            Err(StoreError::DuplicateKey) => duplicates += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(duplicates, 1, "only the duplicate is refused");
+    numbers.sort();
+    let want: Vec<String> = (2..=30).map(|i| format!("140213-2026-{i:06}")).collect();
+    assert_eq!(numbers, want, "the others, without a gap");
+    assert_eq!(h.outbox.pending().await.unwrap(), 30);
 }
 
 async fn concurrent_registrations_draw_distinct_gapless_numbers(h: Harness) {
@@ -520,6 +626,9 @@ petition_testkit::dual_dialect!(open =>
     numbers_are_gapless_per_register_and_year,
     a_rejected_registration_leaves_no_gap_and_no_event,
     concurrent_registrations_draw_distinct_gapless_numbers,
+    a_batch_numbers_each_register_in_arrival_order,
+    a_failed_batch_writes_and_draws_nothing,
+    the_registrar_batches_and_a_duplicate_fails_alone,
     the_outbox_relays_in_commit_order_once,
     prior_cases_match_person_and_matter,
     lists_filter_scope_and_page,
