@@ -20,7 +20,7 @@ pub use apply::{Apply, ApplyError, Transactional};
 pub use inproc::InProcessBus;
 pub use outbox::{EntryId, EventSink, Outbox, OutboxMessage, OutboxRow, Published};
 pub use redis_bus::{ConsumerConfig, RedisSink, run_redis_consumer};
-pub use relay::{Relay, RelayConfig};
+pub use relay::{Relay, RelayConfig, RelayWake};
 pub use streams::{Stream, event_type, group};
 
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,57 @@ use crate::outbox::{EntryId, EventSink, Outbox, Published};
 use petition_telemetry::ReadinessFlag;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, watch};
+
+/// How a committing writer wakes its relay: at once, and with the time of the wake, so that the
+/// relay can tell a wake its last round already covered (the commit came before the round read
+/// the outbox) from one that brings new rows. Under load most wakes arrive while a round is
+/// running; without the time each would cost a round that finds nothing.
+#[derive(Debug)]
+pub struct RelayWake {
+    notify: Notify,
+    base: Instant,
+    /// nanoseconds after `base` of the latest wake
+    last: AtomicU64,
+}
+
+impl Default for RelayWake {
+    fn default() -> Self {
+        Self {
+            notify: Notify::new(),
+            base: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RelayWake {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Call after the commit that wrote outbox rows.
+    pub fn notify_one(&self) {
+        self.last.store(self.now(), Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// Waits for a wake after `since` (a `now()` taken before the last round read the outbox).
+    async fn after(&self, since: u64) {
+        loop {
+            self.notify.notified().await;
+            if self.last.load(Ordering::SeqCst) >= since {
+                return;
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -42,7 +91,7 @@ pub struct Relay {
     service: String,
     outbox: Outbox,
     sink: Arc<dyn EventSink>,
-    wake: Arc<Notify>,
+    wake: Arc<RelayWake>,
     cfg: RelayConfig,
     readiness: Option<ReadinessFlag>,
     /// per stream, the last entry id this relay gave it; loaded from the outbox on first use
@@ -58,7 +107,7 @@ impl Relay {
         service: &str,
         outbox: Outbox,
         sink: Arc<dyn EventSink>,
-        wake: Arc<Notify>,
+        wake: Arc<RelayWake>,
         cfg: RelayConfig,
         readiness: Option<ReadinessFlag>,
     ) -> Arc<Self> {
@@ -88,6 +137,7 @@ impl Relay {
                 return;
             }
             let now = Instant::now();
+            let began = self.wake.now();
             let check = now >= next_check;
             let maintain = now >= next_maintenance;
             // A round is not cut short by a shutdown: cut between XADD and the mark, it would
@@ -121,7 +171,7 @@ impl Relay {
                 }
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.after(began) => {}
                 _ = tokio::time::sleep(self.cfg.poll_interval) => {}
                 _ = shutdown.changed() => {}
             }
@@ -230,5 +280,36 @@ impl Relay {
             *guard = Some(self.outbox.last_published().await?);
         }
         self.drain(guard.as_mut().expect("loaded above")).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `after(since)` is ready at once.
+    async fn woken(w: &RelayWake, since: u64) -> bool {
+        tokio::select! {
+            biased;
+            _ = w.after(since) => true,
+            _ = std::future::ready(()) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wake_the_last_round_covered_starts_no_round_and_a_later_one_does() {
+        let w = RelayWake::default();
+        // A commit, then a round that reads the outbox after it.
+        w.notify_one();
+        let began = loop {
+            let t = w.now();
+            if t > w.last.load(Ordering::SeqCst) {
+                break t;
+            }
+        };
+        assert!(!woken(&w, began).await, "its rows were in the round");
+        // A commit while the round runs: its rows may have come too late for it.
+        w.notify_one();
+        assert!(woken(&w, began).await);
     }
 }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 const STREAM: Stream = Stream::Intake;
 
@@ -63,7 +63,7 @@ fn relay(outbox: &Outbox, sink: Arc<dyn EventSink>) -> Arc<Relay> {
         "test",
         outbox.clone(),
         sink,
-        Arc::new(Notify::new()),
+        petition_events::RelayWake::new(),
         cfg,
         None,
     )

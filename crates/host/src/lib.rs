@@ -19,7 +19,7 @@ use petition_auth::{AccessPolicy, AuthInterceptor, Principal, TokenKeys};
 use petition_domain::{Clock, SimulatedClock, SystemClock};
 use petition_events::outbox::{EventSink, Outbox};
 use petition_events::{
-    ConsumerConfig, EventHandler, InProcessBus, RedisSink, Relay, RelayConfig, Stream,
+    ConsumerConfig, EventHandler, InProcessBus, RedisSink, Relay, RelayConfig, RelayWake, Stream,
 };
 use petition_grpc::PageTokens;
 use petition_grpc::reference::{Reference, ReferenceError};
@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Everything a host needs to start; binaries fill it from [`CommonArgs`], tests by hand.
@@ -141,7 +141,7 @@ enum Bus {
 #[derive(Clone)]
 pub struct Producer {
     pub outbox: Outbox,
-    pub wake: Arc<Notify>,
+    pub wake: Arc<RelayWake>,
 }
 
 /// What every service's handlers take from the host: the reference data, the access policy,
@@ -152,7 +152,7 @@ pub struct Shared {
     pub access: Arc<AccessPolicy>,
     pub clock: Arc<dyn Clock>,
     pub pages: PageTokens,
-    pub relay_wake: Arc<Notify>,
+    pub relay_wake: Arc<RelayWake>,
 }
 
 pub struct Host {
@@ -319,7 +319,7 @@ impl Host {
     /// process has subscribed).
     pub fn outbox(&mut self, db: &Db) -> Producer {
         let outbox = Outbox::new(db.clone());
-        let wake = Arc::new(Notify::new());
+        let wake = RelayWake::new();
         let sink: Arc<dyn EventSink> = match &self.bus {
             Bus::Redis(client) => Arc::new(RedisSink::new(client.clone(), &self.cfg.stream_prefix)),
             Bus::InProcess(bus) => bus.clone(),

@@ -13,14 +13,13 @@ use petition_grpc::reference::Reference;
 use petition_proto::v1 as pb;
 use petition_storage::Tx;
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
 
 pub struct RoutingConsumer {
     pub reference: Arc<Reference>,
     pub rules: Arc<RwLock<RoutingRules>>,
     pub policy: RoutingPolicy,
     pub clock: Arc<dyn Clock>,
-    pub relay_wake: Arc<Notify>,
+    pub relay_wake: Arc<petition_events::RelayWake>,
 }
 
 #[async_trait::async_trait]

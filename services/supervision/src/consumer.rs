@@ -12,14 +12,13 @@ use petition_events::{Apply, ApplyError, Delivery, HandlerError};
 use petition_grpc::convert::from_ts;
 use petition_storage::Tx;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 pub struct SupervisionConsumer {
     pub store: SupervisionStore,
     pub calendar: Arc<HolidayCalendar>,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
-    pub relay_wake: Arc<Notify>,
+    pub relay_wake: Arc<petition_events::RelayWake>,
 }
 
 #[async_trait::async_trait]

@@ -19,7 +19,7 @@ pub struct Engine {
     pub calendar: Arc<HolidayCalendar>,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
-    pub relay_wake: Arc<Notify>,
+    pub relay_wake: Arc<petition_events::RelayWake>,
     pub wake: Arc<Notify>,
     /// cases fired per scan
     pub batch: u32,

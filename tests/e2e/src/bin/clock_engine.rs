@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         calendar,
         rules: ClockRules::default(),
         clock: Arc::new(SystemClock),
-        relay_wake: Arc::new(Notify::new()),
+        relay_wake: petition_events::RelayWake::new(),
         wake: Arc::new(Notify::new()),
         batch: 500,
         max_sleep: Duration::from_secs(1),
