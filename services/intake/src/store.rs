@@ -302,9 +302,7 @@ impl IntakeStore {
     /// behind it, so a batch pays for that wait once (see `Registrar`).
     pub async fn register_all(&self, regs: &[Registration]) -> Result<Vec<String>, StoreError> {
         let mut tx = self.db.begin().await?;
-        for r in regs {
-            Self::insert_case(&mut tx, &r.case, r.event.event_id).await?;
-        }
+        Self::insert_cases(&mut tx, regs).await?;
         let numbers = self.draw_case_numbers(&mut tx, regs).await?;
         let msgs: Vec<OutboxMessage> = regs
             .iter()
@@ -316,56 +314,90 @@ impl IntakeStore {
         Ok(numbers)
     }
 
-    /// The case, its petitioners and its first step, without a number yet.
-    async fn insert_case(tx: &mut Tx, case: &NewCase, event_id: Uuid) -> Result<(), StoreError> {
-        let c = &case.body;
-        let f = &c.flags;
-        let inserted = sqlx::query(
+    /// The cases, their petitioners and their first steps, without numbers yet: three
+    /// statements for the whole batch, however many cases it holds.
+    async fn insert_cases(tx: &mut Tx, regs: &[Registration]) -> Result<(), StoreError> {
+        // 33 parameters a case: a batch stays far below either dialect's limit.
+        let mut q = Sql::new(
             "INSERT INTO cases (id, query_code, channel, received_by, received_at, registered_at, \
              registered_by, category, type_of_matter, diversion, problem_location, title, content, \
              people_present, people_affected, representatives, accused_name_sealed, accused_organ, \
              source_system, external_ref, fingerprint, competent_organ, flag_group, flag_leapfrog, \
              flag_repeat, repeat_of_case_id, repeat_of_case_number, first_at_organ, \
-             open_below_case_number, status, status_at, status_event, repeat_of_open) VALUES ($1, \
-             $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
-        )
-        .bind(c.id.to_string())
-        .bind(&c.query_code)
-        .bind(c.channel.as_str())
-        .bind(&c.received_by)
-        .bind(micros(c.received_at))
-        .bind(micros(c.registered_at))
-        .bind(&c.registered_by)
-        .bind(&c.category)
-        .bind(c.type_of_matter.as_str())
-        .bind(c.diversion.map(|d| d.as_str()))
-        .bind(&c.problem_location)
-        .bind(&c.title)
-        .bind(&c.content)
-        .bind(c.people_present)
-        .bind(c.people_affected)
-        .bind(c.representatives)
-        .bind(&c.accused_name_sealed)
-        .bind(&c.accused_organ)
-        .bind(&c.source_system)
-        .bind(&c.external_ref)
-        .bind(&c.fingerprint)
-        .bind(&c.competent_organ)
-        .bind(flag(f.group))
-        .bind(flag(f.leapfrog))
-        .bind(flag(f.repeat))
-        .bind(&f.repeat_of_case_id)
-        .bind(&f.repeat_of_case_number)
-        .bind(flag(f.first_at_organ))
-        .bind(&f.open_below_case_number)
-        .bind(CaseStatus::Registered.as_str())
-        .bind(micros(c.registered_at))
-        .bind("")
-        .bind(flag(f.repeat_of_open))
-        .execute(&mut **tx)
-        .await;
-        if let Err(e) = inserted {
+             open_below_case_number, status, status_at, status_event, repeat_of_open) VALUES ",
+        );
+        for (i, r) in regs.iter().enumerate() {
+            let c = &r.case.body;
+            let f = &c.flags;
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(c.id.to_string())
+                .push(", ")
+                .bind(c.query_code.clone())
+                .push(", ")
+                .bind(c.channel.as_str().to_owned())
+                .push(", ")
+                .bind(c.received_by.clone())
+                .push(", ")
+                .bind(micros(c.received_at))
+                .push(", ")
+                .bind(micros(c.registered_at))
+                .push(", ")
+                .bind(c.registered_by.clone())
+                .push(", ")
+                .bind(c.category.clone())
+                .push(", ")
+                .bind(c.type_of_matter.as_str().to_owned())
+                .push(", ")
+                .bind(c.diversion.map(|d| d.as_str().to_owned()))
+                .push(", ")
+                .bind(c.problem_location.clone())
+                .push(", ")
+                .bind(c.title.clone())
+                .push(", ")
+                .bind(c.content.clone())
+                .push(", ")
+                .bind(c.people_present)
+                .push(", ")
+                .bind(c.people_affected)
+                .push(", ")
+                .bind(c.representatives)
+                .push(", ")
+                .bind(c.accused_name_sealed.clone())
+                .push(", ")
+                .bind(c.accused_organ.clone())
+                .push(", ")
+                .bind(c.source_system.clone())
+                .push(", ")
+                .bind(c.external_ref.clone())
+                .push(", ")
+                .bind(c.fingerprint.clone())
+                .push(", ")
+                .bind(c.competent_organ.clone())
+                .push(", ")
+                .bind(flag(f.group))
+                .push(", ")
+                .bind(flag(f.leapfrog))
+                .push(", ")
+                .bind(flag(f.repeat))
+                .push(", ")
+                .bind(f.repeat_of_case_id.clone())
+                .push(", ")
+                .bind(f.repeat_of_case_number.clone())
+                .push(", ")
+                .bind(flag(f.first_at_organ))
+                .push(", ")
+                .bind(f.open_below_case_number.clone())
+                .push(", ")
+                .bind(CaseStatus::Registered.as_str().to_owned())
+                .push(", ")
+                .bind(micros(c.registered_at))
+                .push(", ")
+                .bind(String::new())
+                .push(", ")
+                .bind(flag(f.repeat_of_open))
+                .push(")");
+        }
+        if let Err(e) = q.build().execute(&mut **tx).await {
             return Err(
                 if is_unique_violation(&e, &["cases_idempotency_key", "cases.source_system"]) {
                     StoreError::DuplicateKey
@@ -374,16 +406,27 @@ impl IntakeStore {
                 },
             );
         }
-        if !case.petitioners.is_empty() {
+        let petitioners: Vec<(&CaseBody, usize, &StoredPetitioner)> = regs
+            .iter()
+            .flat_map(|r| {
+                r.case
+                    .petitioners
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, p)| (&r.case.body, i, p))
+            })
+            .collect();
+        // 11 parameters a petitioner
+        for chunk in petitioners.chunks(500) {
             let mut q = Sql::new(
                 "INSERT INTO petitioners (case_id, ordinal, name, id_type, id_hash, \
                  id_number_sealed, phone_sealed, address_sealed, is_main, sex, age_band) VALUES ",
             );
-            for (i, p) in case.petitioners.iter().enumerate() {
+            for (i, (c, ordinal, p)) in chunk.iter().enumerate() {
                 q.push(if i == 0 { "(" } else { ", (" })
                     .bind(c.id.to_string())
                     .push(", ")
-                    .bind(i as i64)
+                    .bind(*ordinal as i64)
                     .push(", ")
                     .bind(p.name.clone())
                     .push(", ")
@@ -406,19 +449,28 @@ impl IntakeStore {
             }
             q.build().execute(&mut **tx).await?;
         }
-        sqlx::query(
-            "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(c.id.to_string())
-        .bind(event_id.to_string())
-        .bind(micros(c.registered_at))
-        .bind(StepKind::Registered.as_str())
-        .bind(&c.received_by)
-        .bind(format!("registered by {}", c.registered_by))
-        .bind("registered")
-        .execute(&mut **tx)
-        .await?;
+        let mut q = Sql::new(
+            "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) VALUES ",
+        );
+        for (i, r) in regs.iter().enumerate() {
+            let c = &r.case.body;
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(c.id.to_string())
+                .push(", ")
+                .bind(r.event.event_id.to_string())
+                .push(", ")
+                .bind(micros(c.registered_at))
+                .push(", ")
+                .bind(StepKind::Registered.as_str().to_owned())
+                .push(", ")
+                .bind(c.received_by.clone())
+                .push(", ")
+                .bind(format!("registered by {}", c.registered_by))
+                .push(", ")
+                .bind("registered".to_owned())
+                .push(")");
+        }
+        q.build().execute(&mut **tx).await?;
         Ok(())
     }
 
