@@ -59,9 +59,11 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let day = 86_400_000_000i64;
     sqlx::query(
-        "INSERT INTO cases (case_id, case_number, received_by, bureau, holder, stage, version) \
+        "INSERT INTO cases (case_id, case_number, received_by, bureau, holder, stage, \
+         backlog_flag, petitioner_confirmed, version) \
          SELECT 'bench-' || i, '140213-2026-' || lpad(i::text, 7, '0'), 'pingcheng.bureau', \
-         'pingcheng.bureau', 'pingcheng.housing', 'routed', 1 FROM generate_series(1, $1) AS i",
+         'pingcheng.bureau', 'pingcheng.housing', 'routed', 0, 0, 1 \
+         FROM generate_series(1, $1) AS i",
     )
     .bind(a.open as i64)
     .execute(&pool)
