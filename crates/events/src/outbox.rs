@@ -150,19 +150,31 @@ fn wall_clock() -> DateTime<Utc> {
     SystemClock.now()
 }
 
+/// How often a relay that does not lead asks again whether it may.
+const LEAD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+struct Leadership {
+    conn: Option<AnyConnection>,
+    /// a standby asks for the lead again no sooner than this
+    next_try: Option<std::time::Instant>,
+}
+
 /// A service's outbox table, on either dialect.
 #[derive(Clone)]
 pub struct Outbox {
     db: Db,
     /// On PostgreSQL, the relay's own connection while it leads (see `relay_once`).
-    leader: Arc<Mutex<Option<AnyConnection>>>,
+    leader: Arc<Mutex<Leadership>>,
 }
 
 impl Outbox {
     pub fn new(db: Db) -> Self {
         Self {
             db,
-            leader: Arc::default(),
+            leader: Arc::new(Mutex::new(Leadership {
+                conn: None,
+                next_try: None,
+            })),
         }
     }
 
@@ -218,18 +230,24 @@ impl Outbox {
         match self.db.dialect() {
             Dialect::Postgres => {
                 let mut leader = self.leader.lock().await;
-                if leader.is_none() {
+                if leader.conn.is_none() {
+                    let now = std::time::Instant::now();
+                    if leader.next_try.is_some_and(|t| now < t) {
+                        return Ok(Published::Done(Vec::new()));
+                    }
+                    leader.next_try = Some(now + LEAD_RETRY);
                     match self.lead().await? {
                         Some(conn) => {
-                            // Another instance may have published meanwhile: what this one
-                            // knew of the streams is stale.
-                            known.clear();
-                            *leader = Some(conn);
+                            // What the streams must hold is what the outbox says was published
+                            // last, whoever published it: the check that finds a stream Redis
+                            // lost starts from there.
+                            *known = self.last_published().await?;
+                            leader.conn = Some(conn);
                         }
                         None => return Ok(Published::Done(Vec::new())),
                     }
                 }
-                let Some(conn) = leader.as_mut() else {
+                let Some(conn) = leader.conn.as_mut() else {
                     return Ok(Published::Done(Vec::new()));
                 };
                 let result = async {
@@ -248,10 +266,12 @@ impl Outbox {
                     Ok(outcome)
                 }
                 .await;
-                if result.is_err() {
+                if let Err(BusError::Database(_)) = &result {
                     // The connection may be what failed; the next round connects afresh and
-                    // takes the lead again (the lock went with the session).
-                    *leader = None;
+                    // takes the lead again (the lock went with the session). A failure of the
+                    // bus keeps the lead, and what the relay knows of the streams with it.
+                    leader.conn = None;
+                    leader.next_try = None;
                 }
                 result
             }
@@ -283,19 +303,26 @@ impl Outbox {
     /// dies, so a standby takes over within its poll). Leading, the relay reads and marks
     /// rows with two plain statements instead of a locking transaction of four round trips,
     /// and its marks skip the WAL flush: a lost mark only publishes the rows again, which
-    /// consumers absorb by event id. The connection leaves the pool (`detach`) so that this
-    /// session setting never reaches a service's own writes. `None`: another relay leads.
+    /// consumers absorb by event id. The connection leaves the pool (`detach`) once it leads,
+    /// so that this session setting never reaches a service's own writes. `None`: another
+    /// relay leads; this one asks again after `LEAD_RETRY`, and its own commits go out with
+    /// the leader's next poll.
     async fn lead(&self) -> Result<Option<AnyConnection>, BusError> {
-        let mut conn = self.db.pool().acquire().await?.detach();
-        sqlx::raw_sql("SET synchronous_commit = off")
-            .execute(&mut conn)
-            .await?;
+        let mut conn = self.db.pool().acquire().await?;
         let led: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_lock(hashtext('petition outbox relay ' || current_schema()))",
         )
-        .fetch_one(&mut conn)
+        .fetch_one(&mut *conn)
         .await?;
-        Ok(led.then_some(conn))
+        if !led {
+            // Back to the pool as it came: it holds no lock and no setting.
+            return Ok(None);
+        }
+        let mut conn = conn.detach();
+        sqlx::raw_sql("SET synchronous_commit = off")
+            .execute(&mut conn)
+            .await?;
+        Ok(Some(conn))
     }
 
     /// Marks a published batch, and remembers per stream the last entry id it reached.

@@ -1097,3 +1097,42 @@ async fn one_relay_leads_an_outbox_and_a_standby_takes_over_when_it_is_gone() {
         "each row published once"
     );
 }
+
+#[tokio::test]
+async fn a_publish_that_failed_while_redis_was_down_still_finds_what_redis_lost() {
+    let db = require!(TestDb::postgres());
+    let Some(mut redis) = petition_testkit::RedisServer::start(false) else {
+        return;
+    };
+    let producer = open(&db, "producer").await;
+    let outbox = outbox(&producer);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let relay = relay(&outbox, Arc::new(RedisSink::new(client.clone(), "lost:")));
+    let key = format!("lost:{STREAM}");
+    let len = async || -> usize {
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("XLEN")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap()
+    };
+    for case in ["1", "2"] {
+        commit(&producer, case).await;
+    }
+    assert_eq!(relay.flush().await.unwrap(), 2);
+    // Redis dies with both entries, unconsumed; a commit meanwhile fails to go out.
+    redis.kill();
+    commit(&producer, "3").await;
+    assert!(relay.flush().await.is_err());
+    // It comes back empty. The relay's next rounds find the loss and publish all three again.
+    redis.restart();
+    wait_for(
+        async || {
+            let _ = relay.flush().await;
+            outbox.pending().await.unwrap() == 0 && len().await == 3
+        },
+        "the refill",
+    )
+    .await;
+}
