@@ -42,7 +42,8 @@ impl RelayWake {
 
     /// Call after the commit that wrote outbox rows.
     pub fn notify_one(&self) {
-        self.last.store(self.now(), Ordering::SeqCst);
+        // `fetch_max`: two writers racing must not move the time back past a round's start.
+        self.last.fetch_max(self.now(), Ordering::SeqCst);
         self.notify.notify_one();
     }
 
