@@ -389,7 +389,9 @@ impl IntakeService for IntakeGrpc {
             Err(e @ StoreError::RegisterFull { .. }) => {
                 return Err(Status::resource_exhausted(e.to_string()));
             }
-            Err(e @ StoreError::Stopped) => return Err(Status::unavailable(e.to_string())),
+            Err(e @ (StoreError::Stopped | StoreError::Unavailable(_))) => {
+                return Err(Status::unavailable(e.to_string()));
+            }
             Err(e) => return Err(internal(e)),
         };
         self.shared.relay_wake.notify_one();

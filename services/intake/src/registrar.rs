@@ -46,13 +46,18 @@ impl Registrar {
 async fn run(store: IntakeStore, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let jobs = std::mem::take(&mut batch);
+        // A caller that gave up (its deadline passed, it hung up) is not registered behind
+        // its back: it was told the call failed, and may send it again.
+        let jobs: Vec<Job> = std::mem::take(&mut batch)
+            .into_iter()
+            .filter(|j| !j.reply.is_closed())
+            .collect();
+        if jobs.is_empty() {
+            continue;
+        }
         metrics::histogram!("intake_registration_batch_size").record(jobs.len() as f64);
-        if let [_] = &jobs[..] {
-            for job in jobs {
-                let result = store.register_all(&[job.registration]).await;
-                let _ = job.reply.send(result.map(|mut n| n.remove(0)));
-            }
+        if jobs.len() == 1 {
+            one_at_a_time(&store, jobs).await;
             continue;
         }
         let regs: Vec<Registration> = jobs.iter().map(|j| j.registration.clone()).collect();
@@ -62,15 +67,27 @@ async fn run(store: IntakeStore, mut rx: mpsc::Receiver<Job>, max_batch: usize) 
                     let _ = job.reply.send(Ok(number));
                 }
             }
+            // The database is away: every registration of the batch would wait its turn for
+            // the same answer, one pool timeout after another. They all get it now.
+            Err(StoreError::Database(e)) if petition_storage::is_unavailable(&e) => {
+                let reason = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+            }
             // Nothing of the batch was written: each goes again alone, so that a duplicate
             // idempotency key or a full register answers its own request only.
             Err(e) => {
                 tracing::debug!(error = %e, size = jobs.len(), "registration batch failed; registering one at a time");
-                for job in jobs {
-                    let result = store.register_all(&[job.registration]).await;
-                    let _ = job.reply.send(result.map(|mut n| n.remove(0)));
-                }
+                one_at_a_time(&store, jobs).await;
             }
         }
+    }
+}
+
+async fn one_at_a_time(store: &IntakeStore, jobs: Vec<Job>) {
+    for job in jobs {
+        let result = store.register_all(&[job.registration]).await;
+        let _ = job.reply.send(result.map(|mut n| n.remove(0)));
     }
 }

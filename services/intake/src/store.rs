@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The registrar stopped (the service is shutting down) before it answered.
     #[error("the service is shutting down; register again")]
     Stopped,
+    /// The database could not be reached for a batch of registrations.
+    #[error("the database is unavailable; register again: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -490,6 +493,8 @@ impl IntakeStore {
                 None => registers.push((key, vec![i])),
             }
         }
+        // Counter rows are locked in one order, so two instances' batches cannot deadlock.
+        registers.sort_by(|a, b| a.0.cmp(&b.0));
         let mut numbers = vec![String::new(); regs.len()];
         for ((region, year), members) in registers {
             let count = members.len() as i64;
