@@ -65,14 +65,19 @@ crate::text_enum! {
 impl StepKind {
     /// The case status after this step, given the status before it.
     pub fn status_after(self, before: CaseStatus) -> CaseStatus {
+        self.sets_status().unwrap_or(before)
+    }
+
+    /// The status this step gives the case, or `None` for a step that leaves it as it was.
+    pub fn sets_status(self) -> Option<CaseStatus> {
         match self {
-            StepKind::Registered | StepKind::Triaged => CaseStatus::Registered,
-            StepKind::Routed => CaseStatus::Routed,
-            StepKind::Diverted => CaseStatus::Diverted,
-            StepKind::Linked => CaseStatus::Linked,
-            StepKind::Accepted => CaseStatus::InHandling,
-            StepKind::Answered => CaseStatus::Answered,
-            StepKind::Reexamined | StepKind::Closed => CaseStatus::Closed,
+            StepKind::Registered | StepKind::Triaged => Some(CaseStatus::Registered),
+            StepKind::Routed => Some(CaseStatus::Routed),
+            StepKind::Diverted => Some(CaseStatus::Diverted),
+            StepKind::Linked => Some(CaseStatus::Linked),
+            StepKind::Accepted => Some(CaseStatus::InHandling),
+            StepKind::Answered => Some(CaseStatus::Answered),
+            StepKind::Reexamined | StepKind::Closed => Some(CaseStatus::Closed),
             StepKind::Objected
             | StepKind::ObjectionResolved
             | StepKind::ExtensionRequested
@@ -81,7 +86,7 @@ impl StepKind {
             | StepKind::ReviewRequested
             | StepKind::ReviewDecided
             | StepKind::ReexaminationRequested
-            | StepKind::CompletionReported => before,
+            | StepKind::CompletionReported => None,
         }
     }
 

@@ -710,18 +710,12 @@ impl IntakeStore {
         case_id: &str,
         step: &StepRecord,
     ) -> Result<bool, StoreError> {
-        let current =
-            sqlx::query("SELECT status, status_at, status_event FROM cases WHERE id = $1")
-                .bind(case_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let Some(current) = current else {
-            // Not ours (another deployment's case on a shared stream).
-            return Ok(false);
-        };
+        // Recorded only for a case this intake holds (not another deployment's on a shared
+        // stream), and once.
         let recorded = sqlx::query(
             "INSERT INTO case_steps (case_id, event_id, at, kind, organ, note, public_note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM cases WHERE id = $1) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(case_id)
         .bind(&step.event_id)
@@ -735,26 +729,23 @@ impl IntakeStore {
         if recorded.rows_affected() == 0 {
             return Ok(false);
         }
-        let before: CaseStatus = current.parsed("status")?;
-        let newer = (micros(step.at), step.event_id.as_str())
-            > (
-                current.int("status_at")?,
-                current.text("status_event")?.as_str(),
-            );
-        if newer {
-            sqlx::query(
-                "UPDATE cases SET status = $1, holder = COALESCE(NULLIF($2, ''), holder), status_at = $3, status_event = $4, \
-                 bureau = COALESCE($5, bureau) WHERE id = $6",
-            )
-            .bind(step.kind.status_after(before).as_str())
-            .bind(&step.organ)
-            .bind(micros(step.at))
-            .bind(&step.event_id)
-            .bind(step.bureau.clone())
-            .bind(case_id)
-            .execute(&mut **tx)
-            .await?;
-        }
+        // The newest step sets the status, compared in the statement itself: routing's and
+        // supervision's consumers write the same case concurrently, and a status read first
+        // could be stale by the time it is written.
+        sqlx::query(
+            "UPDATE cases SET status = COALESCE($1, status), \
+             holder = COALESCE(NULLIF($2, ''), holder), status_at = $3, status_event = $4, \
+             bureau = COALESCE($5, bureau) \
+             WHERE id = $6 AND (status_at < $3 OR (status_at = $3 AND status_event < $4))",
+        )
+        .bind(step.kind.sets_status().map(|s| s.as_str()))
+        .bind(&step.organ)
+        .bind(micros(step.at))
+        .bind(&step.event_id)
+        .bind(step.bureau.clone())
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
         Ok(true)
     }
 }
