@@ -96,7 +96,8 @@ pub fn store_status(e: petition_storage::StoreError, service: &'static str) -> t
             "the case changed while this request was applied; read it and retry",
         ),
         StoreError::DuplicateRequest => tonic::Status::already_exists(
-            "request_id: a concurrent request with this id was applied first; read the case",
+            "request_id: taken, by this organ's request to another method or by a concurrent \
+             retry applied first; read the case, and send a new request_id for a new request",
         ),
         e => {
             tracing::error!(error = %e, service, "store failed");

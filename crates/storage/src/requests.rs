@@ -23,29 +23,44 @@ const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS applied_requests (
     PRIMARY KEY (organ, request_id)
 );";
 
+/// The method a request id was used for: the same id sent to another method is another
+/// request, not a retry (rows from before it have '' and match any).
+const METHOD: &str = "ALTER TABLE applied_requests ADD COLUMN method TEXT NOT NULL DEFAULT ''";
+
 pub fn migrator() -> Migrator {
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "applied requests".into(),
-        MigrationType::Simple,
-        sqlx::AssertSqlSafe(MIGRATION).into_sql_str(),
-        false,
-    )]);
+    let mut m = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "applied requests".into(),
+            MigrationType::Simple,
+            sqlx::AssertSqlSafe(MIGRATION).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "request method".into(),
+            MigrationType::Simple,
+            sqlx::AssertSqlSafe(METHOD).into_sql_str(),
+            false,
+        ),
+    ]);
     m.dangerous_set_table_name(MIGRATIONS_TABLE);
     m
 }
 
-/// A request id, scoped to the organ that sent it.
+/// A request id, scoped to the organ that sent it, and the method it was sent to.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestId<'a> {
     pub organ: &'a str,
+    /// the gRPC method, e.g. `AcceptCase`
+    pub method: &'a str,
     pub id: &'a str,
 }
 
 impl<'a> RequestId<'a> {
     /// `None` for a request sent without an id: applied every time it is sent.
-    pub fn of(organ: &'a str, id: &'a str) -> Option<Self> {
-        Some(Self { organ, id }).filter(|r| !r.id.is_empty())
+    pub fn of(organ: &'a str, method: &'a str, id: &'a str) -> Option<Self> {
+        Some(Self { organ, method, id }).filter(|r| !r.id.is_empty())
     }
 }
 
@@ -58,16 +73,22 @@ pub enum RequestError {
     Database(#[from] sqlx::Error),
 }
 
-/// The case the request id was applied to, if it was.
+/// The case the request id was applied to by the same method, if it was. An id the organ used
+/// for another method is not found here; recording it again then fails as `Duplicate`, so the
+/// second request changes nothing and its caller hears the id was taken.
 pub async fn applied(
     pool: &sqlx::AnyPool,
     req: RequestId<'_>,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT case_id FROM applied_requests WHERE organ = $1 AND request_id = $2")
-        .bind(req.organ)
-        .bind(req.id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT case_id FROM applied_requests WHERE organ = $1 AND request_id = $2 \
+         AND (method = $3 OR method = '')",
+    )
+    .bind(req.organ)
+    .bind(req.id)
+    .bind(req.method)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Marks the request applied to `case_id`, in the transaction of its change.
@@ -78,13 +99,14 @@ pub async fn record(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), RequestError> {
     sqlx::query(
-        "INSERT INTO applied_requests (organ, request_id, case_id, applied_at) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO applied_requests (organ, request_id, case_id, applied_at, method) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(req.organ)
     .bind(req.id)
     .bind(case_id)
     .bind(micros(now))
+    .bind(req.method)
     .execute(&mut **tx)
     .await
     .map_err(|e| {

@@ -141,13 +141,12 @@ impl RoutingGrpc {
         &self,
         p: &Principal,
         case_id: &str,
-        request_id: &str,
+        request: Option<RequestId<'_>>,
         duty: Duty,
         change: impl Fn(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
         event: impl Fn(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
     ) -> Result<Response<pb::Assignment>, Status> {
         let r = self.find(p, case_id).await?;
-        let request = RequestId::of(&p.org, request_id);
         let applied = match request {
             Some(req) => self.store.applied_request(req).await.map_err(internal)?,
             None => None,
@@ -274,7 +273,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "AcceptCase", &req.request_id),
             Duty::Holder,
             workflow::accept,
             crate::events::accepted,
@@ -295,7 +294,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "ObjectToAssignment", &req.request_id),
             Duty::Holder,
             |r, cx| workflow::object(r, &req.reason, cx),
             crate::events::objection_raised,
@@ -319,7 +318,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "ResolveObjection", &req.request_id),
             Duty::Bureau,
             |r, cx| {
                 workflow::resolve_objection(
@@ -383,7 +382,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "RouteManually", &req.request_id),
             Duty::Bureau,
             |r, cx| workflow::route_manually(r, &req.organ, mode, &req.reason, cx),
             crate::events::routed,
@@ -405,7 +404,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "TransferCase", &req.request_id),
             Duty::Holder,
             |r, cx| workflow::transfer(r, &req.organ, &req.reason, cx),
             crate::events::routed,
@@ -454,7 +453,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "SubmitReply", &req.request_id),
             Duty::Holder,
             |r, cx| {
                 workflow::submit_reply(
@@ -486,7 +485,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "RequestExtension", &req.request_id),
             Duty::Holder,
             |r, cx| workflow::request_extension(r, req.days, &req.reason, cx),
             crate::events::extension_requested,
@@ -504,7 +503,7 @@ impl RoutingService for RoutingGrpc {
         self.command(
             &p,
             &req.case_id,
-            &req.request_id,
+            RequestId::of(&p.org, "SubmitCompletionReport", &req.request_id),
             Duty::Holder,
             |r, cx| workflow::submit_completion_report(r, &req.text, cx),
             crate::events::completion_reported,

@@ -232,7 +232,11 @@ async fn updates_are_optimistic_and_remember_request_ids_per_organ(h: Harness) {
     next.served_at = Some(at(20));
     next.extension_days = Some(30);
     next.version = 2;
-    let req = |organ, id| RequestId { organ, id };
+    let req = |organ, id| RequestId {
+        organ,
+        method: "AcceptCase",
+        id,
+    };
     h.store
         .update(
             &next,

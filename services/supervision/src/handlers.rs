@@ -159,6 +159,7 @@ impl SupervisionGrpc {
     /// check who may see and act; apply `change`; save it with its events.
     async fn command(
         &self,
+        method: &'static str,
         p: &Principal,
         case_id: &str,
         request_id: &str,
@@ -167,6 +168,7 @@ impl SupervisionGrpc {
     ) -> Result<Response<pb::Timeline>, Status> {
         let access = self.shared.access.clone();
         self.command_gated(
+            method,
             p,
             case_id,
             request_id,
@@ -179,6 +181,7 @@ impl SupervisionGrpc {
     /// `command` with its own question to the access policy.
     async fn command_gated(
         &self,
+        method: &'static str,
         p: &Principal,
         case_id: &str,
         request_id: &str,
@@ -186,7 +189,7 @@ impl SupervisionGrpc {
         change: impl Fn(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
     ) -> Result<Response<pb::Timeline>, Status> {
         let f = self.find(p, case_id).await?;
-        let request = RequestId::of(&p.org, request_id);
+        let request = RequestId::of(&p.org, method, request_id);
         let applied = match request {
             Some(req) => self.store.applied_request(req).await.map_err(internal)?,
             None => None,
@@ -261,6 +264,7 @@ impl SupervisionGrpc {
     /// apply `change`, save.
     async fn petitioners_request(
         &self,
+        method: &'static str,
         p: &Principal,
         case_number: &str,
         query_code: &str,
@@ -299,7 +303,7 @@ impl SupervisionGrpc {
                 "query_code: it is not the query code (查询码) of this case",
             ));
         }
-        let request = RequestId::of(&p.org, request_id);
+        let request = RequestId::of(&p.org, method, request_id);
         if let Some(req) = request
             && let Some(applied) = self.store.applied_request(req).await.map_err(internal)?
         {
@@ -500,7 +504,7 @@ impl SupervisionService for SupervisionGrpc {
             .access
             .may_answer_for(&p, &n.organ)
             .map_err(denied)?;
-        if let Some(req_id) = RequestId::of(&p.org, &req.request_id)
+        if let Some(req_id) = RequestId::of(&p.org, "AcknowledgeNotice", &req.request_id)
             && let Some(applied) = self.store.applied_request(req_id).await.map_err(internal)?
         {
             if applied == n.notice_id {
@@ -525,7 +529,11 @@ impl SupervisionService for SupervisionGrpc {
         n.acknowledged_by = Some(p.subject.clone());
         n.feedback = Some(req.feedback.trim().to_owned());
         self.store
-            .acknowledge(&n, RequestId::of(&p.org, &req.request_id), now)
+            .acknowledge(
+                &n,
+                RequestId::of(&p.org, "AcknowledgeNotice", &req.request_id),
+                now,
+            )
             .await
             .map_err(|e| match e {
                 StoreError::Conflict => Status::failed_precondition(format!(
@@ -550,9 +558,14 @@ impl SupervisionService for SupervisionGrpc {
             )
         })?;
         let response = self
-            .command(&p, &req.case_id, &req.request_id, Duty::Bureau, |f, cx| {
-                workflow::supervise(f, &req.text, due, cx)
-            })
+            .command(
+                "IssueSupervision",
+                &p,
+                &req.case_id,
+                &req.request_id,
+                Duty::Bureau,
+                |f, cx| workflow::supervise(f, &req.text, due, cx),
+            )
             .await?;
         // The notice this request wrote; for a retry, the newest this issuer wrote on the case.
         if let Some(Written(notices)) = response.extensions().get::<Written>()
@@ -584,9 +597,14 @@ impl SupervisionService for SupervisionGrpc {
             ExtensionApprover::Bureau => Duty::Bureau,
             ExtensionApprover::Superior => Duty::Superior,
         };
-        self.command(&p, &req.case_id, &req.request_id, duty, |f, cx| {
-            workflow::decide_extension(f, req.approve, &req.reason, cx)
-        })
+        self.command(
+            "DecideExtension",
+            &p,
+            &req.case_id,
+            &req.request_id,
+            duty,
+            |f, cx| workflow::decide_extension(f, req.approve, &req.reason, cx),
+        )
         .await
     }
 
@@ -610,6 +628,7 @@ impl SupervisionService for SupervisionGrpc {
             reason: &req.reason,
         };
         self.petitioners_request(
+            "RateCase",
             &p,
             &req.case_number,
             &req.query_code,
@@ -628,6 +647,7 @@ impl SupervisionService for SupervisionGrpc {
         check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
         let tree = &self.shared.reference.tree;
         self.petitioners_request(
+            "RequestReview",
             &p,
             &req.case_number,
             &req.query_code,
@@ -651,9 +671,14 @@ impl SupervisionService for SupervisionGrpc {
             from_ts(t).ok_or_else(|| Status::invalid_argument("served_at: not a valid instant"))
         });
         let served = served.transpose()?;
-        self.command(&p, &req.case_id, &req.request_id, Duty::Holder, |f, cx| {
-            workflow::decide_review(f, decision, &req.opinion, served, cx)
-        })
+        self.command(
+            "DecideReview",
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |f, cx| workflow::decide_review(f, decision, &req.opinion, served, cx),
+        )
         .await
     }
 
@@ -675,6 +700,7 @@ impl SupervisionService for SupervisionGrpc {
         let access = self.shared.access.clone();
         let organ = p.org.clone();
         self.command_gated(
+            "TakeCharge",
             &p,
             &req.case_id,
             &req.request_id,
@@ -693,6 +719,7 @@ impl SupervisionService for SupervisionGrpc {
         check_input(&[("note", &req.note, MAX_TEXT_CHARS)], &req.request_id)?;
         let access = self.shared.access.clone();
         self.command_gated(
+            "RecordProgress",
             &p,
             &req.case_id,
             &req.request_id,
@@ -771,9 +798,14 @@ impl SupervisionService for SupervisionGrpc {
         let req = request.into_inner();
         check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
         let kind = clock_field(req.clock)?;
-        self.command(&p, &req.case_id, &req.request_id, Duty::Holder, |f, cx| {
-            workflow::pause(f, kind, &req.reason, cx)
-        })
+        self.command(
+            "PauseClock",
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |f, cx| workflow::pause(f, kind, &req.reason, cx),
+        )
         .await
     }
 
@@ -785,9 +817,14 @@ impl SupervisionService for SupervisionGrpc {
         let req = request.into_inner();
         check_input(&[("reason", &req.reason, MAX_TEXT_CHARS)], &req.request_id)?;
         let kind = clock_field(req.clock)?;
-        self.command(&p, &req.case_id, &req.request_id, Duty::Holder, |f, cx| {
-            workflow::resume(f, kind, &req.reason, cx)
-        })
+        self.command(
+            "ResumeClock",
+            &p,
+            &req.case_id,
+            &req.request_id,
+            Duty::Holder,
+            |f, cx| workflow::resume(f, kind, &req.reason, cx),
+        )
         .await
     }
 }

@@ -300,7 +300,7 @@ async fn lists_hide_accusations_and_a_notice_is_acknowledged_once(h: Harness) {
     n.acknowledged_at = Some(at(19));
     n.acknowledged_by = Some("handler@pingcheng.discipline".into());
     n.feedback = Some("done".into());
-    let req = RequestId::of("pingcheng.discipline", "ack-1");
+    let req = RequestId::of("pingcheng.discipline", "AcknowledgeNotice", "ack-1");
     h.store.acknowledge(&n, req, at(19)).await.unwrap();
     assert_eq!(
         h.store

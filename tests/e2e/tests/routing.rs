@@ -300,6 +300,19 @@ async fn samples_end_where_expected(p: &Pipeline) {
         again.accepted_at, accepted.accepted_at,
         "a retry is answered, not re-applied"
     );
+    // The same id sent to another method is another request, not a retry of the acceptance:
+    // refused, and nothing changes (the extension below is still the first).
+    let reused = housing
+        .request_extension(pb::RequestExtensionRequest {
+            case_id: registered[&1].case_id.clone(),
+            days: 10,
+            reason: "the developer's records are held by the city".into(),
+            request_id: "accept-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::AlreadyExists, "{reused:?}");
+    assert!(reused.message().contains("request_id"), "{reused:?}");
     // One extension of at most 30 days (Art. 34).
     let extend = |days: u32| pb::RequestExtensionRequest {
         case_id: registered[&1].case_id.clone(),
