@@ -91,6 +91,17 @@ pub async fn applied(
     .await
 }
 
+/// Whether `req` (if any) was applied to `case_id` by the same method: when recording it failed
+/// as `Duplicate`, a concurrent retry of this very request got there first.
+pub async fn applied_to(
+    pool: &sqlx::AnyPool,
+    req: Option<RequestId<'_>>,
+    case_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let Some(req) = req else { return Ok(false) };
+    Ok(applied(pool, req).await?.as_deref() == Some(case_id))
+}
+
 /// Marks the request applied to `case_id`, in the transaction of its change.
 pub async fn record(
     tx: &mut Tx,

@@ -152,7 +152,10 @@ impl RoutingGrpc {
             None => None,
         };
         if applied.as_deref() == Some(r.case_id.as_str()) {
-            return Ok(Response::new(self.to_pb(&r)));
+            // Read again: the first copy of this request may have been applied after `r` was
+            // read, and the retry is answered with what it did.
+            let now = self.find(p, case_id).await?;
+            return Ok(Response::new(self.to_pb(&now)));
         }
         self.visible(p, &r)?;
         self.shared
@@ -182,11 +185,33 @@ impl RoutingGrpc {
                         .await
                         .map_err(internal)?
                         .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+                    // The change that got in first may be this request's own twin (a retry
+                    // sent before the first answer): then it is answered, not refused.
+                    if self
+                        .store
+                        .applied_to(request, &r.case_id)
+                        .await
+                        .map_err(internal)?
+                    {
+                        return Ok(Response::new(self.to_pb(&r)));
+                    }
                     self.visible(p, &r)?;
                     self.shared
                         .access
                         .may_act(p, &facts(&r), duty)
                         .map_err(denied)?;
+                }
+                // A concurrent retry of this very request was applied first: answer as a
+                // retry is answered. Any other holder of the id is another request.
+                Err(StoreError::DuplicateRequest)
+                    if self
+                        .store
+                        .applied_to(request, &r.case_id)
+                        .await
+                        .map_err(internal)? =>
+                {
+                    let now = self.find(p, &r.case_id).await?;
+                    return Ok(Response::new(self.to_pb(&now)));
                 }
                 Err(e) => return Err(internal(e)),
             }

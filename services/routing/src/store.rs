@@ -389,6 +389,15 @@ impl RoutingStore {
         Ok(next.is_some())
     }
 
+    /// Whether `req` was applied to `case_id` by the same method (see `requests::applied_to`).
+    pub async fn applied_to(
+        &self,
+        req: Option<RequestId<'_>>,
+        case_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(requests::applied_to(self.db.pool(), req, case_id).await?)
+    }
+
     /// The case a request id of this organ was applied to, if it was.
     pub async fn applied_request(&self, req: RequestId<'_>) -> Result<Option<String>, StoreError> {
         Ok(requests::applied(self.db.pool(), req).await?)

@@ -195,7 +195,9 @@ impl SupervisionGrpc {
             None => None,
         };
         if applied.as_deref() == Some(f.case.case_id.as_str()) {
-            return self.respond(&f).await;
+            // Read again: the first copy of this request may have been applied after `f` was
+            // read, and the retry is answered with what it did.
+            return self.respond(&self.find(p, case_id).await?).await;
         }
         self.visible(p, &f)?;
         gate(&f).map_err(denied)?;
@@ -251,7 +253,34 @@ impl SupervisionGrpc {
                         .await
                         .map_err(internal)?
                         .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+                    // The change that got in first may be this request's own twin (a retry
+                    // sent before the first answer): then it is answered, not refused.
+                    if self
+                        .store
+                        .applied_to(request, &f.case.case_id)
+                        .await
+                        .map_err(internal)?
+                    {
+                        return self.respond(&f).await;
+                    }
                     check(&f)?;
+                }
+                // A concurrent retry of this very request was applied first: answer as a
+                // retry is answered. Any other holder of the id is another request.
+                Err(StoreError::DuplicateRequest)
+                    if self
+                        .store
+                        .applied_to(request, &f.case.case_id)
+                        .await
+                        .map_err(internal)? =>
+                {
+                    let now = self
+                        .store
+                        .load(&f.case.case_id)
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+                    return self.respond(&now).await;
                 }
                 Err(e) => return Err(internal(e)),
             }
@@ -308,7 +337,13 @@ impl SupervisionGrpc {
             && let Some(applied) = self.store.applied_request(req).await.map_err(internal)?
         {
             if applied == f.case.case_id {
-                return self.respond(&f).await;
+                let now = self
+                    .store
+                    .load(&applied)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| Status::not_found(NO_SUCH_NUMBER))?;
+                return self.respond(&now).await;
             }
             return Err(petition_grpc::request_id_reused(req.id, &p.org));
         }

@@ -379,13 +379,20 @@ async fn samples_end_where_expected(p: &Pipeline) {
     // The assigned (交办) group case: accept, reply, report.
     let mut expropriation = p.routing_as(&handler("pingcheng.expropriation")).await;
     let case2 = registered[&2].case_id.clone();
-    expropriation
-        .accept_case(pb::AcceptCaseRequest {
-            case_id: case2.clone(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    // Two copies of one request sent at once (a client that retried before the first answer):
+    // one acceptance, and both are answered with it.
+    let accept2 = pb::AcceptCaseRequest {
+        case_id: case2.clone(),
+        request_id: "accept-2".into(),
+    };
+    let mut copy = expropriation.clone();
+    let (first, second) = tokio::join!(
+        expropriation.accept_case(accept2.clone()),
+        copy.accept_case(accept2)
+    );
+    let (first, second) = (first.unwrap().into_inner(), second.unwrap().into_inner());
+    assert_eq!(first.accepted_at, second.accepted_at);
+    assert_eq!(first.state, pb::AssignmentState::Accepted as i32);
     expropriation.submit_reply(reply(&case2, "")).await.unwrap();
     let completed = expropriation
         .submit_completion_report(report(&case2))
