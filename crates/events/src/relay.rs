@@ -97,6 +97,9 @@ pub struct Relay {
     readiness: Option<ReadinessFlag>,
     /// per stream, the last entry id this relay gave it; loaded from the outbox on first use
     known: Mutex<Option<HashMap<String, EntryId>>>,
+    /// when (on `wake`'s clock) the last round last read the outbox: wakes from before it
+    /// brought nothing that read did not see
+    read_at: AtomicU64,
 }
 
 /// Losses in a row within one drain before the relay gives up until its next round: a bus that
@@ -120,6 +123,7 @@ impl Relay {
             cfg,
             readiness,
             known: Mutex::new(None),
+            read_at: AtomicU64::new(0),
         })
     }
 
@@ -138,7 +142,6 @@ impl Relay {
                 return;
             }
             let now = Instant::now();
-            let began = self.wake.now();
             let check = now >= next_check;
             let maintain = now >= next_maintenance;
             // A round is not cut short by a shutdown: cut between XADD and the mark, it would
@@ -172,7 +175,7 @@ impl Relay {
                 }
             }
             tokio::select! {
-                _ = self.wake.after(began) => {}
+                _ = self.wake.after(self.read_at.load(Ordering::SeqCst)) => {}
                 _ = tokio::time::sleep(self.cfg.poll_interval) => {}
                 _ = shutdown.changed() => {}
             }
@@ -211,6 +214,7 @@ impl Relay {
         let mut total = 0;
         let mut losses = 0;
         loop {
+            self.read_at.store(self.wake.now(), Ordering::SeqCst);
             match self
                 .outbox
                 .relay_once(self.sink.as_ref(), self.cfg.batch_size, known)
