@@ -394,7 +394,6 @@ impl IntakeService for IntakeGrpc {
             }
             Err(e) => return Err(internal(e)),
         };
-        self.shared.relay_wake.notify_one();
         tracing::info!(%case_number, channel = %valid.channel, received_by = %valid.received_by,
             group = flags.group, leapfrog = flags.leapfrog, repeat = flags.repeat, "petition registered");
         metrics::counter!("petitions_registered_total", "channel" => valid.channel.as_str())

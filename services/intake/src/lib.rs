@@ -129,7 +129,11 @@ impl Service for Intake {
         let store = store::IntakeStore::new(db);
         let grpc = handlers::IntakeGrpc {
             shared: host.shared(&producer),
-            registrar: registrar::Registrar::start(store.clone(), REGISTRATION_BATCH),
+            registrar: registrar::Registrar::start(
+                store.clone(),
+                REGISTRATION_BATCH,
+                producer.wake.clone(),
+            ),
             store,
             rules: self.policy.clone(),
             cipher,

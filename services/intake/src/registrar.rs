@@ -7,6 +7,8 @@
 //! waits for it to fill; under load the batch grows with the backlog, up to `max_batch`.
 
 use crate::store::{IntakeStore, Registration, StoreError};
+use petition_events::RelayWake;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 struct Job {
@@ -23,9 +25,10 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    pub fn start(store: IntakeStore, max_batch: usize) -> Self {
+    /// `wake` is the outbox relay's: woken once per commit, not once per registration in it.
+    pub fn start(store: IntakeStore, max_batch: usize, wake: Arc<RelayWake>) -> Self {
         let (jobs, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run(store, rx, max_batch.max(1)));
+        tokio::spawn(run(store, rx, max_batch.max(1), wake));
         Self { jobs }
     }
 
@@ -43,7 +46,12 @@ impl Registrar {
     }
 }
 
-async fn run(store: IntakeStore, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(
+    store: IntakeStore,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    wake: Arc<RelayWake>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         // A caller that gave up (its deadline passed, it hung up) is not registered behind
@@ -57,12 +65,13 @@ async fn run(store: IntakeStore, mut rx: mpsc::Receiver<Job>, max_batch: usize) 
         }
         metrics::histogram!("intake_registration_batch_size").record(jobs.len() as f64);
         if jobs.len() == 1 {
-            one_at_a_time(&store, jobs).await;
+            one_at_a_time(&store, jobs, &wake).await;
             continue;
         }
         let regs: Vec<Registration> = jobs.iter().map(|j| j.registration.clone()).collect();
         match store.register_all(&regs).await {
             Ok(numbers) => {
+                wake.notify_one();
                 for (job, number) in jobs.into_iter().zip(numbers) {
                     let _ = job.reply.send(Ok(number));
                 }
@@ -79,15 +88,18 @@ async fn run(store: IntakeStore, mut rx: mpsc::Receiver<Job>, max_batch: usize) 
             // idempotency key or a full register answers its own request only.
             Err(e) => {
                 tracing::debug!(error = %e, size = jobs.len(), "registration batch failed; registering one at a time");
-                one_at_a_time(&store, jobs).await;
+                one_at_a_time(&store, jobs, &wake).await;
             }
         }
     }
 }
 
-async fn one_at_a_time(store: &IntakeStore, jobs: Vec<Job>) {
+async fn one_at_a_time(store: &IntakeStore, jobs: Vec<Job>, wake: &RelayWake) {
     for job in jobs {
         let result = store.register_all(&[job.registration]).await;
+        if result.is_ok() {
+            wake.notify_one();
+        }
         let _ = job.reply.send(result.map(|mut n| n.remove(0)));
     }
 }

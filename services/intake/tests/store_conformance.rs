@@ -306,7 +306,7 @@ async fn the_registrar_batches_and_a_duplicate_fails_alone(h: Harness) {
     first.body.source_system = Some("datong.12345".into());
     first.body.external_ref = Some("DT-11".into());
     register(&h, first.clone()).await.unwrap();
-    let registrar = Registrar::start(h.store.clone(), 64);
+    let registrar = Registrar::start(h.store.clone(), 64, petition_events::RelayWake::new());
     let calls: Vec<_> = (0..30u32)
         .map(|i| {
             let registrar = registrar.clone();
