@@ -100,15 +100,23 @@ impl HolidayCalendar {
         !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
     }
 
-    pub fn next_working_day_on_or_after(&self, mut d: NaiveDate) -> NaiveDate {
+    pub fn next_working_day_on_or_after(&self, d: NaiveDate) -> NaiveDate {
+        self.roll(d).0
+    }
+
+    /// The first working day on or after `d`, and whether the calendar covered every day it
+    /// looked at to find it.
+    pub fn roll(&self, mut d: NaiveDate) -> (NaiveDate, bool) {
+        let mut covered = true;
         // Holidays never run longer than a few weeks; the bound only guards bad data.
         for _ in 0..366 {
+            covered &= self.covers(d);
             if self.is_working_day(d) {
-                return d;
+                return (d, covered);
             }
             d = d.succ_opt().unwrap_or(d);
         }
-        d
+        (d, covered)
     }
 }
 
@@ -141,13 +149,18 @@ impl Default for CountingPolicy {
 pub struct Deadline {
     pub last_day: NaiveDate,
     pub due: DateTime<Utc>,
+    /// Some day the count looked at lies in a year whose holiday arrangement is not loaded
+    /// (the State Council publishes the next year's each November or December): it was taken
+    /// for a working day unless a weekend, and the last day may move once the year is loaded.
+    pub provisional: bool,
 }
 
 impl Deadline {
-    fn on(last_day: NaiveDate) -> Self {
+    pub fn on(last_day: NaiveDate, provisional: bool) -> Self {
         Self {
             last_day,
             due: end_of_local_day(last_day),
+            provisional,
         }
     }
 
@@ -176,23 +189,26 @@ fn deadline_from_day(
     match period {
         Period::CalendarDays(n) => {
             let last = day.checked_add_days(Days::new(n.into())).unwrap_or(day);
-            let last = if policy.roll_over_rest_days {
-                calendar.next_working_day_on_or_after(last)
+            // Calendar days are counted without the calendar; only the roll-over asks it.
+            if policy.roll_over_rest_days {
+                let (last, covered) = calendar.roll(last);
+                Deadline::on(last, !covered)
             } else {
-                last
-            };
-            Deadline::on(last)
+                Deadline::on(last, false)
+            }
         }
         Period::WorkingDays(n) => {
             let mut d = day;
             let mut counted = 0;
+            let mut covered = true;
             while counted < n {
                 d = d.succ_opt().unwrap_or(d);
+                covered &= calendar.covers(d);
                 if calendar.is_working_day(d) {
                     counted += 1;
                 }
             }
-            Deadline::on(d)
+            Deadline::on(d, !covered)
         }
     }
 }
@@ -204,12 +220,16 @@ pub fn extend(
     calendar: &HolidayCalendar,
     policy: CountingPolicy,
 ) -> Deadline {
-    deadline_from_day(
+    let extended = deadline_from_day(
         original.last_day,
         Period::CalendarDays(days),
         calendar,
         policy,
-    )
+    );
+    Deadline {
+        provisional: original.provisional || extended.provisional,
+        ..extended
+    }
 }
 
 #[cfg(test)]

@@ -281,19 +281,24 @@ impl CaseClock {
     /// The end of the original period (before any extension), moved by the days it stood still
     /// within it, rolled off rest days.
     fn original_end(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
-        let nominal = match self.span {
+        let (nominal, provisional) = match self.span {
             Span::Period(period) => {
                 let strict = CountingPolicy {
                     roll_over_rest_days: false,
                 };
-                deadline(self.started_at, period, calendar, strict).last_day
+                let d = deadline(self.started_at, period, calendar, strict);
+                (d.last_day, d.provisional)
             }
-            Span::Until(day) => day,
+            Span::Until(day) => (day, false),
         };
         let moved = nominal
             .checked_add_days(Days::new(self.paused_days.into()))
             .unwrap_or(nominal);
-        on_or_rolled(moved, calendar, counting)
+        let end = on_or_rolled(moved, calendar, counting);
+        Deadline {
+            provisional: provisional || end.provisional,
+            ..end
+        }
     }
 
     /// Adds the days of the pause that began at `since` and ends at `at`: those after the
@@ -552,14 +557,11 @@ fn escalation_from_last_day(
 }
 
 fn on_or_rolled(day: NaiveDate, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
-    let last = if counting.roll_over_rest_days {
-        calendar.next_working_day_on_or_after(day)
+    if counting.roll_over_rest_days {
+        let (last, covered) = calendar.roll(day);
+        Deadline::on(last, !covered)
     } else {
-        day
-    };
-    Deadline {
-        last_day: last,
-        due: end_of_local_day(last),
+        Deadline::on(day, false)
     }
 }
 
@@ -607,6 +609,82 @@ mod tests {
             start,
             Span::Period(kind.limit(&rules).period),
         )
+    }
+
+    /// The loaded calendar ends with 2026. A deadline is provisional when its count looked at a
+    /// day of a year whose arrangement is not loaded (where 2027-01-01, say, is taken for a
+    /// working Friday), and only then; the day itself is still given.
+    #[test]
+    fn a_deadline_past_the_end_of_the_calendar_is_provisional() {
+        use ClockKind::{Forward, Handling, Objection};
+        let cal = cal();
+        let counting = CountingPolicy::default();
+        let rows: &[(NaiveDate, ClockKind, NaiveDate, bool, &str)] = &[
+            (
+                d(2026, 12, 1),
+                Forward,
+                d(2026, 12, 16),
+                false,
+                "inside 2026",
+            ),
+            (
+                d(2026, 12, 16),
+                Forward,
+                d(2026, 12, 31),
+                false,
+                "day 15 is 12-31, the last day loaded",
+            ),
+            (
+                d(2026, 12, 17),
+                Forward,
+                d(2027, 1, 1),
+                true,
+                "day 15 is 2027-01-01, not loaded",
+            ),
+            (
+                d(2026, 12, 11),
+                Forward,
+                d(2026, 12, 28),
+                false,
+                "day 15 Sat 12-26 rolls to Mon 12-28",
+            ),
+            (
+                d(2026, 11, 27),
+                Handling,
+                d(2027, 1, 26),
+                true,
+                "60 days from today's late-November case",
+            ),
+            (
+                d(2026, 12, 21),
+                Objection,
+                d(2026, 12, 28),
+                false,
+                "5 working days within 2026",
+            ),
+            (
+                d(2026, 12, 28),
+                Objection,
+                d(2027, 1, 4),
+                true,
+                "5 working days counting 2027-01-01",
+            ),
+        ];
+        for (start, kind, last, provisional, why) in rows {
+            let dl = clock(*kind, bj(start.year(), start.month(), start.day(), 9))
+                .deadline(&cal, counting);
+            assert_eq!(
+                (dl.last_day, dl.provisional),
+                (*last, *provisional),
+                "{why}: {kind:?} from {start}"
+            );
+        }
+        // An extension that runs into 2027 makes a final deadline provisional.
+        let mut c = clock(Handling, bj(2026, 10, 20, 9));
+        assert!(!c.deadline(&cal, counting).provisional);
+        c.extend_by(30).unwrap();
+        let dl = c.deadline(&cal, counting);
+        assert!(dl.provisional, "extended to {}", dl.last_day);
     }
 
     /// The 15-day (Art. 22, 23) and 60-day (Art. 34) limits around the 2026 Spring Festival
