@@ -75,6 +75,7 @@ pub fn clock_to_pb(
         paused_days: c.paused_days + c.paused_days_late,
         paused_since: c.paused_since.map(ts),
         ended_at: c.ended_at.map(ts),
+        provisional: dl.provisional,
     }
 }
 
@@ -197,5 +198,32 @@ mod tests {
         }
         assert_eq!(clock_kind_from_pb(0), None);
         assert_eq!(clock_kind_from_pb(99), None);
+    }
+
+    /// The timeline and the due list show a handling deadline counted into 2027, a year the
+    /// loaded calendar does not cover, as provisional; one within 2026 as final.
+    #[test]
+    fn a_clock_past_the_calendar_shows_as_provisional() {
+        use chrono::TimeZone;
+        let calendar =
+            HolidayCalendar::from_csv(include_str!("../../../deploy/config/cn-calendar.csv"))
+                .unwrap();
+        let rules = ClockRules::default();
+        let shown = |y, m, d| {
+            let start = petition_domain::calendar::beijing()
+                .with_ymd_and_hms(y, m, d, 9, 0, 0)
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            let clock = CaseClock::start(
+                ClockKind::Handling,
+                Some("pingcheng.housing".into()),
+                start,
+                petition_domain::clocks::Span::Period(ClockKind::Handling.limit(&rules).period),
+            );
+            let pb = clock_to_pb(&clock, start, &calendar, &rules);
+            (pb.last_day, pb.provisional)
+        };
+        assert_eq!(shown(2026, 11, 27), ("2027-01-26".to_owned(), true));
+        assert_eq!(shown(2026, 3, 2), ("2026-05-06".to_owned(), false));
     }
 }
