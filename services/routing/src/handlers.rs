@@ -146,6 +146,9 @@ impl RoutingGrpc {
         change: impl Fn(&AssignmentRecord, workflow::Ctx<'_>) -> Result<AssignmentRecord, Refusal>,
         event: impl Fn(&AssignmentRecord, DateTime<Utc>) -> OutboxMessage,
     ) -> Result<Response<pb::Assignment>, Status> {
+        // The case before the request id, never after: a first copy of this request committed
+        // in between then makes this one's write conflict, and the conflict finds the retry;
+        // read after, the case would already be changed and the change refused.
         let r = self.find(p, case_id).await?;
         let applied = match request {
             Some(req) => self.store.applied_request(req).await.map_err(internal)?,

@@ -188,6 +188,9 @@ impl SupervisionGrpc {
         gate: impl Fn(&CaseFile) -> Result<(), petition_auth::Denied>,
         change: impl Fn(&CaseFile, Ctx<'_>) -> Result<Change, Refusal>,
     ) -> Result<Response<pb::Timeline>, Status> {
+        // The case before the request id, never after: a first copy of this request committed
+        // in between then makes this one's write conflict, and the conflict finds the retry;
+        // read after, the case would already be changed and the change refused.
         let f = self.find(p, case_id).await?;
         let request = RequestId::of(&p.org, method, request_id);
         let applied = match request {
