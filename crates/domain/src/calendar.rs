@@ -42,9 +42,26 @@ pub enum CalendarError {
     Line { line: usize, text: String },
     #[error("line {line}: {date} is listed twice")]
     Duplicate { line: usize, date: NaiveDate },
+    /// A weekday is a working day already: a `workday` line on one is a typo for another date.
+    #[error(
+        "line {line}: {date} is a {weekday}; a make-up working day (调休上班) falls on a Saturday or Sunday"
+    )]
+    WorkdayNotWeekend {
+        line: usize,
+        date: NaiveDate,
+        weekday: String,
+    },
+    #[error("the file lists no day off: a holiday calendar holds at least one year's arrangement")]
+    Empty,
+    /// A new file that covers less than the loaded one would make settled deadlines
+    /// provisional again: most likely a file cut short, or one year pasted over the others.
+    #[error(
+        "the file covers {new} but the loaded calendar covers {old}; a new calendar keeps every year the old one had"
+    )]
+    Shrinks { new: String, old: String },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HolidayCalendar {
     off: HashSet<NaiveDate>,
     workdays: HashSet<NaiveDate>,
@@ -72,7 +89,16 @@ impl HolidayCalendar {
                 .ok_or_else(bad)?;
             let fresh = match cols.next().map(str::trim) {
                 Some("off") => cal.off.insert(date) && !cal.workdays.contains(&date),
-                Some("workday") => cal.workdays.insert(date) && !cal.off.contains(&date),
+                Some("workday") => {
+                    if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+                        return Err(CalendarError::WorkdayNotWeekend {
+                            line: i + 1,
+                            date,
+                            weekday: date.format("%A").to_string(),
+                        });
+                    }
+                    cal.workdays.insert(date) && !cal.off.contains(&date)
+                }
                 _ => return Err(bad()),
             };
             if !fresh {
@@ -81,7 +107,50 @@ impl HolidayCalendar {
             cal.first_year = Some(cal.first_year.map_or(date.year(), |y| y.min(date.year())));
             cal.last_year = Some(cal.last_year.map_or(date.year(), |y| y.max(date.year())));
         }
+        if cal.off.is_empty() {
+            return Err(CalendarError::Empty);
+        }
         Ok(cal)
+    }
+
+    /// The years whose arrangement is loaded, first and last.
+    pub fn years(&self) -> Option<(i32, i32)> {
+        self.first_year.zip(self.last_year)
+    }
+
+    /// The last day the calendar covers (31 December of its last year).
+    pub fn covered_until(&self) -> Option<NaiveDate> {
+        self.last_year
+            .and_then(|y| NaiveDate::from_ymd_opt(y, 12, 31))
+    }
+
+    /// Whether a period whose last day is `last_day` was counted on days the calendar does
+    /// not cover. Counting runs forward from a covered day and coverage is one run of years,
+    /// so this is the same mark as `Deadline::provisional`, for a date read back from storage.
+    pub fn is_provisional(&self, last_day: NaiveDate) -> bool {
+        !self.covers(last_day)
+    }
+
+    /// The same for a lapse instant (24:00 Beijing time at the end of the last day).
+    pub fn is_provisional_due(&self, due: DateTime<Utc>) -> bool {
+        self.is_provisional(local_date(due - chrono::Duration::microseconds(1)))
+    }
+
+    /// Whether this calendar may replace `old`: it keeps every year `old` covers.
+    pub fn may_replace(&self, old: &HolidayCalendar) -> Result<(), CalendarError> {
+        let span = |c: &HolidayCalendar| match c.years() {
+            Some((a, b)) if a == b => a.to_string(),
+            Some((a, b)) => format!("{a}–{b}"),
+            None => "no year".into(),
+        };
+        match (self.years(), old.years()) {
+            (_, None) => Ok(()),
+            (Some((a, b)), Some((oa, ob))) if a <= oa && b >= ob => Ok(()),
+            _ => Err(CalendarError::Shrinks {
+                new: span(self),
+                old: span(old),
+            }),
+        }
     }
 
     /// Whether the calendar holds the State Council arrangement for `d`'s year; outside it,
@@ -379,8 +448,51 @@ mod tests {
             }
         );
         assert!(matches!(
-            HolidayCalendar::from_csv("2026-01-01,off,x\n2026-01-01,workday,y"),
+            HolidayCalendar::from_csv("2026-01-03,off,x\n2026-01-03,workday,y"),
             Err(CalendarError::Duplicate { line: 2, .. })
         ));
+    }
+
+    #[test]
+    fn a_workday_line_on_a_weekday_or_a_file_without_days_off_is_refused() {
+        assert_eq!(
+            HolidayCalendar::from_csv("2027-01-01,off,元旦\n2027-02-03,workday,春节")
+                .unwrap_err()
+                .to_string(),
+            "line 2: 2027-02-03 is a Wednesday; a make-up working day (调休上班) falls on a Saturday or Sunday"
+        );
+        assert_eq!(
+            HolidayCalendar::from_csv("# nothing yet\ndate,kind,holiday\n").unwrap_err(),
+            CalendarError::Empty
+        );
+    }
+
+    #[test]
+    fn a_new_calendar_keeps_every_year_of_the_old() {
+        let shipped = cal();
+        assert_eq!(shipped.years(), Some((2022, 2026)));
+        assert_eq!(shipped.covered_until(), Some(d(2026, 12, 31)));
+        let only_2027 = HolidayCalendar::from_csv("2027-01-01,off,元旦").unwrap();
+        assert_eq!(
+            only_2027.may_replace(&shipped).unwrap_err().to_string(),
+            "the file covers 2027 but the loaded calendar covers 2022–2026; a new calendar keeps every year the old one had"
+        );
+        let longer = HolidayCalendar::from_csv(&format!(
+            "{}\n2027-01-01,off,元旦",
+            include_str!("../../../deploy/config/cn-calendar.csv")
+        ))
+        .unwrap();
+        assert!(longer.may_replace(&shipped).is_ok());
+        assert!(shipped.may_replace(&shipped).is_ok());
+    }
+
+    #[test]
+    fn a_date_past_the_last_year_is_provisional() {
+        let c = cal();
+        assert!(!c.is_provisional(d(2026, 12, 31)));
+        assert!(c.is_provisional(d(2027, 1, 1)));
+        // 24:00 on 12-31 is the last instant of 2026, not a day of 2027.
+        assert!(!c.is_provisional_due(end_of_local_day(d(2026, 12, 31))));
+        assert!(c.is_provisional_due(end_of_local_day(d(2027, 1, 1))));
     }
 }

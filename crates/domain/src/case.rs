@@ -59,6 +59,8 @@ crate::text_enum! {
         Reexamined = "reexamined",
         /// final: no review or re-examination was requested in time
         Closed = "closed",
+        /// a date counted into a year whose holidays were not loaded, counted again (later)
+        DeadlineMoved = "deadline_moved",
     }
 }
 
@@ -86,7 +88,8 @@ impl StepKind {
             | StepKind::ReviewRequested
             | StepKind::ReviewDecided
             | StepKind::ReexaminationRequested
-            | StepKind::CompletionReported => None,
+            | StepKind::CompletionReported
+            | StepKind::DeadlineMoved => None,
         }
     }
 

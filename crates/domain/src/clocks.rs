@@ -235,6 +235,30 @@ pub struct CaseClock {
     pub state: ClockState,
     pub stage: Stage,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The last day announced while the count ran into a year the calendar did not cover.
+    /// When that year is loaded the clock is counted again, and the counting policy says a
+    /// recount never ends it before this day: the petitioner and the organ planned on the
+    /// date they were told (docs/adr/0012-provisional-deadlines.md).
+    pub floor: Option<NaiveDate>,
+}
+
+/// A clock counted again on a newly loaded calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recount {
+    /// the last day announced before
+    pub previous: NaiveDate,
+    /// the last day the new calendar alone gives; earlier than `previous` when the announced
+    /// day stands
+    pub counted: NaiveDate,
+    /// where the clock ends now
+    pub deadline: Deadline,
+}
+
+impl Recount {
+    /// The announced day was kept over an earlier count.
+    pub fn announced_day_stands(&self) -> bool {
+        self.counted < self.deadline.last_day
+    }
 }
 
 impl CaseClock {
@@ -257,6 +281,7 @@ impl CaseClock {
             state: ClockState::Running,
             stage: Stage::Quiet,
             ended_at: None,
+            floor: None,
         }
     }
 
@@ -264,7 +289,17 @@ impl CaseClock {
     /// start (Civil Code: start day not counted, rest days rolled over), moved by the days it
     /// stood still, then extended from that end (Art. 34: the extension runs from the end of
     /// the original period, after any roll-over).
+    /// Never before `floor`, a day announced earlier.
     pub fn deadline(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
+        let counted = self.counted(calendar, counting);
+        match self.floor {
+            Some(f) if f > counted.last_day => Deadline::on(f, counted.provisional),
+            _ => counted,
+        }
+    }
+
+    /// The deadline from the count alone.
+    fn counted(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
         let original = self.original_end(calendar, counting);
         if self.extension_days == 0 && self.paused_days_late == 0 {
             original
@@ -322,6 +357,41 @@ impl CaseClock {
         self.paused_days_late += late;
         self.paused_since = None;
         days
+    }
+
+    /// The floor to keep with a clock whose deadline is `dl`: a provisional last day, once
+    /// announced, is the least the clock will run.
+    pub fn floor_after(&self, dl: &Deadline) -> Option<NaiveDate> {
+        if dl.provisional {
+            Some(self.floor.map_or(dl.last_day, |f| f.max(dl.last_day)))
+        } else {
+            self.floor
+        }
+    }
+
+    /// Counts an open clock again on `calendar`, newly loaded, given the provisional last day
+    /// it was announced with. `None` when nothing a person was told changes: the clock ended,
+    /// or it is still provisional with the same last day.
+    pub fn recount(
+        &mut self,
+        announced: NaiveDate,
+        calendar: &HolidayCalendar,
+        counting: CountingPolicy,
+    ) -> Option<Recount> {
+        if !self.state.is_open() {
+            return None;
+        }
+        self.floor = Some(self.floor.map_or(announced, |f| f.max(announced)));
+        let counted = self.counted(calendar, counting).last_day;
+        let deadline = self.deadline(calendar, counting);
+        if deadline.provisional && deadline.last_day == announced {
+            return None;
+        }
+        Some(Recount {
+            previous: announced,
+            counted,
+            deadline,
+        })
     }
 
     /// The statutory last day, as a Beijing calendar date.
@@ -609,6 +679,69 @@ mod tests {
             start,
             Span::Period(kind.limit(&rules).period),
         )
+    }
+
+    /// The shipped calendar with the test fixture's made-up 2027 appended.
+    fn cal_with_2027() -> HolidayCalendar {
+        HolidayCalendar::from_csv(&format!(
+            "{}\n{}",
+            include_str!("../../../deploy/config/cn-calendar.csv"),
+            include_str!("../../../tests/fixtures/calendar-2027-fixture.csv")
+        ))
+        .unwrap()
+    }
+
+    /// Handling clocks accepted late in 2026 end in January 2027, counted on weekends alone
+    /// until 2027 is loaded. The fixture's festival moves one later; its make-up Saturday
+    /// would end another two days sooner than announced, and the announced day stands.
+    #[test]
+    fn a_recount_moves_a_provisional_day_later_but_never_earlier() {
+        let (old, new) = (cal(), cal_with_2027());
+        assert!(new.may_replace(&old).is_ok());
+        let p = CountingPolicy::default();
+        // Fri 2026-11-27 + 60 days = Tue 2027-01-26: a working day on weekends alone.
+        let mut later = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
+        let announced = later.deadline(&old, p);
+        assert_eq!(
+            (announced.last_day, announced.provisional),
+            (d(2027, 1, 26), true)
+        );
+        assert_eq!(later.floor_after(&announced), Some(d(2027, 1, 26)));
+        // In the fixture 01-25..29 are off and Sat 01-30 is a make-up working day.
+        let r = later.recount(announced.last_day, &new, p).unwrap();
+        assert_eq!(r.previous, d(2027, 1, 26));
+        assert_eq!(
+            (r.deadline.last_day, r.deadline.provisional),
+            (d(2027, 1, 30), false)
+        );
+        assert!(!r.announced_day_stands());
+        assert_eq!(r.deadline.due, bj(2027, 1, 31, 0));
+        // Tue 2026-12-01 + 60 = Sat 2027-01-30, rolled to Mon 02-01 on weekends alone; the
+        // fixture makes 01-30 a working day, two days sooner than the petitioner was told.
+        let mut sooner = clock(ClockKind::Handling, bj(2026, 12, 1, 10));
+        let announced = sooner.deadline(&old, p);
+        assert_eq!(announced.last_day, d(2027, 2, 1));
+        let r = sooner.recount(announced.last_day, &new, p).unwrap();
+        assert_eq!(
+            (r.counted, r.deadline.last_day),
+            (d(2027, 1, 30), d(2027, 2, 1))
+        );
+        assert!(r.announced_day_stands() && !r.deadline.provisional);
+        // The floor is kept: every later count (a pause, an extension) starts above it.
+        assert_eq!(sooner.last_day(&new, p), d(2027, 2, 1));
+        sooner.extend_by(30).unwrap();
+        assert_eq!(
+            sooner.last_day(&new, p),
+            d(2027, 3, 1),
+            "01-30 + 30 = 03-01"
+        );
+        // Still provisional on the same day: nothing to tell anyone.
+        let mut same = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
+        assert_eq!(same.recount(d(2027, 1, 26), &old, p), None);
+        // An ended clock is not counted again.
+        let mut ended = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
+        ended.meet(bj(2026, 12, 20, 10), &old, p);
+        assert_eq!(ended.recount(d(2027, 1, 26), &new, p), None);
     }
 
     /// The loaded calendar ends with 2026. A deadline is provisional when its count looked at a

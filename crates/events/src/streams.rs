@@ -42,6 +42,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::ReviewRequested(_) => "review.requested",
         Payload::ReviewDecided(_) => "review.decided",
         Payload::CaseFinal(_) => "case.final",
+        Payload::ClockRecounted(_) => "clock.recounted",
     }
 }
 

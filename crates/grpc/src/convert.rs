@@ -137,6 +137,7 @@ pub fn step_kind_to_pb(k: StepKind) -> pb::StepKind {
         StepKind::ReexaminationRequested => pb::StepKind::ReexaminationRequested,
         StepKind::Reexamined => pb::StepKind::Reexamined,
         StepKind::Closed => pb::StepKind::Closed,
+        StepKind::DeadlineMoved => pb::StepKind::DeadlineMoved,
     }
 }
 

@@ -11,6 +11,8 @@
 //! consumers, flush every outbox until all are quiet.
 
 pub mod args;
+pub mod calendar;
+pub mod files;
 mod serve;
 
 pub use args::{Binary, Cli, CommonArgs, HostCommand, parse};
@@ -53,6 +55,8 @@ pub struct HostConfig {
     /// development only: start a simulated clock here
     pub dev_clock: Option<chrono::DateTime<chrono::Utc>>,
     pub config_dir: Option<PathBuf>,
+    /// how often files of `config_dir` read again on change (the holiday calendar) are checked
+    pub config_poll: Duration,
     pub pg_max_connections: u32,
     pub relay: RelayConfig,
     /// how long an entry stays with a silent consumer before another takes it
@@ -80,6 +84,7 @@ impl HostConfig {
             dev: false,
             dev_clock: None,
             config_dir: None,
+            config_poll: Duration::from_secs(2),
             pg_max_connections: 16,
             relay: RelayConfig::default(),
             consumer_min_idle: Duration::from_secs(30),
@@ -275,8 +280,9 @@ impl Host {
         let admin_routes = match &sim_clock {
             Some(c) => serve::clock_routes(c.clone()),
             None => axum::Router::new(),
-        };
-        Ok(Self {
+        }
+        .merge(calendar::routes(reference.calendar.clone(), clock.clone()));
+        let mut host = Self {
             page_tokens: PageTokens::new(&secret),
             cfg,
             clock,
@@ -294,7 +300,14 @@ impl Host {
             workers: Vec::new(),
             admin_routes,
             data_lock,
-        })
+        };
+        let (live, clock, poll) = (
+            host.reference.calendar.clone(),
+            host.clock.clone(),
+            host.cfg.config_poll,
+        );
+        host.spawn(move |stop| calendar::keep(live, clock, poll, stop));
+        Ok(host)
     }
 
     pub fn config(&self) -> &HostConfig {

@@ -86,6 +86,18 @@ fn last_day(t: &Option<prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
+/// What a petitioner is told of a date counted into a year whose holiday arrangement
+/// (放假调休) is not loaded yet.
+fn provisional_note(provisional: bool, t: &Option<prost_types::Timestamp>) -> String {
+    if !provisional {
+        return String::new();
+    }
+    let year = last_day(t).get(..4).unwrap_or_default().to_owned();
+    format!(
+        "; provisional: the holiday arrangement for {year} is not published yet, and once it is the day may move later, never earlier"
+    )
+}
+
 /// The timeline step a routing event records, with the case it belongs to; `None` for events
 /// that are no step of a case.
 pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
@@ -117,7 +129,10 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
             let public = if due.is_empty() {
                 String::new()
             } else {
-                format!("a written reply is due by {due} (Art. 34)")
+                format!(
+                    "a written reply is due by {due} (Art. 34){}",
+                    provisional_note(a.handling_due_provisional, &a.handling_due)
+                )
             };
             (
                 &a.case_id,
@@ -180,9 +195,10 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
         Payload::ExtensionDecided(e) => {
             let note = if e.approved {
                 format!(
-                    "handling extended by {} days: a written reply is due by {} (Art. 34): {}",
+                    "handling extended by {} days: a written reply is due by {} (Art. 34){}: {}",
                     e.days,
                     last_day(&e.handling_due),
+                    provisional_note(e.handling_due_provisional, &e.handling_due),
                     e.reason
                 )
             } else {
@@ -212,9 +228,10 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
                 _ => (StepKind::ReviewRequested, "review (复查)", "Art. 35"),
             };
             let note = format!(
-                "{what} requested of {}; its opinion is due by {} ({article})",
+                "{what} requested of {}; its opinion is due by {} ({article}){}",
                 r.organ,
-                last_day(&r.opinion_due)
+                last_day(&r.opinion_due),
+                provisional_note(r.opinion_due_provisional, &r.opinion_due)
             );
             (&r.case_id, step(kind, &r.organ, note.clone(), note))
         }
@@ -255,6 +272,44 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
             }
             let note = "final: no review or re-examination was requested in time".to_owned();
             (&f.case_id, step(StepKind::Closed, "", note.clone(), note))
+        }
+        Payload::ClockRecounted(c) => {
+            // What the petitioner waits for, or may still do, is told; the organs' internal
+            // periods only to staff. The holder stays as it is (no organ on the step).
+            let what = match pb::ClockKind::try_from(c.clock) {
+                Ok(pb::ClockKind::Handling) => Some("the written reply is due by"),
+                Ok(pb::ClockKind::ReviewOpinion) => Some("the review opinion (复查意见) is due by"),
+                Ok(pb::ClockKind::ReexaminationOpinion) => {
+                    Some("the re-examination opinion (复核意见) is due by")
+                }
+                Ok(pb::ClockKind::ReviewRequest) => Some("review (复查) may be requested until"),
+                Ok(pb::ClockKind::ReexaminationRequest) => {
+                    Some("re-examination (复核) may be requested until")
+                }
+                Ok(pb::ClockKind::Rating) => Some("the handling may be rated until"),
+                _ => None,
+            };
+            let year = c.previous_last_day.get(..4).unwrap_or_default();
+            let why = format!(
+                "counted again once the holiday arrangement for {year} was loaded (was {})",
+                c.previous_last_day
+            );
+            let public = what
+                .map(|w| format!("{w} {}: {why}", c.last_day))
+                .unwrap_or_default();
+            let note = format!(
+                "{} period of {} now ends on {}: {why}",
+                pb::ClockKind::try_from(c.clock)
+                    .map(|k| k.as_str_name())
+                    .unwrap_or("clock"),
+                if c.organ.is_empty() {
+                    "the petitioner"
+                } else {
+                    &c.organ
+                },
+                c.last_day
+            );
+            (&c.case_id, step(StepKind::DeadlineMoved, "", note, public))
         }
         Payload::PetitionRegistered(_)
         | Payload::NoticeIssued(_)

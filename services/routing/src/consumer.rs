@@ -84,7 +84,7 @@ impl Apply for RoutingConsumer {
             &registered,
             &decision,
             &self.reference.tree,
-            &self.reference.calendar,
+            &self.reference.calendar.current(),
             &self.policy,
             now,
         );
@@ -105,8 +105,8 @@ impl Apply for RoutingConsumer {
 }
 
 /// Applies supervision's decisions about the cases routing holds (consumer group `routing` on
-/// `petition.supervision.v1`): an approved extension, or a pause for a hearing, moves the
-/// handling clock in the inbox.
+/// `petition.supervision.v1`): an approved extension, a pause for a hearing, or a recount on a
+/// newly loaded holiday calendar moves a date in the inbox.
 pub struct DecisionConsumer {
     pub reference: Arc<Reference>,
     pub policy: RoutingPolicy,
@@ -120,13 +120,15 @@ impl Apply for DecisionConsumer {
         match &d.envelope.payload {
             Some(Payload::ExtensionDecided(_)) => true,
             Some(Payload::ClockResumed(c)) => c.clock == pb::ClockKind::Handling as i32,
+            Some(Payload::ClockRecounted(c)) => recounted_date(c.clock).is_some(),
             _ => false,
         }
     }
 
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
+        let calendar = self.reference.calendar.current();
         let cx = workflow::Ctx {
-            calendar: &self.reference.calendar,
+            calendar: &calendar,
             tree: &self.reference.tree,
             policy: &self.policy,
             now: self.clock.now(),
@@ -154,8 +156,30 @@ impl Apply for DecisionConsumer {
                     Box::new(move |r| workflow::handling_moved(r, due, c.paused_days, cx)),
                 )
             }
+            // The calendar gained the year a date was counted into.
+            Some(pb::event_envelope::Payload::ClockRecounted(c)) => {
+                let (Some(which), Some(due)) =
+                    (recounted_date(c.clock), c.due_at.as_ref().and_then(from_ts))
+                else {
+                    return Ok(false);
+                };
+                (
+                    &c.case_id,
+                    Box::new(move |r| workflow::recounted(r, which, due, cx)),
+                )
+            }
             _ => return Ok(false),
         };
         Ok(RoutingStore::apply_decision(tx, case_id, change).await?)
+    }
+}
+
+/// Which date of an assignment a recounted supervision clock is.
+fn recounted_date(clock: i32) -> Option<workflow::RecountedDate> {
+    match pb::ClockKind::try_from(clock).ok()? {
+        pb::ClockKind::Forward => Some(workflow::RecountedDate::Route),
+        pb::ClockKind::Objection => Some(workflow::RecountedDate::Objection),
+        pb::ClockKind::Handling => Some(workflow::RecountedDate::Handling),
+        _ => None,
     }
 }

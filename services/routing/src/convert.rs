@@ -83,7 +83,12 @@ pub fn view_from_pb(v: i32) -> PetitionerView {
 }
 
 /// The assignment as a client sees it; `bucket` is computed for `now`.
-pub fn assignment(r: &AssignmentRecord, bucket: pb::InboxBucket) -> pb::Assignment {
+/// `calendar` marks the dates counted into a year it does not cover.
+pub fn assignment(
+    r: &AssignmentRecord,
+    bucket: pb::InboxBucket,
+    calendar: &petition_domain::calendar::HolidayCalendar,
+) -> pb::Assignment {
     pb::Assignment {
         case_id: r.case_id.clone(),
         case_number: r.case_number.clone(),
@@ -108,6 +113,13 @@ pub fn assignment(r: &AssignmentRecord, bucket: pb::InboxBucket) -> pb::Assignme
         accepted_at: r.accepted_at.map(ts),
         handling_due: r.handling_due.map(ts),
         report_due: r.report_due.map(ts),
+        route_due_provisional: calendar.is_provisional_due(r.route_due),
+        objection_due_provisional: r
+            .objection_due
+            .is_some_and(|d| calendar.is_provisional_due(d)),
+        handling_due_provisional: r
+            .handling_due
+            .is_some_and(|d| calendar.is_provisional_due(d)),
         objection_reason: r.objection_reason.clone().unwrap_or_default(),
         flags: Some(pb::CaseFlags {
             group: r.flag_group,

@@ -43,7 +43,12 @@ pub fn routed(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMessage {
     )
 }
 
-pub fn accepted(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMessage {
+/// `calendar` says whether the handling period was counted into a year it lacks.
+pub fn accepted(
+    r: &AssignmentRecord,
+    calendar: &petition_domain::calendar::HolidayCalendar,
+    now: DateTime<Utc>,
+) -> OutboxMessage {
     event(
         r,
         now,
@@ -53,6 +58,9 @@ pub fn accepted(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMessage {
             organ: r.organ.clone(),
             accepted_at: Some(ts(now)),
             handling_due: r.handling_due.map(ts),
+            handling_due_provisional: r
+                .handling_due
+                .is_some_and(|d| calendar.is_provisional_due(d)),
         }),
     )
 }

@@ -9,6 +9,7 @@ use crate::workflow::{self, Refusal, RoutingPolicy};
 use chrono::{DateTime, Utc};
 use pb::routing_service_server::RoutingService;
 use petition_auth::{CaseFacts, Duty, Principal, principal};
+use petition_domain::calendar::HolidayCalendar;
 use petition_domain::validation::shown;
 use petition_events::OutboxMessage;
 use petition_grpc::convert::from_ts;
@@ -73,9 +74,14 @@ fn parse_cursor(text: &str) -> Option<(i64, String)> {
 }
 
 impl RoutingGrpc {
-    fn cx<'a>(&'a self, p: &'a Principal, now: DateTime<Utc>) -> workflow::Ctx<'a> {
+    fn cx<'a>(
+        &'a self,
+        calendar: &'a HolidayCalendar,
+        p: &'a Principal,
+        now: DateTime<Utc>,
+    ) -> workflow::Ctx<'a> {
         workflow::Ctx {
-            calendar: &self.shared.reference.calendar,
+            calendar,
             tree: &self.shared.reference.tree,
             policy: &self.policy,
             now,
@@ -97,7 +103,11 @@ impl RoutingGrpc {
     }
 
     fn to_pb(&self, r: &AssignmentRecord) -> pb::Assignment {
-        assignment(r, Self::bucket(r, self.shared.clock.now()))
+        assignment(
+            r,
+            Self::bucket(r, self.shared.clock.now()),
+            &self.shared.reference.calendar.current(),
+        )
     }
 
     fn check_organ(&self, field: &str, organ: &str) -> Result<(), Status> {
@@ -174,7 +184,8 @@ impl RoutingGrpc {
         let mut r = r;
         for _ in 0..5 {
             let now = self.shared.clock.now();
-            let next = change(&r, self.cx(p, now)).map_err(refused)?;
+            let calendar = self.shared.reference.calendar.current();
+            let next = change(&r, self.cx(&calendar, p, now)).map_err(refused)?;
             let msg = event(&next, now);
             match self.store.update(&next, &msg, request, now).await {
                 Ok(()) => {
@@ -304,7 +315,7 @@ impl RoutingService for RoutingGrpc {
             RequestId::of(&p.org, "AcceptCase", &req.request_id),
             Duty::Holder,
             workflow::accept,
-            crate::events::accepted,
+            |r, now| crate::events::accepted(r, &self.shared.reference.calendar.current(), now),
         )
         .await
     }

@@ -17,35 +17,27 @@ pub fn load(path: &Path, reference: &Reference) -> Result<RoutingRules, StartErr
         .map_err(|e| StartError::Config(format!("routing rules {}: {e}", path.display())))
 }
 
-/// Comparing content rather than modification times also catches a file that was read
-/// half-written: the complete version differs again and is tried again.
+/// Reads the rules again when the file changes; a bad file is refused whole, keeping the old.
 pub async fn watch(
     path: PathBuf,
     every: Duration,
     reference: Arc<Reference>,
     rules: Arc<RwLock<RoutingRules>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut last = std::fs::read_to_string(&path).ok();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        if last.as_deref() == Some(text.as_str()) {
-            continue;
-        }
-        match RoutingRules::from_toml(&text, &reference.tree) {
+    let shown = path.display().to_string();
+    petition_host::files::watch_file(
+        path,
+        every,
+        stop,
+        move |text| match RoutingRules::from_toml(text, &reference.tree) {
             Ok(new) => {
-                tracing::info!(rules = new.len(), path = %path.display(), "routing rules reloaded");
+                tracing::info!(rules = new.len(), path = %shown, "routing rules reloaded");
                 *rules.write().unwrap_or_else(|e| e.into_inner()) = new;
             }
-            Err(e) => tracing::error!(error = %e, path = %path.display(),
+            Err(e) => tracing::error!(error = %e, path = %shown,
                 "routing rules not reloaded; keeping the old ones"),
-        }
-        last = Some(text);
-    }
+        },
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use crate::model::{
     Step,
 };
 use chrono::{DateTime, Duration, Utc};
-use petition_domain::calendar::{CountingPolicy, Deadline, HolidayCalendar, deadline};
+use petition_domain::calendar::{CountingPolicy, Deadline, HolidayCalendar, deadline, local_date};
 use petition_domain::routing::{Outcome, RoutingDecision};
 use petition_domain::{Channel, OrgTree, TypeOfMatter, limits};
 
@@ -357,8 +357,16 @@ pub fn object(
             r.case_number, r.state
         )));
     }
-    let window = objection_window(r, cx.calendar, cx.policy)
+    let counted = objection_window(r, cx.calendar, cx.policy)
         .ok_or_else(|| Refusal::WrongState("the case was never received by an organ".into()))?;
+    // A window never closes before the day the organ was told, though a newly loaded holiday
+    // calendar would count it shorter (docs/adr/0012-provisional-deadlines.md).
+    let window = match r.objection_due {
+        Some(told) if told > counted.due => {
+            Deadline::on(local_date(told - Duration::microseconds(1)), false)
+        }
+        _ => counted,
+    };
     if !window.is_open_at(cx.now) {
         return Err(Refusal::WindowClosed(format!(
             "the objection period of 5 working days ({}) ended with {} (Asia/Shanghai); the organ must handle the case",
@@ -618,6 +626,63 @@ pub fn extension_decided(
     };
     n.history
         .push(step(cx.now, &r.organ, &r.organ, &text, cx.actor));
+    Some(finish(n, cx))
+}
+
+/// The dates of an assignment that supervision's recount on a newly loaded holiday calendar
+/// may move: routing keeps them to order the inbox and to check the objection window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecountedDate {
+    /// the forwarding period (Art. 22), while the bureau holds the case
+    Route,
+    /// the objection window (Art. 23 ¶3)
+    Objection,
+    /// the handling period (Art. 34)
+    Handling,
+}
+
+/// A date counted into a year the calendar lacked now ends at `due`. A recount only moves a
+/// date later, so an earlier or equal `due` is a stale event (the case moved on and its date
+/// was counted afresh): nothing changes.
+pub fn recounted(
+    r: &AssignmentRecord,
+    which: RecountedDate,
+    due: DateTime<Utc>,
+    cx: Ctx<'_>,
+) -> Option<AssignmentRecord> {
+    let held = match which {
+        RecountedDate::Route => Some(r.route_due),
+        RecountedDate::Objection => r.objection_due,
+        RecountedDate::Handling => r.handling_due,
+    };
+    if held.is_none_or(|d| d >= due) {
+        return None;
+    }
+    let mut n = r.clone();
+    let what = match which {
+        RecountedDate::Route => {
+            n.route_due = due;
+            "the forwarding period (Art. 22)"
+        }
+        RecountedDate::Objection => {
+            n.objection_due = Some(due);
+            "the objection period (Art. 23 ¶3)"
+        }
+        RecountedDate::Handling => {
+            n.handling_due = Some(due);
+            "the handling period (Art. 34)"
+        }
+    };
+    n.history.push(step(
+        cx.now,
+        &r.organ,
+        &r.organ,
+        &format!(
+            "{what} now ends on {}: counted again with the year's holiday arrangement loaded",
+            local_date(due - Duration::microseconds(1))
+        ),
+        cx.actor,
+    ));
     Some(finish(n, cx))
 }
 

@@ -6,16 +6,16 @@
 use crate::store::SupervisionStore;
 use crate::workflow::{self, Ctx};
 use petition_domain::Clock;
-use petition_domain::calendar::HolidayCalendar;
 use petition_domain::clocks::ClockRules;
 use petition_events::{Apply, ApplyError, Delivery, HandlerError};
 use petition_grpc::convert::from_ts;
+use petition_grpc::reference::LiveCalendar;
 use petition_storage::Tx;
 use std::sync::Arc;
 
 pub struct SupervisionConsumer {
     pub store: SupervisionStore,
-    pub calendar: Arc<HolidayCalendar>,
+    pub calendar: LiveCalendar,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
     pub relay_wake: Arc<petition_events::RelayWake>,
@@ -34,8 +34,9 @@ impl Apply for SupervisionConsumer {
             .as_ref()
             .and_then(from_ts)
             .unwrap_or(now);
+        let calendar = self.calendar.current();
         let cx = Ctx {
-            calendar: &self.calendar,
+            calendar: &calendar,
             rules: &self.rules,
             now,
             actor: workflow::ENGINE,

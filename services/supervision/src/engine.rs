@@ -4,19 +4,27 @@
 //! moved forward is seen soon), and is woken early when a change may bring that instant
 //! closer. Nothing is kept only in memory: after a restart, what came due while the service
 //! was down is found by the first scan and fires once.
+//!
+//! The engine also counts provisional clocks again — at start, and each time a holiday
+//! calendar with a new year is loaded — so that one task, not two, moves clocks on its own.
 
-use crate::store::{StoreError, SupervisionStore};
+use crate::store::{StoreError, SupervisionStore, Unchanged};
 use crate::workflow::{self, Ctx};
+use chrono::NaiveDate;
 use petition_domain::Clock;
-use petition_domain::calendar::HolidayCalendar;
-use petition_domain::clocks::ClockRules;
+use petition_domain::clocks::{ClockKind, ClockRules};
+use petition_grpc::reference::LiveCalendar;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+
+/// How often the open-clock gauges are counted (a count over the clocks table).
+const GAUGE_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Engine {
     pub store: SupervisionStore,
-    pub calendar: Arc<HolidayCalendar>,
+    pub calendar: LiveCalendar,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
     pub relay_wake: Arc<petition_events::RelayWake>,
@@ -39,8 +47,9 @@ impl Engine {
     /// One scan at the clock's now: every due case, in batches, until none is left.
     pub async fn tick(&self) -> Result<Tick, StoreError> {
         let now = self.clock.now();
+        let calendar = self.calendar.current();
         let cx = Ctx {
-            calendar: &self.calendar,
+            calendar: &calendar,
             rules: &self.rules,
             now,
             actor: workflow::ENGINE,
@@ -54,10 +63,11 @@ impl Engine {
             total.due += ids.len();
             let (fired, conflicts) = self
                 .store
-                .fire_cases(
+                .change_cases(
                     &ids,
                     |f| workflow::fire(f, cx),
                     |c| crate::events::of(c, now),
+                    Unchanged::Rewrite,
                 )
                 .await?;
             total.fired += fired;
@@ -77,9 +87,96 @@ impl Engine {
         Ok(total)
     }
 
+    /// Counts every open provisional clock again on the calendar loaded now. Returns how
+    /// many cases changed (a clock's last day moved, or its provisional mark went).
+    pub async fn recount(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let calendar = self.calendar.current();
+        let cx = Ctx {
+            calendar: &calendar,
+            rules: &self.rules,
+            now,
+            actor: workflow::ENGINE,
+        };
+        let (mut after, mut total, mut retries) = (None, 0, 0);
+        loop {
+            let rows = self
+                .store
+                .provisional_clocks(after.as_ref(), self.batch)
+                .await?;
+            let Some((last_case, last_kind, _)) = rows.last().cloned() else {
+                break;
+            };
+            let mut announced: HashMap<String, Vec<(ClockKind, NaiveDate)>> = HashMap::new();
+            for (case_id, kind, day) in rows {
+                announced.entry(case_id).or_default().push((kind, day));
+            }
+            let ids: Vec<String> = announced.keys().cloned().collect();
+            let (changed, conflicts) = self
+                .store
+                .change_cases(
+                    &ids,
+                    |f| {
+                        let days = announced.get(&f.case.case_id).cloned().unwrap_or_default();
+                        workflow::recount(f, &days, cx)
+                    },
+                    |c| crate::events::of(c, now),
+                    Unchanged::Skip,
+                )
+                .await?;
+            total += changed;
+            // A case changed meanwhile is read again, page and all: its writer kept the
+            // announced day (the floor is stored with the clock), but only a recount tells.
+            if conflicts > 0 && retries < 10 {
+                retries += 1;
+                continue;
+            }
+            retries = 0;
+            after = Some((last_case, last_kind));
+        }
+        if total > 0 {
+            self.relay_wake.notify_one();
+            metrics::counter!("supervision_clocks_recounted_total").increment(total as u64);
+            tracing::info!(
+                cases = total,
+                "provisional clocks counted again on the loaded holiday calendar"
+            );
+        }
+        Ok(total)
+    }
+
+    async fn count_gauges(&self) {
+        match self.store.open_provisional_clocks().await {
+            Ok(n) => metrics::gauge!("supervision_open_provisional_clocks").set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "could not count provisional clocks"),
+        }
+        if let Ok(states) = self.store.open_clocks().await {
+            for (state, n) in states {
+                metrics::gauge!("supervision_open_clocks", "state" => state.as_str()).set(n as f64);
+            }
+        }
+    }
+
     /// Runs until `stop`.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut loaded = self.calendar.subscribe();
+        // Counted at start too: the calendar may have gained a year while the service was down.
+        let mut must_recount = true;
+        let mut counted_at: Option<Instant> = None;
+        let mut calendar_live = true;
         loop {
+            if must_recount {
+                match self.recount().await {
+                    Ok(_) => must_recount = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recount of provisional clocks failed; retrying")
+                    }
+                }
+            }
+            if counted_at.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
+                self.count_gauges().await;
+                counted_at = Some(Instant::now());
+            }
             let sleep = match self.tick().await {
                 Ok(_) => match self.store.next_fire_at().await {
                     Ok(Some(at)) => (at - self.clock.now())
@@ -100,6 +197,14 @@ impl Engine {
             tokio::select! {
                 _ = tokio::time::sleep(sleep.max(Duration::from_millis(10))) => {}
                 _ = self.wake.notified() => {}
+                r = loaded.changed(), if calendar_live => match r {
+                    Ok(()) => {
+                        must_recount = true;
+                        // the gauge follows the recount at once
+                        counted_at = None;
+                    }
+                    Err(_) => calendar_live = false,
+                },
                 _ = stop.changed() => return,
             }
         }

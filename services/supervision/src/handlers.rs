@@ -15,6 +15,7 @@ use petition_domain::clocks::{ClockRules, ClockState};
 use petition_domain::validation::shown;
 use petition_grpc::convert::from_ts;
 use petition_grpc::page::{binding, page_size};
+use petition_grpc::reference::LiveCalendar;
 use petition_grpc::{check_input, denied};
 use petition_host::Shared;
 use petition_proto::v1 as pb;
@@ -43,7 +44,7 @@ struct Written(Vec<crate::model::NoticeRecord>);
 pub struct SupervisionGrpc {
     pub shared: Shared,
     pub store: SupervisionStore,
-    pub calendar: Arc<HolidayCalendar>,
+    pub calendar: LiveCalendar,
     pub rules: ClockRules,
     pub approver: ExtensionApprover,
     /// a case repeated this many times is a backlog case (积案)
@@ -87,9 +88,14 @@ fn clock_field(v: i32) -> Result<petition_domain::clocks::ClockKind, Status> {
 }
 
 impl SupervisionGrpc {
-    fn cx<'a>(&'a self, p: &'a Principal, now: DateTime<Utc>) -> Ctx<'a> {
+    fn cx<'a>(
+        &'a self,
+        calendar: &'a HolidayCalendar,
+        p: &'a Principal,
+        now: DateTime<Utc>,
+    ) -> Ctx<'a> {
         Ctx {
-            calendar: &self.calendar,
+            calendar,
             rules: &self.rules,
             now,
             actor: &p.subject,
@@ -98,6 +104,7 @@ impl SupervisionGrpc {
 
     fn timeline_pb(&self, f: &CaseFile, entries: &[crate::model::Entry]) -> pb::Timeline {
         let now = self.shared.clock.now();
+        let calendar = self.calendar.current();
         pb::Timeline {
             case_id: f.case.case_id.clone(),
             case_number: f.case.case_number.clone(),
@@ -105,7 +112,7 @@ impl SupervisionGrpc {
             clocks: f
                 .clocks
                 .iter()
-                .map(|c| clock_to_pb(c, now, &self.calendar, &self.rules))
+                .map(|c| clock_to_pb(c, now, &calendar, &self.rules))
                 .collect(),
             entries: entries.iter().map(entry_to_pb).collect(),
             extension_requested_days: f.case.extension_requested_days.unwrap_or_default(),
@@ -234,7 +241,8 @@ impl SupervisionGrpc {
     ) -> Result<Response<pb::Timeline>, Status> {
         for _ in 0..5 {
             let now = self.shared.clock.now();
-            let c = change(&f, self.cx(p, now)).map_err(refused)?;
+            let calendar = self.calendar.current();
+            let c = change(&f, self.cx(&calendar, p, now)).map_err(refused)?;
             let msgs = crate::events::of(&c, now);
             match self
                 .store
@@ -441,6 +449,7 @@ impl SupervisionService for SupervisionGrpc {
                 r.clock.kind
             )
         });
+        let calendar = self.calendar.current();
         let items = rows
             .iter()
             .map(|r| {
@@ -455,7 +464,7 @@ impl SupervisionService for SupervisionGrpc {
                 pb::DueItem {
                     case_id: r.case_id.clone(),
                     case_number: r.case_number.clone(),
-                    clock: Some(clock_to_pb(&r.clock, now, &self.calendar, &self.rules)),
+                    clock: Some(clock_to_pb(&r.clock, now, &calendar, &self.rules)),
                     bucket: bucket as i32,
                 }
             })

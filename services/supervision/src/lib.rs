@@ -137,7 +137,7 @@ impl Service for Supervision {
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
-        let calendar = Arc::new(host.reference.calendar.clone());
+        let calendar = host.reference.calendar.clone();
         let store = store::SupervisionStore::new(db.clone(), calendar.clone(), self.rules);
         let engine_wake = Arc::new(Notify::new());
         for stream in [Stream::Intake, Stream::Routing] {

@@ -10,16 +10,24 @@
 use crate::model::{CaseFile, Entry, LeaderInCharge, NoticeRecord, SupervisedCase};
 use crate::workflow::Change;
 use chrono::{DateTime, NaiveDate, Utc};
-use petition_domain::calendar::{HolidayCalendar, Period};
-use petition_domain::clocks::{CaseClock, ClockRules, ClockState, Span};
+use petition_domain::calendar::Period;
+use petition_domain::clocks::{CaseClock, ClockKind, ClockRules, ClockState, Span};
 use petition_events::{Outbox, OutboxMessage};
+use petition_grpc::reference::LiveCalendar;
 pub use petition_storage::StoreError;
 use petition_storage::requests::{self, RequestId};
 use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, micros};
 use sqlx::any::AnyRow;
-use std::sync::Arc;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What `change_cases` does with a case its change leaves alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unchanged {
+    /// write its clocks' derived instants afresh (they said something was due that was not)
+    Rewrite,
+    Skip,
+}
 
 /// Which open clocks a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +100,7 @@ const CASE_COLUMNS: &str = "case_id, case_number, received_by, bureau, holder, a
 
 const CLOCK_COLUMNS: &str = "case_id, kind, organ, started_at, period_days, working_days, \
     until_day, extension_days, paused_days, paused_days_late, paused_since, state, stage, ended_at, \
-    last_day, due_at, next_fire_at";
+    last_day, due_at, next_fire_at, floor_day, provisional";
 
 const NOTICE_COLUMNS: &str = "notice_id, case_id, case_number, organ, accused_organ, kind, \
     clock, text, copy_to, issued_at, issued_by, feedback_due, acknowledged_at, \
@@ -190,6 +198,7 @@ fn clock_from_row(r: &AnyRow) -> Result<CaseClock, StoreError> {
         state: r.parsed("state")?,
         stage: r.parsed("stage")?,
         ended_at: r.opt_time("ended_at")?,
+        floor: r.opt_parsed("floor_day")?,
     })
 }
 
@@ -225,12 +234,12 @@ fn push_not_accused(q: &mut Sql, column: &str, hidden: &[String]) {
 #[derive(Clone)]
 pub struct SupervisionStore {
     db: Db,
-    calendar: Arc<HolidayCalendar>,
+    calendar: LiveCalendar,
     rules: ClockRules,
 }
 
 impl SupervisionStore {
-    pub fn new(db: Db, calendar: Arc<HolidayCalendar>, rules: ClockRules) -> Self {
+    pub fn new(db: Db, calendar: LiveCalendar, rules: ClockRules) -> Self {
         Self {
             db,
             calendar,
@@ -512,11 +521,15 @@ impl SupervisionStore {
         if clocks.is_empty() {
             return Ok(());
         }
+        let calendar = self.calendar.current();
         let mut q = Sql::new(format!("INSERT INTO clocks ({CLOCK_COLUMNS}) VALUES "));
         for (i, c) in clocks.iter().enumerate() {
-            let dl = c.deadline(&self.calendar, self.rules.counting);
+            let dl = c.deadline(&calendar, self.rules.counting);
+            if dl.provisional && c.state.is_open() {
+                self.calendar.note_provisional(dl.last_day);
+            }
             let next_fire = c
-                .next_warning(&self.rules, &self.calendar)
+                .next_warning(&self.rules, &calendar)
                 .map(|(at, _)| micros(at));
             let (period_days, working, until) = match c.span {
                 Span::Period(Period::CalendarDays(n)) => (Some(i64::from(n)), 0i64, None),
@@ -556,7 +569,11 @@ impl SupervisionStore {
                 .push(", ")
                 .bind(micros(dl.due))
                 .push(", ")
-                .bind(next_fire);
+                .bind(next_fire)
+                .push(", ")
+                .bind(c.floor_after(&dl).map(|d| d.to_string()))
+                .push(", ")
+                .bind(i64::from(dl.provisional));
             q.push(")");
         }
         q.push(
@@ -568,7 +585,8 @@ impl SupervisionStore {
              paused_since = excluded.paused_since, state = excluded.state, \
              stage = excluded.stage, ended_at = excluded.ended_at, \
              last_day = excluded.last_day, due_at = excluded.due_at, \
-             next_fire_at = excluded.next_fire_at",
+             next_fire_at = excluded.next_fire_at, floor_day = excluded.floor_day, \
+             provisional = excluded.provisional",
         );
         q.build().execute(&mut **tx).await?;
         Ok(())
@@ -683,23 +701,28 @@ impl SupervisionStore {
             .collect()
     }
 
-    /// Fires the due warnings of a batch of cases with `fire`, in one transaction, each case
-    /// under its version: a case changed meanwhile is left for the next scan. Returns how many
-    /// cases fired and how many conflicted.
-    pub async fn fire_cases(
+    /// Changes a batch of cases with `change`, in one transaction, each case under its
+    /// version: a case changed meanwhile is left for the next round. Returns how many cases
+    /// changed and how many conflicted. The firing engine passes `Unchanged::Rewrite`, the
+    /// recount `Unchanged::Skip`.
+    pub async fn change_cases(
         &self,
         ids: &[String],
-        fire: impl Fn(CaseFile) -> Option<Change>,
+        change: impl Fn(CaseFile) -> Option<Change>,
         events: impl Fn(&Change) -> Vec<OutboxMessage>,
+        unchanged: Unchanged,
     ) -> Result<(usize, usize), StoreError> {
         let mut tx = self.db.begin().await?;
         let files = Self::load_many(&mut tx, ids).await?;
-        let (mut fired, mut conflicts) = (0, 0);
+        let (mut changed, mut conflicts) = (0, 0);
         let (mut entries, mut notices, mut msgs) = (Vec::new(), Vec::new(), Vec::new());
         for file in files {
             let version = file.case.version;
             let case_id = file.case.case_id.clone();
-            let Some(c) = fire(file.clone()) else {
+            let Some(c) = change(file.clone()) else {
+                if unchanged == Unchanged::Skip {
+                    continue;
+                }
                 // Nothing fired though the row said so (the calendar or the rules changed
                 // since it was written): write its instants afresh under the case's version —
                 // never over a change committed since it was read — or every scan reads it.
@@ -719,7 +742,7 @@ impl SupervisionStore {
                 continue;
             };
             match self.write_file(&mut tx, Some(version), &c).await {
-                Ok(()) => fired += 1,
+                Ok(()) => changed += 1,
                 Err(StoreError::Conflict) => {
                     conflicts += 1;
                     continue;
@@ -734,7 +757,46 @@ impl SupervisionStore {
         Self::insert_notices(&mut tx, &notices).await?;
         Outbox::enqueue_all(&mut tx, &msgs).await?;
         tx.commit().await?;
-        Ok((fired, conflicts))
+        Ok((changed, conflicts))
+    }
+
+    /// One page of the open clocks marked provisional, by case and kind, with the last day
+    /// each was announced with: what a newly loaded calendar counts again. Read through a
+    /// partial index, so the cost follows the provisional clocks, not the open ones.
+    pub async fn provisional_clocks(
+        &self,
+        after: Option<&(String, ClockKind)>,
+        limit: u32,
+    ) -> Result<Vec<(String, ClockKind, NaiveDate)>, StoreError> {
+        let mut q = Sql::new(
+            "SELECT case_id, kind, last_day FROM clocks WHERE provisional = 1 \
+             AND state IN ('running', 'paused', 'overdue')",
+        );
+        if let Some((case_id, kind)) = after {
+            q.push(" AND (case_id > ")
+                .bind(case_id.clone())
+                .push(" OR (case_id = ")
+                .bind(case_id.clone())
+                .push(" AND kind > ")
+                .bind(kind.as_str().to_owned())
+                .push("))");
+        }
+        q.push(" ORDER BY case_id, kind LIMIT ")
+            .bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((r.text("case_id")?, r.parsed("kind")?, r.parsed("last_day")?)))
+            .collect()
+    }
+
+    /// How many open clocks are provisional: for the metrics of the admin port.
+    pub async fn open_provisional_clocks(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM clocks WHERE provisional = 1 \
+             AND state IN ('running', 'paused', 'overdue')",
+        )
+        .fetch_one(self.db.pool())
+        .await?)
     }
 
     pub async fn timeline(&self, case_id: &str) -> Result<Vec<Entry>, StoreError> {

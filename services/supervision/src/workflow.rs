@@ -7,7 +7,7 @@ use crate::model::{
     CaseFile, CaseStage, Entry, FinalReason, LeaderInCharge, NoticeKind, NoticeRecord,
     ReviewDecision, Satisfaction,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use pb::event_envelope::Payload;
 use petition_domain::calendar::{HolidayCalendar, local_date};
 use petition_domain::clocks::{CaseClock, ClockKind, ClockRefusal, ClockRules, Span, Warning};
@@ -373,7 +373,8 @@ pub fn on_event(
         | Payload::CaseRated(_)
         | Payload::ReviewRequested(_)
         | Payload::ReviewDecided(_)
-        | Payload::CaseFinal(_) => Ok(None),
+        | Payload::CaseFinal(_)
+        | Payload::ClockRecounted(_) => Ok(None),
     }
 }
 
@@ -468,6 +469,72 @@ fn issued(n: &NoticeRecord) -> Payload {
 
 /// Fires every warning of the file due by `cx.now`: notices to the organs that owe, and the
 /// end of the petitioner's windows. `None` when nothing was due.
+/// Counts open clocks of a case again on a newly loaded calendar, given the provisional last
+/// day each was announced with. A clock whose last day moves gets a timeline line and a
+/// `ClockRecounted` event; one whose day stands only loses its provisional mark. `None` when
+/// nothing changes.
+pub fn recount(
+    file: CaseFile,
+    announced: &[(ClockKind, NaiveDate)],
+    cx: Ctx<'_>,
+) -> Option<Change> {
+    let read = file.clocks.clone();
+    let mut c = Change::of(file);
+    let mut recounted = Vec::new();
+    for (kind, day) in announced {
+        let Some(clock) = c.file.clock_mut(*kind) else {
+            continue;
+        };
+        let Some(r) = clock.recount(*day, cx.calendar, cx.rules.counting) else {
+            continue;
+        };
+        recounted.push(*kind);
+        if r.deadline.last_day == r.previous {
+            continue;
+        }
+        let organ = clock.organ.clone();
+        let limit = kind.limit(cx.rules);
+        c.note(
+            cx.now,
+            "clock.recounted",
+            format!(
+                "the {} ({}) now ends on {}, not {}: counted again with {}'s holiday arrangement loaded{}",
+                limit.name,
+                limit.article,
+                r.deadline.last_day,
+                r.previous,
+                r.previous.year(),
+                if r.deadline.provisional {
+                    " (still provisional)"
+                } else {
+                    ""
+                }
+            ),
+            cx.actor,
+        );
+        c.events.push(Payload::ClockRecounted(pb::ClockRecounted {
+            case_id: c.file.case.case_id.clone(),
+            case_number: c.file.case.case_number.clone(),
+            clock: crate::convert::clock_kind_to_pb(*kind) as i32,
+            organ: organ.unwrap_or_default(),
+            previous_last_day: r.previous.to_string(),
+            last_day: r.deadline.last_day.to_string(),
+            due_at: Some(ts(r.deadline.due)),
+            provisional: r.deadline.provisional,
+        }));
+    }
+    if recounted.is_empty() {
+        return None;
+    }
+    // A recounted clock is written even when it equals what was read: its row's provisional
+    // mark is derived on write, and must go.
+    c.read = read
+        .into_iter()
+        .filter(|k| !recounted.contains(&k.kind))
+        .collect();
+    Some(c)
+}
+
 pub fn fire(file: CaseFile, cx: Ctx<'_>) -> Option<Change> {
     let mut c = Change::of(file);
     for i in 0..c.file.clocks.len() {
@@ -598,6 +665,7 @@ pub fn decide_extension(
             days,
             reason: reason.trim().to_owned(),
             handling_due: Some(ts(due.due)),
+            handling_due_provisional: due.provisional,
             organ,
         }));
     Ok(c)
@@ -669,6 +737,7 @@ pub fn resume(
         clock: crate::convert::clock_kind_to_pb(kind) as i32,
         paused_days: days,
         due_at: Some(ts(due.due)),
+        due_provisional: due.provisional,
     }));
     Ok(c)
 }
@@ -938,6 +1007,7 @@ pub fn request_review(
         organ: reviewer,
         requested_at: Some(ts(cx.now)),
         opinion_due: Some(ts(due.due)),
+        opinion_due_provisional: due.provisional,
     }));
     Ok(c)
 }

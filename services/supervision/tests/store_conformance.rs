@@ -2,22 +2,26 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use petition_domain::calendar::HolidayCalendar;
-use petition_domain::clocks::{ClockRules, ClockState};
+use petition_domain::clocks::{ClockKind, ClockRules, ClockState};
 use petition_grpc::convert::ts;
+use petition_grpc::reference::LiveCalendar;
 use petition_proto::v1 as pb;
 use petition_proto::v1::event_envelope::Payload;
 use petition_storage::requests::RequestId;
-use petition_supervision::store::{DueFilter, DueQuery, NoticeQuery, StoreError, SupervisionStore};
+use petition_supervision::engine::Engine;
+use petition_supervision::store::{
+    DueFilter, DueQuery, NoticeQuery, StoreError, SupervisionStore, Unchanged,
+};
 use petition_supervision::workflow::{self, Change, Ctx, NotYet};
 use petition_testkit::{StoreHarness, TestDb};
 use std::sync::Arc;
 
 type Harness = StoreHarness<SupervisionStore>;
 
-fn calendar() -> Arc<HolidayCalendar> {
-    Arc::new(
-        HolidayCalendar::from_csv(include_str!("../../../deploy/config/cn-calendar.csv")).unwrap(),
-    )
+const SHIPPED: &str = include_str!("../../../deploy/config/cn-calendar.csv");
+
+fn calendar() -> LiveCalendar {
+    LiveCalendar::new(HolidayCalendar::from_csv(SHIPPED).unwrap(), None)
 }
 
 async fn open(db: &TestDb) -> Harness {
@@ -65,7 +69,7 @@ fn routed(n: u32, organ: &str) -> Payload {
 /// Applies `payload` as event `event_id` the way the consumer does: the processed mark and
 /// the effect in one transaction.
 async fn apply(h: &Harness, event_id: &str, payload: &Payload, now: DateTime<Utc>) -> bool {
-    let cal = calendar();
+    let cal = calendar().current();
     let rules = ClockRules::default();
     let cx = Ctx {
         calendar: &cal,
@@ -76,6 +80,7 @@ async fn apply(h: &Harness, event_id: &str, payload: &Payload, now: DateTime<Utc
     let id = match payload {
         Payload::PetitionRegistered(r) => r.case_id.clone(),
         Payload::PetitionRouted(r) => r.case_id.clone(),
+        Payload::CaseAccepted(a) => a.case_id.clone(),
         _ => unreachable!(),
     };
     let mut tx = h.db.begin().await.unwrap();
@@ -101,7 +106,7 @@ async fn apply(h: &Harness, event_id: &str, payload: &Payload, now: DateTime<Utc
 }
 
 async fn fire(h: &Harness, now: DateTime<Utc>) -> usize {
-    let cal = calendar();
+    let cal = calendar().current();
     let rules = ClockRules::default();
     let cx = Ctx {
         calendar: &cal,
@@ -112,10 +117,11 @@ async fn fire(h: &Harness, now: DateTime<Utc>) -> usize {
     let ids = h.store.due_cases(now, 100).await.unwrap();
     let (fired, conflicts) = h
         .store
-        .fire_cases(
+        .change_cases(
             &ids,
             |f| workflow::fire(f, cx),
             |c| petition_supervision::events::of(c, now),
+            Unchanged::Rewrite,
         )
         .await
         .unwrap();
@@ -323,8 +329,120 @@ async fn lists_hide_accusations_and_a_notice_is_acknowledged_once(h: Harness) {
     assert!(h.outbox.pending().await.unwrap() >= 4);
 }
 
+/// An instant in Beijing time.
+fn bj(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(y, m, d, 10, 0, 0)
+        .unwrap()
+        .to_utc()
+}
+
+/// A case registered and sent to the housing bureau at `t`.
+async fn sent(h: &Harness, n: u32, t: DateTime<Utc>) {
+    let (Payload::PetitionRegistered(mut r), Payload::PetitionRouted(mut s)) =
+        (registered(n, ""), routed(n, "pingcheng.housing"))
+    else {
+        unreachable!()
+    };
+    r.received_at = Some(ts(t));
+    s.routed_at = Some(ts(t));
+    assert!(apply(h, &format!("r{n}"), &Payload::PetitionRegistered(r), t).await);
+    assert!(apply(h, &format!("s{n}"), &Payload::PetitionRouted(s), t).await);
+}
+
+/// Clocks counted into 2027 on the shipped calendar (which ends with 2026) are provisional;
+/// loading the test fixture's 2027 recounts each once: the handling clock of a grievance
+/// accepted on 2026-11-27 moves from 01-26 to the fixture's make-up Saturday 01-30, with a
+/// timeline line and an event; a notice clock whose day stands loses its mark quietly.
+async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
+    let live = calendar();
+    let store = SupervisionStore::new(h.db.clone(), live.clone(), ClockRules::default());
+    sent(&h, 1, bj(2026, 11, 27)).await;
+    let accepted = Payload::CaseAccepted(pb::CaseAccepted {
+        case_id: case_id(1),
+        case_number: "140213-2026-000001".into(),
+        organ: "pingcheng.housing".into(),
+        accepted_at: Some(ts(bj(2026, 11, 27))),
+        handling_due: Some(ts(bj(2027, 1, 27) - chrono::Duration::hours(10))),
+        handling_due_provisional: true,
+    });
+    assert!(apply(&h, "a1", &accepted, bj(2026, 11, 27)).await);
+    // Sun 12-20 + 15 days = Mon 2027-01-04, a working day on weekends alone.
+    sent(&h, 2, bj(2026, 12, 20)).await;
+    // Nothing of 2027 here.
+    sent(&h, 3, bj(2026, 3, 2)).await;
+    let d = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    assert_eq!(
+        store.provisional_clocks(None, 100).await.unwrap(),
+        vec![
+            (case_id(1), ClockKind::Handling, d(2027, 1, 26)),
+            (case_id(2), ClockKind::Notice, d(2027, 1, 4)),
+        ]
+    );
+    assert_eq!(store.open_provisional_clocks().await.unwrap(), 2);
+    // One page at a time, resumed after the last row.
+    assert_eq!(
+        store
+            .provisional_clocks(Some(&(case_id(1), ClockKind::Handling)), 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let engine = Engine {
+        store: store.clone(),
+        calendar: live.clone(),
+        rules: ClockRules::default(),
+        clock: Arc::new(petition_domain::FixedClock::new(bj(2026, 12, 1))),
+        relay_wake: petition_events::RelayWake::new(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        batch: 1,
+        max_sleep: std::time::Duration::from_secs(1),
+    };
+    // The calendar has not changed: nothing moves, the marks stay.
+    assert_eq!(engine.recount().await.unwrap(), 0);
+    assert_eq!(store.open_provisional_clocks().await.unwrap(), 2);
+    let fixture = include_str!("../../../tests/fixtures/calendar-2027-fixture.csv");
+    live.load_text(&format!("{SHIPPED}\n{fixture}")).unwrap();
+    let before = h.outbox.pending().await.unwrap();
+    assert_eq!(engine.recount().await.unwrap(), 2);
+    assert_eq!(
+        h.outbox.pending().await.unwrap(),
+        before + 1,
+        "one clock moved"
+    );
+    assert_eq!(store.open_provisional_clocks().await.unwrap(), 0);
+    let f = store.load(&case_id(1)).await.unwrap().unwrap();
+    let handling = f.clock(ClockKind::Handling).unwrap();
+    let cal = live.current();
+    let dl = handling.deadline(&cal, ClockRules::default().counting);
+    assert_eq!((dl.last_day, dl.provisional), (d(2027, 1, 30), false));
+    assert_eq!(handling.floor, Some(d(2027, 1, 26)));
+    let line = store.timeline(&case_id(1)).await.unwrap();
+    let moved: Vec<_> = line
+        .iter()
+        .filter(|e| e.kind == "clock.recounted")
+        .collect();
+    assert_eq!(moved.len(), 1, "{line:?}");
+    assert!(
+        moved[0].text.contains("2027-01-30") && moved[0].text.contains("not 2027-01-26"),
+        "{}",
+        moved[0].text
+    );
+    let quiet = store.timeline(&case_id(2)).await.unwrap();
+    assert!(
+        quiet.iter().all(|e| e.kind != "clock.recounted"),
+        "{quiet:?}"
+    );
+    // Counted once: again, nothing.
+    assert_eq!(engine.recount().await.unwrap(), 0);
+    assert_eq!(h.outbox.pending().await.unwrap(), before + 1);
+}
+
 petition_testkit::dual_dialect!(open =>
     a_case_file_is_written_once_per_event_and_read_back,
     the_engine_reads_only_what_is_due_and_fires_it_once,
     lists_hide_accusations_and_a_notice_is_acknowledged_once,
+    a_loaded_year_recounts_each_provisional_clock_once,
 );

@@ -11,7 +11,6 @@
 
 use anyhow::Context;
 use clap::Parser;
-use petition_domain::calendar::HolidayCalendar;
 use petition_domain::clocks::ClockRules;
 use petition_domain::{Clock, SystemClock};
 use petition_storage::{Db, micros};
@@ -94,9 +93,7 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let calendar = Arc::new(HolidayCalendar::from_csv(include_str!(
-        "../../../../deploy/config/cn-calendar.csv"
-    ))?);
+    let calendar = petition_grpc::reference::Reference::builtin().calendar;
     let store = SupervisionStore::new(db.clone(), calendar.clone(), ClockRules::default());
 
     // One due scan, as the engine runs it: the median of 21.
