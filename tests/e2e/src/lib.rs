@@ -187,9 +187,18 @@ impl Suite {
     }
 
     pub async fn embedded(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self::embedded_with(now, None).await
+    }
+
+    /// The embedded default, reading its reference data from `config_dir`.
+    pub async fn embedded_with(
+        now: chrono::DateTime<chrono::Utc>,
+        config_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cfg = Self::config();
         cfg.data_dir = dir.path().to_owned();
+        cfg.config_dir = config_dir;
         let (running, clock) = Self::start(cfg, now).await;
         Self {
             running,
@@ -202,9 +211,18 @@ impl Suite {
 
     /// `None` when PostgreSQL or Redis is not reachable outside CI.
     pub async fn postgres_and_redis(now: chrono::DateTime<chrono::Utc>) -> Option<Self> {
+        Self::postgres_and_redis_with(now, None).await
+    }
+
+    /// On PostgreSQL + Redis, reading its reference data from `config_dir`.
+    pub async fn postgres_and_redis_with(
+        now: chrono::DateTime<chrono::Utc>,
+        config_dir: Option<std::path::PathBuf>,
+    ) -> Option<Self> {
         let db = petition_testkit::TestDatabase::create().await?;
         let redis = petition_testkit::TestRedis::create().await?;
         let mut cfg = Self::config();
+        cfg.config_dir = config_dir;
         cfg.database_url = Some(db.url.clone());
         cfg.redis_url = Some(redis.url.clone());
         cfg.stream_prefix = redis.prefix.clone();
@@ -356,13 +374,24 @@ pub async fn reflected_services(addr: std::net::SocketAddr) -> Vec<String> {
 
 /// A plain HTTP/1.0 GET against an admin port: the status code and the body.
 pub async fn admin_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    admin_request(addr, "GET", path).await
+}
+
+/// A plain HTTP/1.0 POST without a body against an admin port.
+pub async fn admin_post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    admin_request(addr, "POST", path).await
+}
+
+async fn admin_request(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("the admin port answers");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
+    s.write_all(
+        format!("{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
     let mut all = String::new();
     s.read_to_string(&mut all).await.expect("read");
     let code = all
