@@ -14,6 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How long before its end a calendar is said to run out. The State Council's notice comes
+/// in November or December and a 60-day handling period reaches two months ahead: with less
+/// than this left, new handling deadlines are already provisional.
+pub const WARN_DAYS: i64 = 60;
+
 /// What `GET /calendar` answers.
 #[derive(Debug, serde::Serialize)]
 pub struct Coverage {
@@ -25,17 +30,31 @@ pub struct Coverage {
     pub days_left: Option<i64>,
     /// the file it is read from; none for the built-in copy
     pub file: Option<String>,
+    /// said when fewer than `WARN_DAYS` remain
+    pub warning: Option<String>,
 }
 
 pub fn coverage(calendar: &LiveCalendar, today: NaiveDate) -> Coverage {
     let now = calendar.current();
     let until = now.covered_until();
+    let days_left = until.map(|u| (u - today).num_days());
+    let file = calendar.path().map(|p| p.display().to_string());
+    let warning = match (until, days_left) {
+        (Some(until), Some(left)) if left < WARN_DAYS => Some(format!(
+            "the holiday calendar ends on {until} ({left} days from today): deadlines counted past it are provisional until the next year's arrangement (放假调休) is added to {}",
+            file.as_deref().unwrap_or(
+                "a cn-calendar.csv in --config-dir (the built-in copy cannot be changed)"
+            )
+        )),
+        _ => None,
+    };
     Coverage {
         first_year: now.years().map(|y| y.0),
         last_year: now.years().map(|y| y.1),
         covered_until: until,
-        days_left: until.map(|u| (u - today).num_days()),
-        file: calendar.path().map(|p| p.display().to_string()),
+        days_left,
+        file,
+        warning,
     }
 }
 
@@ -79,10 +98,19 @@ pub(crate) async fn keep(
         let (calendar, clock, mut stop) = (calendar.clone(), clock, stop.clone());
         async move {
             let mut loaded = calendar.subscribe();
+            let mut warned_on = None;
             loop {
-                let c = coverage(&calendar, local_date(clock.now()));
+                let today = local_date(clock.now());
+                let c = coverage(&calendar, today);
                 if let Some(d) = c.days_left {
                     metrics::gauge!("petition_calendar_days_left").set(d as f64);
+                }
+                // Once a day while it lasts: loud enough for an operator, not a flood.
+                if let Some(w) = &c.warning
+                    && warned_on != Some(today)
+                {
+                    tracing::warn!("{w}");
+                    warned_on = Some(today);
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(60)) => {}

@@ -268,6 +268,10 @@ impl Host {
             None => Some(DataDirLock::take(&cfg.data_dir)?),
             Some(_) => None,
         };
+        if cfg.admin_listen.is_some() {
+            // Installed before any worker starts: a metric recorded with no recorder is lost.
+            petition_telemetry::prometheus()?;
+        }
         let reference = Arc::new(Reference::load(cfg.config_dir.as_deref())?);
         let policy = Arc::new(AccessPolicy::new(reference.tree.clone()));
         let bus = match &cfg.redis_url {

@@ -944,6 +944,49 @@ mod tests {
         );
     }
 
+    /// A window the organ was told ends later than the loaded calendar counts stays open to
+    /// the told day; a recount moves a date only later, and a stale one changes nothing.
+    #[test]
+    fn a_told_window_stands_and_a_recount_only_moves_dates_later() {
+        let (cal, policy) = (calendar(), RoutingPolicy::default());
+        let mut r = routed(&registered("01.01", false));
+        // Counted today the window ends with 03-09; the organ was told 03-11.
+        r.objection_due = Some(beijing(3, 12, 0));
+        assert!(object(&r, "not ours", cx(&cal, &policy, beijing(3, 11, 23))).is_ok());
+        let late = object(&r, "not ours", cx(&cal, &policy, beijing(3, 12, 0)));
+        assert!(
+            matches!(late, Err(Refusal::WindowClosed(ref m)) if m.contains("2026-03-11")),
+            "{late:?}"
+        );
+        let at = beijing(3, 3, 9);
+        let moved = recounted(
+            &r,
+            RecountedDate::Objection,
+            beijing(3, 13, 0),
+            cx(&cal, &policy, at),
+        )
+        .unwrap();
+        assert_eq!(moved.objection_due, Some(beijing(3, 13, 0)));
+        assert_eq!(moved.version, r.version + 1);
+        let said = &moved.history.last().unwrap().rule;
+        assert!(
+            said.contains("objection period") && said.contains("2026-03-12"),
+            "{said}"
+        );
+        for (which, due) in [
+            (RecountedDate::Objection, beijing(3, 12, 0)),
+            (RecountedDate::Objection, beijing(3, 10, 0)),
+            // no handling clock runs before acceptance
+            (RecountedDate::Handling, beijing(5, 1, 0)),
+        ] {
+            assert_eq!(
+                recounted(&r, which, due, cx(&cal, &policy, at)),
+                None,
+                "{which:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_bureau_refuses_or_agrees() {
         let (cal, policy) = (calendar(), RoutingPolicy::default());

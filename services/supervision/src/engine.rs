@@ -19,9 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
-/// How often the open-clock gauges are counted (a count over the clocks table).
-const GAUGE_EVERY: Duration = Duration::from_secs(30);
-
 pub struct Engine {
     pub store: SupervisionStore,
     pub calendar: LiveCalendar,
@@ -32,6 +29,8 @@ pub struct Engine {
     /// cases fired per scan
     pub batch: u32,
     pub max_sleep: Duration,
+    /// how often the open-clock gauges are counted (a count over the clocks table)
+    pub gauge_every: Duration,
 }
 
 /// What one scan did.
@@ -173,7 +172,7 @@ impl Engine {
                     }
                 }
             }
-            if counted_at.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
+            if counted_at.is_none_or(|t| t.elapsed() >= self.gauge_every) {
                 self.count_gauges().await;
                 counted_at = Some(Instant::now());
             }

@@ -35,6 +35,8 @@ pub struct Supervision {
     pub backlog_repeats: u32,
     /// the longest the engine sleeps between scans (a simulated clock may jump meanwhile)
     pub max_sleep: Duration,
+    /// how often the open-clock gauges of `/metrics` are counted
+    pub gauge_every: Duration,
 }
 
 impl Default for Supervision {
@@ -44,6 +46,7 @@ impl Default for Supervision {
             approver: ExtensionApprover::default(),
             backlog_repeats: 3,
             max_sleep: Duration::from_secs(1),
+            gauge_every: Duration::from_secs(30),
         }
     }
 }
@@ -166,6 +169,7 @@ impl Service for Supervision {
             wake: engine_wake.clone(),
             batch: 500,
             max_sleep: self.max_sleep,
+            gauge_every: self.gauge_every,
         };
         host.spawn(move |stop| engine.run(stop));
         let grpc = handlers::SupervisionGrpc {

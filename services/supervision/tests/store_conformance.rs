@@ -399,6 +399,7 @@ async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
         wake: Arc::new(tokio::sync::Notify::new()),
         batch: 1,
         max_sleep: std::time::Duration::from_secs(1),
+        gauge_every: std::time::Duration::from_secs(30),
     };
     // The calendar has not changed: nothing moves, the marks stay.
     assert_eq!(engine.recount().await.unwrap(), 0);

@@ -175,6 +175,7 @@ impl Suite {
                 &petition_supervision::Supervision {
                     // the test moves the clock: look again soon after
                     max_sleep: std::time::Duration::from_millis(50),
+                    gauge_every: std::time::Duration::from_millis(50),
                     ..Default::default()
                 },
                 &petition_routing::Routing::default(),

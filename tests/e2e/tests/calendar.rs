@@ -73,6 +73,11 @@ async fn the_next_year_is_loaded_without_a_restart(s: &Suite, dir: &Path) {
         body.contains("\"days_left\":34"),
         "2026-11-27 to 12-31: {body}"
     );
+    assert!(
+        body.contains("the holiday calendar ends on 2026-12-31 (34 days from today)")
+            && body.contains("cn-calendar.csv"),
+        "{body}"
+    );
 
     // Fri 2026-11-27: a housing grievance, registered, sent, accepted at once.
     let sample = samples().into_iter().find(|s| s.sample == 1).unwrap();
@@ -126,6 +131,21 @@ async fn the_next_year_is_loaded_without_a_restart(s: &Suite, dir: &Path) {
         "{told}"
     );
 
+    // The gauge counts it.
+    let mut metrics = String::new();
+    for _ in 0..400 {
+        metrics = admin_get(admin, "/metrics").await.1;
+        if metrics.contains("supervision_open_provisional_clocks 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        metrics.contains("supervision_open_provisional_clocks 1")
+            && metrics.contains("petition_calendar_days_left 34"),
+        "{metrics}"
+    );
+
     // A malformed file: refused with its line and reason, the loaded calendar kept.
     let file = dir.join("cn-calendar.csv");
     let bad = format!("{SHIPPED_CALENDAR}\n{FIXTURE_2027}2027-02-03,workday,春节\n");
@@ -153,7 +173,9 @@ async fn the_next_year_is_loaded_without_a_restart(s: &Suite, dir: &Path) {
     let (code, body) = admin_post(admin, "/calendar/reload").await;
     assert_eq!(code, 200, "{body}");
     assert!(
-        body.contains("\"last_year\":2027") && body.contains("\"days_left\":399"),
+        body.contains("\"last_year\":2027")
+            && body.contains("\"days_left\":399")
+            && body.contains("\"warning\":null"),
         "{body}"
     );
     // In the fixture 01-25..29 are off and Sat 01-30 is a make-up working day. The engine
@@ -217,6 +239,21 @@ async fn the_next_year_is_loaded_without_a_restart(s: &Suite, dir: &Path) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     let step = step.expect("the petitioner was never told");
+    // The gauges: the coverage left, and no open provisional clock.
+    for _ in 0..400 {
+        metrics = admin_get(admin, "/metrics").await.1;
+        if metrics.contains("petition_calendar_days_left 399")
+            && metrics.contains("supervision_open_provisional_clocks 0")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        metrics.contains("petition_calendar_days_left 399")
+            && metrics.contains("supervision_open_provisional_clocks 0"),
+        "{metrics}"
+    );
     assert!(
         step.note.contains("the written reply is due by 2027-01-30")
             && step.note.contains("was 2027-01-26"),

@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         wake: Arc::new(Notify::new()),
         batch: 500,
         max_sleep: Duration::from_secs(1),
+        gauge_every: Duration::from_secs(30),
     };
     let t = Instant::now();
     let tick = engine.tick().await?;
