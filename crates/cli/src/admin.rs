@@ -1,0 +1,113 @@
+//! Commands for the admin port (HTTP, default 127.0.0.1:9464): the simulated clock of a
+//! `--dev-clock` suite, and the holiday calendar.
+
+use crate::client::{EXIT_REFUSED, EXIT_UNAVAILABLE, Failure};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ClockCommand {
+    /// Where simulated time stands.
+    #[command(after_help = "Example:\n  petition clock show")]
+    Show,
+    /// Move simulated time forward (a suite started with --dev --dev-clock only).
+    #[command(after_help = "\
+Example:
+  # fifteen days later: limits lapse, urging fires
+  petition clock advance --days 15")]
+    Advance {
+        #[arg(long, default_value_t = 0)]
+        days: i64,
+        #[arg(long, default_value_t = 0)]
+        hours: i64,
+        #[arg(long, default_value_t = 0)]
+        minutes: i64,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CalendarCommand {
+    /// The years the holiday calendar covers and the days left.
+    #[command(after_help = "Example:\n  petition calendar show")]
+    Show,
+    /// Read cn-calendar.csv again (after adding next year's 放假调休 arrangement); a malformed
+    /// file is refused with its line and the loaded calendar stays.
+    #[command(after_help = "Example:\n  petition calendar reload")]
+    Reload,
+}
+
+/// One call to the admin port: the body of a 2xx answer, or a failure with the server's words.
+async fn call(admin: &str, method: hyper::Method, path: &str) -> Result<String, Failure> {
+    let base = if admin.contains("://") {
+        admin.to_owned()
+    } else {
+        format!("http://{admin}")
+    };
+    let uri: hyper::Uri = format!("{}{path}", base.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| Failure::usage(format!("--admin (PETITION_ADMIN): {admin:?}: {e}")))?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Empty::new())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let unreachable = |e: &dyn std::fmt::Display| {
+        Failure::new(
+            EXIT_UNAVAILABLE,
+            format!(
+                "the admin port {admin} does not answer: {e}\n  is the suite running? set PETITION_ADMIN to its --admin-listen address"
+            ),
+        )
+    };
+    let resp = client.request(req).await.map_err(|e| unreachable(&e))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| unreachable(&e))?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    if status.is_success() {
+        Ok(text)
+    } else if status == hyper::StatusCode::NOT_FOUND && path.starts_with("/clock") {
+        Err(Failure::new(
+            EXIT_REFUSED,
+            "this suite runs on real time: start it with --dev --dev-clock <instant> to move time",
+        ))
+    } else {
+        Err(Failure::new(EXIT_REFUSED, format!("refused: {text}")))
+    }
+}
+
+pub async fn clock(admin: &str, cmd: &ClockCommand) -> Result<(), Failure> {
+    let out = match cmd {
+        ClockCommand::Show => call(admin, hyper::Method::GET, "/clock").await?,
+        ClockCommand::Advance {
+            days,
+            hours,
+            minutes,
+        } => {
+            call(
+                admin,
+                hyper::Method::POST,
+                &format!("/clock/advance?days={days}&hours={hours}&minutes={minutes}"),
+            )
+            .await?
+        }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+pub async fn calendar(admin: &str, cmd: &CalendarCommand) -> Result<(), Failure> {
+    let out = match cmd {
+        CalendarCommand::Show => call(admin, hyper::Method::GET, "/calendar").await?,
+        CalendarCommand::Reload => call(admin, hyper::Method::POST, "/calendar/reload").await?,
+    };
+    println!("{out}");
+    Ok(())
+}

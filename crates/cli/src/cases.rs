@@ -1,0 +1,327 @@
+//! `petition case get|list|timeline|lookup`: a case as intake holds it, supervision's timeline
+//! and clocks, and the petitioner's view by query code.
+
+use crate::client::{Conn, EXIT_WAIT, Failure};
+use crate::output::{self, Format, when, word};
+use petition_proto::v1 as pb;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CaseCommand {
+    /// A case by number or id: the petition, its status and holder, and its steps.
+    #[command(after_help = "\
+Examples:
+  petition case get 140213-2026-000001
+  # wait (up to --timeout) until routing has sent it on
+  petition case get 140213-2026-000001 --wait routed")]
+    Get {
+        /// case number (140213-2026-000001) or case id
+        case: String,
+        /// wait until the case reaches this status: registered, routed, in-handling, answered,
+        /// closed, diverted or linked
+        #[arg(long, value_enum)]
+        wait: Option<Status>,
+        /// seconds --wait waits before giving up (exit code 7)
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Cases registered within your reach, newest first.
+    #[command(after_help = "\
+Examples:
+  petition case list
+  petition case list --received-by pingcheng.bureau --category 01 --repeat")]
+    List {
+        #[arg(long, default_value = "")]
+        received_by: String,
+        /// category code prefix, e.g. 01 or 01.01
+        #[arg(long, default_value = "")]
+        category: String,
+        #[arg(long)]
+        group: bool,
+        #[arg(long)]
+        leapfrog: bool,
+        #[arg(long)]
+        repeat: bool,
+        /// at most this many
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Supervision's view: every clock with its article and last day, and the timeline.
+    #[command(after_help = "Example:\n  petition case timeline 140213-2026-000001")]
+    Timeline { case: String },
+    /// What the petitioner sees with their query code (查询码).
+    #[command(after_help = "Example:\n  petition case lookup K7Q2-M9XD-4TPA")]
+    Lookup { query_code: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Status {
+    Registered,
+    Routed,
+    InHandling,
+    Answered,
+    Closed,
+    Diverted,
+    Linked,
+}
+
+impl Status {
+    fn pb(self) -> pb::CaseStatus {
+        match self {
+            Status::Registered => pb::CaseStatus::Registered,
+            Status::Routed => pb::CaseStatus::Routed,
+            Status::InHandling => pb::CaseStatus::InHandling,
+            Status::Answered => pb::CaseStatus::Answered,
+            Status::Closed => pb::CaseStatus::Closed,
+            Status::Diverted => pb::CaseStatus::Diverted,
+            Status::Linked => pb::CaseStatus::Linked,
+        }
+    }
+}
+
+pub fn status(v: i32) -> String {
+    pb::CaseStatus::try_from(v)
+        .map(|s| word(s.as_str_name(), "CASE_STATUS_"))
+        .unwrap_or_default()
+}
+
+fn step_kind(v: i32) -> String {
+    pb::StepKind::try_from(v)
+        .map(|s| word(s.as_str_name(), "STEP_KIND_"))
+        .unwrap_or_default()
+}
+
+pub async fn run(conn: &Conn, cmd: &CaseCommand, format: Format) -> Result<(), Failure> {
+    match cmd {
+        CaseCommand::Get {
+            case,
+            wait,
+            timeout,
+        } => get(conn, case, *wait, Duration::from_secs(*timeout), format).await,
+        CaseCommand::List {
+            received_by,
+            category,
+            group,
+            leapfrog,
+            repeat,
+            limit,
+        } => {
+            let list = conn
+                .intake()
+                .list_cases(pb::ListCasesRequest {
+                    received_by: received_by.clone(),
+                    category_prefix: category.clone(),
+                    only_group: *group,
+                    only_leapfrog: *leapfrog,
+                    only_repeat: *repeat,
+                    page_size: *limit,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if format == Format::Json {
+                println!("{}", output::json(&list, "petition.v1.ListCasesResponse"));
+                return Ok(());
+            }
+            let mut t = output::table(&[
+                "case number",
+                "received",
+                "status",
+                "holder",
+                "category",
+                "flags",
+                "title",
+            ]);
+            for c in &list.cases {
+                t.add_row(vec![
+                    c.case_number.clone(),
+                    when(&c.received_at),
+                    status(c.status),
+                    c.holder.clone(),
+                    c.category.clone(),
+                    crate::register::flags(c.flags.as_ref()),
+                    c.title.clone(),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        CaseCommand::Timeline { case } => {
+            let id = conn.case_id(case).await?;
+            let t = conn
+                .supervision()
+                .get_timeline(pb::GetTimelineRequest { case_id: id })
+                .await?
+                .into_inner();
+            print_timeline(&t, format);
+            Ok(())
+        }
+        CaseCommand::Lookup { query_code } => {
+            let v = conn
+                .intake()
+                .lookup_by_query_code(pb::LookupByQueryCodeRequest {
+                    query_code: query_code.clone(),
+                })
+                .await?
+                .into_inner();
+            if format == Format::Json {
+                println!(
+                    "{}",
+                    output::json(&v, "petition.v1.LookupByQueryCodeResponse")
+                );
+                return Ok(());
+            }
+            print!(
+                "{}",
+                output::fields(&[
+                    ("case number", v.case_number.clone()),
+                    ("title", v.title.clone()),
+                    ("status", status(v.status)),
+                    ("received", when(&v.received_at)),
+                    ("received by", v.received_by_name.clone()),
+                    ("handled by", v.holder_name.clone()),
+                ])
+            );
+            let mut t = output::table(&["when", "step", "what you are told"]);
+            for s in &v.steps {
+                t.add_row(vec![when(&s.at), step_kind(s.kind), s.note.clone()]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+    }
+}
+
+async fn get(
+    conn: &Conn,
+    case: &str,
+    wait: Option<Status>,
+    timeout: Duration,
+    format: Format,
+) -> Result<(), Failure> {
+    let (id, number) = if uuid::Uuid::parse_str(case.trim()).is_ok() {
+        (case.trim().to_owned(), String::new())
+    } else {
+        (String::new(), case.trim().to_owned())
+    };
+    let started = Instant::now();
+    let mut intake = conn.intake();
+    let c = loop {
+        let c = intake
+            .get_case(pb::GetCaseRequest {
+                case_id: id.clone(),
+                case_number: number.clone(),
+            })
+            .await?
+            .into_inner();
+        match wait {
+            Some(w) if c.status != w.pb() as i32 => {
+                if started.elapsed() >= timeout {
+                    return Err(Failure::new(
+                        EXIT_WAIT,
+                        format!(
+                            "case {} is {} after {} s, not {}",
+                            c.case_number,
+                            status(c.status),
+                            timeout.as_secs(),
+                            status(w.pb() as i32)
+                        ),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => break c,
+        }
+    };
+    if format == Format::Json {
+        println!("{}", output::json(&c, "petition.v1.Case"));
+        return Ok(());
+    }
+    let main = c
+        .petitioners
+        .iter()
+        .find(|p| p.is_main)
+        .or(c.petitioners.first());
+    print!(
+        "{}",
+        output::fields(&[
+            ("case number", c.case_number.clone()),
+            ("status", status(c.status)),
+            (
+                "held by",
+                format!("{} {}", c.holder, c.holder_name).trim().to_owned()
+            ),
+            (
+                "received",
+                format!("{} by {}", when(&c.received_at), c.received_by)
+            ),
+            ("category", c.category.clone()),
+            ("place", c.problem_location.clone()),
+            (
+                "petitioner",
+                main.map(|p| format!("{} {}", p.name, p.id_number))
+                    .unwrap_or_default()
+            ),
+            ("flags", crate::register::flags(c.flags.as_ref())),
+            ("title", c.title.clone()),
+            ("content", c.content.clone()),
+        ])
+    );
+    let mut t = output::table(&["when", "step", "organ", "note"]);
+    for s in &c.timeline {
+        t.add_row(vec![
+            when(&s.at),
+            step_kind(s.kind),
+            s.organ.clone(),
+            s.note.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub fn print_timeline(t: &pb::Timeline, format: Format) {
+    if format == Format::Json {
+        println!("{}", output::json(t, "petition.v1.Timeline"));
+        return;
+    }
+    print!(
+        "{}",
+        output::fields(&[
+            ("case number", t.case_number.clone()),
+            (
+                "stage",
+                pb::CaseStage::try_from(t.stage)
+                    .map(|s| word(s.as_str_name(), "CASE_STAGE_"))
+                    .unwrap_or_default()
+            ),
+            ("held by", t.holder.clone()),
+        ])
+    );
+    let mut clocks = output::table(&["clock", "article", "owed by", "last day", "state", ""]);
+    for c in &t.clocks {
+        clocks.add_row(vec![
+            c.name.clone(),
+            c.article.clone(),
+            c.organ.clone(),
+            c.last_day.clone(),
+            pb::ClockState::try_from(c.state)
+                .map(|s| word(s.as_str_name(), "CLOCK_STATE_"))
+                .unwrap_or_default(),
+            [
+                output::mark(c.late, "late"),
+                output::mark(c.provisional, "provisional"),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        ]);
+    }
+    println!("{clocks}\n");
+    let mut entries = output::table(&["when", "what", "by"]);
+    for e in &t.entries {
+        entries.add_row(vec![when(&e.at), e.text.clone(), e.actor.clone()]);
+    }
+    println!("{entries}");
+}

@@ -1,0 +1,182 @@
+//! The connection to the services: one gRPC channel, the bearer token on every call, and the
+//! exit code each failure means.
+
+use petition_proto::v1 as pb;
+use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// What went wrong, with the process exit code it means (documented in `--help`).
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+pub const EXIT_INTERNAL: u8 = 1;
+pub const EXIT_AUTH: u8 = 3;
+pub const EXIT_NOT_FOUND: u8 = 4;
+pub const EXIT_REFUSED: u8 = 5;
+pub const EXIT_UNAVAILABLE: u8 = 6;
+pub const EXIT_WAIT: u8 = 7;
+
+impl Failure {
+    pub fn new(exit: u8, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// A mistake on this command line that clap cannot see (a file that does not parse, say).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(EXIT_REFUSED, message)
+    }
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        use tonic::Code;
+        let (exit, what, hint) = match s.code() {
+            Code::Unauthenticated => (
+                EXIT_AUTH,
+                "not signed in",
+                "\n  set PETITION_TOKEN or --token (see `petition token issue --help`)",
+            ),
+            Code::PermissionDenied => (EXIT_AUTH, "not allowed", ""),
+            Code::NotFound => (EXIT_NOT_FOUND, "not found", ""),
+            Code::InvalidArgument
+            | Code::FailedPrecondition
+            | Code::AlreadyExists
+            | Code::OutOfRange => (EXIT_REFUSED, "refused", ""),
+            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted => (
+                EXIT_UNAVAILABLE,
+                "unavailable",
+                "\n  is the suite running? it listens on PETITION_ADDR (default 127.0.0.1:50051)",
+            ),
+            _ => (EXIT_INTERNAL, "the service failed", ""),
+        };
+        Failure::new(exit, format!("{what}: {}{hint}", s.message()))
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+pub type Intake = pb::intake_service_client::IntakeServiceClient<Authed>;
+pub type Routing = pb::routing_service_client::RoutingServiceClient<Authed>;
+pub type Supervision = pb::supervision_service_client::SupervisionServiceClient<Authed>;
+
+/// A connection to the suite, or to the services behind one address.
+pub struct Conn {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+impl Conn {
+    /// Connects lazily: a service that is down is reported by the first call, with its code.
+    pub fn open(addr: &str, token: Option<&str>) -> Result<Self, Failure> {
+        let url = if addr.contains("://") {
+            addr.to_owned()
+        } else {
+            format!("http://{addr}")
+        };
+        let endpoint = Endpoint::from_shared(url).map_err(|e| {
+            Failure::usage(format!(
+                "--addr (PETITION_ADDR): {addr:?} is not an address: {e}"
+            ))
+        })?;
+        let channel = endpoint
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .connect_lazy();
+        let bearer = match token.map(str::trim).filter(|t| !t.is_empty()) {
+            None => Bearer(None),
+            Some(t) => Bearer(Some(format!("Bearer {t}").parse().map_err(|_| {
+                Failure::usage("--token (PETITION_TOKEN): not a token (printable ASCII only)")
+            })?)),
+        };
+        Ok(Self { channel, bearer })
+    }
+
+    pub fn intake(&self) -> Intake {
+        pb::intake_service_client::IntakeServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
+    }
+
+    pub fn routing(&self) -> Routing {
+        pb::routing_service_client::RoutingServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
+    }
+
+    pub fn supervision(&self) -> Supervision {
+        pb::supervision_service_client::SupervisionServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
+    }
+
+    /// The case a command names: its id as given, or the id of a case number (what people
+    /// read off a receipt), looked up in intake.
+    pub async fn case_id(&self, case: &str) -> Result<String, Failure> {
+        let case = case.trim();
+        if uuid::Uuid::parse_str(case).is_ok() {
+            return Ok(case.to_owned());
+        }
+        let found = self
+            .intake()
+            .get_case(pb::GetCaseRequest {
+                case_id: String::new(),
+                case_number: case.to_owned(),
+            })
+            .await?;
+        Ok(found.into_inner().id)
+    }
+
+    /// The case number of a case given by id or number (what the petitioner's requests take).
+    pub async fn case_number(&self, case: &str) -> Result<String, Failure> {
+        let case = case.trim();
+        if uuid::Uuid::parse_str(case).is_err() {
+            return Ok(case.to_owned());
+        }
+        let found = self
+            .intake()
+            .get_case(pb::GetCaseRequest {
+                case_id: case.to_owned(),
+                case_number: String::new(),
+            })
+            .await?;
+        Ok(found.into_inner().case_number)
+    }
+}
+
+/// The id a command is applied under: the one given (`--request-id`, so that a script that
+/// retries after a lost answer is applied once), or a fresh one.
+pub fn request_id(given: Option<&str>) -> String {
+    given
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}

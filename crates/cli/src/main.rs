@@ -1,0 +1,179 @@
+//! `petition`: Petition Pipeline from the command line. It talks gRPC to the suite (or to the
+//! service behind `--addr`) with a bearer token, prints tables for people and protobuf JSON for
+//! scripts, and exits with a code that says what happened.
+
+mod admin;
+mod cases;
+mod client;
+mod output;
+mod petitioner;
+mod register;
+mod supervise;
+mod token;
+mod work;
+
+use clap::{Parser, Subcommand};
+use client::{Conn, Failure};
+use output::Format;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Start here:
+  cargo run -p petition-suite -- --dev          # the suite, embedded, in another terminal
+  export PETITION_TOKEN=$(petition token issue --dev --org pingcheng.bureau --role clerk)
+  petition case list
+
+Exit codes:
+  0  done
+  1  the service failed (an internal error: its log says more)
+  2  the command line is wrong (the message says which argument)
+  3  not signed in, or not allowed: check PETITION_TOKEN and its organ and role
+  4  not found, or not within your reach
+  5  refused: the request breaks a rule; the message names the field and the rule
+  6  the service cannot be reached, or is busy: try again
+  7  --wait gave up before the case got there";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "petition",
+    version,
+    about = "Petition Pipeline from the command line: register petitions, work a department's inbox, follow the statutory clocks.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    /// gRPC address of the suite or service
+    #[arg(
+        long,
+        env = "PETITION_ADDR",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    addr: String,
+    /// bearer token (`petition token issue` prints one)
+    #[arg(long, env = "PETITION_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// admin port of the suite or service (clock and calendar commands)
+    #[arg(
+        long,
+        env = "PETITION_ADMIN",
+        default_value = "127.0.0.1:9464",
+        global = true
+    )]
+    admin: String,
+    /// table for people, json for scripts
+    #[arg(long, short, value_enum, default_value_t = Format::Table, global = true)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Bearer tokens for people and upstream systems.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Register a petition (登记), from flags or a JSON/JSONL file.
+    Register(Box<register::Register>),
+    /// Read cases: one, a list, the timeline, the petitioner's view.
+    #[command(subcommand)]
+    Case(cases::CaseCommand),
+    /// A department's cases: to claim, to do, overdue.
+    Inbox(work::Inbox),
+    /// Accept a case sent to your organ (受理); the handling clock starts.
+    Accept(work::Accept),
+    /// Object that your organ is not competent (异议, Art. 23 ¶3).
+    Object(work::Object),
+    /// Send a case on to another organ.
+    Transfer(work::Transfer),
+    /// The written reply (书面答复, Art. 34) and its service on the petitioner.
+    Reply(work::Reply),
+    /// Ask for the one extension of the handling period, or decide one (Art. 34).
+    Extend(work::Extend),
+    /// The petitioner rates the handling (满意度评价), with their query code.
+    Rate(petitioner::Rate),
+    /// The petitioner requests review (复查) or re-examination (复核), with their query code.
+    Review(petitioner::Review),
+    /// The clocks an organ owes: due soon, overdue, paused.
+    Due(supervise::Due),
+    /// Reminders, urging (催办), listed supervision (挂牌督办) sent to an organ.
+    Notices(supervise::Notices),
+    /// The backlog (积案): past the limit, repeated, or flagged.
+    Backlog(supervise::Backlog),
+    /// Simulated time of a --dev-clock suite (admin port).
+    #[command(subcommand)]
+    Clock(admin::ClockCommand),
+    /// The holiday calendar (admin port).
+    #[command(subcommand)]
+    Calendar(admin::CalendarCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Print a token for an organ and role.
+    Issue(token::Issue),
+}
+
+/// The organ a token names, read without checking its signature (the services check it):
+/// only to fill in a default such as the registering organ.
+fn token_org(token: Option<&str>) -> Option<String> {
+    use base64::Engine;
+    let payload = token?.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("org")?.as_str().map(str::to_owned)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let format = cli.output;
+    if let Command::Token(TokenCommand::Issue(a)) = &cli.command {
+        println!("{}", token::issue(a)?);
+        return Ok(());
+    }
+    match &cli.command {
+        Command::Clock(c) => return admin::clock(&cli.admin, c).await,
+        Command::Calendar(c) => return admin::calendar(&cli.admin, c).await,
+        _ => {}
+    }
+    let conn = Conn::open(&cli.addr, cli.token.as_deref())?;
+    match &cli.command {
+        Command::Token(_) | Command::Clock(_) | Command::Calendar(_) => Ok(()),
+        Command::Register(a) => {
+            register::run(&conn, a, token_org(cli.token.as_deref()), format).await
+        }
+        Command::Case(c) => cases::run(&conn, c, format).await,
+        Command::Inbox(a) => work::inbox(&conn, a, format).await,
+        Command::Accept(a) => work::accept(&conn, a, format).await,
+        Command::Object(a) => work::object(&conn, a, format).await,
+        Command::Transfer(a) => work::transfer(&conn, a, format).await,
+        Command::Reply(a) => work::reply(&conn, a, format).await,
+        Command::Extend(a) => work::extend(&conn, a, format).await,
+        Command::Rate(a) => petitioner::rate(&conn, a, format).await,
+        Command::Review(a) => petitioner::review(&conn, a, format).await,
+        Command::Due(a) => supervise::due(&conn, a, format).await,
+        Command::Notices(a) => supervise::notices(&conn, a, format).await,
+        Command::Backlog(a) => supervise::backlog(&conn, a, format).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("petition: cannot start: {e}");
+            return ExitCode::from(client::EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("petition: {f}");
+            ExitCode::from(f.exit)
+        }
+    }
+}
