@@ -77,7 +77,11 @@ pub fn table(header: &[&str]) -> Table {
 /// `label  value` lines, aligned, skipping empty values.
 pub fn fields(rows: &[(&str, String)]) -> String {
     let shown: Vec<_> = rows.iter().filter(|(_, v)| !v.is_empty()).collect();
-    let width = shown.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let width = shown
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     shown
         .iter()
         .map(|(k, v)| format!("{k:width$}  {v}\n"))

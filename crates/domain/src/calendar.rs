@@ -53,6 +53,12 @@ pub enum CalendarError {
     },
     #[error("the file lists no day off: a holiday calendar holds at least one year's arrangement")]
     Empty,
+    /// Every year has its New Year's Day off: a year without a day off between the first and
+    /// the last is a block lost in editing, and would be counted on weekends alone as if final.
+    #[error(
+        "the file covers {first}–{last} but lists no day off in {missing}: each year's arrangement is needed"
+    )]
+    MissingYear { first: i32, last: i32, missing: i32 },
     /// A new file that covers less than the loaded one would make settled deadlines
     /// provisional again: most likely a file cut short, or one year pasted over the others.
     #[error(
@@ -107,8 +113,16 @@ impl HolidayCalendar {
             cal.first_year = Some(cal.first_year.map_or(date.year(), |y| y.min(date.year())));
             cal.last_year = Some(cal.last_year.map_or(date.year(), |y| y.max(date.year())));
         }
-        if cal.off.is_empty() {
+        let (Some(first), Some(last)) = (cal.first_year, cal.last_year) else {
             return Err(CalendarError::Empty);
+        };
+        let with_days_off: HashSet<i32> = cal.off.iter().map(|d| d.year()).collect();
+        if let Some(missing) = (first..=last).find(|y| !with_days_off.contains(y)) {
+            return Err(CalendarError::MissingYear {
+                first,
+                last,
+                missing,
+            });
         }
         Ok(cal)
     }
@@ -464,6 +478,19 @@ mod tests {
         assert_eq!(
             HolidayCalendar::from_csv("# nothing yet\ndate,kind,holiday\n").unwrap_err(),
             CalendarError::Empty
+        );
+    }
+
+    #[test]
+    fn a_year_lost_in_the_middle_is_refused() {
+        let text = include_str!("../../../deploy/config/cn-calendar.csv")
+            .lines()
+            .filter(|l| !l.starts_with("2024-"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            HolidayCalendar::from_csv(&text).unwrap_err().to_string(),
+            "the file covers 2022–2026 but lists no day off in 2024: each year's arrangement is needed"
         );
     }
 

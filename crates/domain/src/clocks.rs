@@ -292,7 +292,11 @@ impl CaseClock {
     /// Never before `floor`, a day announced earlier.
     pub fn deadline(&self, calendar: &HolidayCalendar, counting: CountingPolicy) -> Deadline {
         let counted = self.counted(calendar, counting);
-        match self.floor {
+        // A floor moved by a pause may land on a rest day: it rolls like any last day.
+        match self
+            .floor
+            .map(|f| on_or_rolled(f, calendar, counting).last_day)
+        {
             Some(f) if f > counted.last_day => Deadline::on(f, counted.provisional),
             _ => counted,
         }
@@ -356,6 +360,10 @@ impl CaseClock {
         self.paused_days += days - late;
         self.paused_days_late += late;
         self.paused_since = None;
+        // The announced day stood still with the clock: the pause moves it as much.
+        self.floor = self
+            .floor
+            .and_then(|f| f.checked_add_days(Days::new(days.into())));
         days
     }
 
@@ -369,26 +377,32 @@ impl CaseClock {
         }
     }
 
-    /// Counts an open clock again on `calendar`, newly loaded, given the provisional last day
-    /// it was announced with. `None` when nothing a person was told changes: the clock ended,
-    /// or it is still provisional with the same last day.
+    /// Counts an open clock again on `calendar`, newly loaded, from the provisional last day it
+    /// was announced with (its `floor`). `None` when nothing a person was told changes: the
+    /// clock ended, was never provisional, or is still provisional with the same last day. A
+    /// clock urged against a provisional day that now ends later runs again, and is urged
+    /// again only if it lapses again.
     pub fn recount(
         &mut self,
-        announced: NaiveDate,
         calendar: &HolidayCalendar,
         counting: CountingPolicy,
+        now: DateTime<Utc>,
     ) -> Option<Recount> {
         if !self.state.is_open() {
             return None;
         }
-        self.floor = Some(self.floor.map_or(announced, |f| f.max(announced)));
+        let previous = self.floor?;
         let counted = self.counted(calendar, counting).last_day;
         let deadline = self.deadline(calendar, counting);
-        if deadline.provisional && deadline.last_day == announced {
+        if deadline.provisional && deadline.last_day == previous {
             return None;
         }
+        if self.state == ClockState::Overdue && deadline.is_open_at(now) {
+            self.state = ClockState::Running;
+            self.stage = Stage::Reminded;
+        }
         Some(Recount {
-            previous: announced,
+            previous,
             counted,
             deadline,
         })
@@ -699,16 +713,23 @@ mod tests {
         let (old, new) = (cal(), cal_with_2027());
         assert!(new.may_replace(&old).is_ok());
         let p = CountingPolicy::default();
+        let now = bj(2026, 12, 10, 10);
+        // What the store keeps of a provisional deadline: its day, as the floor.
+        let announce = |c: &mut CaseClock| {
+            let dl = c.deadline(&old, p);
+            c.floor = c.floor_after(&dl);
+            dl
+        };
         // Fri 2026-11-27 + 60 days = Tue 2027-01-26: a working day on weekends alone.
         let mut later = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
-        let announced = later.deadline(&old, p);
+        let announced = announce(&mut later);
         assert_eq!(
             (announced.last_day, announced.provisional),
             (d(2027, 1, 26), true)
         );
-        assert_eq!(later.floor_after(&announced), Some(d(2027, 1, 26)));
+        assert_eq!(later.floor, Some(d(2027, 1, 26)));
         // In the fixture 01-25..29 are off and Sat 01-30 is a make-up working day.
-        let r = later.recount(announced.last_day, &new, p).unwrap();
+        let r = later.recount(&new, p, now).unwrap();
         assert_eq!(r.previous, d(2027, 1, 26));
         assert_eq!(
             (r.deadline.last_day, r.deadline.provisional),
@@ -719,16 +740,21 @@ mod tests {
         // Tue 2026-12-01 + 60 = Sat 2027-01-30, rolled to Mon 02-01 on weekends alone; the
         // fixture makes 01-30 a working day, two days sooner than the petitioner was told.
         let mut sooner = clock(ClockKind::Handling, bj(2026, 12, 1, 10));
-        let announced = sooner.deadline(&old, p);
-        assert_eq!(announced.last_day, d(2027, 2, 1));
-        let r = sooner.recount(announced.last_day, &new, p).unwrap();
+        assert_eq!(announce(&mut sooner).last_day, d(2027, 2, 1));
+        let r = sooner.recount(&new, p, now).unwrap();
         assert_eq!(
             (r.counted, r.deadline.last_day),
             (d(2027, 1, 30), d(2027, 2, 1))
         );
         assert!(r.announced_day_stands() && !r.deadline.provisional);
-        // The floor is kept: every later count (a pause, an extension) starts above it.
         assert_eq!(sooner.last_day(&new, p), d(2027, 2, 1));
+        // A hearing of two days after the recount moves the announced day too (02-03), not
+        // only the count beneath it (02-01).
+        let mut heard = sooner.clone();
+        heard.pause(bj(2027, 1, 4, 10), &new, p).unwrap();
+        heard.resume(bj(2027, 1, 6, 10), &new, p).unwrap();
+        assert_eq!(heard.last_day(&new, p), d(2027, 2, 3));
+        // An extension runs from the end the loaded calendar counts (Art. 34).
         sooner.extend_by(30).unwrap();
         assert_eq!(
             sooner.last_day(&new, p),
@@ -737,11 +763,41 @@ mod tests {
         );
         // Still provisional on the same day: nothing to tell anyone.
         let mut same = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
-        assert_eq!(same.recount(d(2027, 1, 26), &old, p), None);
-        // An ended clock is not counted again.
+        announce(&mut same);
+        assert_eq!(same.recount(&old, p, now), None);
+        // Never provisional, or ended: not counted again.
+        let mut plain = clock(ClockKind::Handling, bj(2026, 3, 2, 10));
+        announce(&mut plain);
+        assert_eq!(plain.floor, None);
+        assert_eq!(plain.recount(&new, p, now), None);
         let mut ended = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
+        announce(&mut ended);
         ended.meet(bj(2026, 12, 20, 10), &old, p);
-        assert_eq!(ended.recount(d(2027, 1, 26), &new, p), None);
+        assert_eq!(ended.recount(&new, p, now), None);
+    }
+
+    /// A clock urged against a provisional day the loaded year moves later is in time again,
+    /// and is urged again only against its new end.
+    #[test]
+    fn an_urged_clock_moved_later_runs_again() {
+        let (old, new) = (cal(), cal_with_2027());
+        let (p, rules) = (CountingPolicy::default(), ClockRules::default());
+        let mut c = clock(ClockKind::Handling, bj(2026, 11, 27, 10));
+        c.floor = c.floor_after(&c.deadline(&old, p));
+        // Loaded late: the engine urged on 01-27 against the provisional 01-26.
+        let fired = c.fire(bj(2027, 1, 27, 9), &rules, &old);
+        assert!(
+            fired.iter().any(|(_, w)| *w == Warning::Urging),
+            "{fired:?}"
+        );
+        assert_eq!(c.state, ClockState::Overdue);
+        let r = c.recount(&new, p, bj(2027, 1, 27, 10)).unwrap();
+        assert_eq!(r.deadline.last_day, d(2027, 1, 30));
+        assert_eq!(c.state, ClockState::Running);
+        assert_eq!(
+            c.next_warning(&rules, &new),
+            Some((bj(2027, 1, 31, 0), Warning::Urging))
+        );
     }
 
     /// The loaded calendar ends with 2026. A deadline is provisional when its count looked at a

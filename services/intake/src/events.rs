@@ -291,8 +291,13 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
             };
             let year = c.previous_last_day.get(..4).unwrap_or_default();
             let why = format!(
-                "counted again once the holiday arrangement for {year} was loaded (was {})",
-                c.previous_last_day
+                "counted again once the holiday arrangement for {year} was loaded (was {}){}",
+                c.previous_last_day,
+                if c.provisional {
+                    "; still provisional: it runs into a year not yet published"
+                } else {
+                    ""
+                }
             );
             let public = what
                 .map(|w| format!("{w} {}: {why}", c.last_day))

@@ -3,19 +3,19 @@
 //! the transaction that holds the processed-event mark (one per read: see
 //! `petition_events::apply`).
 
+use crate::settled::Settled;
 use crate::store::SupervisionStore;
 use crate::workflow::{self, Ctx};
 use petition_domain::Clock;
 use petition_domain::clocks::ClockRules;
 use petition_events::{Apply, ApplyError, Delivery, HandlerError};
 use petition_grpc::convert::from_ts;
-use petition_grpc::reference::LiveCalendar;
 use petition_storage::Tx;
 use std::sync::Arc;
 
 pub struct SupervisionConsumer {
     pub store: SupervisionStore,
-    pub calendar: LiveCalendar,
+    pub calendar: Settled,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
     pub relay_wake: Arc<petition_events::RelayWake>,
@@ -48,6 +48,7 @@ impl Apply for SupervisionConsumer {
             .apply_event(
                 tx,
                 &d.envelope.case_id,
+                &calendar,
                 |file| workflow::on_event(file, payload, occurred_at, cx),
                 |c| crate::events::of(c, now),
             )

@@ -75,7 +75,8 @@ pub fn clock_to_pb(
         paused_days: c.paused_days + c.paused_days_late,
         paused_since: c.paused_since.map(ts),
         ended_at: c.ended_at.map(ts),
-        provisional: dl.provisional,
+        // an ended clock is judged and done: only an open one waits for a year
+        provisional: dl.provisional && c.state.is_open(),
     }
 }
 

@@ -8,9 +8,9 @@
 //! The engine also counts provisional clocks again — at start, and each time a holiday
 //! calendar with a new year is loaded — so that one task, not two, moves clocks on its own.
 
+use crate::settled::Settled;
 use crate::store::{StoreError, SupervisionStore, Unchanged};
 use crate::workflow::{self, Ctx};
-use chrono::NaiveDate;
 use petition_domain::Clock;
 use petition_domain::clocks::{ClockKind, ClockRules};
 use petition_grpc::reference::LiveCalendar;
@@ -21,7 +21,10 @@ use tokio::sync::{Notify, watch};
 
 pub struct Engine {
     pub store: SupervisionStore,
+    /// the calendar as loaded: what a recount counts on
     pub calendar: LiveCalendar,
+    /// the calendar changes are decided on, once recounted (see `settled`)
+    pub settled: Settled,
     pub rules: ClockRules,
     pub clock: Arc<dyn Clock>,
     pub relay_wake: Arc<petition_events::RelayWake>,
@@ -46,7 +49,7 @@ impl Engine {
     /// One scan at the clock's now: every due case, in batches, until none is left.
     pub async fn tick(&self) -> Result<Tick, StoreError> {
         let now = self.clock.now();
-        let calendar = self.calendar.current();
+        let calendar = self.settled.current();
         let cx = Ctx {
             calendar: &calendar,
             rules: &self.rules,
@@ -64,6 +67,7 @@ impl Engine {
                 .store
                 .change_cases(
                     &ids,
+                    &calendar,
                     |f| workflow::fire(f, cx),
                     |c| crate::events::of(c, now),
                     Unchanged::Rewrite,
@@ -86,13 +90,40 @@ impl Engine {
         Ok(total)
     }
 
-    /// Counts every open provisional clock again on the calendar loaded now. Returns how
-    /// many cases changed (a clock's last day moved, or its provisional mark went).
-    pub async fn recount(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now();
+    /// Counts every open provisional clock again on the calendar loaded now, then decides
+    /// every later change on it. Returns how many cases changed (a clock's last day moved, or
+    /// its provisional mark went); `Ok(None)` when cases kept changing under it and some are
+    /// left for the next try.
+    pub async fn recount(&self) -> Result<Option<usize>, StoreError> {
         let calendar = self.calendar.current();
+        let Some(first) = self.recount_on(&calendar).await? else {
+            return Ok(None);
+        };
+        self.settled.settle(calendar.clone());
+        // A change decided on the old calendar while the first pass ran left its clocks
+        // provisional: one more pass counts those.
+        let Some(second) = self.recount_on(&calendar).await? else {
+            return Ok(None);
+        };
+        let total = first + second;
+        if total > 0 {
+            self.relay_wake.notify_one();
+            metrics::counter!("supervision_clocks_recounted_total").increment(total as u64);
+            tracing::info!(
+                cases = total,
+                "provisional clocks counted again on the loaded holiday calendar"
+            );
+        }
+        Ok(Some(total))
+    }
+
+    async fn recount_on(
+        &self,
+        calendar: &petition_domain::calendar::HolidayCalendar,
+    ) -> Result<Option<usize>, StoreError> {
+        let now = self.clock.now();
         let cx = Ctx {
-            calendar: &calendar,
+            calendar,
             rules: &self.rules,
             now,
             actor: workflow::ENGINE,
@@ -103,45 +134,40 @@ impl Engine {
                 .store
                 .provisional_clocks(after.as_ref(), self.batch)
                 .await?;
-            let Some((last_case, last_kind, _)) = rows.last().cloned() else {
-                break;
+            let Some(last) = rows.last().cloned() else {
+                return Ok(Some(total));
             };
-            let mut announced: HashMap<String, Vec<(ClockKind, NaiveDate)>> = HashMap::new();
-            for (case_id, kind, day) in rows {
-                announced.entry(case_id).or_default().push((kind, day));
+            let mut kinds: HashMap<String, Vec<ClockKind>> = HashMap::new();
+            for (case_id, kind) in rows {
+                kinds.entry(case_id).or_default().push(kind);
             }
-            let ids: Vec<String> = announced.keys().cloned().collect();
+            let ids: Vec<String> = kinds.keys().cloned().collect();
             let (changed, conflicts) = self
                 .store
                 .change_cases(
                     &ids,
+                    calendar,
                     |f| {
-                        let days = announced.get(&f.case.case_id).cloned().unwrap_or_default();
-                        workflow::recount(f, &days, cx)
+                        let of_case = kinds.get(&f.case.case_id).cloned().unwrap_or_default();
+                        workflow::recount(f, &of_case, cx)
                     },
                     |c| crate::events::of(c, now),
                     Unchanged::Skip,
                 )
                 .await?;
             total += changed;
-            // A case changed meanwhile is read again, page and all: its writer kept the
-            // announced day (the floor is stored with the clock), but only a recount tells.
-            if conflicts > 0 && retries < 10 {
+            // A case changed meanwhile is read again, page and all; one that keeps changing
+            // is left for the next try rather than skipped.
+            if conflicts > 0 {
                 retries += 1;
+                if retries > 10 {
+                    return Ok(None);
+                }
                 continue;
             }
             retries = 0;
-            after = Some((last_case, last_kind));
+            after = Some(last);
         }
-        if total > 0 {
-            self.relay_wake.notify_one();
-            metrics::counter!("supervision_clocks_recounted_total").increment(total as u64);
-            tracing::info!(
-                cases = total,
-                "provisional clocks counted again on the loaded holiday calendar"
-            );
-        }
-        Ok(total)
     }
 
     async fn count_gauges(&self) {

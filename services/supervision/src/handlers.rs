@@ -5,6 +5,7 @@
 
 use crate::convert::{clock_kind_from_pb, clock_to_pb, entry_to_pb, notice_to_pb};
 use crate::model::CaseFile;
+use crate::settled::Settled;
 use crate::store::{DueFilter, DueQuery, NoticeQuery, StoreError, SupervisionStore};
 use crate::workflow::{self, Change, Ctx, Refusal};
 use chrono::{DateTime, Days, Utc};
@@ -15,7 +16,6 @@ use petition_domain::clocks::{ClockRules, ClockState};
 use petition_domain::validation::shown;
 use petition_grpc::convert::from_ts;
 use petition_grpc::page::{binding, page_size};
-use petition_grpc::reference::LiveCalendar;
 use petition_grpc::{check_input, denied};
 use petition_host::Shared;
 use petition_proto::v1 as pb;
@@ -44,7 +44,7 @@ struct Written(Vec<crate::model::NoticeRecord>);
 pub struct SupervisionGrpc {
     pub shared: Shared,
     pub store: SupervisionStore,
-    pub calendar: LiveCalendar,
+    pub calendar: Settled,
     pub rules: ClockRules,
     pub approver: ExtensionApprover,
     /// a case repeated this many times is a backlog case (积案)
@@ -246,7 +246,7 @@ impl SupervisionGrpc {
             let msgs = crate::events::of(&c, now);
             match self
                 .store
-                .save(f.case.version, &c, &msgs, request, now)
+                .save(f.case.version, &c, &msgs, request, now, &calendar)
                 .await
             {
                 Ok(()) => {

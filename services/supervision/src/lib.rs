@@ -9,6 +9,7 @@ pub mod engine;
 pub mod events;
 pub mod handlers;
 pub mod model;
+pub mod settled;
 pub mod store;
 pub mod workflow;
 
@@ -140,8 +141,9 @@ impl Service for Supervision {
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
-        let calendar = host.reference.calendar.clone();
-        let store = store::SupervisionStore::new(db.clone(), calendar.clone(), self.rules);
+        let live = host.reference.calendar.clone();
+        let calendar = settled::Settled::new(live.current());
+        let store = store::SupervisionStore::new(db.clone(), live.clone(), self.rules);
         let engine_wake = Arc::new(Notify::new());
         for stream in [Stream::Intake, Stream::Routing] {
             host.consume(
@@ -162,7 +164,8 @@ impl Service for Supervision {
         }
         let engine = engine::Engine {
             store: store.clone(),
-            calendar: calendar.clone(),
+            calendar: live,
+            settled: calendar.clone(),
             rules: self.rules,
             clock: host.clock.clone(),
             relay_wake: producer.wake.clone(),

@@ -10,7 +10,7 @@
 use crate::model::{CaseFile, Entry, LeaderInCharge, NoticeRecord, SupervisedCase};
 use crate::workflow::Change;
 use chrono::{DateTime, NaiveDate, Utc};
-use petition_domain::calendar::Period;
+use petition_domain::calendar::{HolidayCalendar, Period};
 use petition_domain::clocks::{CaseClock, ClockKind, ClockRules, ClockState, Span};
 use petition_events::{Outbox, OutboxMessage};
 use petition_grpc::reference::LiveCalendar;
@@ -198,8 +198,19 @@ fn clock_from_row(r: &AnyRow) -> Result<CaseClock, StoreError> {
         state: r.parsed("state")?,
         stage: r.parsed("stage")?,
         ended_at: r.opt_time("ended_at")?,
-        floor: r.opt_parsed("floor_day")?,
+        floor: floor(r)?,
     })
+}
+
+/// The day a clock may not end before: its stored floor, and the last day of a row still
+/// marked provisional (rows written before the floor was kept carry only that).
+fn floor(r: &AnyRow) -> Result<Option<NaiveDate>, StoreError> {
+    let kept: Option<NaiveDate> = r.opt_parsed("floor_day")?;
+    if !r.flag("provisional")? {
+        return Ok(kept);
+    }
+    let told: NaiveDate = r.parsed("last_day")?;
+    Ok(Some(kept.map_or(told, |k| k.max(told))))
 }
 
 fn notice_from_row(r: &AnyRow) -> Result<NoticeRecord, StoreError> {
@@ -296,6 +307,7 @@ impl SupervisionStore {
         &self,
         tx: &mut Tx,
         case_id: &str,
+        calendar: &HolidayCalendar,
         change: impl FnOnce(Option<CaseFile>) -> Result<Option<Change>, E>,
         events: impl FnOnce(&Change) -> Vec<OutboxMessage>,
     ) -> Result<Result<bool, E>, StoreError> {
@@ -315,12 +327,12 @@ impl SupervisionStore {
             Err(e) => return Ok(Err(e)),
         };
         let msgs = events(&c);
-        self.write(tx, version, &c, &msgs).await?;
+        self.write(tx, version, &c, &msgs, calendar).await?;
         Ok(Ok(true))
     }
 
     /// Writes a command's change of a file read at `version`, with its events and the request
-    /// id that caused it.
+    /// id that caused it; `calendar` is the one the change was decided on.
     pub async fn save(
         &self,
         version: i64,
@@ -328,9 +340,11 @@ impl SupervisionStore {
         msgs: &[OutboxMessage],
         request: Option<RequestId<'_>>,
         now: DateTime<Utc>,
+        calendar: &HolidayCalendar,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        self.write(&mut tx, Some(version), c, msgs).await?;
+        self.write(&mut tx, Some(version), c, msgs, calendar)
+            .await?;
         if let Some(req) = request {
             requests::record(&mut tx, req, &c.file.case.case_id, now).await?;
         }
@@ -352,15 +366,18 @@ impl SupervisionStore {
         Ok(requests::applied(self.db.pool(), req).await?)
     }
 
-    /// A change whole: the file, then what it said and sent.
+    /// A change whole: the file, then what it said and sent. Every write takes the calendar
+    /// its change was decided on, so the instants stored beside a clock (its last day, when it
+    /// fires, whether it is provisional) never mix two calendars.
     async fn write(
         &self,
         tx: &mut Tx,
         version: Option<i64>,
         c: &Change,
         msgs: &[OutboxMessage],
+        calendar: &HolidayCalendar,
     ) -> Result<(), StoreError> {
-        self.write_file(tx, version, c).await?;
+        self.write_file(tx, version, c, calendar).await?;
         Self::write_records(tx, &c.file.case.case_id, &c.entries, &c.notices, msgs).await
     }
 
@@ -370,6 +387,7 @@ impl SupervisionStore {
         tx: &mut Tx,
         version: Option<i64>,
         c: &Change,
+        calendar: &HolidayCalendar,
     ) -> Result<(), StoreError> {
         let k = &c.file.case;
         let next = version.map_or(1, |v| v + 1);
@@ -466,7 +484,7 @@ impl SupervisionStore {
             .iter()
             .filter(|k| !c.read.contains(k))
             .collect();
-        self.write_clocks(tx, &k.case_id, &changed).await
+        self.write_clocks(tx, &k.case_id, &changed, calendar).await
     }
 
     /// The timeline entries, notices and events of changes, many rows per statement.
@@ -517,19 +535,21 @@ impl SupervisionStore {
         tx: &mut Tx,
         case_id: &str,
         clocks: &[&CaseClock],
+        calendar: &HolidayCalendar,
     ) -> Result<(), StoreError> {
         if clocks.is_empty() {
             return Ok(());
         }
-        let calendar = self.calendar.current();
         let mut q = Sql::new(format!("INSERT INTO clocks ({CLOCK_COLUMNS}) VALUES "));
         for (i, c) in clocks.iter().enumerate() {
-            let dl = c.deadline(&calendar, self.rules.counting);
-            if dl.provisional && c.state.is_open() {
+            let dl = c.deadline(calendar, self.rules.counting);
+            // Only an open clock waits for a year: an ended one is judged and done.
+            let provisional = dl.provisional && c.state.is_open();
+            if provisional {
                 self.calendar.note_provisional(dl.last_day);
             }
             let next_fire = c
-                .next_warning(&self.rules, &calendar)
+                .next_warning(&self.rules, calendar)
                 .map(|(at, _)| micros(at));
             let (period_days, working, until) = match c.span {
                 Span::Period(Period::CalendarDays(n)) => (Some(i64::from(n)), 0i64, None),
@@ -573,7 +593,7 @@ impl SupervisionStore {
                 .push(", ")
                 .bind(c.floor_after(&dl).map(|d| d.to_string()))
                 .push(", ")
-                .bind(i64::from(dl.provisional));
+                .bind(i64::from(provisional));
             q.push(")");
         }
         q.push(
@@ -708,6 +728,7 @@ impl SupervisionStore {
     pub async fn change_cases(
         &self,
         ids: &[String],
+        calendar: &HolidayCalendar,
         change: impl Fn(CaseFile) -> Option<Change>,
         events: impl Fn(&Change) -> Vec<OutboxMessage>,
         unchanged: Unchanged,
@@ -734,14 +755,17 @@ impl SupervisionStore {
                     notices: Vec::new(),
                     events: Vec::new(),
                 };
-                match self.write_file(&mut tx, Some(version), &fresh).await {
+                match self
+                    .write_file(&mut tx, Some(version), &fresh, calendar)
+                    .await
+                {
                     Ok(()) => {}
                     Err(StoreError::Conflict) => conflicts += 1,
                     Err(e) => return Err(e),
                 }
                 continue;
             };
-            match self.write_file(&mut tx, Some(version), &c).await {
+            match self.write_file(&mut tx, Some(version), &c, calendar).await {
                 Ok(()) => changed += 1,
                 Err(StoreError::Conflict) => {
                     conflicts += 1;
@@ -760,16 +784,17 @@ impl SupervisionStore {
         Ok((changed, conflicts))
     }
 
-    /// One page of the open clocks marked provisional, by case and kind, with the last day
-    /// each was announced with: what a newly loaded calendar counts again. Read through a
-    /// partial index, so the cost follows the provisional clocks, not the open ones.
+    /// One page of the open clocks marked provisional, by case and kind: what a newly loaded
+    /// calendar counts again (the day each was announced with is read with its case, in the
+    /// recount's own transaction). Read through a partial index, so the cost follows the
+    /// provisional clocks, not the open ones.
     pub async fn provisional_clocks(
         &self,
         after: Option<&(String, ClockKind)>,
         limit: u32,
-    ) -> Result<Vec<(String, ClockKind, NaiveDate)>, StoreError> {
+    ) -> Result<Vec<(String, ClockKind)>, StoreError> {
         let mut q = Sql::new(
-            "SELECT case_id, kind, last_day FROM clocks WHERE provisional = 1 \
+            "SELECT case_id, kind FROM clocks WHERE provisional = 1 \
              AND state IN ('running', 'paused', 'overdue')",
         );
         if let Some((case_id, kind)) = after {
@@ -785,7 +810,7 @@ impl SupervisionStore {
             .bind(i64::from(limit));
         let rows = q.build().fetch_all(self.db.pool()).await?;
         rows.iter()
-            .map(|r| Ok((r.text("case_id")?, r.parsed("kind")?, r.parsed("last_day")?)))
+            .map(|r| Ok((r.text("case_id")?, r.parsed("kind")?)))
             .collect()
     }
 

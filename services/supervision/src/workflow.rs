@@ -7,7 +7,7 @@ use crate::model::{
     CaseFile, CaseStage, Entry, FinalReason, LeaderInCharge, NoticeKind, NoticeRecord,
     ReviewDecision, Satisfaction,
 };
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use pb::event_envelope::Payload;
 use petition_domain::calendar::{HolidayCalendar, local_date};
 use petition_domain::clocks::{CaseClock, ClockKind, ClockRefusal, ClockRules, Span, Warning};
@@ -259,7 +259,17 @@ pub fn on_event(
             f.case.stage = CaseStage::InHandling;
             let runs = a.handling_due.is_some();
             if runs {
-                f.start(period_clock(ClockKind::Handling, Some(&a.organ), at, rules));
+                let mut clock = period_clock(ClockKind::Handling, Some(&a.organ), at, rules);
+                // Routing told the organ and the petitioner a provisional day: whatever this
+                // calendar counts, the clock does not end before it (ADR 0012).
+                if a.handling_due_provisional {
+                    clock.floor = a
+                        .handling_due
+                        .as_ref()
+                        .and_then(from_ts)
+                        .map(|due| local_date(due - chrono::Duration::microseconds(1)));
+                }
+                f.start(clock);
             }
             let mut c = Change::of(f);
             c.note(
@@ -392,7 +402,16 @@ pub fn responsible_leader(organ: &str) -> String {
 
 fn notice_text(kind: NoticeKind, clock: &CaseClock, case_number: &str, cx: Ctx<'_>) -> String {
     let limit = clock.kind.limit(cx.rules);
-    let last = clock.last_day(cx.calendar, cx.rules.counting);
+    let dl = clock.deadline(cx.calendar, cx.rules.counting);
+    let last = if dl.provisional {
+        format!(
+            "{} (provisional: {}'s holiday arrangement is not loaded)",
+            dl.last_day,
+            dl.last_day.year()
+        )
+    } else {
+        dl.last_day.to_string()
+    };
     match kind {
         NoticeKind::Reminder => format!(
             "提醒: case {case_number}: the {} ({}) ends on {last}",
@@ -467,25 +486,19 @@ fn issued(n: &NoticeRecord) -> Payload {
     })
 }
 
-/// Fires every warning of the file due by `cx.now`: notices to the organs that owe, and the
-/// end of the petitioner's windows. `None` when nothing was due.
-/// Counts open clocks of a case again on a newly loaded calendar, given the provisional last
-/// day each was announced with. A clock whose last day moves gets a timeline line and a
-/// `ClockRecounted` event; one whose day stands only loses its provisional mark. `None` when
-/// nothing changes.
-pub fn recount(
-    file: CaseFile,
-    announced: &[(ClockKind, NaiveDate)],
-    cx: Ctx<'_>,
-) -> Option<Change> {
+/// Counts the given open clocks of a case again on a newly loaded calendar, each from the
+/// provisional last day it was announced with. A clock whose last day moves gets a timeline
+/// line and a `ClockRecounted` event; one whose day stands only loses its provisional mark.
+/// `None` when nothing changes.
+pub fn recount(file: CaseFile, kinds: &[ClockKind], cx: Ctx<'_>) -> Option<Change> {
     let read = file.clocks.clone();
     let mut c = Change::of(file);
     let mut recounted = Vec::new();
-    for (kind, day) in announced {
+    for kind in kinds {
         let Some(clock) = c.file.clock_mut(*kind) else {
             continue;
         };
-        let Some(r) = clock.recount(*day, cx.calendar, cx.rules.counting) else {
+        let Some(r) = clock.recount(cx.calendar, cx.rules.counting, cx.now) else {
             continue;
         };
         recounted.push(*kind);
@@ -535,6 +548,8 @@ pub fn recount(
     Some(c)
 }
 
+/// Fires every warning of the file due by `cx.now`: notices to the organs that owe, and the
+/// end of the petitioner's windows. `None` when nothing was due.
 pub fn fire(file: CaseFile, cx: Ctx<'_>) -> Option<Change> {
     let mut c = Change::of(file);
     for i in 0..c.file.clocks.len() {

@@ -95,6 +95,7 @@ async fn apply(h: &Harness, event_id: &str, payload: &Payload, now: DateTime<Utc
         .apply_event(
             &mut tx,
             &id,
+            &cal,
             |f| workflow::on_event(f, payload, now, cx),
             |c: &Change| petition_supervision::events::of(c, now),
         )
@@ -119,6 +120,7 @@ async fn fire(h: &Harness, now: DateTime<Utc>) -> usize {
         .store
         .change_cases(
             &ids,
+            &cal,
             |f| workflow::fire(f, cx),
             |c| petition_supervision::events::of(c, now),
             Unchanged::Rewrite,
@@ -180,7 +182,14 @@ async fn a_case_file_is_written_once_per_event_and_read_back(h: Harness) {
     };
     assert!(matches!(
         h.store
-            .save(f.case.version - 1, &stale, &[], None, at(3))
+            .save(
+                f.case.version - 1,
+                &stale,
+                &[],
+                None,
+                at(3),
+                &calendar().current()
+            )
             .await,
         Err(StoreError::Conflict)
     ));
@@ -351,23 +360,44 @@ async fn sent(h: &Harness, n: u32, t: DateTime<Utc>) {
     assert!(apply(h, &format!("s{n}"), &Payload::PetitionRouted(s), t).await);
 }
 
+/// Routing accepted case `n` at `t`, telling a provisional reply date ending at `due`.
+async fn accepted(h: &Harness, n: u32, t: DateTime<Utc>, due: DateTime<Utc>) {
+    let accepted = Payload::CaseAccepted(pb::CaseAccepted {
+        case_id: case_id(n),
+        case_number: format!("140213-2026-{n:06}"),
+        organ: "pingcheng.housing".into(),
+        accepted_at: Some(ts(t)),
+        handling_due: Some(ts(due)),
+        handling_due_provisional: true,
+    });
+    assert!(apply(h, &format!("a{n}"), &accepted, t).await);
+}
+
 /// Clocks counted into 2027 on the shipped calendar (which ends with 2026) are provisional;
 /// loading the test fixture's 2027 recounts each once: the handling clock of a grievance
 /// accepted on 2026-11-27 moves from 01-26 to the fixture's make-up Saturday 01-30, with a
-/// timeline line and an event; a notice clock whose day stands loses its mark quietly.
+/// timeline line and an event; one accepted 12-01 keeps its announced 02-01 though the fixture
+/// counts 01-30, and a notice clock whose day stands, both only lose their mark.
 async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
     let live = calendar();
     let store = SupervisionStore::new(h.db.clone(), live.clone(), ClockRules::default());
     sent(&h, 1, bj(2026, 11, 27)).await;
-    let accepted = Payload::CaseAccepted(pb::CaseAccepted {
-        case_id: case_id(1),
-        case_number: "140213-2026-000001".into(),
-        organ: "pingcheng.housing".into(),
-        accepted_at: Some(ts(bj(2026, 11, 27))),
-        handling_due: Some(ts(bj(2027, 1, 27) - chrono::Duration::hours(10))),
-        handling_due_provisional: true,
-    });
-    assert!(apply(&h, "a1", &accepted, bj(2026, 11, 27)).await);
+    // 24:00 Beijing at the end of 01-26
+    accepted(
+        &h,
+        1,
+        bj(2026, 11, 27),
+        bj(2027, 1, 27) - chrono::Duration::hours(10),
+    )
+    .await;
+    sent(&h, 4, bj(2026, 12, 1)).await;
+    accepted(
+        &h,
+        4,
+        bj(2026, 12, 1),
+        bj(2027, 2, 2) - chrono::Duration::hours(10),
+    )
+    .await;
     // Sun 12-20 + 15 days = Mon 2027-01-04, a working day on weekends alone.
     sent(&h, 2, bj(2026, 12, 20)).await;
     // Nothing of 2027 here.
@@ -376,11 +406,12 @@ async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
     assert_eq!(
         store.provisional_clocks(None, 100).await.unwrap(),
         vec![
-            (case_id(1), ClockKind::Handling, d(2027, 1, 26)),
-            (case_id(2), ClockKind::Notice, d(2027, 1, 4)),
+            (case_id(1), ClockKind::Handling),
+            (case_id(2), ClockKind::Notice),
+            (case_id(4), ClockKind::Handling),
         ]
     );
-    assert_eq!(store.open_provisional_clocks().await.unwrap(), 2);
+    assert_eq!(store.open_provisional_clocks().await.unwrap(), 3);
     // One page at a time, resumed after the last row.
     assert_eq!(
         store
@@ -388,11 +419,12 @@ async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
             .await
             .unwrap()
             .len(),
-        1
+        2
     );
     let engine = Engine {
         store: store.clone(),
         calendar: live.clone(),
+        settled: petition_supervision::settled::Settled::new(live.current()),
         rules: ClockRules::default(),
         clock: Arc::new(petition_domain::FixedClock::new(bj(2026, 12, 1))),
         relay_wake: petition_events::RelayWake::new(),
@@ -402,12 +434,12 @@ async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
         gauge_every: std::time::Duration::from_secs(30),
     };
     // The calendar has not changed: nothing moves, the marks stay.
-    assert_eq!(engine.recount().await.unwrap(), 0);
-    assert_eq!(store.open_provisional_clocks().await.unwrap(), 2);
+    assert_eq!(engine.recount().await.unwrap(), Some(0));
+    assert_eq!(store.open_provisional_clocks().await.unwrap(), 3);
     let fixture = include_str!("../../../tests/fixtures/calendar-2027-fixture.csv");
     live.load_text(&format!("{SHIPPED}\n{fixture}")).unwrap();
     let before = h.outbox.pending().await.unwrap();
-    assert_eq!(engine.recount().await.unwrap(), 2);
+    assert_eq!(engine.recount().await.unwrap(), Some(3));
     assert_eq!(
         h.outbox.pending().await.unwrap(),
         before + 1,
@@ -431,13 +463,21 @@ async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
         "{}",
         moved[0].text
     );
-    let quiet = store.timeline(&case_id(2)).await.unwrap();
-    assert!(
-        quiet.iter().all(|e| e.kind != "clock.recounted"),
-        "{quiet:?}"
-    );
+    for n in [2, 4] {
+        let quiet = store.timeline(&case_id(n)).await.unwrap();
+        assert!(
+            quiet.iter().all(|e| e.kind != "clock.recounted"),
+            "{quiet:?}"
+        );
+    }
+    // The announced day stands over the fixture's count, and is kept.
+    let f = store.load(&case_id(4)).await.unwrap().unwrap();
+    let handling = f.clock(ClockKind::Handling).unwrap();
+    let dl = handling.deadline(&cal, ClockRules::default().counting);
+    assert_eq!((dl.last_day, dl.provisional), (d(2027, 2, 1), false));
+    assert_eq!(handling.floor, Some(d(2027, 2, 1)));
     // Counted once: again, nothing.
-    assert_eq!(engine.recount().await.unwrap(), 0);
+    assert_eq!(engine.recount().await.unwrap(), Some(0));
     assert_eq!(h.outbox.pending().await.unwrap(), before + 1);
 }
 

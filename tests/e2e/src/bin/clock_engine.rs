@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
 
     let engine = Engine {
         store: store.clone(),
+        settled: petition_supervision::settled::Settled::new(calendar.current()),
         calendar,
         rules: ClockRules::default(),
         clock: Arc::new(SystemClock),
