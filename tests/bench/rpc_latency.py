@@ -8,7 +8,8 @@ registers --load petitions per second. Prints one Markdown table (p50/p99 in ms 
 
     python3 tests/bench/rpc_latency.py --suite /tmp/petition-suite-after [--calls 200] [--load 50]
 
-Needs `pip install grpcio grpcio-tools`. The protos are compiled into a temp dir at start, so no
+The `petition` CLI must be built beside the suite (`cargo build --release -p petition-suite
+-p petition-cli`): it prints the tokens. Needs `pip install grpcio grpcio-tools`. The protos are compiled into a temp dir at start, so no
 generated code lives in the repository.
 """
 
@@ -105,9 +106,11 @@ class Suite:
         )
 
     def token(self, org, role):
-        # The suite's own subcommand signs with the same development key the server uses.
+        # The petition CLI, built beside the suite, signs with the development key the suite
+        # checks under --dev.
+        cli = os.path.join(os.path.dirname(self.binary), "petition")
         out = subprocess.run(
-            [self.binary, "issue-token", "--dev", "--org", org, "--role", role],
+            [cli, "token", "issue", "--dev", "--org", org, "--role", role],
             check=True, capture_output=True, text=True,
         )
         return out.stdout.strip()

@@ -47,11 +47,56 @@ Examples:
         limit: u32,
     },
     /// Supervision's view: every clock with its article and last day, and the timeline.
-    #[command(after_help = "Example:\n  petition case timeline 140213-2026-000001")]
-    Timeline { case: String },
+    #[command(after_help = "\
+Examples:
+  petition case timeline 140213-2026-000001
+  # wait (up to --timeout) until supervision has the written reply: the rating and review
+  # windows run from then
+  petition case timeline 140213-2026-000001 --wait answered")]
+    Timeline {
+        case: String,
+        /// wait until supervision has the case at this stage
+        #[arg(long, value_enum)]
+        wait: Option<Stage>,
+        /// seconds --wait waits before giving up (exit code 7)
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
     /// What the petitioner sees with their query code (查询码).
     #[command(after_help = "Example:\n  petition case lookup K7Q2-M9XD-4TPA")]
     Lookup { query_code: String },
+}
+
+/// Where a case stands in supervision (its timeline's stage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    Routed,
+    InHandling,
+    Answered,
+    ReviewRequested,
+    ReviewDecided,
+    ReexaminationRequested,
+    Final,
+}
+
+impl Stage {
+    fn pb(self) -> pb::CaseStage {
+        match self {
+            Stage::Routed => pb::CaseStage::Routed,
+            Stage::InHandling => pb::CaseStage::InHandling,
+            Stage::Answered => pb::CaseStage::Answered,
+            Stage::ReviewRequested => pb::CaseStage::ReviewRequested,
+            Stage::ReviewDecided => pb::CaseStage::ReviewDecided,
+            Stage::ReexaminationRequested => pb::CaseStage::ReexaminationRequested,
+            Stage::Final => pb::CaseStage::Final,
+        }
+    }
+}
+
+fn stage(v: i32) -> String {
+    pb::CaseStage::try_from(v)
+        .map(|s| word(s.as_str_name(), "CASE_STAGE_"))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,13 +191,44 @@ pub async fn run(conn: &Conn, cmd: &CaseCommand, format: Format) -> Result<(), F
             println!("{t}");
             Ok(())
         }
-        CaseCommand::Timeline { case } => {
+        CaseCommand::Timeline {
+            case,
+            wait,
+            timeout,
+        } => {
             let id = conn.case_id(case).await?;
-            let t = conn
-                .supervision()
-                .get_timeline(pb::GetTimelineRequest { case_id: id })
-                .await?
-                .into_inner();
+            let (started, timeout) = (Instant::now(), Duration::from_secs(*timeout));
+            let mut supervision = conn.supervision();
+            let t = loop {
+                let got = supervision
+                    .get_timeline(pb::GetTimelineRequest {
+                        case_id: id.clone(),
+                    })
+                    .await;
+                let waited_out = started.elapsed() >= timeout;
+                match (got, wait) {
+                    (Ok(t), Some(w)) if t.get_ref().stage != w.pb() as i32 => {
+                        if waited_out {
+                            let t = t.into_inner();
+                            return Err(Failure::new(
+                                EXIT_WAIT,
+                                format!(
+                                    "case {} is {} in supervision after {} s, not {}",
+                                    t.case_number,
+                                    stage(t.stage),
+                                    timeout.as_secs(),
+                                    stage(w.pb() as i32)
+                                ),
+                            ));
+                        }
+                    }
+                    (Ok(t), _) => break t.into_inner(),
+                    // supervision learns of a case from the events a moment after intake
+                    (Err(e), Some(_)) if e.code() == tonic::Code::NotFound && !waited_out => {}
+                    (Err(e), _) => return Err(e.into()),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
             print_timeline(&t, format);
             Ok(())
         }
@@ -289,12 +365,7 @@ pub fn print_timeline(t: &pb::Timeline, format: Format) {
         "{}",
         output::fields(&[
             ("case number", t.case_number.clone()),
-            (
-                "stage",
-                pb::CaseStage::try_from(t.stage)
-                    .map(|s| word(s.as_str_name(), "CASE_STAGE_"))
-                    .unwrap_or_default()
-            ),
+            ("stage", stage(t.stage)),
             ("held by", t.holder.clone()),
         ])
     );

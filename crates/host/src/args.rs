@@ -4,7 +4,6 @@
 use crate::HostConfig;
 use chrono::{DateTime, FixedOffset, Utc};
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use petition_auth::Role;
 use petition_events::Stream;
 use petition_telemetry::LogFormat;
 use std::net::SocketAddr;
@@ -137,26 +136,6 @@ pub enum HostCommand {
         /// events written at or after this instant (RFC 3339)
         #[arg(long, value_parser = parse_instant)]
         since: DateTime<FixedOffset>,
-    },
-    /// Print a bearer token the running services accept.
-    IssueToken {
-        /// organ id from the organisation tree, e.g. pingcheng.bureau
-        #[arg(long)]
-        org: String,
-        /// clerk, handler, supervisor, leader, analyst, admin or upstream
-        #[arg(long)]
-        role: Role,
-        /// the person or system; defaults to "<role>@<org>" (an upstream system's name is
-        /// the source_system it registers under)
-        #[arg(long)]
-        subject: Option<String>,
-        /// extra permissions, comma-separated (none are defined yet; kept in the token for
-        /// the services that will read them)
-        #[arg(long, value_delimiter = ',')]
-        scopes: Vec<String>,
-        /// how long the token is valid, at most PETITION_TOKEN_MAX_TTL_HOURS
-        #[arg(long, default_value_t = 12)]
-        ttl_hours: i64,
     },
 }
 

@@ -17,7 +17,7 @@ mod serve;
 
 pub use args::{Binary, Cli, CommonArgs, HostCommand, parse};
 
-use petition_auth::{AccessPolicy, AuthInterceptor, Principal, TokenKeys};
+use petition_auth::{AccessPolicy, AuthInterceptor, TokenKeys};
 use petition_domain::{Clock, SimulatedClock, SystemClock};
 use petition_events::outbox::{EventSink, Outbox};
 use petition_events::{
@@ -674,38 +674,6 @@ pub async fn run(
             println!("{n} events of {stream} since {since} will be published again");
             Ok(())
         }
-        Some(HostCommand::IssueToken {
-            org,
-            role,
-            subject,
-            scopes,
-            ttl_hours,
-        }) => {
-            let principal = Principal {
-                subject: subject.unwrap_or_else(|| format!("{role}@{org}")),
-                org,
-                role,
-                scopes,
-            };
-            // A token for an organ the services do not know would only be refused later, at
-            // the first call: say so now.
-            let reference = Reference::load(cfg.config_dir.as_deref())?;
-            if reference.tree.get(&principal.org).is_none() {
-                return Err(StartError::Config(format!(
-                    "--org: {} is not in the organisation tree (orgs.toml)",
-                    petition_domain::validation::shown(&principal.org)
-                )));
-            }
-            let token = issue_token(
-                cfg.token_key.as_deref(),
-                cfg.dev,
-                cfg.token_max_ttl,
-                &principal,
-                chrono::Duration::hours(ttl_hours),
-            )?;
-            println!("{token}");
-            Ok(())
-        }
         None => {
             let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
             let _telemetry = petition_telemetry::init(
@@ -715,7 +683,7 @@ pub async fn run(
             )?;
             let running = start(cfg, None, None, services).await?;
             tracing::info!(
-                "`petition-{process} issue-token --org pingcheng.bureau --role clerk` prints a token for a clerk of the district bureau"
+                "`petition token issue --dev --org pingcheng.bureau --role clerk` prints a token for a clerk of the district bureau (cargo run -p petition-cli -- token issue …)"
             );
             running.run_until_signal().await;
             Ok(())
@@ -748,28 +716,4 @@ pub async fn replay(
         .map_err(|e| StartError::Config(format!("replay: {e}")))?;
     db.close().await;
     Ok(n)
-}
-
-/// `issue-token`: a token signed with the configured key (or the dev key, said on stderr).
-pub fn issue_token(
-    token_key: Option<&str>,
-    dev: bool,
-    max_ttl: chrono::Duration,
-    principal: &Principal,
-    ttl: chrono::Duration,
-) -> Result<String, StartError> {
-    if ttl > max_ttl {
-        return Err(StartError::Config(format!(
-            "--ttl-hours: at most {} hours (PETITION_TOKEN_MAX_TTL_HOURS); services refuse longer-lived tokens",
-            max_ttl.num_hours()
-        )));
-    }
-    // The same rule as serving: the built-in key only for a development run, so that a token
-    // printed for production is never one production refuses.
-    let keys = match (token_key, dev) {
-        (Some(k), _) => TokenKeys::hs256(k.as_bytes())?,
-        (None, true) => TokenKeys::dev(),
-        (None, false) => return Err(StartError::NoTokenKey),
-    };
-    Ok(keys.issue(principal, ttl))
 }

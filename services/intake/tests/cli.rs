@@ -1,96 +1,11 @@
-//! The binary's command line: `issue-token` prints a token the service accepts, and the service
-//! refuses to start without keys unless told it is a dev run.
+//! The binary's command line: the service refuses to start without keys unless told it is a
+//! dev run, and `replay` puts a stream's events back in the outbox.
 
-use petition_auth::{Role, TokenKeys};
+use petition_auth::Role;
 use petition_testkit::process::refused;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_petition-intake");
-
-#[test]
-fn issue_token_signs_with_the_dev_key_only_for_a_dev_run() {
-    let issue = |extra: &[&str]| {
-        Command::new(BIN)
-            .args([
-                "issue-token",
-                "--org",
-                "pingcheng.bureau",
-                "--role",
-                "clerk",
-            ])
-            .args(extra)
-            .env_remove("PETITION_TOKEN_KEY")
-            .env_remove("PETITION_DEV")
-            .output()
-            .unwrap()
-    };
-    // Without a key a production service refuses to start; a token it would refuse is no help.
-    let no_key = issue(&[]);
-    refused(&no_key, &["PETITION_TOKEN_KEY", "--dev"]);
-    assert!(no_key.stdout.is_empty());
-    let out = issue(&["--dev"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap();
-    let p = TokenKeys::dev().verify(token.trim()).unwrap();
-    assert_eq!(p.org, "pingcheng.bureau");
-    assert_eq!(p.role, Role::Clerk);
-    assert_eq!(p.subject, "clerk@pingcheng.bureau");
-}
-
-#[test]
-fn issue_token_uses_the_configured_key() {
-    let key = "a-configured-token-key-of-at-least-32-bytes";
-    let out = Command::new(BIN)
-        .args([
-            "issue-token",
-            "--org",
-            "datong.bureau",
-            "--role",
-            "upstream",
-        ])
-        .args(["--subject", "datong.12345"])
-        .env("PETITION_TOKEN_KEY", key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let token = String::from_utf8(out.stdout).unwrap();
-    assert!(TokenKeys::dev().verify(token.trim()).is_err());
-    let p = TokenKeys::hs256(key.as_bytes())
-        .unwrap()
-        .verify(token.trim())
-        .unwrap();
-    assert_eq!(p.subject, "datong.12345");
-}
-
-#[test]
-fn a_token_for_an_organ_outside_the_tree_is_refused_when_asked_for() {
-    let out = Command::new(BIN)
-        .args([
-            "issue-token",
-            "--dev",
-            "--org",
-            "nonexistent.org",
-            "--role",
-            "clerk",
-        ])
-        .output()
-        .unwrap();
-    refused(&out, &["--org", "not in the organisation tree"]);
-    assert!(out.stdout.is_empty());
-}
-
-#[test]
-fn an_unknown_role_is_refused_by_name() {
-    let out = Command::new(BIN)
-        .args(["issue-token", "--org", "x", "--role", "mayor"])
-        .output()
-        .unwrap();
-    refused(&out, &["unknown role"]);
-}
 
 #[test]
 fn serving_without_keys_fails_and_says_how_to_fix_it() {

@@ -41,7 +41,7 @@ fn the_suite_takes_every_flag_of_every_service() {
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
-    for sub in ["replay", "issue-token"] {
+    for sub in ["replay"] {
         assert!(help.contains(sub), "{sub}");
     }
 }
@@ -191,4 +191,36 @@ async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
         "an idle client connection does not hold the shutdown up"
     );
     drop(c);
+}
+
+/// Logs go to standard error, and a log that is not a terminal (a file, a pipe, a container's
+/// log driver) gets no colour codes.
+#[test]
+fn logs_written_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out.log"), dir.path().join("err.log"));
+    let mut child = Command::new(BIN)
+        .args(["--dev", "--log-format", "pretty"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let serving = (0..400).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        std::fs::read_to_string(&err).is_ok_and(|l| l.contains("serving"))
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&err).unwrap();
+    assert!(serving, "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a log file:\n{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "", "logs on stdout");
 }
