@@ -343,6 +343,30 @@ impl AccessPolicy {
         }
     }
 
+    /// Bringing the old system's history in: an admin, once per import.
+    pub fn may_import(&self, p: &Principal) -> Result<(), Denied> {
+        if p.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "role {} may not import history; ImportPetitions is for an admin of the registering organs",
+                p.role
+            )))
+        }
+    }
+
+    /// Each imported case: registered by the admin's organ or one below it.
+    pub fn may_import_for(&self, p: &Principal, received_by: &str) -> Result<(), Denied> {
+        if p.role == Role::Admin && self.tree.is_same_or_above(&p.org, received_by) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "received_by: an admin of {} imports the cases of {} and the organs below it only",
+                p.org, p.org
+            )))
+        }
+    }
+
     /// Looking a petitioner up by identity is a reveal of personal data.
     pub fn may_look_up_petitioners(&self, p: &Principal) -> Result<(), Denied> {
         if p.may_see_personal_data() {
@@ -394,6 +418,33 @@ impl AccessPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_admin_imports_and_only_within_reach() {
+        let p = policy();
+        let admin = |org: &str| Principal {
+            subject: format!("admin@{org}"),
+            org: org.into(),
+            role: Role::Admin,
+            scopes: vec![],
+        };
+        assert!(p.may_import(&admin("pingcheng.bureau")).is_ok());
+        let clerk = Principal {
+            role: Role::Clerk,
+            ..admin("pingcheng.bureau")
+        };
+        assert!(p.may_import(&clerk).unwrap_err().0.contains("role clerk"));
+        assert!(
+            p.may_import_for(&admin("datong.bureau"), "pingcheng.bureau")
+                .is_ok()
+        );
+        assert!(
+            p.may_import_for(&admin("pingcheng.bureau"), "datong.bureau")
+                .unwrap_err()
+                .0
+                .contains("received_by")
+        );
+    }
 
     fn policy() -> AccessPolicy {
         AccessPolicy::new(Arc::new(

@@ -5,6 +5,7 @@
 mod admin;
 mod cases;
 mod client;
+mod import;
 mod output;
 mod petitioner;
 mod register;
@@ -74,6 +75,8 @@ enum Command {
     Token(TokenCommand),
     /// Register a petition (登记), from flags or a JSON/JSONL file.
     Register(Box<register::Register>),
+    /// Bring historical cases from the old system's export (resumable, idempotent).
+    Import(import::Import),
     /// Read cases: one, a list, the timeline, the petitioner's view.
     #[command(subcommand)]
     Case(cases::CaseCommand),
@@ -142,6 +145,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Register(a) => {
             register::run(&conn, a, token_org(cli.token.as_deref()), format).await
         }
+        Command::Import(a) => import::run(&conn, a).await,
         Command::Case(c) => cases::run(&conn, c, format).await,
         Command::Inbox(a) => work::inbox(&conn, a, format).await,
         Command::Accept(a) => work::accept(&conn, a, format).await,

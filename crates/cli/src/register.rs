@@ -95,6 +95,13 @@ pub struct Record {
     pub source_system: String,
     #[serde(default)]
     pub external_ref: String,
+    /// the old system's case number, for `petition import`
+    #[serde(default)]
+    pub case_number: String,
+    /// where the case ended in the old system, for `petition import`: registered, routed,
+    /// in_handling, answered, closed, diverted or linked (default closed)
+    #[serde(default)]
+    pub status: String,
 }
 
 fn one() -> u32 {
@@ -236,6 +243,8 @@ pub async fn run(
             }),
             source_system: String::new(),
             external_ref: String::new(),
+            case_number: String::new(),
+            status: String::new(),
         }],
     };
     let mut intake = conn.intake();

@@ -105,6 +105,20 @@ pub fn sex_to_pb(s: Option<Sex>) -> pb::Sex {
     }
 }
 
+/// `None` for unspecified.
+pub fn case_status_from_pb(v: i32) -> Option<CaseStatus> {
+    match pb::CaseStatus::try_from(v).ok()? {
+        pb::CaseStatus::Unspecified => None,
+        pb::CaseStatus::Registered => Some(CaseStatus::Registered),
+        pb::CaseStatus::Routed => Some(CaseStatus::Routed),
+        pb::CaseStatus::Diverted => Some(CaseStatus::Diverted),
+        pb::CaseStatus::Linked => Some(CaseStatus::Linked),
+        pb::CaseStatus::InHandling => Some(CaseStatus::InHandling),
+        pb::CaseStatus::Answered => Some(CaseStatus::Answered),
+        pb::CaseStatus::Closed => Some(CaseStatus::Closed),
+    }
+}
+
 pub fn case_status_to_pb(s: CaseStatus) -> pb::CaseStatus {
     match s {
         CaseStatus::Registered => pb::CaseStatus::Registered,

@@ -14,7 +14,8 @@ pub const PRODUCER: &str = "intake";
 
 /// `petition.registered`, complete but for the case number, which the store draws inside the
 /// transaction. No raw personal data leaves intake: only the main petitioner's sex and age band.
-pub fn registered(case: &CaseBody, valid: &ValidPetition) -> pb::EventEnvelope {
+/// An `imported` case is history from the old system, which nobody routes or supervises again.
+pub fn registered(case: &CaseBody, valid: &ValidPetition, imported: bool) -> pb::EventEnvelope {
     let main = valid.main_petitioner();
     petition_events::envelope(
         &case.id.to_string(),
@@ -44,6 +45,12 @@ pub fn registered(case: &CaseBody, valid: &ValidPetition) -> pb::EventEnvelope {
                 .parse::<petition_domain::QueryCode>()
                 .map(|q| q.digest())
                 .unwrap_or_default(),
+            imported,
+            imported_status: if imported {
+                petition_grpc::convert::case_status_to_pb(case.status) as i32
+            } else {
+                pb::CaseStatus::Unspecified as i32
+            },
         }),
     )
 }

@@ -14,7 +14,7 @@ use petition_domain::intake::{
     Accused, IntakeContext, IntakePolicy, PetitionForm, PetitionerForm, ValidPetition, repeat_flags,
 };
 use petition_domain::validation::shown;
-use petition_domain::{CaseNumber, IdType, QueryCode, case_number};
+use petition_domain::{CaseNumber, CaseStatus, IdType, QueryCode, case_number};
 use petition_grpc::convert::{
     channel_from_pb, diversion_to_pb, from_ts, id_type_from_pb, type_to_pb,
 };
@@ -46,7 +46,7 @@ fn facts(case: &CaseRecord) -> CaseFacts<'_> {
     }
 }
 
-fn internal(e: StoreError) -> Status {
+pub(crate) fn internal(e: StoreError) -> Status {
     tracing::error!(error = %e, "intake store failed");
     match e {
         StoreError::Corrupt(_) => {
@@ -59,7 +59,7 @@ fn internal(e: StoreError) -> Status {
 const NO_SUCH_CASE: &str = "no case with that id or case number";
 const NO_SUCH_CODE: &str = "query_code: no case has this query code (查询码)";
 
-fn form_from_pb(req: &pb::RegisterPetitionRequest) -> Result<PetitionForm, Status> {
+pub(crate) fn form_from_pb(req: &pb::RegisterPetitionRequest) -> Result<PetitionForm, Status> {
     let received_at = match &req.received_at {
         Some(t) => Some(from_ts(t).ok_or_else(|| {
             petition_grpc::invalid_argument(&[(
@@ -141,7 +141,7 @@ impl IntakeGrpc {
         })
     }
 
-    fn new_case(
+    pub(crate) fn new_case(
         &self,
         p: &Principal,
         valid: &ValidPetition,
@@ -186,6 +186,7 @@ impl IntakeGrpc {
                 fingerprint,
                 competent_organ: valid.competent_organ.clone(),
                 flags,
+                status: CaseStatus::Registered,
             },
             register_region: region,
             register_year: case_number::register_year(now),
@@ -362,7 +363,7 @@ impl IntakeService for IntakeGrpc {
             now,
         );
         let case_id = case.body.id;
-        let envelope = crate::events::registered(&case.body, &valid);
+        let envelope = crate::events::registered(&case.body, &valid, false);
         let event = crate::store::EventBuilder {
             event_id: uuid::Uuid::parse_str(&envelope.event_id)
                 .map_err(|e| Status::internal(format!("event id: {e}")))?,
@@ -407,6 +408,22 @@ impl IntakeService for IntakeGrpc {
             diversion: diversion_to_pb(valid.diversion) as i32,
             replayed: false,
         }))
+    }
+
+    async fn import_petitions(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportPetitionsRequest>>,
+    ) -> Result<Response<pb::ImportPetitionsResponse>, Status> {
+        let p = principal(&request)?.clone();
+        self.shared.access.may_import(&p).map_err(denied)?;
+        let out = self.import_stream(&p, request.into_inner()).await?;
+        tracing::info!(
+            imported = out.imported,
+            already = out.already_imported,
+            rejected = out.rejected.len(),
+            "import finished"
+        );
+        Ok(Response::new(out))
     }
 
     async fn get_case(

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod crypto;
 pub mod events;
 pub mod handlers;
+pub mod import;
 pub mod registrar;
 pub mod store;
 

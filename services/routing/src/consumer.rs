@@ -24,10 +24,12 @@ pub struct RoutingConsumer {
 
 #[async_trait::async_trait]
 impl Apply for RoutingConsumer {
+    /// Every new registration; not history imported from the old system, which was routed
+    /// there long ago.
     fn wants(&self, d: &Delivery) -> bool {
         matches!(
-            d.envelope.payload,
-            Some(pb::event_envelope::Payload::PetitionRegistered(_))
+            &d.envelope.payload,
+            Some(pb::event_envelope::Payload::PetitionRegistered(r)) if !r.imported
         )
     }
 

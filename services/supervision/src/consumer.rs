@@ -23,6 +23,14 @@ pub struct SupervisionConsumer {
 
 #[async_trait::async_trait]
 impl Apply for SupervisionConsumer {
+    /// Not history imported from the old system: no clock runs for it.
+    fn wants(&self, d: &Delivery) -> bool {
+        !matches!(
+            &d.envelope.payload,
+            Some(petition_proto::v1::event_envelope::Payload::PetitionRegistered(r)) if r.imported
+        )
+    }
+
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         let Some(payload) = &d.envelope.payload else {
             return Ok(false);

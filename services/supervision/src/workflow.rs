@@ -126,6 +126,8 @@ pub fn on_event(
 ) -> Result<Option<Change>, NotYet> {
     let rules = cx.rules;
     match payload {
+        // history from the old system: no clock runs for it
+        Payload::PetitionRegistered(r) if r.imported => Ok(None),
         Payload::PetitionRegistered(r) => {
             let received_at = r
                 .received_at
