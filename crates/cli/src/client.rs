@@ -22,6 +22,7 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 pub const EXIT_INTERNAL: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_AUTH: u8 = 3;
 pub const EXIT_NOT_FOUND: u8 = 4;
 pub const EXIT_REFUSED: u8 = 5;
@@ -38,7 +39,7 @@ impl Failure {
 
     /// A mistake on this command line that clap cannot see (a file that does not parse, say).
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(EXIT_REFUSED, message)
+        Self::new(EXIT_USAGE, message)
     }
 }
 
@@ -57,11 +58,13 @@ impl From<tonic::Status> for Failure {
             | Code::FailedPrecondition
             | Code::AlreadyExists
             | Code::OutOfRange => (EXIT_REFUSED, "refused", ""),
-            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted => (
+            Code::Unavailable | Code::DeadlineExceeded => (
                 EXIT_UNAVAILABLE,
                 "unavailable",
                 "\n  is the suite running? it listens on PETITION_ADDR (default 127.0.0.1:50051)",
             ),
+            Code::ResourceExhausted => (EXIT_UNAVAILABLE, "busy or full", ""),
+            Code::Aborted => (EXIT_UNAVAILABLE, "interrupted", "\n  run the command again"),
             _ => (EXIT_INTERNAL, "the service failed", ""),
         };
         Failure::new(exit, format!("{what}: {}{hint}", s.message()))
@@ -105,9 +108,9 @@ impl Conn {
                 "--addr (PETITION_ADDR): {addr:?} is not an address: {e}"
             ))
         })?;
+        // No overall timeout: an import streams for as long as its segment takes.
         let channel = endpoint
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
             .connect_lazy();
         let bearer = match token.map(str::trim).filter(|t| !t.is_empty()) {
             None => Bearer(None),
@@ -123,6 +126,8 @@ impl Conn {
             self.channel.clone(),
             self.bearer.clone(),
         )
+        // an import's answer lists every rejected row of a segment
+        .max_decoding_message_size(64 << 20)
     }
 
     pub fn routing(&self) -> Routing {

@@ -23,21 +23,22 @@ Example:
   # interrupted? run it again: it resumes from history.jsonl.checkpoint; rows the service
   # refused are in history.jsonl.rejected.jsonl, each with its reason, ready to fix and import
 
-Each line is a petition as `petition register --file` reads it, plus the old system's
-\"case_number\" (required) and \"status\" (registered, routed, in_handling, answered, closed,
-diverted or linked; default closed). Exit code 5 when any row was rejected.")]
+Each line is a petition as `petition register --file` reads it, with its \"received_at\"
+(required), plus the old system's \"case_number\" (required) and \"status\" (closed, the
+default: a case still open there is registered with `petition register` instead). Exit code 5
+when any row was rejected.")]
 pub struct Import {
     /// the export: one JSON object per line
     pub file: PathBuf,
     /// the old system's name: each case keeps its original number under it
     #[arg(long)]
     pub source_system: String,
-    /// rows per message (at most 1000)
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
+    /// rows per message, 1 to 1000 (a message is also cut at 3 MB)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch: u16,
     /// rows per checkpoint
-    #[arg(long, default_value_t = 20_000)]
-    pub segment: usize,
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub segment: u32,
     /// start from the first row, ignoring a checkpoint
     #[arg(long)]
     pub restart: bool,
@@ -69,8 +70,9 @@ fn io(path: &Path, e: std::io::Error) -> Failure {
     Failure::usage(format!("{}: {e}", path.display()))
 }
 
+/// The status as the service names it; what it accepts is the service's to say.
 fn status(text: &str) -> Result<i32, String> {
-    Ok(match text.trim() {
+    let s = match text.trim() {
         "" | "closed" => pb::CaseStatus::Closed,
         "registered" => pb::CaseStatus::Registered,
         "routed" => pb::CaseStatus::Routed,
@@ -80,15 +82,20 @@ fn status(text: &str) -> Result<i32, String> {
         "linked" => pb::CaseStatus::Linked,
         other => {
             return Err(format!(
-                "status: {other:?} is not one of registered, routed, in_handling, answered, closed, diverted, linked"
+                "status: {other:?} is not a case status; history is closed"
             ));
         }
-    } as i32)
+    };
+    Ok(s as i32)
 }
 
 /// A line of the file as a historical petition, or why it cannot be one.
 fn row(number: u64, line: &str) -> Result<pb::HistoricalPetition, String> {
     let record: Record = serde_json::from_str(line).map_err(|e| format!("not a petition: {e}"))?;
+    // A registration without a date was received now; history was not.
+    if record.received_at.is_none() {
+        return Err("received_at: required for history: when the old system received it".into());
+    }
     Ok(pb::HistoricalPetition {
         row: number,
         status: status(&record.status)?,
@@ -110,10 +117,18 @@ fn rejected_line(line: &str, number: u64, reason: &str) -> String {
     }
 }
 
-pub async fn run(conn: &Conn, a: &Import) -> Result<(), Failure> {
-    if a.batch == 0 || a.batch > 1000 {
-        return Err(Failure::usage("--batch: 1 to 1000 rows a message"));
-    }
+/// The largest message sent: under the service's 4 MB limit, whatever the rows hold.
+const MAX_MESSAGE_BYTES: usize = 3 << 20;
+
+/// Writes the checkpoint whole or not at all: a crash mid-write must not leave half a file.
+fn save(path: &Path, cp: &Checkpoint) -> Result<(), Failure> {
+    let tmp = beside(path, ".tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(cp).unwrap_or_default())
+        .map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+pub async fn run(conn: &Conn, a: &Import, format: crate::output::Format) -> Result<(), Failure> {
     let file_len = std::fs::metadata(&a.file)
         .map_err(|e| io(&a.file, e))?
         .len();
@@ -122,10 +137,16 @@ pub async fn run(conn: &Conn, a: &Import) -> Result<(), Failure> {
         beside(&a.file, ".rejected.jsonl"),
     );
     let mut cp = match std::fs::read_to_string(&checkpoint_path) {
-        Ok(text) if !a.restart => serde_json::from_str::<Checkpoint>(&text)
-            .ok()
-            .filter(|c| c.file_len == file_len && c.source_system == a.source_system)
-            .unwrap_or_default(),
+        Ok(text) if !a.restart => match serde_json::from_str::<Checkpoint>(&text) {
+            Ok(c) if c.file_len == file_len && c.source_system == a.source_system => c,
+            _ => {
+                eprintln!(
+                    "petition: {} belongs to another file or source system: starting from the first row",
+                    checkpoint_path.display()
+                );
+                Checkpoint::default()
+            }
+        },
         _ => Checkpoint::default(),
     };
     let resuming = cp.next_row > 1;
@@ -150,18 +171,21 @@ pub async fn run(conn: &Conn, a: &Import) -> Result<(), Failure> {
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(total)
+        // rate and ETA count from here, not from the rows settled by an earlier run
+        ProgressBar::new(total).with_position(cp.next_row - 1)
     };
+    bar.reset_eta();
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}")
             .map_err(|e| Failure::usage(e.to_string()))?,
     );
-    bar.set_position(cp.next_row - 1);
     if resuming {
-        bar.println(format!(
-            "resuming at row {} ({} imported so far)",
-            cp.next_row, cp.imported
-        ));
+        eprintln!(
+            "petition: resuming at row {} of {} ({} imported before)",
+            cp.next_row,
+            checkpoint_path.display(),
+            cp.imported
+        );
     }
     let started = Instant::now();
     let first_row = cp.next_row;
@@ -173,29 +197,35 @@ pub async fn run(conn: &Conn, a: &Import) -> Result<(), Failure> {
         .peekable();
     let mut intake = conn.intake();
     while lines.peek().is_some() {
-        // One segment: read, send as one stream of messages, settle.
+        // One segment: read, send as one stream of messages, settle. What this side refuses
+        // is written with what the service refuses, after the service answered, so that a
+        // segment cut short and run again does not report a row twice.
         let mut texts: std::collections::HashMap<u64, String> = Default::default();
+        let mut refused_here: Vec<(u64, String)> = Vec::new();
         let mut messages = Vec::new();
-        let mut batch = Vec::new();
+        let (mut batch, mut bytes) = (Vec::new(), 0usize);
         let mut last = cp.next_row - 1;
-        for (number, line) in lines.by_ref().take(a.segment) {
+        for (number, line) in lines.by_ref().take(a.segment as usize) {
             let line = line.map_err(|e| io(&a.file, e))?;
             last = number;
             if line.trim().is_empty() {
                 continue;
             }
             match row(number, &line) {
-                Ok(h) => batch.push(h),
-                Err(reason) => {
-                    writeln!(rejected_out, "{}", rejected_line(&line, number, &reason))
-                        .map_err(|e| io(&rejected_path, e))?;
-                    cp.rejected += 1;
+                Ok(h) => {
+                    let size = prost::Message::encoded_len(&h);
+                    if !batch.is_empty()
+                        && (batch.len() == a.batch as usize || bytes + size > MAX_MESSAGE_BYTES)
+                    {
+                        messages.push(std::mem::take(&mut batch));
+                        bytes = 0;
+                    }
+                    bytes += size;
+                    batch.push(h);
                 }
+                Err(reason) => refused_here.push((number, reason)),
             }
             texts.insert(number, line);
-            if batch.len() == a.batch {
-                messages.push(std::mem::take(&mut batch));
-            }
         }
         if !batch.is_empty() {
             messages.push(batch);
@@ -207,22 +237,35 @@ pub async fn run(conn: &Conn, a: &Import) -> Result<(), Failure> {
                 petitions,
             }
         }));
-        let answer = intake.import_petitions(stream).await?.into_inner();
-        for r in &answer.rejected {
-            let line = texts.get(&r.row).map(String::as_str).unwrap_or_default();
-            writeln!(rejected_out, "{}", rejected_line(line, r.row, &r.reason))
+        let settled_from = cp.next_row;
+        let answer = intake
+            .import_petitions(stream)
+            .await
+            .map_err(|s| {
+                let mut f = Failure::from(s);
+                f.message.push_str(&format!(
+                    "\n  rows from {settled_from} on are not settled; run the command again: it resumes there"
+                ));
+                f
+            })?
+            .into_inner();
+        let mut refused: Vec<(u64, &str)> = refused_here
+            .iter()
+            .map(|(n, r)| (*n, r.as_str()))
+            .chain(answer.rejected.iter().map(|r| (r.row, r.reason.as_str())))
+            .collect();
+        refused.sort_by_key(|(n, _)| *n);
+        for (number, reason) in &refused {
+            let line = texts.get(number).map(String::as_str).unwrap_or_default();
+            writeln!(rejected_out, "{}", rejected_line(line, *number, reason))
                 .map_err(|e| io(&rejected_path, e))?;
         }
         rejected_out.flush().map_err(|e| io(&rejected_path, e))?;
         cp.imported += answer.imported;
         cp.already_imported += answer.already_imported;
-        cp.rejected += answer.rejected.len() as u64;
+        cp.rejected += refused.len() as u64;
         cp.next_row = last + 1;
-        std::fs::write(
-            &checkpoint_path,
-            serde_json::to_string_pretty(&cp).unwrap_or_default(),
-        )
-        .map_err(|e| io(&checkpoint_path, e))?;
+        save(&checkpoint_path, &cp)?;
         bar.set_position(last);
         bar.set_message(format!(
             "{} imported, {} there already, {} rejected",
@@ -232,20 +275,39 @@ pub async fn run(conn: &Conn, a: &Import) -> Result<(), Failure> {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let done = cp.next_row.saturating_sub(first_row);
-    println!(
-        "{} rows in {:.1} s ({:.0} rows/s): {} imported, {} there already, {} rejected{}",
-        done,
-        secs,
-        done as f64 / secs.max(0.001),
-        cp.imported,
-        cp.already_imported,
-        cp.rejected,
-        if cp.rejected > 0 {
-            format!(" (each with its reason in {})", rejected_path.display())
-        } else {
-            String::new()
-        }
-    );
+    if format == crate::output::Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "rows_this_run": done,
+                "seconds": secs,
+                "imported": cp.imported,
+                "already_imported": cp.already_imported,
+                "rejected": cp.rejected,
+                "rejected_file": rejected_path.display().to_string(),
+            })
+        );
+    } else {
+        println!(
+            "{} rows in {:.1} s ({:.0} rows/s){}: {} imported, {} there already, {} rejected{}",
+            done,
+            secs,
+            done as f64 / secs.max(0.001),
+            if first_row > 1 {
+                "; with the earlier run"
+            } else {
+                ""
+            },
+            cp.imported,
+            cp.already_imported,
+            cp.rejected,
+            if cp.rejected > 0 {
+                format!(" (each with its reason in {})", rejected_path.display())
+            } else {
+                String::new()
+            }
+        );
+    }
     if cp.rejected > 0 {
         return Err(Failure::new(
             EXIT_REFUSED,

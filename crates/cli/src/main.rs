@@ -27,11 +27,12 @@ Start here:
 Exit codes:
   0  done
   1  the service failed (an internal error: its log says more)
-  2  the command line is wrong (the message says which argument)
+  2  the command line is wrong, or a file it names cannot be read (the message says which)
   3  not signed in, or not allowed: check PETITION_TOKEN and its organ and role
   4  not found, or not within your reach
-  5  refused: the request breaks a rule; the message names the field and the rule
-  6  the service cannot be reached, or is busy: try again
+  5  refused: the request breaks a rule; the message names the field and the rule (an
+     import: some rows were refused, each in the rejected file with its reason)
+  6  the service cannot be reached, is busy, or the call was interrupted: try again
   7  --wait gave up before the case got there";
 
 #[derive(Parser, Debug)]
@@ -71,14 +72,20 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Bearer tokens for people and upstream systems.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  export PETITION_TOKEN=$(petition token issue --dev --org pingcheng.bureau --role clerk)"
+    )]
     Token(TokenCommand),
     /// Register a petition (登记), from flags or a JSON/JSONL file.
     Register(Box<register::Register>),
     /// Bring historical cases from the old system's export (resumable, idempotent).
     Import(import::Import),
     /// Read cases: one, a list, the timeline, the petitioner's view.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  petition case get 140213-2026-000001\n  petition case list --repeat"
+    )]
     Case(cases::CaseCommand),
     /// A department's cases: to claim, to do, overdue.
     Inbox(work::Inbox),
@@ -103,10 +110,13 @@ enum Command {
     /// The backlog (积案): past the limit, repeated, or flagged.
     Backlog(supervise::Backlog),
     /// Simulated time of a --dev-clock suite (admin port).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  petition clock advance --days 15"
+    )]
     Clock(admin::ClockCommand),
     /// The holiday calendar (admin port).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  petition calendar reload")]
     Calendar(admin::CalendarCommand),
 }
 
@@ -145,7 +155,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Register(a) => {
             register::run(&conn, a, token_org(cli.token.as_deref()), format).await
         }
-        Command::Import(a) => import::run(&conn, a).await,
+        Command::Import(a) => import::run(&conn, a, format).await,
         Command::Case(c) => cases::run(&conn, c, format).await,
         Command::Inbox(a) => work::inbox(&conn, a, format).await,
         Command::Accept(a) => work::accept(&conn, a, format).await,
@@ -179,5 +189,46 @@ fn main() -> ExitCode {
             eprintln!("petition: {f}");
             ExitCode::from(f.exit)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command, and every group of commands, shows an example in its help.
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(cmd: &mut clap::Command, path: &str, missing: &mut Vec<String>) {
+            let name = format!("{path} {}", cmd.get_name());
+            let help = cmd.render_long_help().to_string();
+            if !help.contains("Example") && !help.contains("Start here") {
+                missing.push(name.clone());
+            }
+            for sub in cmd.get_subcommands_mut() {
+                if sub.get_name() != "help" {
+                    walk(sub, &name, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&mut Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in the help of {missing:?}");
+    }
+
+    #[test]
+    fn the_organ_of_a_token_fills_the_registering_organ() {
+        let token = petition_auth::TokenKeys::dev().issue(
+            &petition_auth::Principal {
+                subject: "clerk@pingcheng.bureau".into(),
+                org: "pingcheng.bureau".into(),
+                role: petition_auth::Role::Clerk,
+                scopes: vec![],
+            },
+            chrono::Duration::hours(1),
+        );
+        assert_eq!(token_org(Some(&token)).as_deref(), Some("pingcheng.bureau"));
+        assert_eq!(token_org(Some("not-a-token")), None);
     }
 }

@@ -9,7 +9,8 @@ use petition_testkit::grpc::{bearer, connect, synthetic_resident_id, who};
 use std::path::Path;
 use std::process::Command;
 
-/// `rows` historical cases, rows 7 and 19 bad (a wrong check digit, an unknown category).
+/// `rows` historical cases, rows 7, 19 and 25 bad (a wrong check digit, an unknown category,
+/// a case still open in the old system).
 fn export(rows: u64) -> String {
     (1..=rows)
         .map(|n| {
@@ -20,7 +21,7 @@ fn export(rows: u64) -> String {
             };
             serde_json::json!({
                 "case_number": format!("OLD-2024-{n:05}"),
-                "status": if n % 5 == 0 { "answered" } else { "closed" },
+                "status": if n == 25 { "in_handling" } else { "closed" },
                 "channel": "letter",
                 "received_by": if n % 2 == 0 { "pingcheng.bureau" } else { "datong.bureau" },
                 "received_at": format!("2024-03-{:02}T10:00:00+08:00", 1 + n % 28),
@@ -108,21 +109,19 @@ async fn history_comes_in_once(running: &petition_host::Running, dir: &Path) {
     .unwrap();
     let out = import(&[]).await;
     let said = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{said}{err}");
+    assert!(err.contains("resuming at row 21"), "{err}");
     assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        said.contains("20 rows") && said.contains("20 imported"),
+        said.contains("20 rows") && said.contains("19 imported, 0 there already, 1 rejected"),
         "{said}"
     );
-    // From the start: rows 1–20 come in, 21–40 are there already, 7 and 19 are refused.
+    // From the start: rows 1–20 come in, 21–40 are there already, 7, 19 and 25 are refused.
     let out = import(&["--restart"]).await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "{said}");
     assert!(
-        said.contains("18 imported, 20 there already, 2 rejected"),
+        said.contains("18 imported, 19 there already, 3 rejected"),
         "{said}"
     );
     let rejected = std::fs::read_to_string(dir.join("history.jsonl.rejected.jsonl")).unwrap();
@@ -130,7 +129,7 @@ async fn history_comes_in_once(running: &petition_host::Running, dir: &Path) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(reasons.len(), 2, "{rejected}");
+    assert_eq!(reasons.len(), 3, "each once: {rejected}");
     assert_eq!(reasons[0]["import_row"], 7);
     assert!(
         reasons[0]["import_error"]
@@ -149,10 +148,18 @@ async fn history_comes_in_once(running: &petition_host::Running, dir: &Path) {
             .unwrap()
             .contains("category")
     );
+    assert_eq!(reasons[2]["import_row"], 25);
+    assert!(
+        reasons[2]["import_error"]
+            .as_str()
+            .unwrap()
+            .contains("not history")
+    );
     // Fixed, the rejected file imports the rest; nothing is lost, nothing doubled.
     let fixed = rejected
         .replace("140213198304157570", &synthetic_resident_id(9_007))
-        .replace("99.99", "01.01");
+        .replace("99.99", "01.01")
+        .replace("in_handling", "closed");
     let fixed_file = dir.join("fixed.jsonl");
     std::fs::write(&fixed_file, fixed).unwrap();
     let out = petition(
@@ -167,12 +174,53 @@ async fn history_comes_in_once(running: &petition_host::Running, dir: &Path) {
     .await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("2 imported"), "{said}");
+    assert!(said.contains("3 imported"), "{said}");
+    // The original file again: nothing new. Rows 7 and 19 in their old versions conflict
+    // with the fixed cases now in, and are reported, not dropped; row 25 differed only in its
+    // status, not in the petition, and is there already.
     let out = import(&["--restart"]).await;
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("0 imported, 40 there already, 0 rejected"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        said.contains("0 imported, 38 there already, 2 rejected"),
+        "{said}"
+    );
+    let rejected = std::fs::read_to_string(dir.join("history.jsonl.rejected.jsonl")).unwrap();
+    assert!(
+        rejected.contains("was imported before with other content"),
+        "{rejected}"
+    );
+
+    // Twice in one file: the same row once; the same number with other content reported.
+    let dup = dir.join("dup.jsonl");
+    let line = export(1).replace("OLD-2024-00001", "OLD-2024-09001");
+    let other = line.replace("历史信访事项 1", "另一事项");
+    std::fs::write(&dup, format!("{line}\n{line}\n{other}\n")).unwrap();
+    let out = petition(
+        running.grpc_addr,
+        vec![
+            "import".into(),
+            dup.display().to_string(),
+            "--source-system".into(),
+            "old-xf".into(),
+            "--output".into(),
+            "json".into(),
+        ],
+    )
+    .await;
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &summary["imported"],
+            &summary["already_imported"],
+            &summary["rejected"]
+        ),
+        (&1.into(), &1.into(), &1.into()),
+        "{summary}"
+    );
+    let rejected = std::fs::read_to_string(dir.join("dup.jsonl.rejected.jsonl")).unwrap();
+    assert!(
+        rejected.contains("is also on row 1 with other content"),
+        "{rejected}"
     );
 
     // Kept under the original number, with its year's register and final state; history is
@@ -191,7 +239,7 @@ async fn history_comes_in_once(running: &petition_host::Running, dir: &Path) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(list.cases.len(), 40);
+    assert_eq!(list.cases.len(), 41);
     let case = intake
         .get_case(pb::GetCaseRequest {
             case_id: list.cases[0].id.clone(),
@@ -220,18 +268,20 @@ async fn history_comes_in_once(running: &petition_host::Running, dir: &Path) {
     let mut req = petition_testkit::grpc::load_request(1);
     req.received_by = "datong.bureau".into();
     let fresh = intake.register_petition(req).await.unwrap().into_inner();
+    let mut routed = false;
     for _ in 0..400 {
-        if routing
+        routed = routing
             .get_assignment(pb::GetAssignmentRequest {
                 case_id: fresh.case_id.clone(),
             })
             .await
-            .is_ok()
-        {
+            .is_ok();
+        if routed {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+    assert!(routed, "the new petition was never routed");
     let routed = routing
         .get_assignment(pb::GetAssignmentRequest {
             case_id: case.id.clone(),

@@ -343,12 +343,15 @@ pub fn validate(
         "source_system",
         &form.source_system,
         MAX_SOURCE_SYSTEM_CHARS,
+        Charset::Ascii,
     );
+    // Case numbers of older systems are often written the official way, 〔2024〕123号.
     check_identifier(
         &mut v,
         "external_ref",
         &form.external_ref,
         MAX_EXTERNAL_REF_CHARS,
+        Charset::Printable,
     );
 
     if !v.is_empty() {
@@ -403,18 +406,35 @@ pub fn validate(
     })
 }
 
-/// An identifier field (source_system, external_ref): printable ASCII without spaces, bounded.
-fn check_identifier(v: &mut Vec<Violation>, field: &str, value: &str, max: usize) {
+/// What characters an identifier may hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Charset {
+    /// letters, digits and punctuation of ASCII
+    Ascii,
+    /// any visible character: no spaces, no control characters
+    Printable,
+}
+
+/// An identifier field (source_system, external_ref): no spaces or control characters, bounded.
+fn check_identifier(v: &mut Vec<Violation>, field: &str, value: &str, max: usize, set: Charset) {
     let value = value.trim();
     if value.chars().count() > max {
         v.push(Violation::new(
             field,
             format!("at most {max} characters, got {}", value.chars().count()),
         ));
-    } else if !value.bytes().all(|b| b.is_ascii_graphic()) {
+    } else if set == Charset::Ascii && !value.bytes().all(|b| b.is_ascii_graphic()) {
         v.push(Violation::new(
             field,
             "printable ASCII without spaces (letters, digits and punctuation)",
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\u{FFFD}')
+    {
+        v.push(Violation::new(
+            field,
+            "visible characters without spaces or control characters",
         ));
     }
 }

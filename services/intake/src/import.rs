@@ -16,13 +16,13 @@ use petition_grpc::convert::case_status_from_pb;
 use petition_proto::v1 as pb;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use tonic::Status;
 
 /// The most rows one message may carry: about a megabyte, under gRPC's default message limit.
 pub const MAX_IMPORT_CHUNK: usize = 1000;
 
-/// Rows per transaction, with 33 parameters a case: under SQLite's 32,766 parameters a
+/// Rows per transaction, with 34 parameters a case: under SQLite's 32,766 parameters a
 /// statement, and PostgreSQL's 65,535.
 fn rows_per_transaction(store: &IntakeStore) -> usize {
     match store.dialect() {
@@ -61,6 +61,21 @@ pub(crate) struct Prepared {
     rejected: Vec<pb::ImportRejection>,
 }
 
+/// A key taken earlier in the same import: its row, and what it held.
+struct Taken {
+    row: u64,
+    fingerprint: Vec<u8>,
+}
+
+/// One row checked far enough to be compared with what is in: its request, its fingerprint.
+struct Candidate {
+    row: u64,
+    original: String,
+    status: i32,
+    request: pb::RegisterPetitionRequest,
+    fingerprint: Vec<u8>,
+}
+
 impl IntakeGrpc {
     /// Imports a stream of chunks. The next chunk is read and checked (CPU) while the last one
     /// is written (the database): one write in flight, so the two overlap.
@@ -72,9 +87,20 @@ impl IntakeGrpc {
         let mut out = pb::ImportPetitionsResponse::default();
         // keys taken in this stream: a row repeated in a later chunk is found here, not in
         // the database, where its first copy may not be committed yet
-        let mut taken: HashSet<String> = HashSet::new();
+        let mut taken: HashMap<String, Taken> = HashMap::new();
+        let mut source: Option<String> = None;
         let mut writing: Option<tokio::task::JoinHandle<Result<u64, Status>>> = None;
         while let Some(chunk) = chunks.message().await? {
+            let this = chunk.source_system.trim().to_owned();
+            match &source {
+                None => source = Some(this),
+                Some(s) if *s != this => {
+                    return Err(Status::invalid_argument(format!(
+                        "source_system: one import is one old system; this one began as {s:?}"
+                    )));
+                }
+                Some(_) => {}
+            }
             let prepared = self.prepare(p, chunk, &mut taken).await?;
             out.already_imported += prepared.already_imported;
             out.rejected.extend(prepared.rejected);
@@ -95,18 +121,24 @@ impl IntakeGrpc {
         Ok(out)
     }
 
-    /// Checks one message's rows: each becomes a registration, a key seen before, or a
-    /// rejection with its reason.
+    /// Checks one message's rows: each becomes a registration, a key imported before with
+    /// the same content, or a rejection with its reason — a key imported before with other
+    /// content among them (the first import stands).
     async fn prepare(
         &self,
         p: &Principal,
         chunk: pb::ImportPetitionsRequest,
-        taken: &mut HashSet<String>,
+        taken: &mut HashMap<String, Taken>,
     ) -> Result<Prepared, Status> {
         let source = chunk.source_system.trim().to_owned();
         if source.is_empty() {
             return Err(Status::invalid_argument(
                 "source_system: the old system's name, under which each case keeps its original number",
+            ));
+        }
+        if !source.bytes().all(|b| b.is_ascii_graphic()) || source.len() > 64 {
+            return Err(Status::invalid_argument(
+                "source_system: printable ASCII without spaces, at most 64 characters",
             ));
         }
         if chunk.petitions.len() > MAX_IMPORT_CHUNK {
@@ -115,11 +147,43 @@ impl IntakeGrpc {
                 chunk.petitions.len()
             )));
         }
-        let refs: Vec<String> = chunk
-            .petitions
+        let mut prepared = Prepared {
+            regs: Vec::with_capacity(chunk.petitions.len()),
+            already_imported: 0,
+            rejected: Vec::new(),
+        };
+        let mut candidates = Vec::with_capacity(chunk.petitions.len());
+        for h in chunk.petitions {
+            let original = h.original_case_number.trim().to_owned();
+            let Some(mut request) = h.petition else {
+                prepared
+                    .rejected
+                    .push(rejection(h.row, &original, "petition: required".into()));
+                continue;
+            };
+            if original.is_empty() {
+                prepared.rejected.push(rejection(
+                    h.row,
+                    &original,
+                    "case_number: required; the old system's number keeps the case findable and makes a re-run import it once".into(),
+                ));
+                continue;
+            }
+            request.source_system = source.clone();
+            request.external_ref = original.clone();
+            let fingerprint = Sha256::digest(request.encode_to_vec()).to_vec();
+            candidates.push(Candidate {
+                row: h.row,
+                original,
+                status: h.status,
+                request,
+                fingerprint,
+            });
+        }
+        let refs: Vec<String> = candidates
             .iter()
-            .map(|h| h.original_case_number.trim().to_owned())
-            .filter(|r| !r.is_empty() && !taken.contains(r))
+            .map(|c| c.original.clone())
+            .filter(|r| !taken.contains_key(r))
             .collect();
         let in_database = self
             .store
@@ -127,35 +191,46 @@ impl IntakeGrpc {
             .await
             .map_err(crate::handlers::internal)?;
         let now = self.shared.clock.now();
-        let mut prepared = Prepared {
-            regs: Vec::with_capacity(chunk.petitions.len()),
-            already_imported: 0,
-            rejected: Vec::new(),
-        };
-        for h in chunk.petitions {
-            let (original, row) = (h.original_case_number.trim().to_owned(), h.row);
-            let reject = |reason: String| pb::ImportRejection {
-                row,
-                original_case_number: original.clone(),
-                reason,
-            };
-            if original.is_empty() {
-                prepared.rejected.push(reject(
-                    "original_case_number: required; it keeps the case findable under the old system's number and makes a re-run import it once".into(),
-                ));
+        for c in candidates {
+            // Imported before, or earlier in this import: once is enough — unless the content
+            // differs, which someone must look at.
+            if let Some(first) = taken.get(&c.original) {
+                if first.fingerprint == c.fingerprint {
+                    prepared.already_imported += 1;
+                } else {
+                    prepared.rejected.push(rejection(
+                        c.row,
+                        &c.original,
+                        format!(
+                            "case_number: {} is also on row {} with other content; the first stands",
+                            c.original, first.row
+                        ),
+                    ));
+                }
                 continue;
             }
-            // Imported before, or twice in this import: once is enough.
-            if in_database.contains(&original) || taken.contains(&original) {
-                prepared.already_imported += 1;
+            if let Some(fingerprint) = in_database.get(&c.original) {
+                if *fingerprint == c.fingerprint {
+                    prepared.already_imported += 1;
+                } else {
+                    prepared.rejected.push(rejection(
+                        c.row,
+                        &c.original,
+                        format!(
+                            "case_number: {} was imported before with other content; the first import stands",
+                            c.original
+                        ),
+                    ));
+                }
                 continue;
             }
-            match self.historical(p, &source, h, now) {
+            let (row, original, fingerprint) = (c.row, c.original.clone(), c.fingerprint.clone());
+            match self.historical(p, c, now) {
                 Ok(reg) => {
-                    taken.insert(original);
+                    taken.insert(original, Taken { row, fingerprint });
                     prepared.regs.push(reg);
                 }
-                Err(reason) => prepared.rejected.push(reject(reason)),
+                Err(reason) => prepared.rejected.push(rejection(row, &original, reason)),
             }
         }
         Ok(prepared)
@@ -165,22 +240,38 @@ impl IntakeGrpc {
     fn historical(
         &self,
         p: &Principal,
-        source: &str,
-        h: pb::HistoricalPetition,
+        c: Candidate,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Registration, String> {
-        let mut req = h.petition.ok_or("petition: required")?;
-        req.source_system = source.to_owned();
-        req.external_ref = h.original_case_number.trim().to_owned();
-        self.shared
-            .access
-            .may_import_for(p, req.received_by.trim())
-            .map_err(|d| d.0)?;
-        let status = match h.status {
+        let req = c.request;
+        let fingerprint = c.fingerprint;
+        if req.received_at.is_none() {
+            return Err(
+                "received_at: required for history: when the old system received it".into(),
+            );
+        }
+        // An unknown organ is for validation to name; a known one must be within reach.
+        if self
+            .shared
+            .reference
+            .tree
+            .get(req.received_by.trim())
+            .is_some()
+        {
+            self.shared
+                .access
+                .may_import_for(p, req.received_by.trim())
+                .map_err(|d| d.0)?;
+        }
+        let status = match c.status {
             0 => CaseStatus::Closed,
             v => case_status_from_pb(v).ok_or("status: one of the case statuses")?,
         };
-        let fingerprint = Sha256::digest(req.encode_to_vec()).to_vec();
+        if status.is_open() {
+            return Err(format!(
+                "status: {status} is not history; a case still open in the old system is registered (petition register) so it is routed and supervised here"
+            ));
+        }
         let form = form_from_pb(&req).map_err(|s| s.message().to_owned())?;
         let valid = petition_domain::intake::validate(
             &form,
@@ -193,7 +284,11 @@ impl IntakeGrpc {
         )
         .map_err(|v| {
             v.into_iter()
-                .map(|v| format!("{}: {}", v.field, v.rule))
+                // the file calls it case_number
+                .map(|v| match v.field.as_str() {
+                    "external_ref" => format!("case_number: {}", v.rule),
+                    field => format!("{field}: {}", v.rule),
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
@@ -218,5 +313,13 @@ impl IntakeGrpc {
             }),
         };
         Ok(Registration { case, event })
+    }
+}
+
+fn rejection(row: u64, original: &str, reason: String) -> pb::ImportRejection {
+    pb::ImportRejection {
+        row,
+        original_case_number: original.to_owned(),
+        reason,
     }
 }

@@ -511,9 +511,9 @@ impl IntakeStore {
         Ok(())
     }
 
-    /// Draws the numbers of `regs`, register by register, and writes them on the cases: one
-    /// counter update per register for all its cases (they take consecutive numbers in the
-    /// order given), one update for their numbers.
+    /// Draws the numbers of `regs`, register by register: one counter update per register for
+    /// all its cases (they take consecutive numbers in the order given). The counter row stays
+    /// locked until the transaction ends.
     async fn draw_case_numbers(
         &self,
         tx: &mut Tx,
@@ -577,12 +577,13 @@ impl IntakeStore {
         Ok(())
     }
 
-    /// Which of these references of `source_system` are registered already.
+    /// Which of these references of `source_system` are registered already, each with the
+    /// fingerprint of what was registered under it (to tell a repeat from a conflict).
     pub async fn registered_refs(
         &self,
         source_system: &str,
         refs: &[String],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, Vec<u8>>, StoreError> {
         if refs.is_empty() {
             return Ok(Default::default());
         }
@@ -596,13 +597,19 @@ impl IntakeStore {
                 .push(")");
         }
         q.push(
-            ") SELECT w.ref AS external_ref FROM wanted w WHERE (SELECT 1 FROM cases c \
+            ") SELECT w.ref AS external_ref, (SELECT c.fingerprint FROM cases c \
              WHERE c.external_ref = w.ref AND c.source_system = ",
         )
         .bind(source_system.to_owned())
-        .push(" LIMIT 1) IS NOT NULL");
+        .push(" LIMIT 1) AS fingerprint FROM wanted w");
         let rows = q.build().fetch_all(self.db.pool()).await?;
-        rows.iter().map(|r| Ok(r.text("external_ref")?)).collect()
+        let mut found = std::collections::HashMap::new();
+        for r in &rows {
+            if let Some(f) = r.opt_bytes("fingerprint")? {
+                found.insert(r.text("external_ref")?, f);
+            }
+        }
+        Ok(found)
     }
 
     pub async fn find_by_idempotency_key(

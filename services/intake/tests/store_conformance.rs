@@ -75,6 +75,7 @@ fn case(organ: &str, region: &str, year: i32, received_at: DateTime<Utc>) -> New
                 first_at_organ: true,
                 ..Default::default()
             },
+            status: CaseStatus::Registered,
         },
         register_region: region.into(),
         register_year: year,
@@ -270,6 +271,74 @@ async fn a_batch_numbers_each_register_in_arrival_order(h: Harness) {
         );
     }
     assert_eq!(h.outbox.pending().await.unwrap(), 5, "one event per case");
+}
+
+/// History comes numbered in the register of its year, with its final state, and the keys it
+/// came under are found again, one by one, whatever else the source holds.
+async fn imported_history_is_numbered_first_and_found_by_key(h: Harness) {
+    let mut batch = Vec::new();
+    for n in 0..3 {
+        let mut c = case("datong.bureau", "140200", 2023, at(7, 2));
+        c.body.source_system = Some("old-xf".into());
+        c.body.external_ref = Some(format!("OLD-{n}"));
+        c.body.status = CaseStatus::Closed;
+        batch.push(c);
+    }
+    let regs: Vec<Registration> = batch.iter().cloned().map(registration).collect();
+    let numbers = h.store.import_all(&regs).await.unwrap();
+    assert_eq!(
+        numbers,
+        [
+            "140200-2023-000001",
+            "140200-2023-000002",
+            "140200-2023-000003"
+        ]
+    );
+    let stored = h
+        .store
+        .get_case(&CaseKey::Id(batch[1].body.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.case_number, "140200-2023-000002");
+    assert_eq!(stored.status, CaseStatus::Closed);
+    assert_eq!(h.outbox.pending().await.unwrap(), 3, "one event per case");
+    let found = h
+        .store
+        .registered_refs("old-xf", &["OLD-2".into(), "OLD-9".into(), "OLD-0".into()])
+        .await
+        .unwrap();
+    let mut found: Vec<String> = found.into_keys().collect();
+    found.sort();
+    assert_eq!(found, ["OLD-0", "OLD-2"]);
+    assert!(
+        h.store
+            .registered_refs("another-system", &["OLD-0".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The same key again (a case of its own) is refused whole: nothing written, no number
+    // drawn.
+    let mut again = case("datong.bureau", "140200", 2023, at(7, 3));
+    again.body.source_system = Some("old-xf".into());
+    again.body.external_ref = Some("OLD-1".into());
+    let refused = h.store.import_all(&[registration(again)]).await;
+    assert!(
+        matches!(refused, Err(StoreError::DuplicateKey)),
+        "{refused:?}"
+    );
+    let next = h
+        .store
+        .import_all(&[registration(case(
+            "datong.bureau",
+            "140200",
+            2023,
+            at(7, 3),
+        ))])
+        .await
+        .unwrap();
+    assert_eq!(next, ["140200-2023-000004"]);
 }
 
 async fn a_failed_batch_writes_and_draws_nothing(h: Harness) {
@@ -628,6 +697,7 @@ petition_testkit::dual_dialect!(open =>
     concurrent_registrations_draw_distinct_gapless_numbers,
     a_batch_numbers_each_register_in_arrival_order,
     a_failed_batch_writes_and_draws_nothing,
+    imported_history_is_numbered_first_and_found_by_key,
     the_registrar_batches_and_a_duplicate_fails_alone,
     the_outbox_relays_in_commit_order_once,
     prior_cases_match_person_and_matter,

@@ -1,6 +1,6 @@
 //! Writes an old system's export for `petition import`: N historical cases, one JSON object
 //! per line in the shape of `sample-petitions.jsonl` plus the old `case_number` and final
-//! `status`, received 2022–2026 by the four bureaus of the sample tree, with a given share of
+//! `status` (closed: history), received 2022–2026 by the four bureaus of the sample tree, with a given share of
 //! bad rows of several kinds (a wrong ID check digit, an unknown category, no case number,
 //! a line that is not JSON) for the rejection report.
 //!
@@ -41,18 +41,6 @@ fn main() -> anyhow::Result<()> {
     ];
     const CATEGORIES: [&str; 6] = ["01.01", "01.04", "01.05", "02.01", "03.01", "01.01"];
     const CHANNELS: [&str; 4] = ["online", "letter", "phone", "online"];
-    const STATUSES: [&str; 10] = [
-        "closed",
-        "closed",
-        "closed",
-        "closed",
-        "closed",
-        "closed",
-        "closed",
-        "closed",
-        "answered",
-        "in_handling",
-    ];
     let start = chrono::FixedOffset::east_opt(8 * 3600)
         .expect("UTC+8")
         .with_ymd_and_hms(2022, 1, 4, 9, 0, 0)
@@ -71,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         let received = start + Duration::minutes((r % span_minutes) as i64);
         let mut row = serde_json::json!({
             "case_number": format!("OLD-{}-{n:08}", received.format("%Y")),
-            "status": STATUSES[(r >> 20) as usize % STATUSES.len()],
+            "status": "closed",
             "channel": CHANNELS[(r >> 8) as usize % CHANNELS.len()],
             "received_by": BUREAUS[(r >> 12) as usize % BUREAUS.len()],
             "received_at": received.to_rfc3339(),
