@@ -401,6 +401,8 @@ impl CaseClock {
             self.state = ClockState::Running;
             self.stage = Stage::Reminded;
         }
+        // The day the recount gives is announced in its turn: no later load takes it back.
+        self.floor = Some(deadline.last_day);
         Some(Recount {
             previous,
             counted,
@@ -737,6 +739,7 @@ mod tests {
         );
         assert!(!r.announced_day_stands());
         assert_eq!(r.deadline.due, bj(2027, 1, 31, 0));
+        assert_eq!(later.floor, Some(d(2027, 1, 30)), "the new day, announced");
         // Tue 2026-12-01 + 60 = Sat 2027-01-30, rolled to Mon 02-01 on weekends alone; the
         // fixture makes 01-30 a working day, two days sooner than the petitioner was told.
         let mut sooner = clock(ClockKind::Handling, bj(2026, 12, 1, 10));

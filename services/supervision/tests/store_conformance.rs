@@ -451,7 +451,11 @@ async fn a_loaded_year_recounts_each_provisional_clock_once(h: Harness) {
     let cal = live.current();
     let dl = handling.deadline(&cal, ClockRules::default().counting);
     assert_eq!((dl.last_day, dl.provisional), (d(2027, 1, 30), false));
-    assert_eq!(handling.floor, Some(d(2027, 1, 26)));
+    assert_eq!(
+        handling.floor,
+        Some(d(2027, 1, 30)),
+        "the moved day, announced"
+    );
     let line = store.timeline(&case_id(1)).await.unwrap();
     let moved: Vec<_> = line
         .iter()

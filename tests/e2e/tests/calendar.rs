@@ -183,6 +183,7 @@ async fn the_next_year_is_loaded_without_a_restart(s: &Suite, dir: &Path) {
     let t = s
         .timeline_when(&reg.case_id, |t| {
             t.entries.iter().any(|e| e.kind == "clock.recounted")
+                && handling(t).is_some_and(|c| !c.provisional)
         })
         .await;
     let clock = handling(&t).unwrap();
