@@ -14,35 +14,14 @@ pub use petition_testkit::grpc::{
 
 pub const SAMPLES: &str = include_str!("../sample-petitions.jsonl");
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct SamplePetitioner {
-    pub name: String,
-    pub id_number: String,
-    pub phone: String,
-    pub address: String,
-    pub id_type: String,
-}
-
+/// A sample petition: the export shape every tool reads, with its number and what the
+/// routing decision should be.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sample {
     pub sample: u32,
-    pub channel: String,
-    pub received_by: String,
-    pub received_at: chrono::DateTime<chrono::FixedOffset>,
-    pub petitioners: Vec<SamplePetitioner>,
-    pub category: String,
-    pub problem_location: String,
-    pub title: String,
-    pub content: String,
-    pub people_present: u32,
-    pub people_affected: u32,
-    #[serde(default)]
-    pub representatives: u32,
-    #[serde(default)]
-    pub source_system: String,
-    #[serde(default)]
-    pub external_ref: String,
     pub expect: String,
+    #[serde(flatten)]
+    pub petition: petition_cli::record::Record,
 }
 
 pub fn samples() -> Vec<Sample> {
@@ -53,67 +32,26 @@ pub fn samples() -> Vec<Sample> {
         .collect()
 }
 
-pub fn channel(s: &str) -> pb::Channel {
-    match s {
-        "visit" => pb::Channel::Visit,
-        "letter" => pb::Channel::Letter,
-        "online" => pb::Channel::Online,
-        "phone" => pb::Channel::Phone,
-        "fax" => pb::Channel::Fax,
-        "upstream" => pb::Channel::Upstream,
-        _ => pb::Channel::Unspecified,
-    }
-}
-
 impl Sample {
     pub fn request(&self) -> pb::RegisterPetitionRequest {
-        pb::RegisterPetitionRequest {
-            channel: channel(&self.channel) as i32,
-            received_by: self.received_by.clone(),
-            received_at: Some(timestamp(self.received_at.to_utc())),
-            petitioners: self
-                .petitioners
-                .iter()
-                .map(|p| pb::PetitionerInput {
-                    name: p.name.clone(),
-                    id_type: if p.id_type == "resident_id" {
-                        pb::IdType::ResidentId as i32
-                    } else {
-                        pb::IdType::Other as i32
-                    },
-                    id_number: p.id_number.clone(),
-                    phone: p.phone.clone(),
-                    address: p.address.clone(),
-                    is_main: false,
-                })
-                .collect(),
-            category: self.category.clone(),
-            problem_location: self.problem_location.clone(),
-            title: self.title.clone(),
-            content: self.content.clone(),
-            people_present: self.people_present,
-            people_affected: self.people_affected,
-            representatives: self.representatives,
-            accused: None,
-            source_system: self.source_system.clone(),
-            external_ref: self.external_ref.clone(),
-        }
+        self.petition.request()
     }
 
     /// Who registers it: the upstream system for upstream samples, else a clerk of the
     /// receiving organ.
     pub fn principal(&self) -> Principal {
-        if self.source_system.is_empty() {
+        let p = &self.petition;
+        if p.source_system.is_empty() {
             Principal {
-                subject: format!("clerk@{}", self.received_by),
-                org: self.received_by.clone(),
+                subject: format!("clerk@{}", p.received_by),
+                org: p.received_by.clone(),
                 role: Role::Clerk,
                 scopes: vec![],
             }
         } else {
             Principal {
-                subject: self.source_system.clone(),
-                org: self.received_by.clone(),
+                subject: p.source_system.clone(),
+                org: p.received_by.clone(),
                 role: Role::Upstream,
                 scopes: vec![],
             }

@@ -464,7 +464,7 @@ async fn every_rpc_as_every_role_from_a_permitted_an_unrelated_and_an_accused_or
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(read.content, sample.content);
+    assert_eq!(read.content, sample.petition.content);
     assert_eq!(read.petitioners[0].id_number, "140213198304157577");
     assert_eq!(read.accused.as_ref().unwrap().organ_id, "datong.bureau");
 

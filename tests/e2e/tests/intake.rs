@@ -240,7 +240,7 @@ fn check_events(
         // Events never carry raw personal data.
         let bytes = e.encode_to_vec();
         for s in samples() {
-            for p in &s.petitioners {
+            for p in &s.petition.petitioners {
                 for secret in [&p.id_number, &p.phone, &p.name] {
                     assert!(
                         !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -267,7 +267,7 @@ async fn answers_to_retries_and_bad_input(intake: &Intake, first: &pb::RegisterP
     assert_eq!(again.query_code, first.query_code);
     // Same key, different content: ALREADY_EXISTS naming the case.
     let mut changed = s12.clone();
-    changed.content = "另一件事".into();
+    changed.petition.content = "另一件事".into();
     let err = register(intake, &changed).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
     assert!(
@@ -284,24 +284,28 @@ async fn answers_to_retries_and_bad_input(intake: &Intake, first: &pb::RegisterP
     };
     let cases: Vec<(Sample, &str, &str)> = vec![
         (
-            bad(&|s| s.petitioners[0].id_number = "140213196503121018".into()),
+            bad(&|s| s.petition.petitioners[0].id_number = "140213196503121018".into()),
             "petitioners[0].id_number",
             "check digit",
         ),
         (
-            bad(&|s| s.received_by = "nowhere.bureau".into()),
+            bad(&|s| s.petition.received_by = "nowhere.bureau".into()),
             "received_by",
             "not in the organisation tree",
         ),
         (
             bad(&|s| {
-                s.people_present = 8;
-                s.representatives = 0;
+                s.petition.people_present = 8;
+                s.petition.representatives = 0;
             }),
             "representatives",
             "Art. 20",
         ),
-        (bad(&|s| s.content = String::new()), "content", "required"),
+        (
+            bad(&|s| s.petition.content = String::new()),
+            "content",
+            "required",
+        ),
     ];
     for (sample, field, rule) in cases {
         // A clerk of the province may register for any organ below it, so the unknown-organ

@@ -54,9 +54,12 @@ async fn the_case_travels_and_everyone_sees_where_it_is(s: &Suite) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(seen.content, sample.content);
-    assert_eq!(seen.title, sample.title);
-    assert_eq!(seen.petitioners[0].name, sample.petitioners[0].name);
+    assert_eq!(seen.content, sample.petition.content);
+    assert_eq!(seen.title, sample.petition.title);
+    assert_eq!(
+        seen.petitioners[0].name,
+        sample.petition.petitioners[0].name
+    );
     assert!(seen.petitioners[0].masked);
     assert_eq!(seen.petitioners[0].id_number, "1402**********1017");
     // It finds it in its list too, as an organ that holds it.

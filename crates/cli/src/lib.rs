@@ -1,0 +1,3 @@
+//! What the `petition` command line shares with others: the shape of an exported petition.
+
+pub mod record;
