@@ -43,6 +43,8 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::ReviewDecided(_) => "review.decided",
         Payload::CaseFinal(_) => "case.final",
         Payload::ClockRecounted(_) => "clock.recounted",
+        Payload::LeaderTookCharge(_) => "leader.took_charge",
+        Payload::CaseResolved(_) => "case.resolved",
     }
 }
 

@@ -326,7 +326,9 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
         Payload::PetitionRegistered(_)
         | Payload::NoticeIssued(_)
         | Payload::ClockPaused(_)
-        | Payload::ClockResumed(_) => return None,
+        | Payload::ClockResumed(_)
+        | Payload::LeaderTookCharge(_)
+        | Payload::CaseResolved(_) => return None,
     };
     Some((case_id.clone(), s))
 }

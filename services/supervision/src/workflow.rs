@@ -386,7 +386,9 @@ pub fn on_event(
         | Payload::ReviewRequested(_)
         | Payload::ReviewDecided(_)
         | Payload::CaseFinal(_)
-        | Payload::ClockRecounted(_) => Ok(None),
+        | Payload::ClockRecounted(_)
+        | Payload::LeaderTookCharge(_)
+        | Payload::CaseResolved(_) => Ok(None),
     }
 }
 
@@ -1153,7 +1155,18 @@ pub fn take_charge(
         taken_at: cx.now,
     });
     f.case.backlog_flag |= add_to_backlog;
+    let case_id = f.case.case_id.clone();
+    let case_number = f.case.case_number.clone();
     let mut c = Change::of(f);
+    c.events
+        .push(Payload::LeaderTookCharge(pb::LeaderTookCharge {
+            case_id,
+            case_number,
+            organ: organ.to_owned(),
+            target_date: target_day.to_string(),
+            backlog: add_to_backlog,
+            taken_at: Some(ts(cx.now)),
+        }));
     c.note(
         cx.now,
         "leader.in_charge",
@@ -1204,6 +1217,14 @@ pub fn record_progress(
         f.case.petitioner_confirmed = petitioner_confirmed;
     }
     let mut c = Change::of(f);
+    if resolved {
+        c.events.push(Payload::CaseResolved(pb::CaseResolved {
+            case_id: k.case_id.clone(),
+            case_number: k.case_number.clone(),
+            petitioner_confirmed,
+            resolved_at: Some(ts(cx.now)),
+        }));
+    }
     c.note(
         cx.now,
         if resolved { "resolved" } else { "progress" },
