@@ -71,6 +71,17 @@ pub enum Duty {
 #[error("{0}")]
 pub struct Denied(pub String);
 
+/// Which cases a figure (a count, a rate, a chart) may count for the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FigureScope {
+    /// the organ whose figures they are; empty: everywhere
+    pub organ: String,
+    /// `None`: any organ; otherwise only cases registered by or the responsibility of one of these
+    pub organs: Option<Vec<String>>,
+    /// never an accusation against one of these organs (Art. 30 ¶3): not even as a number
+    pub hidden_accused: Vec<String>,
+}
+
 /// How to narrow a list to what the caller may see, in SQL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListScope {
@@ -403,6 +414,90 @@ impl AccessPolicy {
         }
     }
 
+    /// Reading the figures of `organ` (the caller's own when empty): an organ's staff and
+    /// analysts read their own organ's and those below it, a petition bureau's also those of
+    /// the organs of its territory; an admin reads any organ's, or everything's. An upstream
+    /// system reads no figures: it is a platform, not an organ of this deployment.
+    pub fn figures(&self, p: &Principal, organ: &str) -> Result<FigureScope, Denied> {
+        let hidden_accused = self.list_scope(p).hidden_accused;
+        let reach = |organ: &str| -> Vec<String> {
+            self.tree
+                .organs()
+                .filter(|o| {
+                    self.tree.is_same_or_above(organ, &o.id) || self.supervises(organ, &o.id)
+                })
+                .map(|o| o.id.clone())
+                .collect()
+        };
+        if !organ.is_empty() && self.tree.get(organ).is_none() {
+            return Err(Denied(format!(
+                "organ: {organ:?} is not an organ of the organisation tree"
+            )));
+        }
+        match p.role {
+            Role::Upstream => Err(Denied(
+                "role upstream reads no figures; an organ's staff, an analyst or an admin does"
+                    .into(),
+            )),
+            Role::Admin if organ.is_empty() => Ok(FigureScope {
+                hidden_accused,
+                ..FigureScope::default()
+            }),
+            Role::Admin => Ok(FigureScope {
+                organ: organ.to_owned(),
+                organs: Some(reach(organ)),
+                hidden_accused,
+            }),
+            _ => {
+                let organ = if organ.is_empty() {
+                    p.org.as_str()
+                } else {
+                    organ
+                };
+                if !reach(&p.org).iter().any(|o| o == organ) {
+                    return Err(Denied(format!(
+                        "organ: {} ({}) reads the figures of {}, the organs below it and, for a petition bureau, the organs of its territory only",
+                        p.org, p.role, p.org
+                    )));
+                }
+                Ok(FigureScope {
+                    organ: organ.to_owned(),
+                    organs: Some(reach(organ)),
+                    hidden_accused,
+                })
+            }
+        }
+    }
+
+    /// Keeping the register of suggestions to the Party committee and government (Art. 41):
+    /// a petition bureau's supervisors and leaders, or an admin.
+    pub fn may_record_suggestions(&self, p: &Principal) -> Result<(), Denied> {
+        let bureau = self
+            .tree
+            .get(&p.org)
+            .is_some_and(|o| o.kind == petition_domain::OrgKind::Bureau);
+        if p.role == Role::Admin || (bureau && matches!(p.role, Role::Supervisor | Role::Leader)) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "only a petition bureau's supervisors and leaders record suggestions; {} ({}) is not one",
+                p.org, p.role
+            )))
+        }
+    }
+
+    /// Rebuilding a service's read models: an admin.
+    pub fn may_administer(&self, p: &Principal) -> Result<(), Denied> {
+        if p.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "only an admin may do this; {} is {}",
+                p.subject, p.role
+            )))
+        }
+    }
+
     /// Reading single cases at all.
     pub fn may_read_cases(&self, p: &Principal) -> Result<(), Denied> {
         if p.role == Role::Analyst {
@@ -418,6 +513,48 @@ impl AccessPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_reach_an_organ_its_subordinates_and_a_bureau_its_territory() {
+        let p = policy();
+        let staff = |org: &str, role: Role| Principal {
+            subject: format!("someone@{org}"),
+            org: org.into(),
+            role,
+            scopes: vec![],
+        };
+        let bureau = staff("pingcheng.bureau", Role::Leader);
+        let s = p.figures(&bureau, "").unwrap();
+        assert_eq!(s.organ, "pingcheng.bureau");
+        let organs = s.organs.unwrap();
+        // its territory's departments report to the city's, yet the district bureau reads them
+        assert!(
+            organs.iter().any(|o| o == "pingcheng.housing"),
+            "{organs:?}"
+        );
+        assert!(!organs.iter().any(|o| o == "datong.housing"), "{organs:?}");
+        assert!(p.figures(&bureau, "pingcheng.housing").is_ok());
+        let e = p.figures(&bureau, "datong.bureau").unwrap_err();
+        assert!(
+            e.0.starts_with("organ: pingcheng.bureau (leader) reads the figures"),
+            "{e}"
+        );
+        // a department reads its own, not its bureau's
+        let dept = staff("pingcheng.housing", Role::Analyst);
+        assert!(p.figures(&dept, "pingcheng.bureau").is_err());
+        assert_eq!(p.figures(&dept, "").unwrap().organ, "pingcheng.housing");
+        assert!(p.figures(&staff("x", Role::Upstream), "").is_err());
+        // accusations against the caller's chain are hidden even as numbers
+        assert!(
+            p.figures(&dept, "")
+                .unwrap()
+                .hidden_accused
+                .contains(&"pingcheng.housing".to_owned())
+        );
+        let admin = staff("pingcheng.bureau", Role::Admin);
+        assert_eq!(p.figures(&admin, "").unwrap().organs, None);
+        assert!(p.figures(&admin, "no.such.organ").is_err());
+    }
 
     #[test]
     fn only_an_admin_imports_and_only_within_reach() {

@@ -402,6 +402,18 @@ impl Host {
         }
     }
 
+    /// What the handlers of a service that publishes nothing share: its relay wake reaches no
+    /// relay.
+    pub fn shared_reader(&self) -> Shared {
+        Shared {
+            reference: self.reference.clone(),
+            access: self.policy.clone(),
+            clock: self.clock.clone(),
+            pages: self.page_tokens.clone(),
+            relay_wake: RelayWake::new(),
+        }
+    }
+
     /// The interceptor that authenticates every call of a service.
     pub fn auth(&self) -> AuthInterceptor {
         AuthInterceptor::new(self.tokens.clone(), self.reference.tree.clone())
