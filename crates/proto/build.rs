@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "supervision.proto",
         "events.proto",
         "intake.proto",
+        "analytics.proto",
     ]
     .map(|f| proto_root.join("petition/v1").join(f));
     let fds = protox::compile(&files, [&proto_root])?;

@@ -1,0 +1,418 @@
+//! The situation report (形势分析报告) of a month, quarter or year: one self-contained HTML page
+//! whose charts are SVG drawn here with plotters, carrying what Art. 41 asks of the yearly
+//! report — the statistics, the fields petitions concern, the organs most complained about,
+//! forwarding, assignment and supervision, and the suggestions made and whether they were
+//! adopted.
+
+use crate::figures::{Labels, channel_label};
+use crate::handlers::AnalyticsGrpc;
+use crate::period::Months;
+use crate::tally::Basis;
+use petition_auth::FigureScope;
+use petition_domain::beijing_time;
+use petition_proto::v1 as pb;
+use plotters::prelude::*;
+use std::fmt::Write;
+use tonic::Status;
+
+const BLUE: RGBColor = RGBColor(31, 95, 168);
+const RED: RGBColor = RGBColor(192, 57, 43);
+const GREY: RGBColor = RGBColor(120, 120, 120);
+
+/// Escapes text for HTML and SVG.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+/// "+12.5%" against a base, or "—" when the base is zero.
+fn change(now: u64, base: u64) -> String {
+    if base == 0 {
+        "—".into()
+    } else {
+        let d = (now as f64 - base as f64) / base as f64;
+        format!("{}{:.1}%", if d >= 0.0 { "+" } else { "" }, d * 100.0)
+    }
+}
+
+fn rate(r: &Option<pb::Rate>) -> String {
+    match r {
+        Some(pb::Rate {
+            numerator,
+            denominator,
+            value: Some(v),
+        }) => format!("{} <small>({numerator}/{denominator})</small>", pct(*v)),
+        _ => "—".into(),
+    }
+}
+
+type Drawn = Result<String, Status>;
+
+fn chart_error<E: std::fmt::Debug>(e: E) -> Status {
+    tracing::error!(error = ?e, "drawing a chart failed");
+    Status::internal("drawing a chart of the report failed")
+}
+
+/// Monthly cases and online cases, as lines.
+fn trend_chart(points: &[pb::TrendPoint]) -> Drawn {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let max = points.iter().map(|p| p.cases).max().unwrap_or(0).max(1) as f64 * 1.1;
+        let n = points.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..(n as f64 - 0.5), 0f64..max)
+            .map_err(chart_error)?;
+        let labels: Vec<String> = points.iter().map(|p| p.month[2..].to_owned()).collect();
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round() as usize;
+                labels.get(i).cloned().unwrap_or_default()
+            })
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(chart_error)?;
+        chart
+            .draw_series(LineSeries::new(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i as f64, p.cases as f64)),
+                BLUE.stroke_width(3),
+            ))
+            .map_err(chart_error)?
+            .label("件次")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(3)));
+        chart
+            .draw_series(LineSeries::new(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i as f64, p.online as f64)),
+                RED.stroke_width(2),
+            ))
+            .map_err(chart_error)?
+            .label("网上信访")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(GREY)
+            .draw()
+            .map_err(chart_error)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// Horizontal bars, one per share, with its label and count.
+fn bar_chart(shares: &[pb::Share]) -> Drawn {
+    let mut svg = String::new();
+    let rows = shares.len().max(1);
+    let height = 24 * rows as u32 + 24;
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let max = shares.iter().map(|s| s.cases).max().unwrap_or(1).max(1) as i32;
+        let label_w = 230;
+        let bar_w = 760 - label_w - 120;
+        for (i, s) in shares.iter().enumerate() {
+            let y = 12 + 24 * i as i32;
+            let w = (s.cases as f64 / max as f64 * bar_w as f64).round() as i32;
+            root.draw(&Text::new(
+                s.label.clone(),
+                (8, y + 4),
+                ("sans-serif", 14).into_font().color(&BLACK),
+            ))
+            .map_err(chart_error)?;
+            root.draw(&Rectangle::new(
+                [(label_w, y), (label_w + w.max(1), y + 18)],
+                BLUE.filled(),
+            ))
+            .map_err(chart_error)?;
+            root.draw(&Text::new(
+                format!("{} ({})", s.cases, pct(s.share)),
+                (label_w + w + 6, y + 4),
+                ("sans-serif", 13).into_font().color(&GREY),
+            ))
+            .map_err(chart_error)?;
+        }
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// A map-like grid of places: one tile per problem location, darker for more cases.
+fn location_grid(shares: &[pb::Share]) -> Drawn {
+    let mut svg = String::new();
+    let cols = 4usize;
+    let rows = shares.len().div_ceil(cols).max(1);
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 90 * rows as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let max = shares.iter().map(|s| s.cases).max().unwrap_or(1).max(1) as f64;
+        let tiles = root.split_evenly((rows, cols));
+        for (tile, s) in tiles.iter().zip(shares) {
+            let t = s.cases as f64 / max;
+            let shade = RGBColor(
+                (235.0 - 200.0 * t) as u8,
+                (242.0 - 150.0 * t) as u8,
+                (250.0 - 90.0 * t) as u8,
+            );
+            let (w, h) = tile.dim_in_pixel();
+            tile.draw(&Rectangle::new(
+                [(3, 3), (w as i32 - 3, h as i32 - 3)],
+                shade.filled(),
+            ))
+            .map_err(chart_error)?;
+            let ink = if t > 0.55 { WHITE } else { BLACK };
+            tile.draw(&Text::new(
+                s.label.clone(),
+                (12, 16),
+                ("sans-serif", 14).into_font().color(&ink),
+            ))
+            .map_err(chart_error)?;
+            tile.draw(&Text::new(
+                format!("{} 件", s.cases),
+                (12, 44),
+                ("sans-serif", 20).into_font().color(&ink),
+            ))
+            .map_err(chart_error)?;
+        }
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+fn figure_row(out: &mut String, name: &str, f: &Option<pb::Figure>) {
+    let f = f.unwrap_or_default();
+    let _ = write!(
+        out,
+        "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+        esc(name),
+        f.count,
+        change(f.count, f.previous),
+        change(f.count, f.year_ago)
+    );
+}
+
+fn share_table(out: &mut String, caption: &str, shares: &[pb::Share]) {
+    let _ = write!(
+        out,
+        "<table><caption>{}</caption><thead><tr><th>#</th><th>名称</th><th>件次</th><th>人次</th><th>占比</th></tr></thead><tbody>",
+        esc(caption)
+    );
+    for (i, s) in shares.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            i + 1,
+            esc(&s.label),
+            s.cases,
+            s.persons,
+            pct(s.share)
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+pub async fn render(g: &AnalyticsGrpc, m: Months, scope: &FigureScope) -> Result<String, Status> {
+    let labels = Labels {
+        tree: &g.shared.reference.tree,
+        taxonomy: &g.shared.reference.taxonomy,
+    };
+    let s = g.situation(m, scope).await?;
+    let cards = g.scorecards(m, Basis::Petition, scope).await?;
+    let trend = g
+        .trend(m.last, 12.max(m.len() as u32).min(36), scope)
+        .await?;
+    let hot = g.hotspots(m.last, scope).await?;
+    let suggestions = g
+        .store
+        .suggestions(m, scope.organs.as_deref())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading suggestions failed");
+            Status::internal("storage failure; retry later")
+        })?;
+    let who = if scope.organ.is_empty() {
+        "全辖区".to_owned()
+    } else {
+        labels.organ(&scope.organ)
+    };
+    let title = format!("{who}{}信访形势分析报告", m.label());
+    let cases = s.cases.unwrap_or_default();
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title><style>{css}</style></head><body><main>",
+        t = esc(&title),
+        css = CSS
+    );
+    let _ = write!(
+        h,
+        "<header><h1>{}</h1><p class=\"meta\">统计期间 {} 至 {}（按信访日期，北京时间）· 生成于 {} · Petition Pipeline</p></header>",
+        esc(&title),
+        m.first,
+        m.last,
+        beijing_time(g.shared.clock.now())
+    );
+    // 一、总体情况
+    let _ = write!(
+        h,
+        "<section><h2>一、总体情况</h2><p class=\"lead\">本期登记信访事项 <b>{}</b> 件次、<b>{}</b> 人次，环比 {}，同比 {}；其中网上信访 {} 件次，网信占比 <b>{}</b>。越级访 {} 件次，集体访 {} 件次，重复信访 {} 件次。</p>",
+        cases.count,
+        s.persons.unwrap_or_default().count,
+        change(cases.count, cases.previous),
+        change(cases.count, cases.year_ago),
+        s.online.unwrap_or_default().count,
+        pct(s.online_share),
+        s.leapfrog.unwrap_or_default().count,
+        s.group.unwrap_or_default().count,
+        s.repeat.unwrap_or_default().count,
+    );
+    h.push_str("<table><caption>主要数据及变化</caption><thead><tr><th>指标</th><th>本期</th><th>环比</th><th>同比</th></tr></thead><tbody>");
+    figure_row(&mut h, "件次", &s.cases);
+    figure_row(&mut h, "人次", &s.persons);
+    figure_row(&mut h, "网上信访", &s.online);
+    figure_row(&mut h, "越级访", &s.leapfrog);
+    figure_row(&mut h, "集体访", &s.group);
+    figure_row(&mut h, "重复信访", &s.repeat);
+    h.push_str("</tbody></table>");
+    let _ = write!(
+        h,
+        "<figure><figcaption>近{}个月信访件次走势</figcaption>{}</figure></section>",
+        trend.len(),
+        trend_chart(&trend)?
+    );
+    // 二、渠道
+    let _ = write!(
+        h,
+        "<section><h2>二、信访渠道</h2><figure><figcaption>各渠道件次及占比</figcaption>{}</figure></section>",
+        bar_chart(&s.by_channel)?
+    );
+    // 三、领域
+    let _ = write!(
+        h,
+        "<section><h2>三、反映问题的领域</h2><figure><figcaption>按内容分类（一级）</figcaption>{}</figure>",
+        bar_chart(&s.by_category_l1)?
+    );
+    share_table(&mut h, "十大热点问题（三级分类）", &s.hot_issues);
+    h.push_str("</section>");
+    // 四、地域
+    let _ = write!(
+        h,
+        "<section><h2>四、问题发生地</h2><figure><figcaption>按问题属地（色深者多）</figcaption>{}</figure></section>",
+        location_grid(&s.by_location)?
+    );
+    // 五、被反映较多的单位
+    h.push_str("<section><h2>五、被反映问题较多的单位</h2>");
+    share_table(&mut h, "按责任单位", &s.most_complained);
+    h.push_str("</section>");
+    // 六、转送、交办、督办
+    let _ = write!(
+        h,
+        "<section><h2>六、转送、交办、督办情况</h2><table><caption>本期信访事项的办理方式</caption><tbody><tr><th scope=\"row\">转送</th><td>{}</td></tr><tr><th scope=\"row\">交办</th><td>{}</td></tr><tr><th scope=\"row\">诉访分离（导入法定途径）</th><td>{}</td></tr><tr><th scope=\"row\">并入在办事项</th><td>{}</td></tr><tr><th scope=\"row\">督办（件）</th><td>{}</td></tr><tr><th scope=\"row\">催办、挂牌督办、通报（件）</th><td>{}</td></tr></tbody></table></section>",
+        s.forwarded, s.assigned, s.diverted, s.linked, s.supervised, s.urged
+    );
+    // 七、考核
+    h.push_str("<section><h2>七、考核指标</h2><table><caption>按信访日期统计（分子/分母）</caption><thead><tr><th>单位</th><th>件次</th><th>及时受理率</th><th>按期办结率</th><th>参评率</th><th>满意率</th><th>重复信访率</th><th>包案化解率</th></tr></thead><tbody>");
+    for c in cards.bureaux.iter().chain(&cards.organs) {
+        let _ = write!(
+            h,
+            "<tr><th scope=\"row\">{}{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.organ_name),
+            if c.bureau { "（信访部门）" } else { "" },
+            c.cases,
+            rate(&c.timely_acceptance),
+            rate(&c.on_time_completion),
+            rate(&c.rated),
+            rate(&c.satisfied),
+            rate(&c.repeat),
+            rate(&c.leader_resolution)
+        );
+    }
+    h.push_str("</tbody></table></section>");
+    // 八、热点预警
+    let _ = write!(h, "<section><h2>八、热点预警（{}）</h2>", m.last);
+    if hot.is_empty() {
+        h.push_str("<p>本月没有明显高于自身历史水平的问题。</p>");
+    } else {
+        h.push_str("<table><caption>问题类别×属地，本月件次明显高于前12个月（z ≥ 3 且不少于5件）</caption><thead><tr><th>问题</th><th>属地</th><th>本月</th><th>前12月均值</th><th>z</th></tr></thead><tbody>");
+        for x in &hot {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+                esc(&x.category_label),
+                esc(&x.location_label),
+                x.cases,
+                x.mean,
+                x.z
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</section>");
+    // 九、建议
+    h.push_str("<section><h2>九、向党委、政府提出的建议及采纳情况</h2>");
+    if suggestions.is_empty() {
+        h.push_str("<p>本期未登记建议。</p>");
+    } else {
+        h.push_str("<table><thead><tr><th>日期</th><th>报送</th><th>建议</th><th>采纳情况</th></tr></thead><tbody>");
+        for x in &suggestions {
+            let adopted = match x.adoption.as_str() {
+                "adopted" => "已采纳",
+                "partly" => "部分采纳",
+                "declined" => "未采纳",
+                _ => "待反馈",
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td><b>{}</b><br>{}</td><td>{}{}</td></tr>",
+                x.made_on,
+                esc(&x.addressee),
+                esc(&x.title),
+                esc(&x.body),
+                adopted,
+                if x.outcome.is_empty() {
+                    String::new()
+                } else {
+                    format!("：{}", esc(&x.outcome))
+                }
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</section>");
+    let _ = write!(
+        h,
+        "<footer><p>口径说明：件次为登记的信访事项数；人次为来访人数，书信、网上等渠道按信访人数计，至少1人。网信占比＝网上信访件次÷件次。各项考核指标的分子、分母见接口文档（analytics.proto）。渠道：{}。</p></footer></main></body></html>",
+        ["visit", "letter", "online", "phone", "fax", "upstream"]
+            .map(channel_label)
+            .join("、")
+    );
+    Ok(h)
+}
+
+const CSS: &str = "body{font-family:'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif;color:#1b1b1b;background:#f4f5f7;margin:0}main{max-width:820px;margin:0 auto;background:#fff;padding:24px 32px}h1{font-size:26px;color:#8b1a1a;text-align:center;margin:8px 0}h2{font-size:19px;border-left:5px solid #8b1a1a;padding-left:8px;margin-top:28px}.meta{text-align:center;color:#555;font-size:13px}.lead{font-size:16px;line-height:1.8}table{border-collapse:collapse;width:100%;margin:10px 0;font-size:14px}caption{text-align:left;font-weight:bold;padding:4px 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}thead th{background:#eef1f5}td small{color:#666}figure{margin:10px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}svg{max-width:100%;height:auto}footer{font-size:12px;color:#555;margin-top:24px;border-top:1px solid #ddd}";
