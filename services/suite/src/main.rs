@@ -2,6 +2,7 @@
 //! default: one SQLite file per service under `--data-dir` and the in-process event bus, so
 //! `cargo run` needs nothing installed. It takes every flag each service takes alone.
 
+use petition_analytics::Analytics;
 use petition_host::{Binary, Service};
 use petition_intake::{Intake, IntakeArgs};
 use petition_routing::{Routing, RoutingArgs};
@@ -30,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
     // no event passes a service by.
     petition_host::main::<SuiteArgs>(&BINARY, |a| {
         let services: Vec<Box<dyn Service>> = vec![
+            // one backlog rule (积案) for the due board and the situation analysis
+            Box::new(Analytics {
+                backlog_repeats: a.supervision.backlog_repeats,
+            }),
             Box::new(Supervision::from(&a.supervision)),
             Box::new(Routing::from(&a.routing)),
             Box::new(Intake::from(&a.intake)),

@@ -110,6 +110,7 @@ impl Suite {
             None,
             Some(clock.clone()),
             &[
+                &petition_analytics::Analytics::default(),
                 &petition_supervision::Supervision {
                     // the test moves the clock: look again soon after
                     max_sleep: std::time::Duration::from_millis(50),
