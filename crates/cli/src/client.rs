@@ -88,6 +88,7 @@ type Authed = InterceptedService<Channel, Bearer>;
 pub type Intake = pb::intake_service_client::IntakeServiceClient<Authed>;
 pub type Routing = pb::routing_service_client::RoutingServiceClient<Authed>;
 pub type Supervision = pb::supervision_service_client::SupervisionServiceClient<Authed>;
+pub type Analytics = pb::analytics_service_client::AnalyticsServiceClient<Authed>;
 
 /// A connection to the suite, or to the services behind one address.
 pub struct Conn {
@@ -142,6 +143,15 @@ impl Conn {
             self.channel.clone(),
             self.bearer.clone(),
         )
+    }
+
+    pub fn analytics(&self) -> Analytics {
+        pb::analytics_service_client::AnalyticsServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
+        // a yearly report carries its charts inline
+        .max_decoding_message_size(64 << 20)
     }
 
     /// The case a command names: its id as given, or the id of a case number (what people

@@ -9,6 +9,7 @@ mod import;
 mod output;
 mod petitioner;
 mod register;
+mod situation;
 mod supervise;
 mod token;
 mod work;
@@ -109,6 +110,12 @@ enum Command {
     Notices(supervise::Notices),
     /// The backlog (积案): past the limit, repeated, or flagged.
     Backlog(supervise::Backlog),
+    /// The situation of a period (形势分析): volumes, shares, 同比 and 环比, hot issues.
+    Situation(situation::Situation),
+    /// The rates organs are judged by, with numerators and denominators.
+    Scorecards(situation::Scorecards),
+    /// Write the situation report of a period as one HTML page, charts included.
+    Report(situation::Report),
     /// Simulated time of a --dev-clock suite (admin port).
     #[command(
         subcommand,
@@ -168,6 +175,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Due(a) => supervise::due(&conn, a, format).await,
         Command::Notices(a) => supervise::notices(&conn, a, format).await,
         Command::Backlog(a) => supervise::backlog(&conn, a, format).await,
+        Command::Situation(a) => situation::situation(&conn, a, format).await,
+        Command::Scorecards(a) => situation::scorecards(&conn, a, format).await,
+        Command::Report(a) => situation::report(&conn, a, format).await,
     }
 }
 

@@ -34,6 +34,7 @@ async fn the_readme_tour_works_as_written() {
         None,
         None,
         &[
+            &petition_analytics::Analytics::default(),
             &petition_supervision::Supervision::default(),
             &petition_routing::Routing::default(),
             &petition_intake::Intake::default(),
@@ -91,7 +92,12 @@ async fn the_readme_tour_works_as_written() {
         "stage        answered",
         "a written reply is due by",
         "rated by the petitioner: bureau satisfied, handling organ satisfied",
+        "件次 cases",
+        "及时受理率",
+        "wrote situation.html",
     ] {
         assert!(stdout.contains(says), "{says:?} missing from:\n{stdout}");
     }
+    let report = std::fs::read_to_string(dir.path().join("situation.html")).unwrap_or_default();
+    assert!(report.contains("信访形势分析报告"), "the report is written");
 }

@@ -63,6 +63,10 @@ pub type SupervisionClient = pb::supervision_service_client::SupervisionServiceC
     tonic::service::interceptor::InterceptedService<Channel, Bearer>,
 >;
 
+pub type AnalyticsClient = pb::analytics_service_client::AnalyticsServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
 pub fn client(channel: Channel, keys: &TokenKeys, p: &Principal) -> IntakeClient {
     pb::intake_service_client::IntakeServiceClient::with_interceptor(channel, bearer(keys, p))
 }
@@ -186,6 +190,13 @@ impl Suite {
 
     pub async fn supervision(&self, p: &Principal) -> SupervisionClient {
         pb::supervision_service_client::SupervisionServiceClient::with_interceptor(
+            connect(self.running.grpc_addr).await,
+            bearer(&self.running.token_keys, p),
+        )
+    }
+
+    pub async fn analytics(&self, p: &Principal) -> AnalyticsClient {
+        pb::analytics_service_client::AnalyticsServiceClient::with_interceptor(
             connect(self.running.grpc_addr).await,
             bearer(&self.running.token_keys, p),
         )

@@ -79,7 +79,8 @@ async fn reflection_lists_exactly_what_each_port_serves() {
         expect(&[
             petition_intake::SERVICE_NAME,
             petition_routing::SERVICE_NAME,
-            petition_supervision::SERVICE_NAME
+            petition_supervision::SERVICE_NAME,
+            petition_analytics::SERVICE_NAME
         ])
     );
 
@@ -87,6 +88,7 @@ async fn reflection_lists_exactly_what_each_port_serves() {
     assert!(!describes(intake.grpc_addr, petition_routing::SERVICE_NAME).await);
     assert!(describes(intake.grpc_addr, petition_intake::SERVICE_NAME).await);
     assert!(describes(suite.running.grpc_addr, petition_routing::SERVICE_NAME).await);
+    assert!(describes(suite.running.grpc_addr, petition_analytics::SERVICE_NAME).await);
 
     // Routing called on intake's port: UNIMPLEMENTED, saying what the port does serve.
     let mut wrong = pb::routing_service_client::RoutingServiceClient::with_interceptor(
