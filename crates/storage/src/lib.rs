@@ -254,8 +254,10 @@ impl Sql {
         self
     }
 
-    /// Keyset pagination: ` AND (first > $a OR (first = $a AND second > $b))` for the rows after
-    /// `(a, b)` in ascending order (`<` in descending order).
+    /// Keyset pagination: ` AND (first, second) > ($a, $b)` for the rows after `(a, b)` in
+    /// ascending order (`<` in descending order). A row comparison, which both dialects read as
+    /// one range of an index on `(first, second)`; the same condition spelled out with OR makes
+    /// PostgreSQL scan from the start of the index on every page.
     pub fn after(
         &mut self,
         first: &str,
@@ -264,13 +266,11 @@ impl Sql {
         order: Order,
     ) -> &mut Self {
         let op = order.beyond();
-        self.push(&format!(" AND ({first} {op} "))
+        self.push(&format!(" AND ({first}, {second}) {op} ("))
             .bind(a)
-            .push(&format!(" OR ({first} = "))
-            .bind(a)
-            .push(&format!(" AND {second} {op} "))
+            .push(", ")
             .bind(b)
-            .push("))")
+            .push(")")
     }
 
     /// One keyset page: the rows after `after` (if any), ordered by `(first, second)`, at most
@@ -545,7 +545,7 @@ mod tests {
             .order_limit("at", "id", Order::Descending, 10);
         assert_eq!(
             q.as_str(),
-            "SELECT x FROM t WHERE y AND (at < $1 OR (at = $2 AND id < $3)) ORDER BY at DESC, id DESC LIMIT $4"
+            "SELECT x FROM t WHERE y AND (at, id) < ($1, $2) ORDER BY at DESC, id DESC LIMIT $3"
         );
     }
 
