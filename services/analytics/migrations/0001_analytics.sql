@@ -2,15 +2,16 @@
 -- monthly rollups the figures are read from. SQL that PostgreSQL and SQLite read alike:
 -- timestamps are microseconds since the Unix epoch (UTC), months YYYYMM numbers, flags 0/1.
 -- No personal data: age band and sex of the main petitioner at most.
+-- An event belongs to one case, so the key (case_id, event_id) is unique exactly when the
+-- event id is, and the one index serves both the redelivery check and a rebuild, which reads
+-- the events case by case.
 CREATE TABLE events (
-    event_id    TEXT PRIMARY KEY,
     case_id     TEXT NOT NULL,
-    type        TEXT NOT NULL,
-    occurred_at BIGINT NOT NULL,
-    payload     BYTEA NOT NULL
+    event_id    TEXT NOT NULL,
+    -- the envelope as it came (protobuf), type and time included
+    payload     BYTEA NOT NULL,
+    PRIMARY KEY (case_id, event_id)
 );
--- a rebuild reads them case by case
-CREATE INDEX events_by_case ON events (case_id, event_id);
 
 CREATE TABLE cases (
     case_id          TEXT PRIMARY KEY,
@@ -79,7 +80,10 @@ CREATE INDEX cases_unaccepted ON cases (accept_due)
 CREATE INDEX cases_unanswered ON cases (handling_due)
     WHERE is_open = 1 AND answered_at IS NULL AND handling_due IS NOT NULL;
 
+-- Rollups. `shard`: each stream's consumer moves its own copy of a cell, so that the three
+-- never queue on the same row; every read sums over the shards.
 CREATE TABLE tally (
+    shard       SMALLINT NOT NULL,
     month       BIGINT NOT NULL,
     received_by TEXT NOT NULL,
     organ       TEXT NOT NULL,
@@ -88,10 +92,11 @@ CREATE TABLE tally (
     value       TEXT NOT NULL,
     cases       BIGINT NOT NULL,
     persons     BIGINT NOT NULL,
-    PRIMARY KEY (month, dim, value, received_by, organ, accused)
+    PRIMARY KEY (month, dim, value, received_by, organ, accused, shard)
 );
 
 CREATE TABLE scores (
+    shard           SMALLINT NOT NULL,
     basis           TEXT NOT NULL,
     month           BIGINT NOT NULL,
     role            TEXT NOT NULL,
@@ -108,7 +113,7 @@ CREATE TABLE scores (
     repeats         BIGINT NOT NULL,
     leader          BIGINT NOT NULL,
     leader_resolved BIGINT NOT NULL,
-    PRIMARY KEY (basis, month, role, organ, accused)
+    PRIMARY KEY (basis, month, role, organ, accused, shard)
 );
 
 -- Suggestions made to the Party committee and government, and whether they were adopted

@@ -8,6 +8,8 @@ use petition_grpc::reference::LiveCalendar;
 pub struct AnalyticsConsumer {
     pub store: AnalyticsStore,
     pub calendar: LiveCalendar,
+    /// the copy of the rollup cells this consumer moves (see the migration)
+    pub shard: i16,
 }
 
 #[async_trait::async_trait]
@@ -23,7 +25,7 @@ impl EventHandler for AnalyticsConsumer {
         let events: Vec<_> = batch.iter().map(|d| d.envelope.clone()).collect();
         let done = self
             .store
-            .ingest(&events, &self.calendar.current())
+            .ingest(&events, &self.calendar.current(), self.shard)
             .await
             .map_err(|e| BatchError {
                 applied: 0,

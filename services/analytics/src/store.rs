@@ -1,10 +1,13 @@
 //! Analytics' storage, in both dialects: the event copies, the case facts and the rollups.
 //!
-//! Writers — the three stream consumers and a rebuild — take turns: a process-wide lock, and
-//! on PostgreSQL a transaction-scoped advisory lock as well, so that replicas of the service
-//! never fold the same case at once (a lost update would break the rule that the rollups are
-//! the sum of the facts). Readers never wait for writers on PostgreSQL: each transaction
-//! commits the facts and their rollups together.
+//! No two writers may fold one case at once: a lost update would break the rule that the
+//! rollups are the sum of the facts. On PostgreSQL the three stream consumers (and replicas)
+//! write at once, each locking its cases' rows — created first as empty placeholders, so that
+//! a new case has a row to lock — and then its rollup cells, every set in key order, so that
+//! no two transactions wait on each other in a circle. On SQLite, one connection, writers take
+//! turns. A rebuild locks the tables against writers (not readers) while it runs. Readers never
+//! wait for writers on PostgreSQL: each transaction commits the facts and their rollups
+//! together.
 
 use crate::fact::{Derived, Fact, Latest, Outcome, Registration, Route};
 use crate::period::{Month, Months};
@@ -18,7 +21,7 @@ use prost::Message;
 use sqlx::any::AnyRow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -96,7 +99,8 @@ const CELL_CHUNK: usize = 1000;
 #[derive(Clone)]
 pub struct AnalyticsStore {
     db: Db,
-    writer: Arc<Mutex<()>>,
+    /// shared by concurrent writers on PostgreSQL, exclusive on SQLite and for a rebuild
+    writers: Arc<RwLock<()>>,
 }
 
 /// What a batch did.
@@ -124,7 +128,7 @@ impl AnalyticsStore {
     pub fn new(db: Db) -> Self {
         Self {
             db,
-            writer: Arc::new(Mutex::new(())),
+            writers: Arc::new(RwLock::new(())),
         }
     }
 
@@ -132,28 +136,24 @@ impl AnalyticsStore {
         self.db.dialect()
     }
 
-    async fn begin_writing(&self) -> Result<Tx> {
-        let mut tx = self.db.begin().await?;
-        if self.db.dialect() == Dialect::Postgres {
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtext('petition analytics writer ' || current_schema()))",
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(tx)
-    }
-
     /// Applies a read's events: keeps a copy of each one seen for the first time (the copy is
     /// also the mark that makes a redelivery change nothing), folds them into their cases, and
     /// moves the rollups by the difference, all in one transaction.
+    /// `shard`: which copy of the rollup cells this writer moves (one per stream consumer).
     pub async fn ingest(
         &self,
         events: &[EventEnvelope],
         calendar: &HolidayCalendar,
+        shard: i16,
     ) -> Result<Ingested> {
-        let _turn = self.writer.lock().await;
-        let mut tx = self.begin_writing().await?;
+        let postgres = self.db.dialect() == Dialect::Postgres;
+        let (_shared, _alone);
+        if postgres {
+            _shared = self.writers.read().await;
+        } else {
+            _alone = self.writers.write().await;
+        }
+        let mut tx = self.db.begin().await?;
         let fresh = insert_events(&mut tx, events).await?;
         if fresh.is_empty() {
             tx.commit().await?;
@@ -162,7 +162,7 @@ impl AnalyticsStore {
         let mut ids: Vec<&str> = fresh.iter().map(|e| e.case_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut stored = load_facts(&mut tx, &ids).await?;
+        let mut stored = lock_facts(&mut tx, &ids, postgres).await?;
         let mut folded: HashMap<&str, Fact> = HashMap::new();
         for e in &fresh {
             let fact = folded.entry(e.case_id.as_str()).or_insert_with(|| {
@@ -187,8 +187,9 @@ impl AnalyticsStore {
             rows.push((fact, derived));
         }
         let cases = rows.len();
+        rows.sort_by(|a, b| a.0.case_id.cmp(&b.0.case_id));
         write_facts(&mut tx, &rows, true).await?;
-        write_deltas(&mut tx, deltas).await?;
+        write_deltas(&mut tx, deltas, shard).await?;
         tx.commit().await?;
         Ok(Ingested {
             fresh: fresh.len(),
@@ -200,8 +201,15 @@ impl AnalyticsStore {
     /// see the old read models until it commits, and the consumers wait their turn (their
     /// events stay in the streams meanwhile). Returns (events, cases).
     pub async fn rebuild(&self, calendar: &HolidayCalendar) -> Result<(u64, u64)> {
-        let _turn = self.writer.lock().await;
-        let mut tx = self.begin_writing().await?;
+        let _alone = self.writers.write().await;
+        let mut tx = self.db.begin().await?;
+        if self.db.dialect() == Dialect::Postgres {
+            // Writers of other processes wait; readers do not. The events first, as every
+            // writer takes them first.
+            sqlx::query("LOCK TABLE events, cases, tally, scores IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
         for t in ["tally", "scores", "cases"] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}")))
                 .execute(&mut *tx)
@@ -214,12 +222,12 @@ impl AnalyticsStore {
         let mut after: Option<(String, String)> = None;
         loop {
             let mut q = Sql::new("SELECT case_id, event_id, payload FROM events");
+            // A row comparison, which both dialects read as one range of the primary key (the
+            // spelled-out OR makes PostgreSQL scan from the start on every page).
             if let Some((c, e)) = &after {
-                q.push(" WHERE case_id > ")
+                q.push(" WHERE (case_id, event_id) > (")
                     .bind(c.clone())
-                    .push(" OR (case_id = ")
-                    .bind(c.clone())
-                    .push(" AND event_id > ")
+                    .push(", ")
                     .bind(e.clone())
                     .push(")");
             }
@@ -255,7 +263,7 @@ impl AnalyticsStore {
             cases += 1;
         }
         write_facts(&mut tx, &rows, false).await?;
-        write_deltas(&mut tx, deltas).await?;
+        write_deltas(&mut tx, deltas, 0).await?;
         tx.commit().await?;
         Ok((events, cases))
     }
@@ -267,12 +275,19 @@ impl AnalyticsStore {
         let cols = FACT_COLUMNS.join(", ");
         let queries = [
             format!("SELECT {cols} FROM cases ORDER BY case_id"),
-            "SELECT month, dim, value, received_by, organ, accused, cases, persons FROM tally \
-             WHERE cases <> 0 OR persons <> 0 ORDER BY month, dim, value, received_by, organ, accused"
+            "SELECT month, dim, value, received_by, organ, accused, CAST(SUM(cases) AS BIGINT), \
+             CAST(SUM(persons) AS BIGINT) FROM tally GROUP BY month, dim, value, received_by, organ, accused \
+             HAVING SUM(cases) <> 0 OR SUM(persons) <> 0 ORDER BY month, dim, value, received_by, organ, accused"
                 .to_owned(),
             format!(
-                "SELECT basis, month, role, organ, accused, {} FROM scores ORDER BY basis, month, role, organ, accused",
-                Score::COLUMNS.join(", ")
+                "SELECT basis, month, role, organ, accused, {} FROM scores GROUP BY basis, month, role, organ, accused \
+                 HAVING {} ORDER BY basis, month, role, organ, accused",
+                Score::COLUMNS
+                    .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+                    .join(", "),
+                Score::COLUMNS
+                    .map(|c| format!("SUM({c}) <> 0"))
+                    .join(" OR ")
             ),
         ];
         for q in queries {
@@ -670,22 +685,12 @@ fn scope_filter(q: &mut Sql, scope: &FigureScope, a: &str, b: &str, accused: &st
 async fn insert_events(tx: &mut Tx, events: &[EventEnvelope]) -> Result<Vec<EventEnvelope>> {
     let mut fresh_ids = HashSet::new();
     for chunk in events.chunks(CELL_CHUNK) {
-        let mut q =
-            Sql::new("INSERT INTO events (event_id, case_id, type, occurred_at, payload) VALUES ");
+        let mut q = Sql::new("INSERT INTO events (event_id, case_id, payload) VALUES ");
         for (i, e) in chunk.iter().enumerate() {
-            let at = e
-                .occurred_at
-                .as_ref()
-                .and_then(petition_grpc::convert::from_ts)
-                .map_or(0, micros);
             q.push(if i == 0 { "(" } else { ", (" })
                 .bind(e.event_id.clone())
                 .push(", ")
                 .bind(e.case_id.clone())
-                .push(", ")
-                .bind(e.r#type.clone())
-                .push(", ")
-                .bind(at)
                 .push(", ")
                 .bind(e.encode_to_vec())
                 .push(")");
@@ -703,14 +708,35 @@ async fn insert_events(tx: &mut Tx, events: &[EventEnvelope]) -> Result<Vec<Even
         .collect())
 }
 
-async fn load_facts(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, (Fact, Derived)>> {
+/// The stored facts of `ids` (sorted), locked for this transaction on PostgreSQL. A case seen
+/// for the first time gets an empty row first (it contributes nothing), so that two writers
+/// meeting on a new case queue on its row instead of both inserting it.
+async fn lock_facts(
+    tx: &mut Tx,
+    ids: &[&str],
+    postgres: bool,
+) -> Result<HashMap<String, (Fact, Derived)>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CELL_CHUNK) {
+        let mut q = Sql::new(
+            "INSERT INTO cases (case_id, registered, extended, objections, reviews, urged, supervised, backlog_flag, is_open) VALUES ",
+        );
+        for (i, id) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind((*id).to_owned())
+                .push(", 0, 0, 0, 0, 0, 0, 0, 0)");
+        }
+        q.push(" ON CONFLICT (case_id) DO NOTHING");
+        q.build().execute(&mut **tx).await?;
         let mut q = Sql::new(format!(
             "SELECT {} FROM cases WHERE case_id IN (",
             FACT_COLUMNS.join(", ")
         ));
-        q.bind_list(chunk.iter().map(|s| (*s).to_owned())).push(")");
+        q.bind_list(chunk.iter().map(|s| (*s).to_owned()))
+            .push(") ORDER BY case_id");
+        if postgres {
+            q.push(" FOR UPDATE");
+        }
         for row in q.build().fetch_all(&mut **tx).await? {
             let (f, d) = read_fact(&row)?;
             out.insert(f.case_id.clone(), (f, d));
@@ -814,15 +840,9 @@ fn read_fact(r: &AnyRow) -> Result<(Fact, Derived)> {
     Ok((fact, derived))
 }
 
-/// Writes facts whole: the old rows of these cases go first when `replace`.
+/// Writes facts whole, over the rows of these cases when `replace`.
 async fn write_facts(tx: &mut Tx, rows: &[(Fact, Derived)], replace: bool) -> Result<()> {
     for chunk in rows.chunks(FACT_CHUNK) {
-        if replace {
-            let mut q = Sql::new("DELETE FROM cases WHERE case_id IN (");
-            q.bind_list(chunk.iter().map(|(f, _)| f.case_id.clone()))
-                .push(")");
-            q.build().execute(&mut **tx).await?;
-        }
         let mut q = Sql::new(format!(
             "INSERT INTO cases ({}) VALUES ",
             FACT_COLUMNS.join(", ")
@@ -831,6 +851,16 @@ async fn write_facts(tx: &mut Tx, rows: &[(Fact, Derived)], replace: bool) -> Re
             q.push(if i == 0 { "(" } else { ", (" });
             bind_fact(&mut q, f, d);
             q.push(")");
+        }
+        if replace {
+            let sets: Vec<String> = FACT_COLUMNS[1..]
+                .iter()
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect();
+            q.push(&format!(
+                " ON CONFLICT (case_id) DO UPDATE SET {}",
+                sets.join(", ")
+            ));
         }
         q.build().execute(&mut **tx).await?;
     }
@@ -913,11 +943,11 @@ fn bind_fact(q: &mut Sql, f: &Fact, d: &Derived) {
 }
 
 /// Adds a batch's differences to the rollups, one statement per chunk of cells.
-async fn write_deltas(tx: &mut Tx, deltas: Deltas) -> Result<()> {
+async fn write_deltas(tx: &mut Tx, deltas: Deltas, shard: i16) -> Result<()> {
     let (tallies, scores) = deltas.into_sorted();
     for chunk in tallies.chunks(CELL_CHUNK) {
         let mut q = Sql::new(
-            "INSERT INTO tally (month, received_by, organ, accused, dim, value, cases, persons) VALUES ",
+            "INSERT INTO tally (shard, month, received_by, organ, accused, dim, value, cases, persons) VALUES ",
         );
         for (i, (k, v)) in chunk.iter().enumerate() {
             let TallyKey {
@@ -930,6 +960,8 @@ async fn write_deltas(tx: &mut Tx, deltas: Deltas) -> Result<()> {
             } = k;
             let Counts { cases, persons } = v;
             q.push(if i == 0 { "(" } else { ", (" })
+                .bind(shard)
+                .push(", ")
                 .bind(*month)
                 .push(", ")
                 .bind(received_by.clone())
@@ -948,14 +980,14 @@ async fn write_deltas(tx: &mut Tx, deltas: Deltas) -> Result<()> {
                 .push(")");
         }
         q.push(
-            " ON CONFLICT (month, dim, value, received_by, organ, accused) DO UPDATE SET \
+            " ON CONFLICT (month, dim, value, received_by, organ, accused, shard) DO UPDATE SET \
              cases = tally.cases + excluded.cases, persons = tally.persons + excluded.persons",
         );
         q.build().execute(&mut **tx).await?;
     }
     for chunk in scores.chunks(CELL_CHUNK / 2) {
         let mut q = Sql::new(format!(
-            "INSERT INTO scores (basis, month, role, organ, accused, {}) VALUES ",
+            "INSERT INTO scores (shard, basis, month, role, organ, accused, {}) VALUES ",
             Score::COLUMNS.join(", ")
         ));
         for (i, (k, v)) in chunk.iter().enumerate() {
@@ -967,6 +999,8 @@ async fn write_deltas(tx: &mut Tx, deltas: Deltas) -> Result<()> {
                 accused,
             } = k;
             q.push(if i == 0 { "(" } else { ", (" })
+                .bind(shard)
+                .push(", ")
                 .bind(basis.as_str().to_owned())
                 .push(", ")
                 .bind(*month)
@@ -986,7 +1020,7 @@ async fn write_deltas(tx: &mut Tx, deltas: Deltas) -> Result<()> {
             .map(|c| format!("{c} = scores.{c} + excluded.{c}"))
             .collect();
         q.push(&format!(
-            " ON CONFLICT (basis, month, role, organ, accused) DO UPDATE SET {}",
+            " ON CONFLICT (basis, month, role, organ, accused, shard) DO UPDATE SET {}",
             sets.join(", ")
         ));
         q.build().execute(&mut **tx).await?;
