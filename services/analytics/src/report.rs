@@ -318,7 +318,7 @@ pub async fn render(g: &AnalyticsGrpc, m: Months, scope: &FigureScope) -> Result
         "<section><h2>三、反映问题的领域</h2><figure><figcaption>按内容分类（一级）</figcaption>{}</figure>",
         bar_chart(&s.by_category_l1)?
     );
-    share_table(&mut h, "十大热点问题（三级分类）", &s.hot_issues);
+    share_table(&mut h, "十大热点问题（按最细一级分类）", &s.hot_issues);
     h.push_str("</section>");
     // 四、地域
     let _ = write!(

@@ -658,6 +658,80 @@ async fn figures_equal_the_record(r: Running) {
     );
     assert!(text.starts_with("case_number,channel,received_by,organ,"));
 
+    let dept = who("pingcheng.housing", Role::Analyst);
+    let mut d = client(&r, &dept).await;
+
+    // The register of suggestions (Art. 41): made by the bureau's leader, answered, listed.
+    let made = l
+        .record_suggestion(pb::RecordSuggestionRequest {
+            made_on: "2026-06-15".into(),
+            addressee: "区委、区政府".into(),
+            title: "建立征收补偿协商机制".into(),
+            text: "房屋征收与补偿类信访上升，建议设立协商平台".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(made.adoption, pb::Adoption::Pending as i32);
+    let answered = l
+        .record_suggestion(pb::RecordSuggestionRequest {
+            id: made.id.clone(),
+            adoption: pb::Adoption::Adopted as i32,
+            outcome: "区政府已设立协商平台".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answered.adoption, pb::Adoption::Adopted as i32);
+    let listed = l
+        .list_suggestions(pb::ListSuggestionsRequest {
+            period: "2026".into(),
+            organ: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .suggestions;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].outcome, "区政府已设立协商平台");
+    let none = l
+        .list_suggestions(pb::ListSuggestionsRequest {
+            period: "2025".into(),
+            organ: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .suggestions;
+    assert!(none.is_empty());
+    let e = d
+        .record_suggestion(pb::RecordSuggestionRequest {
+            title: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        tonic::Code::PermissionDenied,
+        "a department's analyst records none"
+    );
+    let e = l
+        .record_suggestion(pb::RecordSuggestionRequest {
+            addressee: "区委".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("title: required"),
+        "{}",
+        e.message()
+    );
+
     // The yearly report renders, charts and all.
     let report = c
         .render_report(pb::RenderReportRequest {
@@ -674,6 +748,7 @@ async fn figures_equal_the_record(r: Running) {
         &html[..400]
     );
     assert!(html.matches("<svg").count() >= 4);
+    assert!(html.contains("建立征收补偿协商机制") && html.contains("已采纳"));
 
     // Rebuild: the read models replayed from the stored events equal the incremental ones.
     let db = Db::connect(&r.url, petition_analytics::SCHEMA, 1)
@@ -709,8 +784,6 @@ async fn figures_equal_the_record(r: Running) {
     assert_eq!(store.counts().await.unwrap().0 as usize, n);
 
     // Who may not: a department reads no other department's figures; bad input is named.
-    let dept = who("pingcheng.housing", Role::Analyst);
-    let mut d = client(&r, &dept).await;
     let e = d
         .get_situation(pb::SituationRequest {
             period: "2026".into(),
