@@ -64,28 +64,30 @@ impl Rating {
     }
 }
 
-/// A value kept with the (instant, event id) that set it: the latest wins, whatever order the
-/// events arrive in.
+/// A value kept with the instant that set it: the latest wins, and between two of the same
+/// instant the greater value, so that the outcome never depends on the order events arrive in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Latest<T> {
-    pub key: String,
+    /// microseconds since the epoch
+    pub at: i64,
     pub value: Option<T>,
 }
 
 impl<T> Default for Latest<T> {
     fn default() -> Self {
-        Latest {
-            key: String::new(),
-            value: None,
-        }
+        Latest { at: 0, value: None }
     }
 }
 
-impl<T> Latest<T> {
-    fn offer(&mut self, at: DateTime<Utc>, event_id: &str, value: T) {
-        let key = format!("{:020}/{event_id}", at.timestamp_micros());
-        if self.value.is_none() || key > self.key {
-            self.key = key;
+impl<T: Ord> Latest<T> {
+    fn offer(&mut self, at: DateTime<Utc>, value: T) {
+        let at = at.timestamp_micros();
+        let newer = match &self.value {
+            None => true,
+            Some(v) => at > self.at || (at == self.at && value > *v),
+        };
+        if newer {
+            self.at = at;
             self.value = Some(value);
         }
     }
@@ -131,7 +133,7 @@ pub struct Registration {
 }
 
 /// A route: where the case went, how, and who sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Route {
     pub organ: Option<String>,
     pub outcome: Outcome,
@@ -188,7 +190,6 @@ impl Fact {
             return false;
         };
         let at = e.occurred_at.as_ref().and_then(from_ts).unwrap_or_default();
-        let id = e.event_id.as_str();
         let t =
             |ts: &Option<petition_proto::Timestamp>| ts.as_ref().and_then(from_ts).unwrap_or(at);
         match payload {
@@ -238,10 +239,7 @@ impl Fact {
                 if let Some(a) = nonempty(&r.accused_organ_id) {
                     self.accused_organ = Some(a);
                 }
-                self.route.offer(
-                    routed,
-                    id,
-                    Route {
+                self.route.offer(routed, Route {
                         organ: nonempty(&r.organ),
                         outcome,
                         mode: match pb::HandlingMode::try_from(r.mode) {
@@ -258,10 +256,7 @@ impl Fact {
                 // The objection was upheld: the case moved to another organ, as a route does.
                 let bureau = self.route.value.as_ref().and_then(|r| r.bureau.clone());
                 let mode = self.route.value.as_ref().and_then(|r| r.mode);
-                self.route.offer(
-                    at,
-                    id,
-                    Route {
+                self.route.offer(at, Route {
                         organ: nonempty(&o.organ),
                         outcome: Outcome::Sent,
                         mode,
@@ -272,7 +267,7 @@ impl Fact {
             Payload::CaseAccepted(a) => {
                 let when = t(&a.accepted_at);
                 min_time(&mut self.accepted_at, when);
-                self.accepted_by.offer(when, id, a.organ.clone());
+                self.accepted_by.offer(when, a.organ.clone());
                 if let Some(due) = a.handling_due.as_ref().and_then(from_ts) {
                     max_time(&mut self.handling_due, due);
                 }
@@ -296,10 +291,7 @@ impl Fact {
                 }
             }
             Payload::CaseAnswered(a) => min_time(&mut self.answered_at, t(&a.replied_at)),
-            Payload::CaseRated(r) => self.rating.offer(
-                t(&r.rated_at),
-                id,
-                (Rating::from_pb(r.bureau), Rating::from_pb(r.organ)),
+            Payload::CaseRated(r) => self.rating.offer(t(&r.rated_at), (Rating::from_pb(r.bureau), Rating::from_pb(r.organ)),
             ),
             Payload::ReviewRequested(_) => self.reviews += 1,
             Payload::CaseFinal(f) => min_time(&mut self.final_at, t(&f.final_at)),
@@ -313,7 +305,7 @@ impl Fact {
             Payload::LeaderTookCharge(l) => {
                 let when = t(&l.taken_at);
                 min_time(&mut self.leader_at, when);
-                self.leader_organ.offer(when, id, l.organ.clone());
+                self.leader_organ.offer(when, l.organ.clone());
                 self.backlog_flag |= l.backlog;
             }
             Payload::CaseResolved(r) => min_time(&mut self.resolved_at, t(&r.resolved_at)),

@@ -59,19 +59,19 @@ const FACT_COLUMNS: [&str; 52] = [
     "imported",
     "accused_organ",
     "routed_at",
-    "route_key",
+    "route_at",
     "route_organ",
     "route_outcome",
     "route_mode",
     "route_bureau",
     "accepted_at",
-    "accepted_key",
+    "accepted_by_at",
     "accepted_by",
     "handling_due",
     "extended",
     "objections",
     "answered_at",
-    "rating_key",
+    "rating_at",
     "bureau_rating",
     "organ_rating",
     "reviews",
@@ -79,7 +79,7 @@ const FACT_COLUMNS: [&str; 52] = [
     "urged",
     "supervised",
     "leader_at",
-    "leader_key",
+    "leader_organ_at",
     "leader_organ",
     "backlog_flag",
     "resolved_at",
@@ -92,9 +92,9 @@ const FACT_COLUMNS: [&str; 52] = [
     "accept_due",
 ];
 
-/// Rows a multi-row statement carries: 52 parameters a fact stay far below SQLite's 32,766.
-const FACT_CHUNK: usize = 300;
-const CELL_CHUNK: usize = 1000;
+/// Rows a multi-row statement carries: 52 parameters a fact, 600 facts, stay below SQLite's 32,766.
+const FACT_CHUNK: usize = 600;
+const CELL_CHUNK: usize = 2000;
 
 #[derive(Clone)]
 pub struct AnalyticsStore {
@@ -760,12 +760,12 @@ fn opt_month(r: &AnyRow, c: &'static str) -> Result<Option<Month>> {
 
 fn latest<T>(
     r: &AnyRow,
-    key: &'static str,
+    at: &'static str,
     value: impl FnOnce() -> Result<T>,
 ) -> Result<Latest<T>> {
-    Ok(match r.opt_text(key)? {
-        Some(k) => Latest {
-            key: k,
+    Ok(match r.opt_int(at)? {
+        Some(at) => Latest {
+            at,
             value: Some(value()?),
         },
         None => Latest::default(),
@@ -801,7 +801,7 @@ fn read_fact(r: &AnyRow) -> Result<(Fact, Derived)> {
         registration,
         accused_organ: r.opt_text("accused_organ")?,
         routed_at: r.opt_time("routed_at")?,
-        route: latest(r, "route_key", || {
+        route: latest(r, "route_at", || {
             Ok(Route {
                 organ: r.opt_text("route_organ")?,
                 outcome: r.parsed::<Outcome>("route_outcome")?,
@@ -810,12 +810,12 @@ fn read_fact(r: &AnyRow) -> Result<(Fact, Derived)> {
             })
         })?,
         accepted_at: r.opt_time("accepted_at")?,
-        accepted_by: latest(r, "accepted_key", || Ok(r.text("accepted_by")?))?,
+        accepted_by: latest(r, "accepted_by_at", || Ok(r.text("accepted_by")?))?,
         handling_due: r.opt_time("handling_due")?,
         extended: r.flag("extended")?,
         objections: r.int("objections")? as u32,
         answered_at: r.opt_time("answered_at")?,
-        rating: latest(r, "rating_key", || {
+        rating: latest(r, "rating_at", || {
             Ok((
                 r.opt_parsed("bureau_rating")?,
                 r.opt_parsed("organ_rating")?,
@@ -826,7 +826,7 @@ fn read_fact(r: &AnyRow) -> Result<(Fact, Derived)> {
         urged: r.int("urged")? as u32,
         supervised: r.int("supervised")? as u32,
         leader_at: r.opt_time("leader_at")?,
-        leader_organ: latest(r, "leader_key", || Ok(r.text("leader_organ")?))?,
+        leader_organ: latest(r, "leader_organ_at", || Ok(r.text("leader_organ")?))?,
         backlog_flag: r.flag("backlog_flag")?,
         resolved_at: r.opt_time("resolved_at")?,
     };
@@ -874,7 +874,7 @@ fn bind_fact(q: &mut Sql, f: &Fact, d: &Derived) {
     let reg = f.registration.as_ref();
     let route = f.route.value.as_ref();
     let rating = f.rating.value.unwrap_or_default();
-    let key = |k: &str, present: bool| present.then(|| k.to_owned());
+    let at = |l: i64, present: bool| present.then_some(l);
     let mut first = true;
     let mut sep = |q: &mut Sql| {
         if !first {
@@ -909,19 +909,19 @@ fn bind_fact(q: &mut Sql, f: &Fact, d: &Derived) {
     put!(reg.map(|r| b(r.imported)));
     put!(f.accused_organ.clone());
     put!(t(f.routed_at));
-    put!(key(&f.route.key, route.is_some()));
+    put!(at(f.route.at, route.is_some()));
     put!(s(route.and_then(|r| r.organ.as_deref())));
     put!(s(route.map(|r| r.outcome.as_str())));
     put!(s(route.and_then(|r| r.mode).map(|m| m.as_str())));
     put!(s(route.and_then(|r| r.bureau.as_deref())));
     put!(t(f.accepted_at));
-    put!(key(&f.accepted_by.key, f.accepted_by.value.is_some()));
+    put!(at(f.accepted_by.at, f.accepted_by.value.is_some()));
     put!(f.accepted_by.value.clone());
     put!(t(f.handling_due));
     put!(b(f.extended));
     put!(i64::from(f.objections));
     put!(t(f.answered_at));
-    put!(key(&f.rating.key, f.rating.value.is_some()));
+    put!(at(f.rating.at, f.rating.value.is_some()));
     put!(s(rating.0.map(|r| r.as_str())));
     put!(s(rating.1.map(|r| r.as_str())));
     put!(i64::from(f.reviews));
@@ -929,7 +929,7 @@ fn bind_fact(q: &mut Sql, f: &Fact, d: &Derived) {
     put!(i64::from(f.urged));
     put!(i64::from(f.supervised));
     put!(t(f.leader_at));
-    put!(key(&f.leader_organ.key, f.leader_organ.value.is_some()));
+    put!(at(f.leader_organ.at, f.leader_organ.value.is_some()));
     put!(f.leader_organ.value.clone());
     put!(b(f.backlog_flag));
     put!(t(f.resolved_at));

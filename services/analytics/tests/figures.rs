@@ -732,6 +732,35 @@ async fn figures_equal_the_record(r: Running) {
         e.message()
     );
 
+    // Case lists keep Art. 30 ¶3 too: the district bureau's leader exports the year's cases of
+    // the district, and not one accusation against the bureau is among them.
+    let mut stream = l
+        .export_cases(pb::ExportCasesRequest {
+            period: "2026".into(),
+            organ: String::new(),
+            basis: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.data);
+    }
+    let exported = String::from_utf8(csv).unwrap();
+    let year = months_of((2026, 1), 12);
+    let expected = district
+        .iter()
+        .filter(|t| in_months(t.received_at, &year))
+        .count();
+    assert_eq!(exported.lines().count(), 1 + expected);
+    for t in truth
+        .iter()
+        .filter(|t| t.accused.as_deref() == Some("pingcheng.bureau"))
+    {
+        assert!(!exported.contains(&t.case_number), "{} leaked", t.case_number);
+    }
+
     // The yearly report renders, charts and all.
     let report = c
         .render_report(pb::RenderReportRequest {
