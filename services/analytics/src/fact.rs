@@ -239,7 +239,9 @@ impl Fact {
                 if let Some(a) = nonempty(&r.accused_organ_id) {
                     self.accused_organ = Some(a);
                 }
-                self.route.offer(routed, Route {
+                self.route.offer(
+                    routed,
+                    Route {
                         organ: nonempty(&r.organ),
                         outcome,
                         mode: match pb::HandlingMode::try_from(r.mode) {
@@ -256,7 +258,9 @@ impl Fact {
                 // The objection was upheld: the case moved to another organ, as a route does.
                 let bureau = self.route.value.as_ref().and_then(|r| r.bureau.clone());
                 let mode = self.route.value.as_ref().and_then(|r| r.mode);
-                self.route.offer(at, Route {
+                self.route.offer(
+                    at,
+                    Route {
                         organ: nonempty(&o.organ),
                         outcome: Outcome::Sent,
                         mode,
@@ -291,7 +295,9 @@ impl Fact {
                 }
             }
             Payload::CaseAnswered(a) => min_time(&mut self.answered_at, t(&a.replied_at)),
-            Payload::CaseRated(r) => self.rating.offer(t(&r.rated_at), (Rating::from_pb(r.bureau), Rating::from_pb(r.organ)),
+            Payload::CaseRated(r) => self.rating.offer(
+                t(&r.rated_at),
+                (Rating::from_pb(r.bureau), Rating::from_pb(r.organ)),
             ),
             Payload::ReviewRequested(_) => self.reviews += 1,
             Payload::CaseFinal(f) => min_time(&mut self.final_at, t(&f.final_at)),

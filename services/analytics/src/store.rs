@@ -758,11 +758,7 @@ fn opt_month(r: &AnyRow, c: &'static str) -> Result<Option<Month>> {
         .transpose()
 }
 
-fn latest<T>(
-    r: &AnyRow,
-    at: &'static str,
-    value: impl FnOnce() -> Result<T>,
-) -> Result<Latest<T>> {
+fn latest<T>(r: &AnyRow, at: &'static str, value: impl FnOnce() -> Result<T>) -> Result<Latest<T>> {
     Ok(match r.opt_int(at)? {
         Some(at) => Latest {
             at,

@@ -758,7 +758,11 @@ async fn figures_equal_the_record(r: Running) {
         .iter()
         .filter(|t| t.accused.as_deref() == Some("pingcheng.bureau"))
     {
-        assert!(!exported.contains(&t.case_number), "{} leaked", t.case_number);
+        assert!(
+            !exported.contains(&t.case_number),
+            "{} leaked",
+            t.case_number
+        );
     }
 
     // The yearly report renders, charts and all.
