@@ -116,6 +116,13 @@ enum Command {
     Scorecards(situation::Scorecards),
     /// Write the situation report of a period as one HTML page, charts included.
     Report(situation::Report),
+    /// Category × place cells unusually high in a month against their own history.
+    Hotspots(situation::Hotspots),
+    /// Every case of a period as CSV, without personal data.
+    Export(situation::Export),
+    /// The register of suggestions to the Party committee and government (Art. 41).
+    #[command(subcommand, after_help = "Example:\n  petition suggestion list 2026")]
+    Suggestion(situation::SuggestionCommand),
     /// Simulated time of a --dev-clock suite (admin port).
     #[command(
         subcommand,
@@ -178,6 +185,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Situation(a) => situation::situation(&conn, a, format).await,
         Command::Scorecards(a) => situation::scorecards(&conn, a, format).await,
         Command::Report(a) => situation::report(&conn, a, format).await,
+        Command::Hotspots(a) => situation::hotspots(&conn, a, format).await,
+        Command::Export(a) => situation::export(&conn, a).await,
+        Command::Suggestion(c) => situation::suggestion(&conn, c, format).await,
     }
 }
 

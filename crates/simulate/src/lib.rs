@@ -610,41 +610,18 @@ impl Simulator {
         };
         if answered_at > due && due < now {
             t.urged = true;
-            let at = due + Duration::hours(10);
-            self.emit(
+            self.notice(
                 out,
                 t,
-                Stream::Supervision,
-                at,
-                Payload::NoticeIssued(pb::NoticeIssued {
-                    case_id: case_id.clone(),
-                    case_number: case_number.clone(),
-                    notice_id: format!("n-{case_id}"),
-                    organ: organ.to_owned(),
-                    kind: pb::NoticeKind::Urging as i32,
-                    clock: pb::ClockKind::Handling as i32,
-                    issued_at: Some(ts(at)),
-                }),
+                organ,
+                pb::NoticeKind::Urging,
+                due + Duration::hours(10),
             );
         }
         if self.chance(0.03) && accepted_at + Duration::days(20) < now {
             t.supervised = true;
             let at = accepted_at + Duration::days(20);
-            self.emit(
-                out,
-                t,
-                Stream::Supervision,
-                at,
-                Payload::NoticeIssued(pb::NoticeIssued {
-                    case_id: case_id.clone(),
-                    case_number: case_number.clone(),
-                    notice_id: format!("s-{case_id}"),
-                    organ: organ.to_owned(),
-                    kind: pb::NoticeKind::Supervision as i32,
-                    clock: pb::ClockKind::Handling as i32,
-                    issued_at: Some(ts(at)),
-                }),
-            );
+            self.notice(out, t, organ, pb::NoticeKind::Supervision, at);
         }
         if (hard || t.repeat_of.is_some())
             && self.chance(0.4)
@@ -752,6 +729,27 @@ impl Simulator {
                 }),
             );
         }
+    }
+
+    /// A notice about the handling clock sent to `organ`.
+    fn notice(
+        &mut self,
+        out: &mut Vec<(Stream, EventEnvelope)>,
+        t: &Truth,
+        organ: &str,
+        kind: pb::NoticeKind,
+        at: DateTime<Utc>,
+    ) {
+        let payload = Payload::NoticeIssued(pb::NoticeIssued {
+            case_id: t.case_id.clone(),
+            case_number: t.case_number.clone(),
+            notice_id: format!("{}-{}", kind.as_str_name(), t.case_id),
+            organ: organ.to_owned(),
+            kind: kind as i32,
+            clock: pb::ClockKind::Handling as i32,
+            issued_at: Some(ts(at)),
+        });
+        self.emit(out, t, Stream::Supervision, at, payload);
     }
 
     fn emit(

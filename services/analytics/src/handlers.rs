@@ -62,8 +62,17 @@ impl AnalyticsGrpc {
         }
     }
 
+    /// The figure scope of `organ` for `p`: an organ the tree does not know is the request's
+    /// mistake, one outside the caller's reach a refusal.
     fn scope(&self, p: &Principal, organ: &str) -> Result<FigureScope, Status> {
-        self.shared.access.figures(p, organ.trim()).map_err(denied)
+        let organ = organ.trim();
+        if !organ.is_empty() && self.shared.reference.tree.get(organ).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "organ: {} is not an organ of the organisation tree",
+                petition_domain::validation::shown(organ)
+            )));
+        }
+        self.shared.access.figures(p, organ).map_err(denied)
     }
 
     fn now(&self) -> DateTime<Utc> {

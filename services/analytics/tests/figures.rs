@@ -140,6 +140,24 @@ async fn client(r: &Running, p: &Principal) -> Client {
     )
 }
 
+/// The CSV export of a period, on the petition date, as the caller sees it.
+async fn export(c: &mut Client, period: &str) -> String {
+    let mut stream = c
+        .export_cases(pb::ExportCasesRequest {
+            period: period.into(),
+            organ: String::new(),
+            basis: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.data);
+    }
+    String::from_utf8(csv).unwrap()
+}
+
 /// The months of a period, as (year, month) pairs.
 fn months_of(first: (i32, u32), n: u32) -> Vec<(i32, u32)> {
     (0..n)
@@ -638,20 +656,7 @@ async fn figures_equal_the_record(r: Running) {
     assert!(b.total > 0);
 
     // The export: a header and one line per case of the period.
-    let mut stream = c
-        .export_cases(pb::ExportCasesRequest {
-            period: "2026-Q3".into(),
-            organ: String::new(),
-            basis: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut csv = Vec::new();
-    while let Some(chunk) = stream.message().await.unwrap() {
-        csv.extend(chunk.data);
-    }
-    let text = String::from_utf8(csv).unwrap();
+    let text = export(&mut c, "2026-Q3").await;
     assert_eq!(
         text.lines().count() as u64,
         1 + count(&truth, |t| in_months(t.received_at, &q3))
@@ -734,20 +739,7 @@ async fn figures_equal_the_record(r: Running) {
 
     // Case lists keep Art. 30 ¶3 too: the district bureau's leader exports the year's cases of
     // the district, and not one accusation against the bureau is among them.
-    let mut stream = l
-        .export_cases(pb::ExportCasesRequest {
-            period: "2026".into(),
-            organ: String::new(),
-            basis: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut csv = Vec::new();
-    while let Some(chunk) = stream.message().await.unwrap() {
-        csv.extend(chunk.data);
-    }
-    let exported = String::from_utf8(csv).unwrap();
+    let exported = export(&mut l, "2026").await;
     let year = months_of((2026, 1), 12);
     let expected = district
         .iter()
@@ -847,6 +839,26 @@ async fn figures_equal_the_record(r: Running) {
         "{}",
         e.message()
     );
+    let e = c
+        .get_scorecards(pb::ScorecardsRequest {
+            period: "2026".into(),
+            organ: "no.such.organ".into(),
+            basis: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().starts_with("organ: "), "{}", e.message());
+    let e = c
+        .get_trend(pb::TrendRequest {
+            last_month: "2026-10".into(),
+            months: 37,
+            organ: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().starts_with("months: 37"), "{}", e.message());
     let e = l.rebuild(pb::RebuildRequest {}).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
     r.running.shutdown().await;

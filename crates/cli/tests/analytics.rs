@@ -1,0 +1,171 @@
+//! The analytics commands against a suite on the embedded default: the export of a period as
+//! CSV, hot spots, and the register of suggestions, as a person at a terminal runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+struct Cli {
+    grpc: std::net::SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Cli {
+    fn run(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_petition"))
+            .args(args)
+            .current_dir(&self.dir)
+            .env("PETITION_ADDR", self.grpc.to_string())
+            .env("PETITION_TOKEN", token)
+            .output()
+            .unwrap()
+    }
+
+    fn token(&self, org: &str, role: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_petition"))
+            .args(["token", "issue", "--dev", "--org", org, "--role", role])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_hotspots_and_suggestions_from_the_command_line() {
+    petition_telemetry::init_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = petition_host::HostConfig::new("suite");
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.dev = true;
+    cfg.data_dir = dir.path().join("data");
+    let running = petition_host::start(
+        cfg,
+        None,
+        None,
+        &[
+            &petition_analytics::Analytics::default(),
+            &petition_supervision::Supervision::default(),
+            &petition_routing::Routing::default(),
+            &petition_intake::Intake::default(),
+        ],
+    )
+    .await
+    .expect("the suite starts");
+    let cli = Cli {
+        grpc: running.grpc_addr,
+        dir: dir.path().to_owned(),
+    };
+    let year = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y")
+        .to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let clerk = cli.token("pingcheng.bureau", "clerk");
+        let registered = cli.run(
+            &clerk,
+            &[
+                "register",
+                "--channel",
+                "online",
+                "--name",
+                "赵敏",
+                "--id-number",
+                "140213198807150027",
+                "--category",
+                "02.01",
+                "--location",
+                "140213002",
+                "--title",
+                "工地拖欠工资",
+                "--content",
+                "某工地拖欠三个月工资",
+                "-q",
+            ],
+        );
+        assert!(registered.status.success(), "{}", text(&registered));
+        let case = text(&registered)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        let leader = cli.token("pingcheng.bureau", "leader");
+        // the export lists the case once analytics has it
+        let mut csv = String::new();
+        for _ in 0..200 {
+            let out = cli.run(&leader, &["export", &year, "--out", "cases.csv"]);
+            assert!(out.status.success(), "{}", text(&out));
+            csv = std::fs::read_to_string(cli.dir.join("cases.csv")).unwrap();
+            if csv.contains(&case) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert!(csv.starts_with("case_number,channel,"), "{csv}");
+        assert!(csv.contains(&case) && csv.contains("02.01"), "{csv}");
+        assert!(
+            !csv.contains("140213198807150027") && !csv.contains("赵敏"),
+            "no personal data"
+        );
+        let hot = cli.run(&leader, &["hotspots"]);
+        assert!(
+            hot.status.success() && text(&hot).contains("hot spots of"),
+            "{}",
+            text(&hot)
+        );
+        let added = cli.run(
+            &leader,
+            &[
+                "suggestion",
+                "add",
+                "--addressee",
+                "区委、区政府",
+                "--title",
+                "治理工程欠薪",
+                "--text",
+                "建议建立工程款支付担保制度",
+                "--output",
+                "json",
+            ],
+        );
+        assert!(added.status.success(), "{}", text(&added));
+        let listed = cli.run(&leader, &["suggestion", "list", &year]);
+        assert!(
+            listed.status.success() && text(&listed).contains("治理工程欠薪"),
+            "{}",
+            text(&listed)
+        );
+        // a department's handler keeps no register: refused, exit 3
+        let handler = cli.token("pingcheng.hrss", "handler");
+        let refused = cli.run(
+            &handler,
+            &[
+                "suggestion",
+                "add",
+                "--addressee",
+                "x",
+                "--title",
+                "x",
+                "--text",
+                "x",
+            ],
+        );
+        assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+        // a period that is not one: refused by rule, exit 5, naming the field
+        let bad = cli.run(&leader, &["situation", "2026-13"]);
+        assert_eq!(bad.status.code(), Some(5), "{}", text(&bad));
+        assert!(text(&bad).contains("period: \"2026-13\""), "{}", text(&bad));
+        Path::new(&cli.dir).join("cases.csv").exists()
+    })
+    .await
+    .unwrap();
+    assert!(out);
+    running.shutdown().await;
+}
