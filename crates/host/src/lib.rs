@@ -666,6 +666,15 @@ pub async fn main<A: clap::Args>(
     binary: &Binary,
     services: impl FnOnce(&A) -> Vec<Box<dyn Service>>,
 ) -> Result<(), StartError> {
+    main_with::<A>(binary, services, |_, _| Ok(None)).await
+}
+
+/// As `main`, with `prepare` (see `run_with`) given the binary's own flags too.
+pub async fn main_with<A: clap::Args>(
+    binary: &Binary,
+    services: impl FnOnce(&A) -> Vec<Box<dyn Service>>,
+    prepare: impl FnOnce(&A, &mut HostConfig) -> Result<Option<AfterStart>, StartError>,
+) -> Result<(), StartError> {
     let cli: Cli<A> = parse(binary);
     let needs = binary.needs_redis
         && cli.command.is_none()
@@ -683,8 +692,15 @@ pub async fn main<A: clap::Args>(
     }
     let services = services(&cli.service);
     let refs: Vec<&dyn Service> = services.iter().map(|s| s.as_ref()).collect();
-    run(binary.process, &cli.common, cli.command, &refs).await
+    let own = &cli.service;
+    run_with(binary.process, &cli.common, cli.command, &refs, |cfg| {
+        prepare(own, cfg)
+    })
+    .await
 }
+
+/// What a binary does once its services serve, before it waits for a signal: the suite's demo.
+pub type AfterStart = Box<dyn FnOnce(&Running) + Send>;
 
 /// The whole life of a binary: run its subcommand, or serve `services` until SIGINT or
 /// SIGTERM and exit after a graceful shutdown.
@@ -694,7 +710,19 @@ pub async fn run(
     command: Option<HostCommand>,
     services: &[&dyn Service],
 ) -> Result<(), StartError> {
-    let cfg = common.host_config(process);
+    run_with(process, common, command, services, |_| Ok(None)).await
+}
+
+/// As `run`, with `prepare` given the host's configuration before it starts (to adjust it)
+/// and returning what to do once it serves.
+pub async fn run_with(
+    process: &'static str,
+    common: &CommonArgs,
+    command: Option<HostCommand>,
+    services: &[&dyn Service],
+    prepare: impl FnOnce(&mut HostConfig) -> Result<Option<AfterStart>, StartError>,
+) -> Result<(), StartError> {
+    let mut cfg = common.host_config(process);
     match command {
         Some(HostCommand::Replay { stream, since }) => {
             let producers: Vec<_> = services.iter().flat_map(|s| s.produces()).collect();
@@ -709,10 +737,14 @@ pub async fn run(
                 common.log_format,
                 otlp.as_deref(),
             )?;
+            let after = prepare(&mut cfg)?;
             let running = start(cfg, None, None, services).await?;
             tracing::info!(
                 "`petition token issue --dev --org pingcheng.bureau --role clerk` prints a token for a clerk of the district bureau (cargo run -p petition-cli -- token issue …)"
             );
+            if let Some(after) = after {
+                after(&running);
+            }
             running.run_until_signal().await;
             Ok(())
         }

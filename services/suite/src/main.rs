@@ -1,9 +1,11 @@
 //! Every service in one process, on one gRPC port. With no database URL it is the embedded
 //! default: one SQLite file per service under `--data-dir` and the in-process event bus, so
-//! `cargo run` needs nothing installed. It takes every flag each service takes alone.
+//! `cargo run` needs nothing installed. It takes every flag each service takes alone, and
+//! `--demo`, which fills it with a year of petitions through its own APIs.
 
+use chrono::{Duration, TimeZone, Utc};
 use petition_analytics::Analytics;
-use petition_host::{Binary, Service};
+use petition_host::{AfterStart, Binary, HostConfig, Service, StartError};
 use petition_intake::{Intake, IntakeArgs};
 use petition_routing::{Routing, RoutingArgs};
 use petition_supervision::{Supervision, SupervisionArgs};
@@ -23,24 +25,96 @@ struct SuiteArgs {
     routing: RoutingArgs,
     #[command(flatten)]
     supervision: SupervisionArgs,
+    /// Play a year of petitions through the suite's own APIs on simulated time, from a year
+    /// ago to now, so that every screen has something to show (implies --dev; wants a fresh
+    /// --data-dir)
+    #[arg(long, env = "PETITION_DEMO")]
+    demo: bool,
+    /// Days the demo plays, ending today
+    #[arg(
+        long,
+        env = "PETITION_DEMO_DAYS",
+        default_value_t = 365,
+        requires = "demo"
+    )]
+    demo_days: u32,
+    /// Petitions the demo registers on a working day
+    #[arg(
+        long,
+        env = "PETITION_DEMO_PER_DAY",
+        default_value_t = 12,
+        requires = "demo"
+    )]
+    demo_per_day: u32,
+}
+
+/// With `--demo`: a development run whose clock starts `demo_days` ago at 09:00 Beijing, and
+/// the demo driven once it serves.
+fn prepare(a: &SuiteArgs, cfg: &mut HostConfig) -> Result<Option<AfterStart>, StartError> {
+    if !a.demo {
+        return Ok(None);
+    }
+    if cfg.database_url.is_none() && cfg.data_dir.join("intake.db").exists() {
+        return Err(StartError::Config(format!(
+            "--demo: {} holds cases already; the demo plays a year from scratch: give it a fresh --data-dir",
+            cfg.data_dir.display()
+        )));
+    }
+    cfg.dev = true;
+    if cfg.dev_clock.is_none() {
+        let day =
+            (Utc::now() + Duration::hours(8)).date_naive() - Duration::days(a.demo_days.into());
+        let nine = chrono::FixedOffset::east_opt(8 * 3600)
+            .and_then(|bj| bj.from_local_datetime(&day.and_hms_opt(9, 0, 0)?).single())
+            .ok_or_else(|| StartError::Config("--demo-days: too far back".into()))?;
+        cfg.dev_clock = Some(nine.to_utc());
+    }
+    let reference = petition_grpc::reference::Reference::load(cfg.config_dir.as_deref())
+        .map_err(|e| StartError::Config(format!("--config-dir: {e}")))?;
+    let demo = petition_demo::Demo {
+        days: a.demo_days,
+        per_day: a.demo_per_day,
+        ..petition_demo::Demo::default()
+    };
+    Ok(Some(Box::new(move |running| {
+        let (addr, keys) = (running.grpc_addr, running.token_keys.clone());
+        let Some(clock) = running.simulated_clock().cloned() else {
+            tracing::error!("--demo needs the simulated clock of a --dev run");
+            return;
+        };
+        tokio::spawn(async move {
+            tracing::warn!(
+                days = demo.days,
+                "DEMO: playing a history of petitions on simulated time"
+            );
+            match petition_demo::run(addr, &keys, &clock, &reference.tree, demo).await {
+                Ok(s) => println!("{}", petition_demo::told(&s, addr)),
+                Err(e) => tracing::error!(error = %e, "DEMO stopped"),
+            }
+        });
+    })))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Consumers subscribe as each service installs, and relays start after the last one, so
     // no event passes a service by.
-    petition_host::main::<SuiteArgs>(&BINARY, |a| {
-        let services: Vec<Box<dyn Service>> = vec![
-            // one backlog rule (积案) for the due board and the situation analysis
-            Box::new(Analytics {
-                backlog_repeats: a.supervision.backlog_repeats,
-            }),
-            Box::new(Supervision::from(&a.supervision)),
-            Box::new(Routing::from(&a.routing)),
-            Box::new(Intake::from(&a.intake)),
-        ];
-        services
-    })
+    petition_host::main_with::<SuiteArgs>(
+        &BINARY,
+        |a| {
+            let services: Vec<Box<dyn Service>> = vec![
+                // one backlog rule (积案) for the due board and the situation analysis
+                Box::new(Analytics {
+                    backlog_repeats: a.supervision.backlog_repeats,
+                }),
+                Box::new(Supervision::from(&a.supervision)),
+                Box::new(Routing::from(&a.routing)),
+                Box::new(Intake::from(&a.intake)),
+            ];
+            services
+        },
+        prepare,
+    )
     .await?;
     Ok(())
 }

@@ -222,3 +222,57 @@ fn logs_written_to_a_file_carry_no_colour_codes() {
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "", "logs on stdout");
 }
+
+/// `--demo` plays a history through the suite's own APIs and says what it did and what to try.
+#[test]
+fn the_demo_fills_a_fresh_suite_and_says_what_to_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let mut suite = ServiceProcess::spawn_dev(
+        BIN,
+        &[
+            "--demo",
+            "--demo-days",
+            "12",
+            "--demo-per-day",
+            "4",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    let done = suite.wait_for_line(
+        |l| l.starts_with("DEMO done") || l.contains("DEMO stopped"),
+        std::time::Duration::from_secs(120),
+    );
+    let done = done.unwrap_or_else(|| panic!("no end of the demo:\n{}", suite.log.join("\n")));
+    assert!(done.starts_with("DEMO done: "), "{done}");
+    assert!(
+        suite
+            .wait_for_line(
+                |l| l.contains("petition report"),
+                std::time::Duration::from_secs(5)
+            )
+            .is_some()
+    );
+    suite.terminate();
+    // a second demo on the same data directory is refused: it plays from scratch
+    let out = Command::new(BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--demo",
+        ])
+        .args(["--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--demo:") && err.contains("fresh --data-dir"),
+        "{err}"
+    );
+}
