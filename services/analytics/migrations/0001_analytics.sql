@@ -42,6 +42,9 @@ CREATE TABLE cases (
     route_outcome    TEXT,
     route_mode       TEXT,
     route_bureau     TEXT,
+    -- where an upheld objection (异议成立) moved the case, and when
+    reassigned_at    BIGINT,
+    reassigned_organ TEXT,
     accepted_at      BIGINT,
     accepted_by_at   BIGINT,
     accepted_by      TEXT,
@@ -70,9 +73,8 @@ CREATE TABLE cases (
     route_due        BIGINT,
     accept_due       BIGINT
 );
-CREATE INDEX cases_by_received ON cases (received_month, received_at);
-CREATE INDEX cases_by_registered ON cases (registered_month);
-CREATE INDEX cases_by_routed ON cases (routed_month);
+-- the export's pages, in the order it writes them
+CREATE INDEX cases_by_time ON cases (received_at, case_id);
 CREATE INDEX cases_by_repeat ON cases (repeat_of) WHERE repeat_of IS NOT NULL;
 CREATE INDEX cases_open ON cases (received_at) WHERE is_open = 1;
 -- the parts of the rates that grow with time alone: open cases past a limit

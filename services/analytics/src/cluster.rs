@@ -19,7 +19,7 @@ pub fn clusters(open: &[(Fact, Derived)], window_days: u32, min: u32) -> Vec<pb:
             .entry((r.category.as_str(), r.location.as_str()))
             .or_default()
             .push(f);
-        if let Some(a) = f.accused() {
+        if let Some(a) = f.accused_organ() {
             accused.entry(a).or_default().push(f);
         }
     }

@@ -110,10 +110,7 @@ pub fn stream(
             let page: Vec<(Fact, Derived)> = store
                 .export_page(&scope, month_col, months, after.clone(), PAGE)
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "export failed");
-                    Status::internal("storage failure during the export; retry")
-                })?;
+                .map_err(crate::handlers::store_status)?;
             let Some((last, _)) = page.last() else {
                 return Ok(());
             };

@@ -150,6 +150,8 @@ pub struct Fact {
     /// the first time it was sent to an organ (交换日期)
     pub routed_at: Option<DateTime<Utc>>,
     pub route: Latest<Route>,
+    /// the organ an upheld objection moved the case to (异议成立)
+    pub reassigned: Latest<String>,
     /// 受理: first, and by whom last
     pub accepted_at: Option<DateTime<Utc>>,
     pub accepted_by: Latest<String>,
@@ -221,9 +223,7 @@ impl Fact {
                     repeat_of: nonempty(&flags.repeat_of_case_id),
                     imported: r.imported,
                 });
-                if let Some(a) = nonempty(&r.accused_organ_id) {
-                    self.accused_organ = Some(a);
-                }
+                self.accused(&r.accused_organ_id);
             }
             Payload::PetitionRouted(r) => {
                 let outcome = match pb::RouteOutcome::try_from(r.outcome) {
@@ -236,9 +236,7 @@ impl Fact {
                 if outcome == Outcome::Sent {
                     min_time(&mut self.routed_at, routed);
                 }
-                if let Some(a) = nonempty(&r.accused_organ_id) {
-                    self.accused_organ = Some(a);
-                }
+                self.accused(&r.accused_organ_id);
                 self.route.offer(
                     routed,
                     Route {
@@ -254,19 +252,10 @@ impl Fact {
                 );
             }
             Payload::ObjectionRaised(_) => self.objections += 1,
-            Payload::ObjectionResolved(o) if o.agreed => {
-                // The objection was upheld: the case moved to another organ, as a route does.
-                let bureau = self.route.value.as_ref().and_then(|r| r.bureau.clone());
-                let mode = self.route.value.as_ref().and_then(|r| r.mode);
-                self.route.offer(
-                    at,
-                    Route {
-                        organ: nonempty(&o.organ),
-                        outcome: Outcome::Sent,
-                        mode,
-                        bureau,
-                    },
-                );
+            // The objection was upheld: the case moved to another organ. Kept apart from the
+            // routes, so that the route's mode and bureau never depend on which came first.
+            Payload::ObjectionResolved(o) if o.agreed && !o.organ.is_empty() => {
+                self.reassigned.offer(at, o.organ.clone());
             }
             Payload::CaseAccepted(a) => {
                 let when = t(&a.accepted_at);
@@ -320,26 +309,39 @@ impl Fact {
         true
     }
 
+    /// Intake and routing name the same accused organ; should two events ever differ, the
+    /// least id stays, whatever order they came in.
+    fn accused(&mut self, organ: &str) {
+        if !organ.is_empty() && self.accused_organ.as_deref().is_none_or(|a| organ < a) {
+            self.accused_organ = Some(organ.to_owned());
+        }
+    }
+
     /// Whether the case counts in any figure: its registration has arrived.
     pub fn registered(&self) -> Option<&Registration> {
         self.registration.as_ref()
     }
 
     /// The accused organ, for accusations only.
-    pub fn accused(&self) -> Option<&str> {
+    pub fn accused_organ(&self) -> Option<&str> {
         self.accused_organ.as_deref()
     }
 
     /// The responsible organ (责任单位): the organ that accepted it, else the one it was last
     /// sent to.
     pub fn organ(&self) -> Option<&str> {
-        self.accepted_by.value.as_deref().or_else(|| {
-            self.route
-                .value
-                .as_ref()
-                .filter(|r| r.outcome == Outcome::Sent)
-                .and_then(|r| r.organ.as_deref())
-        })
+        let routed = self
+            .route
+            .value
+            .as_ref()
+            .filter(|r| r.outcome == Outcome::Sent)
+            .and_then(|r| r.organ.as_deref());
+        let reassigned = self
+            .reassigned
+            .value
+            .as_deref()
+            .filter(|_| routed.is_none() || self.reassigned.at > self.route.at);
+        self.accepted_by.value.as_deref().or(reassigned).or(routed)
     }
 
     pub fn outcome(&self) -> Option<Outcome> {

@@ -29,7 +29,7 @@ pub struct AnalyticsGrpc {
     pub backlog_repeats: u32,
 }
 
-fn store_status(e: StoreError) -> Status {
+pub fn store_status(e: StoreError) -> Status {
     if let StoreError::Database(db) = &e
         && petition_storage::is_unavailable(db)
     {
@@ -73,6 +73,20 @@ impl AnalyticsGrpc {
             )));
         }
         self.shared.access.figures(p, organ).map_err(denied)
+    }
+
+    /// The scope of a list of cases: the figure scope, and the policy's rule for reading an
+    /// organ's lists (a petition bureau's territory is for its desk, not for its handlers).
+    fn case_list_scope(&self, p: &Principal, organ: &str) -> Result<FigureScope, Status> {
+        self.shared.access.may_read_cases(p).map_err(denied)?;
+        let scope = self.scope(p, organ)?;
+        if !scope.organ.is_empty() {
+            self.shared
+                .access
+                .may_list_for(p, &scope.organ)
+                .map_err(denied)?;
+        }
+        Ok(scope)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -332,65 +346,49 @@ impl AnalyticsGrpc {
         limit: u32,
     ) -> Result<pb::AnalyticsBacklog, Status> {
         let labels = self.labels();
-        let now = petition_storage::micros(self.now());
-        let repeated = self
+        let now = self.now();
+        let b = self
             .store
-            .repeated_open(i64::from(self.backlog_repeats))
-            .await
-            .map_err(store_status)?;
-        let facts = self
-            .store
-            .facts_where(
+            .backlog(
                 scope,
-                |q| {
-                    q.push(" AND is_open = 1 AND (backlog_flag = 1 OR (answered_at IS NULL AND handling_due < ")
-                        .bind(now)
-                        .push(")");
-                    if !repeated.is_empty() {
-                        q.push(" OR case_id IN (").bind_list(repeated.iter().cloned()).push(")");
-                    }
-                    q.push(")");
-                },
-                None,
+                now,
+                i64::from(self.backlog_repeats),
+                i64::from(limit),
             )
             .await
             .map_err(store_status)?;
-        let ids: Vec<String> = facts.iter().map(|(f, _)| f.case_id.clone()).collect();
-        let repeats = self.store.repeats_of(&ids).await.map_err(store_status)?;
-        let mut by_organ: BTreeMap<String, u64> = BTreeMap::new();
-        let now = self.now();
-        let mut cases = Vec::new();
-        for (f, _) in &facts {
-            let organ = f.organ().unwrap_or_default().to_owned();
-            *by_organ.entry(organ.clone()).or_default() += 1;
-            let reg = f.registered().expect("listed cases are registered");
-            cases.push(pb::BacklogCase {
-                case_id: f.case_id.clone(),
-                case_number: reg.case_number.clone(),
-                organ,
-                category: reg.category.clone(),
-                problem_location: reg.location.clone(),
-                received_at: Some(ts(reg.received_at)),
-                handling_due: f.handling_due.map(ts),
-                overdue: f.answered_at.is_none() && f.handling_due.is_some_and(|d| d < now),
-                repeats: repeats.get(&f.case_id).copied().unwrap_or(0) as u32,
-                flagged: f.backlog_flag,
-                leader: f.leader_at.is_some(),
-            });
-        }
-        let total = cases.len() as u64;
-        cases.truncate(limit as usize);
-        let mut by_organ: Vec<pb::OrganCount> = by_organ
+        let mut by_organ: Vec<pb::OrganCount> = b
+            .by_organ
             .into_iter()
             .map(|(organ, count)| pb::OrganCount {
                 organ_name: labels.organ(&organ),
                 organ,
-                count,
+                count: count.max(0) as u64,
             })
             .collect();
         by_organ.sort_by(|a, b| b.count.cmp(&a.count).then(a.organ.cmp(&b.organ)));
+        let cases = b
+            .cases
+            .iter()
+            .filter_map(|(f, repeats)| {
+                let reg = f.registered()?;
+                Some(pb::BacklogCase {
+                    case_id: f.case_id.clone(),
+                    case_number: reg.case_number.clone(),
+                    organ: f.organ().unwrap_or_default().to_owned(),
+                    category: reg.category.clone(),
+                    problem_location: reg.location.clone(),
+                    received_at: Some(ts(reg.received_at)),
+                    handling_due: f.handling_due.map(ts),
+                    overdue: f.answered_at.is_none() && f.handling_due.is_some_and(|d| d < now),
+                    repeats: (*repeats).max(0) as u32,
+                    flagged: f.backlog_flag,
+                    leader: f.leader_at.is_some(),
+                })
+            })
+            .collect();
         Ok(pb::AnalyticsBacklog {
-            total,
+            total: b.total.max(0) as u64,
             by_organ,
             cases,
         })
@@ -480,7 +478,6 @@ impl AnalyticsService for AnalyticsGrpc {
         request: Request<pb::AnalyticsBacklogRequest>,
     ) -> Result<Response<pb::AnalyticsBacklog>, Status> {
         let p = principal(&request)?;
-        self.shared.access.may_read_cases(p).map_err(denied)?;
         let r = request.get_ref();
         let limit = match r.limit {
             0 => 100,
@@ -491,7 +488,7 @@ impl AnalyticsService for AnalyticsGrpc {
                 )));
             }
         };
-        let scope = self.scope(p, &r.organ)?;
+        let scope = self.case_list_scope(p, &r.organ)?;
         Ok(Response::new(self.backlog(&scope, limit).await?))
     }
 
@@ -523,7 +520,6 @@ impl AnalyticsService for AnalyticsGrpc {
         request: Request<pb::ClustersRequest>,
     ) -> Result<Response<pb::Clusters>, Status> {
         let p = principal(&request)?;
-        self.shared.access.may_read_cases(p).map_err(denied)?;
         let r = request.get_ref();
         let window = match r.window_days {
             0 => 90,
@@ -543,7 +539,7 @@ impl AnalyticsService for AnalyticsGrpc {
             }
             n => n,
         };
-        let scope = self.scope(p, &r.organ)?;
+        let scope = self.case_list_scope(p, &r.organ)?;
         Ok(Response::new(pb::Clusters {
             clusters: self.clusters(&scope, window, min).await?,
         }))
@@ -556,11 +552,10 @@ impl AnalyticsService for AnalyticsGrpc {
         request: Request<pb::ExportCasesRequest>,
     ) -> Result<Response<Self::ExportCasesStream>, Status> {
         let p = principal(&request)?;
-        self.shared.access.may_read_cases(p).map_err(denied)?;
         let r = request.get_ref();
         let m = months(&r.period)?;
         let b = basis(r.basis)?;
-        let scope = self.scope(p, &r.organ)?;
+        let scope = self.case_list_scope(p, &r.organ)?;
         Ok(Response::new(crate::export::stream(
             self.store.clone(),
             scope,

@@ -37,7 +37,7 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const FACT_COLUMNS: [&str; 52] = [
+const FACT_COLUMNS: [&str; 54] = [
     "case_id",
     "registered",
     "case_number",
@@ -64,6 +64,8 @@ const FACT_COLUMNS: [&str; 52] = [
     "route_outcome",
     "route_mode",
     "route_bureau",
+    "reassigned_at",
+    "reassigned_organ",
     "accepted_at",
     "accepted_by_at",
     "accepted_by",
@@ -92,7 +94,7 @@ const FACT_COLUMNS: [&str; 52] = [
     "accept_due",
 ];
 
-/// Rows a multi-row statement carries: 52 parameters a fact, 600 facts, stay below SQLite's 32,766.
+/// Rows a multi-row statement carries: 54 parameters a fact, 600 facts, stay below SQLite's 32,766.
 const FACT_CHUNK: usize = 600;
 const CELL_CHUNK: usize = 2000;
 
@@ -524,6 +526,15 @@ impl AnalyticsStore {
         q.bind(months.first.key())
             .push(" AND ")
             .bind(months.last.key());
+        // On the petition date nothing of the period lies before its first day, which lets the
+        // index start there (a case registered or routed in the period may have come earlier).
+        if month_col == "received_month" {
+            q.push(" AND received_at >= ").bind(micros(
+                petition_domain::calendar::end_of_local_day(
+                    months.first.first_day() - chrono::Duration::days(1),
+                ),
+            ));
+        }
         scope_filter(
             &mut q,
             scope,
@@ -542,32 +553,67 @@ impl AnalyticsStore {
         rows.iter().map(read_fact).collect()
     }
 
-    /// How many later petitions repeat each of `ids`.
-    pub async fn repeats_of(&self, ids: &[String]) -> Result<HashMap<String, i64>> {
-        let mut out = HashMap::new();
+    /// The backlog (积案) within `scope` at `now`: open cases flagged by hand, past the
+    /// handling limit, or repeated at least `repeats` times — counting only repeats the caller
+    /// may see, so that no accusation against its own chain shows even as a count. Returns the
+    /// total, the count per responsible organ, and the oldest `limit` cases with their repeats.
+    pub async fn backlog(
+        &self,
+        scope: &FigureScope,
+        now: DateTime<Utc>,
+        repeats: i64,
+        limit: i64,
+    ) -> Result<Backlog> {
+        let condition = |q: &mut Sql| {
+            q.push(" AND is_open = 1 AND (backlog_flag = 1 OR (answered_at IS NULL AND handling_due < ")
+                .bind(micros(now))
+                .push(") OR case_id IN (SELECT r.repeat_of FROM cases r WHERE r.repeat_of IS NOT NULL");
+            hidden_filter(q, scope, "COALESCE(r.accused_organ, '')");
+            q.push(" GROUP BY r.repeat_of HAVING count(*) >= ")
+                .bind(repeats)
+                .push("))");
+        };
+        let mut q = Sql::new(
+            "SELECT COALESCE(organ, '') AS organ, count(*) AS n FROM cases WHERE registered = 1",
+        );
+        condition(&mut q);
+        scope_filter(
+            &mut q,
+            scope,
+            "received_by",
+            "organ",
+            "COALESCE(accused_organ, '')",
+        );
+        q.push(" GROUP BY COALESCE(organ, '')");
+        let mut by_organ = Vec::new();
+        for r in q.build().fetch_all(self.db.pool()).await? {
+            by_organ.push((r.text("organ")?, r.int("n")?));
+        }
+        let cases = self.facts_where(scope, condition, Some(limit)).await?;
+        let mut counted = HashMap::new();
+        let ids: Vec<String> = cases.iter().map(|(f, _)| f.case_id.clone()).collect();
         for chunk in ids.chunks(500) {
             let mut q = Sql::new(
                 "SELECT repeat_of, count(*) AS n FROM cases WHERE repeat_of IS NOT NULL AND repeat_of IN (",
             );
-            q.bind_list(chunk.iter().cloned())
-                .push(") GROUP BY repeat_of");
+            q.bind_list(chunk.iter().cloned()).push(")");
+            hidden_filter(&mut q, scope, "COALESCE(accused_organ, '')");
+            q.push(" GROUP BY repeat_of");
             for r in q.build().fetch_all(self.db.pool()).await? {
-                out.insert(r.text("repeat_of")?, r.int("n")?);
+                counted.insert(r.text("repeat_of")?, r.int("n")?);
             }
         }
-        Ok(out)
-    }
-
-    /// Open cases repeated at least `n` times.
-    pub async fn repeated_open(&self, n: i64) -> Result<Vec<String>> {
-        let mut q = Sql::new(
-            "SELECT c.case_id FROM cases c WHERE c.is_open = 1 AND (SELECT count(*) FROM cases r WHERE r.repeat_of = c.case_id) >= ",
-        );
-        q.bind(n);
-        let rows = q.build().fetch_all(self.db.pool()).await?;
-        rows.iter()
-            .map(|r| Ok(r.text("case_id")?))
-            .collect::<Result<Vec<_>>>()
+        Ok(Backlog {
+            total: by_organ.iter().map(|(_, n)| n).sum(),
+            by_organ,
+            cases: cases
+                .into_iter()
+                .map(|(f, _)| {
+                    let n = counted.get(&f.case_id).copied().unwrap_or(0);
+                    (f, n)
+                })
+                .collect(),
+        })
     }
 
     pub async fn save_suggestion(&self, s: &SuggestionRow) -> Result<()> {
@@ -631,6 +677,16 @@ impl AnalyticsStore {
     }
 }
 
+/// The backlog as `backlog` reads it.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    pub total: i64,
+    /// (responsible organ, or "" while none, cases)
+    pub by_organ: Vec<(String, i64)>,
+    /// the oldest cases, each with the repeats the caller may see
+    pub cases: Vec<(Fact, i64)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuggestionRow {
     pub id: String,
@@ -674,6 +730,11 @@ fn scope_filter(q: &mut Sql, scope: &FigureScope, a: &str, b: &str, accused: &st
                 .push("))");
         }
     }
+    hidden_filter(q, scope, accused);
+}
+
+/// ` AND accused NOT IN (…)`: no accusation against the caller's chain (Art. 30 ¶3).
+fn hidden_filter(q: &mut Sql, scope: &FigureScope, accused: &str) {
     if !scope.hidden_accused.is_empty() {
         q.push(&format!(" AND {accused} NOT IN ("))
             .bind_list(scope.hidden_accused.iter().cloned())
@@ -805,6 +866,7 @@ fn read_fact(r: &AnyRow) -> Result<(Fact, Derived)> {
                 bureau: r.opt_text("route_bureau")?,
             })
         })?,
+        reassigned: latest(r, "reassigned_at", || Ok(r.text("reassigned_organ")?))?,
         accepted_at: r.opt_time("accepted_at")?,
         accepted_by: latest(r, "accepted_by_at", || Ok(r.text("accepted_by")?))?,
         handling_due: r.opt_time("handling_due")?,
@@ -910,6 +972,8 @@ fn bind_fact(q: &mut Sql, f: &Fact, d: &Derived) {
     put!(s(route.map(|r| r.outcome.as_str())));
     put!(s(route.and_then(|r| r.mode).map(|m| m.as_str())));
     put!(s(route.and_then(|r| r.bureau.as_deref())));
+    put!(at(f.reassigned.at, f.reassigned.value.is_some()));
+    put!(f.reassigned.value.clone());
     put!(t(f.accepted_at));
     put!(at(f.accepted_by.at, f.accepted_by.value.is_some()));
     put!(f.accepted_by.value.clone());

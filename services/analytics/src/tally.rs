@@ -200,7 +200,7 @@ pub fn contribution(f: &Fact, d: &Derived) -> Contribution {
         return c;
     };
     let organ = f.organ().unwrap_or_default().to_owned();
-    let accused = f.accused().unwrap_or_default().to_owned();
+    let accused = f.accused_organ().unwrap_or_default().to_owned();
     if let Some(month) = d.received_month {
         let counts = Counts {
             cases: 1,

@@ -654,6 +654,39 @@ async fn figures_equal_the_record(r: Running) {
         .into_inner();
     assert_eq!(b.total, backlog.len() as u64, "积案");
     assert!(b.total > 0);
+    // The district's leader: its cases, and repeats counted without the accusations against
+    // the bureau, which it may not learn of even as a number.
+    let visible_repeats = tally(&truth, |t| {
+        t.repeat_of
+            .clone()
+            .filter(|_| t.accused.as_deref() != Some("pingcheng.bureau"))
+    });
+    let district_backlog = district
+        .iter()
+        .filter(|t| {
+            t.is_open()
+                && ((t.answered_at.is_none() && t.handling_due.is_some_and(|d| d < now()))
+                    || t.backlog_flag
+                    || visible_repeats.get(&t.case_id).copied().unwrap_or(0) >= 3)
+        })
+        .count();
+    let lb = l
+        .list_backlog(pb::AnalyticsBacklogRequest {
+            organ: String::new(),
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lb.total, district_backlog as u64, "the district's 积案");
+    for c in &lb.cases {
+        assert_eq!(
+            u64::from(c.repeats),
+            visible_repeats.get(&c.case_id).copied().unwrap_or(0),
+            "{}",
+            c.case_number
+        );
+    }
 
     // The export: a header and one line per case of the period.
     let text = export(&mut c, "2026-Q3").await;
