@@ -24,7 +24,7 @@ pub const SERVICE_NAME: &str = "petition.v1.AnalyticsService";
 /// The database schema (PostgreSQL) or file name (SQLite) of analytics.
 pub const SCHEMA: &str = "analytics";
 /// Entries read from a stream at a time.
-pub const INGEST_BATCH: usize = 2000;
+pub const INGEST_BATCH: usize = 4000;
 
 /// Analytics as a service a host runs.
 #[derive(Debug, Clone)]
