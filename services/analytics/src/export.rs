@@ -39,6 +39,10 @@ pub const HEADER: [&str; 22] = [
 
 const PAGE: u32 = 2000;
 
+/// The export as the gRPC service streams it.
+pub type CsvStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
+
 fn when(t: Option<DateTime<Utc>>) -> String {
     t.map(beijing_time).unwrap_or_default()
 }
@@ -94,7 +98,7 @@ pub fn stream(
     scope: FigureScope,
     months: Months,
     basis: Basis,
-) -> crate::handlers::CsvStream {
+) -> CsvStream {
     let month_col = match basis {
         Basis::Petition => "received_month",
         Basis::Registration => "registered_month",
@@ -110,7 +114,7 @@ pub fn stream(
             let page: Vec<(Fact, Derived)> = store
                 .export_page(&scope, month_col, months, after.clone(), PAGE)
                 .await
-                .map_err(crate::handlers::store_status)?;
+                .map_err(crate::queries::store_status)?;
             let Some((last, _)) = page.last() else {
                 return Ok(());
             };

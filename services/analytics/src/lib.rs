@@ -11,6 +11,7 @@ pub mod fact;
 pub mod figures;
 pub mod handlers;
 pub mod period;
+pub mod queries;
 pub mod report;
 pub mod store;
 pub mod tally;
@@ -86,10 +87,12 @@ impl Service for Analytics {
             host.consume_batched(*stream, group::ANALYTICS, consumer, Some(INGEST_BATCH));
         }
         let grpc = handlers::AnalyticsGrpc {
-            shared: host.shared_reader(),
-            store,
+            figures: queries::Figures {
+                shared: host.shared_reader(),
+                store,
+                backlog_repeats: self.backlog_repeats,
+            },
             calendar,
-            backlog_repeats: self.backlog_repeats,
         };
         host.add_service(AnalyticsServiceServer::with_interceptor(grpc, host.auth()));
         Ok(())

@@ -5,8 +5,8 @@
 //! adopted.
 
 use crate::figures::{Labels, channel_label};
-use crate::handlers::AnalyticsGrpc;
 use crate::period::Months;
+use crate::queries::Figures;
 use crate::tally::Basis;
 use petition_auth::FigureScope;
 use petition_domain::beijing_time;
@@ -237,7 +237,7 @@ fn share_table(out: &mut String, caption: &str, shares: &[pb::Share]) {
     out.push_str("</tbody></table>");
 }
 
-pub async fn render(g: &AnalyticsGrpc, m: Months, scope: &FigureScope) -> Result<String, Status> {
+pub async fn render(g: &Figures, m: Months, scope: &FigureScope) -> Result<String, Status> {
     let labels = Labels {
         tree: &g.shared.reference.tree,
         taxonomy: &g.shared.reference.taxonomy,
