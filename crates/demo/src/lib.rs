@@ -97,6 +97,10 @@ struct Followed {
     review_on: Option<u32>,
     /// the organ one level up that reviews it, once asked
     reviewer: Option<String>,
+    /// the bureau whose window registered it
+    window: String,
+    /// the day the bureau decides the extension asked for
+    decide_extension_on: Option<u32>,
 }
 
 struct Driver<'a> {
@@ -269,6 +273,8 @@ impl<'a> Driver<'a> {
                         rated: false,
                         review_on: None,
                         reviewer: None,
+                        window: window.to_owned(),
+                        decide_extension_on: None,
                     },
                 );
                 Ok(())
@@ -337,7 +343,7 @@ impl<'a> Driver<'a> {
                 }
                 let (reply_on, extend_on) = (f.reply_on, f.extend_on);
                 if extend_on.is_some_and(|d| accepted + d == day) {
-                    self.extend(organ, &a.case_id).await?;
+                    self.extend(organ, &a.case_id, day).await?;
                 }
                 if accepted + reply_on <= day {
                     self.reply(organ, &a.case_id, day, now, reply_on > 60)
@@ -348,7 +354,9 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    async fn extend(&mut self, organ: &str, case_id: &str) -> Result<(), DemoError> {
+    /// The holder asks for the one extension; the bureau decides the next day, once
+    /// supervision has the request (it arrives as an event).
+    async fn extend(&mut self, organ: &str, case_id: &str, day: u32) -> Result<(), DemoError> {
         let asked = self
             .routing(organ, Role::Handler)
             .request_extension(pb::RequestExtensionRequest {
@@ -358,25 +366,41 @@ impl<'a> Driver<'a> {
                 request_id: format!("extend-{case_id}"),
             })
             .await;
-        if let Err(s) = asked {
-            return self.refused("RequestExtension", s);
-        }
-        let decided = self
-            .supervision("pingcheng.bureau", Role::Leader)
-            .decide_extension(pb::DecideExtensionRequest {
-                case_id: case_id.to_owned(),
-                approve: true,
-                reason: "情况复杂，同意延期三十日".into(),
-                request_id: format!("decide-{case_id}"),
-            })
-            .await;
-        match decided {
+        match asked {
             Ok(_) => {
-                self.sum.extended += 1;
+                if let Some(f) = self.cases.get_mut(case_id) {
+                    f.decide_extension_on = Some(day + 1);
+                }
                 Ok(())
             }
-            Err(s) => self.refused("DecideExtension", s),
+            Err(s) => self.refused("RequestExtension", s),
         }
+    }
+
+    /// The bureau whose window registered a case approves the extensions asked of it.
+    async fn decide_extensions(&mut self, day: u32) -> Result<(), DemoError> {
+        let due: Vec<(String, String)> = self
+            .cases
+            .iter()
+            .filter(|(_, f)| f.decide_extension_on == Some(day))
+            .map(|(id, f)| (id.clone(), f.window.clone()))
+            .collect();
+        for (id, window) in due {
+            let decided = self
+                .supervision(&window, Role::Leader)
+                .decide_extension(pb::DecideExtensionRequest {
+                    case_id: id.clone(),
+                    approve: true,
+                    reason: "情况复杂，同意延期三十日".into(),
+                    request_id: format!("decide-{id}"),
+                })
+                .await;
+            match decided {
+                Ok(_) => self.sum.extended += 1,
+                Err(s) => self.refused("DecideExtension", s)?,
+            }
+        }
+        Ok(())
     }
 
     async fn reply(
@@ -587,6 +611,7 @@ pub async fn run(
         d.work(&organs, day, clock.now()).await?;
         d.petitioners(day).await?;
         d.decide_reviews(day).await?;
+        d.decide_extensions(day).await?;
         // the next morning, but never past the real time: the clock runs on from there
         let next = (start + Duration::days(i64::from(day) + 1)).min(Utc::now());
         let step = next - clock.now();

@@ -11,7 +11,7 @@ async fn plays_weeks_of_petitions(mut cfg: petition_host::HostConfig) {
     petition_telemetry::init_for_tests();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.dev = true;
-    let days = 45;
+    let days = 75;
     cfg.dev_clock = Some(Utc::now() - Duration::days(days));
     let reference = petition_grpc::reference::Reference::load(None).unwrap();
     let running = petition_host::start(
@@ -38,13 +38,13 @@ async fn plays_weeks_of_petitions(mut cfg: petition_host::HostConfig) {
         &reference.tree,
         petition_demo::Demo {
             days: days as u32,
-            per_day: 6,
+            per_day: 4,
             seed: 7,
         },
     )
     .await
     .expect("the demo plays");
-    assert!(s.registered >= 6 * 30, "{s:?}");
+    assert!(s.registered >= 4 * 50, "{s:?}");
     assert!(
         s.repeats > 0 && s.accepted > 0 && s.accepted_late > 0,
         "{s:?}"
