@@ -1,6 +1,8 @@
 //! The analytics commands against a suite on the embedded default: the export of a period as
 //! CSV, hot spots, and the register of suggestions, as a person at a terminal runs them.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -40,25 +42,8 @@ fn text(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_hotspots_and_suggestions_from_the_command_line() {
-    petition_telemetry::init_for_tests();
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = petition_host::HostConfig::new("suite");
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.dev = true;
-    cfg.data_dir = dir.path().join("data");
-    let running = petition_host::start(
-        cfg,
-        None,
-        None,
-        &[
-            &petition_analytics::Analytics::default(),
-            &petition_supervision::Supervision::default(),
-            &petition_routing::Routing::default(),
-            &petition_intake::Intake::default(),
-        ],
-    )
-    .await
-    .expect("the suite starts");
+    let running = common::suite(dir.path(), false).await;
     let cli = Cli {
         grpc: running.grpc_addr,
         dir: dir.path().to_owned(),

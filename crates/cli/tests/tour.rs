@@ -3,6 +3,8 @@
 //! `petition` binary of this build first on the PATH. If the README and the product drift
 //! apart, this fails.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -22,26 +24,8 @@ fn tour() -> String {
 
 #[tokio::test]
 async fn the_readme_tour_works_as_written() {
-    petition_telemetry::init_for_tests();
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = petition_host::HostConfig::new("suite");
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    cfg.dev = true;
-    cfg.data_dir = dir.path().join("data");
-    let running = petition_host::start(
-        cfg,
-        None,
-        None,
-        &[
-            &petition_analytics::Analytics::default(),
-            &petition_supervision::Supervision::default(),
-            &petition_routing::Routing::default(),
-            &petition_intake::Intake::default(),
-        ],
-    )
-    .await
-    .expect("the suite starts");
+    let running = common::suite(dir.path(), true).await;
 
     let script = dir.path().join("tour.sh");
     std::fs::write(&script, format!("set -euo pipefail\n{}\n", tour())).unwrap();

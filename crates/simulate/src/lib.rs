@@ -498,13 +498,9 @@ impl Simulator {
             t.routed_timely = Some(route_days <= 7);
             t.organ = Some(organ.to_owned());
         }
-        let mut ev = Events {
-            case_id: &case_id,
-            case_number: &case_number,
-            out: Vec::new(),
-            rng: &mut self.rng,
-        };
-        ev.push(
+        self.emit(
+            out,
+            t,
             Stream::Routing,
             routed_at,
             Payload::PetitionRouted(pb::PetitionRouted {
@@ -530,8 +526,6 @@ impl Simulator {
                 ..Default::default()
             }),
         );
-        out.extend(std::mem::take(&mut ev.out));
-        drop(ev);
         if !sent {
             return;
         }
@@ -557,13 +551,9 @@ impl Simulator {
         t.accepted_timely = Some(accept_days <= 10);
         let mut due = end_of_day_after(accepted_at, 60);
         t.handling_due = Some(due);
-        let mut ev = Events {
-            case_id: &case_id,
-            case_number: &case_number,
-            out: Vec::new(),
-            rng: &mut self.rng,
-        };
-        ev.push(
+        self.emit(
+            out,
+            t,
             Stream::Routing,
             accepted_at,
             Payload::CaseAccepted(pb::CaseAccepted {
@@ -575,8 +565,6 @@ impl Simulator {
                 handling_due_provisional: false,
             }),
         );
-        out.extend(std::mem::take(&mut ev.out));
-        drop(ev);
         let hard = self.chance(0.05);
         if hard && accepted_at + Duration::days(50) < now {
             // an extension, approved (Art. 34)

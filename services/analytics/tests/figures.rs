@@ -158,6 +158,15 @@ async fn export(c: &mut Client, period: &str) -> String {
     String::from_utf8(csv).unwrap()
 }
 
+/// 积案 by the rule analytics documents: open, and past the handling limit, flagged by hand,
+/// or repeated three times or more (by `repeats`, the repeats counted per case).
+fn in_backlog(t: &Truth, repeats: &BTreeMap<String, u64>) -> bool {
+    t.is_open()
+        && ((t.answered_at.is_none() && t.handling_due.is_some_and(|d| d < now()))
+            || t.backlog_flag
+            || repeats.get(&t.case_id).copied().unwrap_or(0) >= 3)
+}
+
 /// The months of a period, as (year, month) pairs.
 fn months_of(first: (i32, u32), n: u32) -> Vec<(i32, u32)> {
     (0..n)
@@ -637,12 +646,7 @@ async fn figures_equal_the_record(r: Running) {
     let backlog: Vec<&Truth> = truth
         .iter()
         .copied()
-        .filter(|t| {
-            t.is_open()
-                && ((t.answered_at.is_none() && t.handling_due.is_some_and(|d| d < now()))
-                    || t.backlog_flag
-                    || repeats.get(&t.case_id).copied().unwrap_or(0) >= 3)
-        })
+        .filter(|t| in_backlog(t, &repeats))
         .collect();
     let b = c
         .list_backlog(pb::AnalyticsBacklogRequest {
@@ -663,12 +667,7 @@ async fn figures_equal_the_record(r: Running) {
     });
     let district_backlog = district
         .iter()
-        .filter(|t| {
-            t.is_open()
-                && ((t.answered_at.is_none() && t.handling_due.is_some_and(|d| d < now()))
-                    || t.backlog_flag
-                    || visible_repeats.get(&t.case_id).copied().unwrap_or(0) >= 3)
-        })
+        .filter(|t| in_backlog(t, &visible_repeats))
         .count();
     let lb = l
         .list_backlog(pb::AnalyticsBacklogRequest {
