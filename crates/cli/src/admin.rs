@@ -16,7 +16,9 @@ pub enum ClockCommand {
     #[command(after_help = "\
 Example:
   # fifteen days later: limits lapse, urging fires
-  petition clock advance --days 15")]
+  petition clock advance --days 15
+  # to the morning of a chosen day, Beijing time
+  petition clock advance --to 2026-03-18T09:00:00+08:00")]
     Advance {
         #[arg(long, default_value_t = 0)]
         days: i64,
@@ -24,6 +26,9 @@ Example:
         hours: i64,
         #[arg(long, default_value_t = 0)]
         minutes: i64,
+        /// Move to this instant (RFC 3339) instead of by a step
+        #[arg(long, value_parser = crate::register::parse_instant, conflicts_with_all = ["days", "hours", "minutes"])]
+        to: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
 }
 
@@ -86,10 +91,23 @@ async fn call(admin: &str, method: hyper::Method, path: &str) -> Result<String, 
 pub async fn clock(admin: &str, cmd: &ClockCommand) -> Result<(), Failure> {
     let out = match cmd {
         ClockCommand::Show => call(admin, hyper::Method::GET, "/clock").await?,
+        ClockCommand::Advance { to: Some(at), .. } => {
+            // in UTC: a '+' of an offset would read as a space in a query string
+            let at = at
+                .to_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            call(
+                admin,
+                hyper::Method::POST,
+                &format!("/clock/advance?to={at}"),
+            )
+            .await?
+        }
         ClockCommand::Advance {
             days,
             hours,
             minutes,
+            to: None,
         } => {
             call(
                 admin,

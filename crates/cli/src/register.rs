@@ -66,7 +66,7 @@ pub struct Register {
     pub quiet: bool,
 }
 
-fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, String> {
+pub(crate) fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, String> {
     DateTime::parse_from_rfc3339(s)
         .map_err(|e| format!("{e}: an instant with its offset, e.g. 2026-11-27T09:00:00+08:00"))
 }

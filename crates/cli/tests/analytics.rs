@@ -43,7 +43,7 @@ fn text(o: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_hotspots_and_suggestions_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let running = common::suite(dir.path(), false).await;
+    let running = common::suite(dir.path(), false, None).await;
     let cli = Cli {
         grpc: running.grpc_addr,
         dir: dir.path().to_owned(),

@@ -25,7 +25,7 @@ fn tour() -> String {
 #[tokio::test]
 async fn the_readme_tour_works_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let running = common::suite(dir.path(), true).await;
+    let running = common::suite(dir.path(), true, None).await;
 
     let script = dir.path().join("tour.sh");
     std::fs::write(&script, format!("set -euo pipefail\n{}\n", tour())).unwrap();

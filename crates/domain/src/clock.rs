@@ -11,9 +11,17 @@ pub trait Clock: Send + Sync + 'static {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+/// Instants are read to the microsecond, the precision PostgreSQL keeps: an instant answered
+/// to a caller is then equal to the same instant read back from a store later (a retried
+/// command's answer, a timeline).
+fn to_store_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        to_store_precision(Utc::now())
     }
 }
 
@@ -45,13 +53,23 @@ impl Clock for FixedClock {
 /// The clock of a development run started with `--dev-clock`: it starts at a chosen instant,
 /// runs with real time from there, and can be moved forward (never back, so that no deadline
 /// already passed becomes open again) to walk a case through its statutory life in minutes.
-#[derive(Debug)]
 pub struct SimulatedClock {
     started: std::time::Instant,
     start_at: DateTime<Utc>,
     /// how far the clock was moved, in seconds: an atomic, so that no panic anywhere can leave
     /// a lock poisoned and every later reading of the time broken with it
     offset_secs: AtomicI64,
+    /// told after every move: work that sleeps until an instant (the statutory clocks) looks
+    /// again at once instead of at its next scheduled look
+    moved: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for SimulatedClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedClock")
+            .field("now", &self.now())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimulatedClock {
@@ -67,7 +85,16 @@ impl SimulatedClock {
             started: std::time::Instant::now(),
             start_at: at,
             offset_secs: AtomicI64::new(0),
+            moved: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Calls `f` after every move of the clock.
+    pub fn on_move(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.moved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(f));
     }
 
     /// Moves the clock forward by `by`; a step that is not forward, or that would take the
@@ -87,7 +114,24 @@ impl SimulatedClock {
                 (at <= Self::ceiling()).then_some(moved)
             })
             .map_err(|_| ClockError::OutOfRange)?;
+        for f in self.moved.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            f();
+        }
         Ok(self.now())
+    }
+
+    /// Moves the clock forward to `at`, as [`Self::advance`] does.
+    /// The clock moves in whole seconds: the step is rounded up, so that the clock reads `at` or
+    /// just after it, never just before.
+    pub fn advance_to(&self, at: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
+        let by = at - self.now();
+        let whole = chrono::Duration::seconds(by.num_seconds());
+        let by = if by > whole {
+            whole + chrono::Duration::seconds(1)
+        } else {
+            by
+        };
+        self.advance(by)
     }
 
     fn elapsed(&self) -> chrono::Duration {
@@ -100,10 +144,12 @@ impl Clock for SimulatedClock {
         let offset = chrono::Duration::seconds(self.offset_secs.load(Ordering::SeqCst));
         // `advance` keeps start + offset under the ceiling; real time elapsing past it would
         // take centuries, but saturate rather than panic all the same.
-        self.start_at
-            .checked_add_signed(self.elapsed())
-            .and_then(|t| t.checked_add_signed(offset))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        to_store_precision(
+            self.start_at
+                .checked_add_signed(self.elapsed())
+                .and_then(|t| t.checked_add_signed(offset))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
     }
 }
 
@@ -156,5 +202,27 @@ mod tests {
             Err(ClockError::OutOfRange)
         );
         assert!(c.advance(chrono::Duration::seconds(1)).is_ok());
+    }
+
+    #[test]
+    fn a_move_is_told_and_a_move_to_an_instant_past_is_refused() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicUsize;
+        let start = Utc.with_ymd_and_hms(2026, 2, 10, 1, 0, 0).unwrap();
+        let c = SimulatedClock::starting_at(start);
+        let told = Arc::new(AtomicUsize::new(0));
+        let t = told.clone();
+        c.on_move(move || {
+            t.fetch_add(1, Ordering::SeqCst);
+        });
+        let at = Utc.with_ymd_and_hms(2026, 3, 18, 16, 1, 0).unwrap();
+        let now = c.advance_to(at).unwrap();
+        assert!(
+            now >= at && now < at + chrono::Duration::seconds(5),
+            "{now}"
+        );
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        assert_eq!(c.advance_to(start), Err(ClockError::NotForward));
+        assert_eq!(told.load(Ordering::SeqCst), 1, "a refused move is not told");
     }
 }

@@ -451,6 +451,14 @@ impl Host {
         self.routes.add_service(svc);
     }
 
+    /// Calls `f` whenever a development run's simulated clock is moved (never on the system
+    /// clock, which nobody moves).
+    pub fn on_clock_move(&self, f: impl Fn() + Send + Sync + 'static) {
+        if let Some(c) = &self.sim_clock {
+            c.on_move(f);
+        }
+    }
+
     /// Runs `work` until the host stops its workers (it gets the stop signal).
     pub fn spawn<F>(&mut self, work: impl FnOnce(watch::Receiver<bool>) -> F)
     where

@@ -271,8 +271,8 @@ async fn set_all(
     health.set_service_status("", status).await;
 }
 
-/// `GET /clock` and `POST /clock/advance?days=&hours=&minutes=&seconds=` for a `--dev-clock`
-/// run: where simulated time stands, and moving it forward.
+/// `GET /clock` and `POST /clock/advance?days=&hours=&minutes=&seconds=` (or `?to=` an RFC 3339
+/// instant) for a `--dev-clock` run: where simulated time stands, and moving it forward.
 pub(crate) fn clock_routes(clock: Arc<SimulatedClock>) -> axum::Router {
     use axum::http::StatusCode;
     use petition_domain::Clock;
@@ -290,6 +290,19 @@ pub(crate) fn clock_routes(clock: Arc<SimulatedClock>) -> axum::Router {
             axum::routing::post(move |Query(q): Query<HashMap<String, String>>| {
                 let c = clock.clone();
                 async move {
+                    if let Some(to) = q.get("to") {
+                        if q.len() > 1 {
+                            return (
+                                StatusCode::BAD_REQUEST,
+                                "to: give either an instant or a step (days, hours, minutes, seconds), not both\n".to_owned(),
+                            );
+                        }
+                        let at = match crate::args::parse_instant(to) {
+                            Ok(at) => at.to_utc(),
+                            Err(e) => return (StatusCode::BAD_REQUEST, format!("to: {e}\n")),
+                        };
+                        return moved(c.advance_to(at));
+                    }
                     let mut by = chrono::Duration::zero();
                     for (unit, value) in &q {
                         let Ok(n) = value.parse::<i64>() else {
@@ -320,14 +333,24 @@ pub(crate) fn clock_routes(clock: Arc<SimulatedClock>) -> axum::Router {
                             }
                         }
                     }
-                    match c.advance(by) {
-                        Ok(now) => {
-                            tracing::info!(%now, "simulated clock moved forward");
-                            (StatusCode::OK, format!("{}\n", now.to_rfc3339()))
-                        }
-                        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
-                    }
+                    moved(c.advance(by))
                 }
             }),
         )
+}
+
+/// The answer to a move of the simulated clock: where it stands now, or why it did not move.
+fn moved(
+    r: Result<chrono::DateTime<chrono::Utc>, petition_domain::clock::ClockError>,
+) -> (axum::http::StatusCode, String) {
+    match r {
+        Ok(now) => {
+            tracing::info!(%now, "simulated clock moved forward");
+            (
+                axum::http::StatusCode::OK,
+                format!("{}\n", now.to_rfc3339()),
+            )
+        }
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, format!("{e}\n")),
+    }
 }

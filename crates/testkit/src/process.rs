@@ -143,6 +143,13 @@ impl ServiceProcess {
         None
     }
 
+    /// Takes every line logged so far into `log`, without waiting.
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -180,9 +187,7 @@ impl ServiceProcess {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                while let Ok(line) = self.lines.try_recv() {
-                    self.log.push(line);
-                }
+                self.drain();
                 return Some(status);
             }
             if Instant::now() >= deadline {

@@ -137,6 +137,32 @@ async fn a_development_run_walks_simulated_time_and_honours_the_environment() {
         still >= moved && still - moved < chrono::Duration::minutes(1),
         "{still}"
     );
+    // To an instant: forward only, and not together with a step.
+    let (status, body) = admin(admin_addr, "POST", "/clock/advance?to=2026-02-11T01:00:00Z").await;
+    assert!(
+        status.contains("400") && body.contains("only moves forward"),
+        "{status} {body}"
+    );
+    let (status, body) = admin(admin_addr, "POST", "/clock/advance?to=2026-03-01&days=1").await;
+    assert!(
+        status.contains("400") && body.contains("not both"),
+        "{status} {body}"
+    );
+    let (status, body) = admin(admin_addr, "POST", "/clock/advance?to=tomorrow").await;
+    assert!(
+        status.contains("400") && body.contains("to:") && body.contains("RFC 3339"),
+        "{status} {body}"
+    );
+    let march = instant("2026-03-01T01:00:00Z");
+    let moved = instant(
+        &admin(admin_addr, "POST", "/clock/advance?to=2026-03-01T01:00:00Z")
+            .await
+            .1,
+    );
+    assert!(
+        moved >= march && moved - march < chrono::Duration::seconds(5),
+        "{moved}"
+    );
 
     // A group of three is a group visit here (PETITION_GROUP_THRESHOLD=3), registered in
     // simulated time.

@@ -87,6 +87,10 @@ pub struct SupervisionArgs {
     /// case (积案), as is one past its handling limit or flagged by hand
     #[arg(long, env = "PETITION_BACKLOG_REPEATS", default_value_t = 3)]
     pub backlog_repeats: u32,
+    /// Seconds between counts of the open clocks for /metrics (a count over every open clock,
+    /// so not on every change)
+    #[arg(long, env = "PETITION_GAUGE_INTERVAL_SECS", default_value_t = 30)]
+    pub gauge_interval_secs: u64,
 }
 
 impl From<&SupervisionArgs> for Supervision {
@@ -104,6 +108,7 @@ impl From<&SupervisionArgs> for Supervision {
             },
             approver: a.extension_approver,
             backlog_repeats: a.backlog_repeats,
+            gauge_every: Duration::from_secs(a.gauge_interval_secs),
             ..Supervision::default()
         }
     }
@@ -126,6 +131,11 @@ impl Service for Supervision {
         if self.rules.rating_days == 0 {
             return Err(StartError::Config(
                 "--rating-days (PETITION_RATING_DAYS): at least 1 day".into(),
+            ));
+        }
+        if self.gauge_every.is_zero() {
+            return Err(StartError::Config(
+                "--gauge-interval-secs (PETITION_GAUGE_INTERVAL_SECS): at least 1 second".into(),
             ));
         }
         if self.rules.escalate_after_working_days == 0 {
@@ -174,6 +184,10 @@ impl Service for Supervision {
             max_sleep: self.max_sleep,
             gauge_every: self.gauge_every,
         };
+        // A moved simulated clock may have made clocks due: look at once, not at the next
+        // scheduled look.
+        let wake = engine_wake.clone();
+        host.on_clock_move(move || wake.notify_one());
         host.spawn(move |stop| engine.run(stop));
         let grpc = handlers::SupervisionGrpc {
             shared: host.shared(&producer),

@@ -1,8 +1,13 @@
 //! What the command-line tests share: the suite on the embedded default, every service in one
 //! process, on a port of its own.
 
-/// Starts the suite with its SQLite files under `dir/data`, and the admin port when `admin`.
-pub async fn suite(dir: &std::path::Path, admin: bool) -> petition_host::Running {
+/// Starts the suite with its SQLite files under `dir/data`, the admin port when `admin`, and
+/// a simulated clock from `dev_clock` when given.
+pub async fn suite(
+    dir: &std::path::Path,
+    admin: bool,
+    dev_clock: Option<chrono::DateTime<chrono::Utc>>,
+) -> petition_host::Running {
     petition_telemetry::init_for_tests();
     let mut cfg = petition_host::HostConfig::new("suite");
     cfg.listen = "127.0.0.1:0".parse().unwrap();
@@ -10,6 +15,7 @@ pub async fn suite(dir: &std::path::Path, admin: bool) -> petition_host::Running
         cfg.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     }
     cfg.dev = true;
+    cfg.dev_clock = dev_clock;
     cfg.data_dir = dir.join("data");
     petition_host::start(
         cfg,
