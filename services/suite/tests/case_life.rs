@@ -7,7 +7,10 @@
 
 use chrono::TimeZone;
 use petition_auth::Role;
-use petition_e2e::{Suite, samples, synthetic_resident_id, timestamp, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{samples, synthetic_resident_id, timestamp, who};
 use petition_proto::v1 as pb;
 
 fn beijing(m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
@@ -41,47 +44,57 @@ fn clock(t: &pb::Timeline, kind: pb::ClockKind) -> &pb::CaseClock {
         .unwrap_or_else(|| panic!("no {kind:?} clock in {:?}", t.clocks))
 }
 
-/// Registers, waits for routing, accepts on 02-11 and answers on Mon 03-23 (served the same
-/// day): the case as supervision sees it then.
-async fn answered_case(s: &Suite, n: u64) -> (pb::RegisterPetitionResponse, pb::Timeline) {
+/// Registers each of `ns`, waits for routing, accepts on 02-11 and answers on Mon 03-23
+/// (served the same day), extending case 0 on the way: the cases as supervision sees them
+/// then. The clock only moves forward, so the cases walk their steps together.
+async fn answered_cases(
+    s: &Suite,
+    ns: &[u64],
+) -> Vec<(pb::RegisterPetitionResponse, pb::Timeline)> {
     let clerk = who("pingcheng.bureau", Role::Clerk);
-    s.clock
-        .set(beijing(2, 10, 9) + chrono::Duration::minutes(5));
-    let reg = s
-        .intake(&clerk)
-        .await
-        .register_petition(petition(n))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(s.routed(&reg.case_id).await.organ, "pingcheng.housing");
+    s.set_clock(beijing(2, 10, 9) + chrono::Duration::minutes(5))
+        .await;
+    let mut registered = Vec::new();
+    for &n in ns {
+        let reg = s
+            .intake(&clerk)
+            .await
+            .register_petition(petition(n))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(s.routed(&reg.case_id).await.organ, "pingcheng.housing");
+        registered.push((n, reg));
+    }
     let handler = who("pingcheng.housing", Role::Handler);
     let mut inbox = s.routing(&handler).await;
-    s.clock.set(beijing(2, 11, 10));
-    inbox
-        .accept_case(pb::AcceptCaseRequest {
-            case_id: reg.case_id.clone(),
-            request_id: format!("accept-{n}"),
-        })
-        .await
-        .unwrap();
-    // 60 days from Wed 02-11 end on Sun 04-12: the reply is due Mon 04-13 (Art. 34).
-    let t = s
-        .timeline_when(&reg.case_id, |t| {
-            t.clocks
-                .iter()
-                .any(|c| c.kind == pb::ClockKind::Handling as i32)
-        })
-        .await;
-    assert_eq!(clock(&t, pb::ClockKind::Handling).last_day, "2026-04-13");
-    assert_eq!(
-        clock(&t, pb::ClockKind::Forward).last_day,
-        "2026-02-25",
-        "15 days from 02-10 (Art. 22)"
-    );
-    if n == 0 {
+    s.set_clock(beijing(2, 11, 10)).await;
+    for (n, reg) in &registered {
+        inbox
+            .accept_case(pb::AcceptCaseRequest {
+                case_id: reg.case_id.clone(),
+                request_id: format!("accept-{n}"),
+            })
+            .await
+            .unwrap();
+        // 60 days from Wed 02-11 end on Sun 04-12: the reply is due Mon 04-13 (Art. 34).
+        let t = s
+            .timeline_when(&reg.case_id, |t| {
+                t.clocks
+                    .iter()
+                    .any(|c| c.kind == pb::ClockKind::Handling as i32)
+            })
+            .await;
+        assert_eq!(clock(&t, pb::ClockKind::Handling).last_day, "2026-04-13");
+        assert_eq!(
+            clock(&t, pb::ClockKind::Forward).last_day,
+            "2026-02-25",
+            "15 days from 02-10 (Art. 22)"
+        );
+    }
+    if let Some((_, reg)) = registered.iter().find(|(n, _)| *n == 0) {
         // Extended: the holder asks, the bureau approves, the petitioner is told why.
-        s.clock.set(beijing(2, 20, 10));
+        s.set_clock(beijing(2, 20, 10)).await;
         inbox
             .request_extension(pb::RequestExtensionRequest {
                 case_id: reg.case_id.clone(),
@@ -107,32 +120,39 @@ async fn answered_case(s: &Suite, n: u64) -> (pb::RegisterPetitionResponse, pb::
             .into_inner();
         assert_eq!(clock(&t, pb::ClockKind::Handling).last_day, "2026-05-13");
     }
-    s.clock.set(beijing(3, 23, 10));
-    inbox
-        .submit_reply(pb::SubmitReplyRequest {
-            case_id: reg.case_id.clone(),
-            outcome: pb::ReplyOutcome::Explained as i32,
-            text: "the repairs are the developer's duty; the bureau has ordered them".into(),
-            legal_basis: "《物业管理条例》".into(),
-            service: Some(pb::ServiceRecord {
-                mode: pb::ServiceMode::InPerson as i32,
-                served_at: Some(timestamp(beijing(3, 23, 10))),
-                signed: true,
-                refused: false,
-                view: pb::PetitionerView::Disagrees as i32,
-            }),
-            request_id: format!("reply-{n}"),
-        })
-        .await
-        .unwrap();
-    let t = s
-        .timeline_when(&reg.case_id, |t| t.stage == pb::CaseStage::Answered as i32)
-        .await;
-    (reg, t)
+    s.set_clock(beijing(3, 23, 10)).await;
+    let mut answered = Vec::new();
+    for (n, reg) in registered {
+        inbox
+            .submit_reply(pb::SubmitReplyRequest {
+                case_id: reg.case_id.clone(),
+                outcome: pb::ReplyOutcome::Explained as i32,
+                text: "the repairs are the developer's duty; the bureau has ordered them".into(),
+                legal_basis: "《物业管理条例》".into(),
+                service: Some(pb::ServiceRecord {
+                    mode: pb::ServiceMode::InPerson as i32,
+                    served_at: Some(timestamp(beijing(3, 23, 10))),
+                    signed: true,
+                    refused: false,
+                    view: pb::PetitionerView::Disagrees as i32,
+                }),
+                request_id: format!("reply-{n}"),
+            })
+            .await
+            .unwrap();
+        let t = s
+            .timeline_when(&reg.case_id, |t| t.stage == pb::CaseStage::Answered as i32)
+            .await;
+        answered.push((reg, t));
+    }
+    answered
 }
 
 async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
-    let (a, t) = answered_case(s, 0).await;
+    // The second case, served the same day, has its petitioner come on day 31.
+    let mut cases = answered_cases(s, &[0, 7]).await;
+    let (b, _) = cases.pop().expect("case 7");
+    let (a, t) = cases.pop().expect("case 0");
     // Served Mon 03-23: review may be requested until day 30, Wed 04-22 (Art. 35); the rating
     // window runs 7 days, to Mon 03-30.
     assert_eq!(
@@ -151,7 +171,7 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
     // Rated at the bureau's window with the query code.
     let window = who("pingcheng.bureau", Role::Clerk);
     let mut desk = s.supervision(&window).await;
-    s.clock.set(beijing(3, 25, 10));
+    s.set_clock(beijing(3, 25, 10)).await;
     let rate = |code: &str, organ: pb::Satisfaction, reason: &str, id: &str| pb::RateCaseRequest {
         case_number: a.case_number.clone(),
         query_code: code.into(),
@@ -205,11 +225,8 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
         .unwrap_err();
     assert_eq!(twice.code(), tonic::Code::FailedPrecondition, "{twice}");
 
-    // A second case, served the same day, whose petitioner comes on day 31.
-    let (b, _) = answered_case(s, 7).await;
-
     // Day 30 for the first, at 15:00: accepted, to the organ one level up.
-    s.clock.set(beijing(4, 22, 15));
+    s.set_clock(beijing(4, 22, 15)).await;
     let review = |reg: &pb::RegisterPetitionResponse, id: &str| pb::RequestReviewRequest {
         case_number: reg.case_number.clone(),
         query_code: reg.query_code.clone(),
@@ -230,7 +247,7 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
     );
 
     // Day 31 for the second: refused, naming the article and the last day allowed.
-    s.clock.set(beijing(4, 23, 9));
+    s.set_clock(beijing(4, 23, 9)).await;
     let late = desk
         .request_review(review(&b, "review-b"))
         .await
@@ -253,7 +270,7 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
 
     // The city housing bureau reviews and upholds; the re-examination window runs from its
     // service, Wed 05-06: to Fri 06-05 (Art. 36).
-    s.clock.set(beijing(5, 6, 10));
+    s.set_clock(beijing(5, 6, 10)).await;
     let city = who("datong.housing", Role::Handler);
     let t = s
         .supervision(&city)
@@ -275,7 +292,7 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
     );
 
     // Re-examination, by the organ above the reviewer, then final.
-    s.clock.set(beijing(5, 20, 10));
+    s.set_clock(beijing(5, 20, 10)).await;
     let t = desk
         .request_review(review(&a, "reexamination-a"))
         .await
@@ -287,7 +304,7 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
         clock(&t, pb::ClockKind::ReexaminationOpinion).article,
         "Art. 36"
     );
-    s.clock.set(beijing(6, 1, 10));
+    s.set_clock(beijing(6, 1, 10)).await;
     let t = s
         .supervision(&who("shanxi.bureau", Role::Leader))
         .await
@@ -335,7 +352,7 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
     }
 
     // The same facts again: not accepted, naming the article and the earlier case.
-    s.clock.set(beijing(6, 10, 10));
+    s.set_clock(beijing(6, 10, 10)).await;
     let mut same = petition(0);
     same.received_at = Some(timestamp(beijing(6, 10, 9)));
     let refused = s

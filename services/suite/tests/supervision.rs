@@ -6,7 +6,10 @@
 
 use chrono::TimeZone;
 use petition_auth::Role;
-use petition_e2e::{Suite, samples, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{samples, who};
 use petition_proto::v1 as pb;
 use std::time::Duration;
 
@@ -81,7 +84,7 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
     );
 
     // Three days before: a reminder. Due soon in the organ's list, nothing overdue.
-    s.clock.set(beijing(3, 14, 0, 1));
+    s.set_clock(beijing(3, 14, 0, 1)).await;
     let reminded = notices_when(s, "pingcheng.housing", 1).await;
     assert_eq!(reminded[0].kind, pb::NoticeKind::Reminder as i32);
     let mut housing = s
@@ -103,7 +106,7 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
         "{soon:?}"
     );
     // The last day is still open at 23:59 Beijing on 03-17 …
-    s.clock.set(beijing(3, 17, 23, 59));
+    s.set_clock(beijing(3, 17, 23, 59)).await;
     let overdue = housing
         .list_due(due(pb::DueBucket::Overdue))
         .await
@@ -113,7 +116,7 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
     assert!(overdue.iter().all(|i| i.case_id != case_id), "{overdue:?}");
 
     // … and urged (催办) the day after, copied to the responsible leader.
-    s.clock.set(beijing(3, 18, 0, 1));
+    s.set_clock(beijing(3, 18, 0, 1)).await;
     let urged = notices_when(s, "pingcheng.housing", 2).await;
     let urging = &urged[0];
     assert_eq!(urging.kind, pb::NoticeKind::Urging as i32);
@@ -140,9 +143,9 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
 
     // Five working days after 03-17 (18, 19, 20, 23, 24): listed supervision at the end of
     // Tue 03-24, not a moment before.
-    s.clock.set(beijing(3, 24, 23, 0));
+    s.set_clock(beijing(3, 24, 23, 0)).await;
     assert_eq!(notices_when(s, "pingcheng.housing", 2).await.len(), 2);
-    s.clock.set(beijing(3, 25, 0, 1));
+    s.set_clock(beijing(3, 25, 0, 1)).await;
     let all = notices_when(s, "pingcheng.housing", 3).await;
     let listed = &all[0];
     assert_eq!(listed.kind, pb::NoticeKind::Listed as i32);
@@ -288,7 +291,7 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
     let mut inbox = s.routing(&handler).await;
     // Accepted Tue 03-03: day 60 is Sat 05-02, in the May Day holiday: the reply is due Wed
     // 05-06 (Art. 34).
-    s.clock.set(beijing(3, 3, 9, 0));
+    s.set_clock(beijing(3, 3, 9, 0)).await;
     inbox
         .accept_case(pb::AcceptCaseRequest {
             case_id: case_id.clone(),
@@ -310,7 +313,7 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
 
     // A hearing from Tue 03-10 to Fri 03-20: ten days stand still; 05-02 + 10 = Tue 05-12.
     let mut sup = s.supervision(&handler).await;
-    s.clock.set(beijing(3, 10, 9, 0));
+    s.set_clock(beijing(3, 10, 9, 0)).await;
     let paused = sup
         .pause_clock(pb::PauseClockRequest {
             case_id: case_id.clone(),
@@ -335,7 +338,7 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused}");
-    s.clock.set(beijing(3, 20, 17, 0));
+    s.set_clock(beijing(3, 20, 17, 0)).await;
     let resumed = sup
         .resume_clock(pb::ResumeClockRequest {
             case_id: case_id.clone(),
@@ -452,7 +455,7 @@ async fn the_bureau_extends_and_a_hearing_moves_the_handling_clock(s: &Suite) {
 async fn leaders_take_charge_of_the_backlog_until_it_is_resolved(s: &Suite) {
     let case_id = routed_case(s).await;
     let handler = who("pingcheng.housing", Role::Handler);
-    s.clock.set(beijing(3, 3, 9, 0));
+    s.set_clock(beijing(3, 3, 9, 0)).await;
     s.routing(&handler)
         .await
         .accept_case(pb::AcceptCaseRequest {
@@ -480,7 +483,7 @@ async fn leaders_take_charge_of_the_backlog_until_it_is_resolved(s: &Suite) {
     // The same petitioner comes back three times on the same matter while it is open.
     let sample = samples().into_iter().find(|s| s.sample == 1).unwrap();
     for day in [10, 11, 12] {
-        s.clock.set(beijing(3, day, 12, 0));
+        s.set_clock(beijing(3, day, 12, 0)).await;
         let mut again = sample.request();
         again.received_at = Some(petition_e2e::timestamp(beijing(3, day, 9, 0)));
         let r = s
@@ -511,7 +514,7 @@ async fn leaders_take_charge_of_the_backlog_until_it_is_resolved(s: &Suite) {
     );
 
     // Past the handling limit (05-06) it is overdue too.
-    s.clock.set(beijing(5, 7, 9, 0));
+    s.set_clock(beijing(5, 7, 9, 0)).await;
     let items = backlog(&mut desk).await;
     assert!(items[0].overdue && items[0].leader.is_none(), "{items:?}");
 

@@ -9,12 +9,15 @@
 
 use chrono::TimeZone;
 use petition_auth::Role;
-use petition_e2e::{Suite, admin_get, admin_post, samples, timestamp, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{admin_get, admin_post, samples, timestamp, who};
 use petition_proto::v1 as pb;
 use std::path::Path;
 
 const SHIPPED_CALENDAR: &str = include_str!("../../../deploy/config/cn-calendar.csv");
-const FIXTURE_2027: &str = include_str!("../../fixtures/calendar-2027-fixture.csv");
+const FIXTURE_2027: &str = include_str!("../../../tests/fixtures/calendar-2027-fixture.csv");
 
 fn beijing(y: i32, m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
     chrono::FixedOffset::east_opt(8 * 3600)
@@ -65,7 +68,7 @@ async fn view(
 }
 
 async fn the_next_year_is_loaded_without_a_restart(s: &Suite, dir: &Path) {
-    let admin = s.running.admin_addr.expect("admin port");
+    let admin = s.admin_addr;
     let (code, body) = admin_get(admin, "/calendar").await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"last_year\":2026"), "{body}");

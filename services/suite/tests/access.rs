@@ -9,7 +9,10 @@
 
 use chrono::TimeZone;
 use petition_auth::Role;
-use petition_e2e::{Suite, samples, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{samples, who};
 use petition_proto::v1 as pb;
 use tonic::Code;
 

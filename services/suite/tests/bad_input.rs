@@ -5,7 +5,10 @@
 use bytes::{Buf, BufMut};
 use chrono::{TimeZone, Utc};
 use petition_auth::{DEV_TOKEN_KEY, Role};
-use petition_e2e::{Bearer, Suite, client, connect, samples, timestamp, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{Bearer, client, connect, samples, timestamp, who};
 use petition_proto::v1 as pb;
 use prost::Message;
 use tonic::Code;
@@ -56,11 +59,11 @@ impl Decoder for Raw {
 const REGISTER: &str = "/petition.v1.IntakeService/RegisterPetition";
 
 async fn raw_client(s: &Suite) -> (tonic::client::Grpc<tonic::transport::Channel>, String) {
-    let token = s.running.token_keys.issue(
+    let token = s.token_keys.issue(
         &who("pingcheng.bureau", Role::Clerk),
         chrono::Duration::hours(1),
     );
-    let mut grpc = tonic::client::Grpc::new(connect(s.running.grpc_addr).await);
+    let mut grpc = tonic::client::Grpc::new(connect(s.grpc_addr).await);
     grpc.ready().await.unwrap();
     (grpc, format!("Bearer {token}"))
 }
@@ -215,7 +218,7 @@ async fn mistakes_get_the_right_answer(s: &Suite) {
         ),
     ] {
         let mut c = pb::intake_service_client::IntakeServiceClient::with_interceptor(
-            connect(s.running.grpc_addr).await,
+            connect(s.grpc_addr).await,
             bearer,
         );
         let err = c.register_petition(base.request()).await.unwrap_err();
@@ -350,8 +353,8 @@ async fn mistakes_get_the_right_answer(s: &Suite) {
         "not issued for this filter",
     );
     let mut other = client(
-        connect(s.running.grpc_addr).await,
-        &s.running.token_keys,
+        connect(s.grpc_addr).await,
+        &s.token_keys,
         &who("pingcheng.bureau", Role::Supervisor),
     );
     let err = other

@@ -4,7 +4,10 @@
 
 use chrono::TimeZone;
 use petition_auth::Role;
-use petition_e2e::{Suite, samples, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{samples, who};
 use petition_proto::v1 as pb;
 
 fn beijing(m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
@@ -77,7 +80,7 @@ async fn the_case_travels_and_everyone_sees_where_it_is(s: &Suite) {
 
     // Accepted the next day, answered a week later.
     let mut inbox = s.routing(&handler).await;
-    s.clock.set(beijing(3, 12, 9));
+    s.set_clock(beijing(3, 12, 9)).await;
     inbox
         .accept_case(pb::AcceptCaseRequest {
             case_id: registered.case_id.clone(),
@@ -85,7 +88,7 @@ async fn the_case_travels_and_everyone_sees_where_it_is(s: &Suite) {
         })
         .await
         .unwrap();
-    s.clock.set(beijing(3, 19, 15));
+    s.set_clock(beijing(3, 19, 15)).await;
     inbox
         .submit_reply(pb::SubmitReplyRequest {
             case_id: registered.case_id.clone(),

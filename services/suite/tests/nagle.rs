@@ -6,7 +6,10 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::Utc;
-use petition_e2e::{Suite, clerk, load_request};
+mod common;
+
+use common::Suite;
+use petition_e2e::{clerk, load_request};
 use petition_proto::v1 as pb;
 use prost::Message;
 use std::time::{Duration, Instant};
@@ -75,12 +78,9 @@ async fn a_reply_of_several_kilobytes_is_not_held_back_by_nagle() {
         .case_id;
     let token = format!(
         "Bearer {}",
-        suite
-            .running
-            .token_keys
-            .issue(&clerk, chrono::Duration::hours(1))
+        suite.token_keys.issue(&clerk, chrono::Duration::hours(1))
     );
-    let addr = suite.running.grpc_addr;
+    let addr = suite.grpc_addr;
     // Nagle left on at this end, as most clients leave it.
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();

@@ -3,7 +3,10 @@
 
 use chrono::Utc;
 use petition_auth::Role;
-use petition_e2e::{Suite, bearer, connect, reflected_services, who};
+mod common;
+
+use common::Suite;
+use petition_e2e::{bearer, connect, reflected_services, who};
 use petition_intake::IntakeConfig;
 use petition_proto::v1 as pb;
 use petition_routing::RoutingConfig;
@@ -75,7 +78,7 @@ async fn reflection_lists_exactly_what_each_port_serves() {
         expect(&[petition_routing::SERVICE_NAME])
     );
     assert_eq!(
-        reflected_services(suite.running.grpc_addr).await,
+        reflected_services(suite.grpc_addr).await,
         expect(&[
             petition_intake::SERVICE_NAME,
             petition_routing::SERVICE_NAME,
@@ -87,8 +90,8 @@ async fn reflection_lists_exactly_what_each_port_serves() {
     // Nor does intake's port describe routing's service, though it describes its own.
     assert!(!describes(intake.grpc_addr, petition_routing::SERVICE_NAME).await);
     assert!(describes(intake.grpc_addr, petition_intake::SERVICE_NAME).await);
-    assert!(describes(suite.running.grpc_addr, petition_routing::SERVICE_NAME).await);
-    assert!(describes(suite.running.grpc_addr, petition_analytics::SERVICE_NAME).await);
+    assert!(describes(suite.grpc_addr, petition_routing::SERVICE_NAME).await);
+    assert!(describes(suite.grpc_addr, petition_analytics::SERVICE_NAME).await);
 
     // Routing called on intake's port: UNIMPLEMENTED, saying what the port does serve.
     let mut wrong = pb::routing_service_client::RoutingServiceClient::with_interceptor(
