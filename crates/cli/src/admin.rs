@@ -20,11 +20,14 @@ Example:
   # to the morning of a chosen day, Beijing time
   petition clock advance --to 2026-03-18T09:00:00+08:00")]
     Advance {
-        #[arg(long, default_value_t = 0)]
+        /// Days forward
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
         days: i64,
-        #[arg(long, default_value_t = 0)]
+        /// Hours forward
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
         hours: i64,
-        #[arg(long, default_value_t = 0)]
+        /// Minutes forward
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
         minutes: i64,
         /// Move to this instant (RFC 3339) instead of by a step
         #[arg(long, value_parser = crate::register::parse_instant, conflicts_with_all = ["days", "hours", "minutes"])]
@@ -95,7 +98,7 @@ pub async fn clock(admin: &str, cmd: &ClockCommand) -> Result<(), Failure> {
             // in UTC: a '+' of an offset would read as a space in a query string
             let at = at
                 .to_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             call(
                 admin,
                 hyper::Method::POST,
@@ -109,6 +112,11 @@ pub async fn clock(admin: &str, cmd: &ClockCommand) -> Result<(), Failure> {
             minutes,
             to: None,
         } => {
+            if days + hours + minutes == 0 {
+                return Err(Failure::usage(
+                    "clock advance: give --days, --hours or --minutes (a step forward), or --to an instant",
+                ));
+            }
             call(
                 admin,
                 hyper::Method::POST,

@@ -56,13 +56,15 @@ impl Clock for FixedClock {
 pub struct SimulatedClock {
     started: std::time::Instant,
     start_at: DateTime<Utc>,
-    /// how far the clock was moved, in seconds: an atomic, so that no panic anywhere can leave
-    /// a lock poisoned and every later reading of the time broken with it
-    offset_secs: AtomicI64,
+    /// how far the clock was moved, in microseconds: an atomic, so that no panic anywhere can
+    /// leave a lock poisoned and every later reading of the time broken with it
+    offset_micros: AtomicI64,
     /// told after every move: work that sleeps until an instant (the statutory clocks) looks
     /// again at once instead of at its next scheduled look
-    moved: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    moved: Mutex<Vec<Listener>>,
 }
+
+type Listener = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for SimulatedClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +86,7 @@ impl SimulatedClock {
         Self {
             started: std::time::Instant::now(),
             start_at: at,
-            offset_secs: AtomicI64::new(0),
+            offset_micros: AtomicI64::new(0),
             moved: Mutex::new(Vec::new()),
         }
     }
@@ -94,7 +96,7 @@ impl SimulatedClock {
         self.moved
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Box::new(f));
+            .push(std::sync::Arc::new(f));
     }
 
     /// Moves the clock forward by `by`; a step that is not forward, or that would take the
@@ -103,35 +105,48 @@ impl SimulatedClock {
         if by <= chrono::Duration::zero() {
             return Err(ClockError::NotForward);
         }
-        let step = by.num_seconds().max(1);
-        self.offset_secs
+        self.move_to(|now| now.checked_add_signed(by))
+    }
+
+    /// Moves the clock forward to `at`; an instant already passed is refused.
+    pub fn advance_to(&self, at: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
+        self.move_to(|_| Some(at))
+    }
+
+    /// Moves the clock to `target(now)`, `now` read in the same atomic update that moves it:
+    /// two moves to one instant at once make one move, and the other is told the instant has
+    /// passed.
+    fn move_to(
+        &self,
+        target: impl Fn(DateTime<Utc>) -> Option<DateTime<Utc>>,
+    ) -> Result<DateTime<Utc>, ClockError> {
+        let mut refused = ClockError::OutOfRange;
+        let moved = self
+            .offset_micros
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |offset| {
-                let moved = offset.checked_add(step)?;
-                let at = self
+                let now = self
                     .start_at
                     .checked_add_signed(self.elapsed())?
-                    .checked_add_signed(chrono::Duration::try_seconds(moved)?)?;
-                (at <= Self::ceiling()).then_some(moved)
-            })
-            .map_err(|_| ClockError::OutOfRange)?;
-        for f in self.moved.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    .checked_add_signed(chrono::Duration::microseconds(offset))?;
+                let Some(to) = target(now).filter(|to| *to <= Self::ceiling()) else {
+                    refused = ClockError::OutOfRange;
+                    return None;
+                };
+                if to <= now {
+                    refused = ClockError::Passed(now);
+                    return None;
+                }
+                offset.checked_add((to - now).num_microseconds()?)
+            });
+        if moved.is_err() {
+            return Err(refused);
+        }
+        // The listeners are called outside the lock: one may read or move the clock itself.
+        let listeners: Vec<Listener> = self.moved.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for f in listeners {
             f();
         }
         Ok(self.now())
-    }
-
-    /// Moves the clock forward to `at`, as [`Self::advance`] does.
-    /// The clock moves in whole seconds: the step is rounded up, so that the clock reads `at` or
-    /// just after it, never just before.
-    pub fn advance_to(&self, at: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
-        let by = at - self.now();
-        let whole = chrono::Duration::seconds(by.num_seconds());
-        let by = if by > whole {
-            whole + chrono::Duration::seconds(1)
-        } else {
-            by
-        };
-        self.advance(by)
     }
 
     fn elapsed(&self) -> chrono::Duration {
@@ -141,7 +156,7 @@ impl SimulatedClock {
 
 impl Clock for SimulatedClock {
     fn now(&self) -> DateTime<Utc> {
-        let offset = chrono::Duration::seconds(self.offset_secs.load(Ordering::SeqCst));
+        let offset = chrono::Duration::microseconds(self.offset_micros.load(Ordering::SeqCst));
         // `advance` keeps start + offset under the ceiling; real time elapsing past it would
         // take centuries, but saturate rather than panic all the same.
         to_store_precision(
@@ -155,9 +170,11 @@ impl Clock for SimulatedClock {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
-    #[error("the clock only moves forward: give a positive duration")]
+    #[error("the clock only moves forward: give a positive step")]
     NotForward,
-    #[error("that step would take the clock past 2200-01-01; give a smaller one")]
+    #[error("that instant has passed: the clock stands at {} and only moves forward", .0.to_rfc3339())]
+    Passed(DateTime<Utc>),
+    #[error("that would take the clock past 2200-01-01; give an earlier instant or a smaller step")]
     OutOfRange,
 }
 
@@ -222,7 +239,27 @@ mod tests {
             "{now}"
         );
         assert_eq!(told.load(Ordering::SeqCst), 1);
-        assert_eq!(c.advance_to(start), Err(ClockError::NotForward));
+        assert!(matches!(c.advance_to(start), Err(ClockError::Passed(t)) if t >= now));
         assert_eq!(told.load(Ordering::SeqCst), 1, "a refused move is not told");
+    }
+
+    #[test]
+    fn two_moves_to_one_instant_at_once_move_the_clock_once() {
+        let start = Utc.with_ymd_and_hms(2026, 2, 10, 1, 0, 0).unwrap();
+        let c = std::sync::Arc::new(SimulatedClock::starting_at(start));
+        let at = start + chrono::Duration::days(10);
+        let moves: Vec<_> = (0..8)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || c.advance_to(at))
+            })
+            .collect();
+        let results: Vec<_> = moves.into_iter().map(|m| m.join().unwrap()).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(c.now() >= at && c.now() < at + chrono::Duration::seconds(1));
     }
 }

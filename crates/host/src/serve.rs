@@ -297,7 +297,8 @@ pub(crate) fn clock_routes(clock: Arc<SimulatedClock>) -> axum::Router {
                                 "to: give either an instant or a step (days, hours, minutes, seconds), not both\n".to_owned(),
                             );
                         }
-                        let at = match crate::args::parse_instant(to) {
+                        // An offset's '+' typed into a URL unencoded arrives as a space.
+                        let at = match crate::args::parse_instant(&to.replace(' ', "+")) {
                             Ok(at) => at.to_utc(),
                             Err(e) => return (StatusCode::BAD_REQUEST, format!("to: {e}\n")),
                         };

@@ -92,7 +92,11 @@ async fn answered_cases(
             "15 days from 02-10 (Art. 22)"
         );
     }
-    if let Some((_, reg)) = registered.iter().find(|(n, _)| *n == 0) {
+    {
+        let (_, reg) = registered
+            .iter()
+            .find(|(n, _)| *n == 0)
+            .expect("case 0 is the one extended");
         // Extended: the holder asks, the bureau approves, the petitioner is told why.
         s.set_clock(beijing(2, 20, 10)).await;
         inbox

@@ -1,7 +1,7 @@
 //! `petition-suite --demo` plays weeks of petitions through the real APIs on simulated time, on
-//! the embedded default and on PostgreSQL + Redis: cases are registered, claimed, answered,
-//! rated and reviewed, supervision urges the late ones, and analytics counts every
-//! registration.
+//! the embedded default and on PostgreSQL + Redis: cases are registered (some again on the same
+//! matter), claimed (some late), answered and rated with no call refused, supervision urges the
+//! late claims, and analytics counts every registration.
 
 mod common;
 
@@ -85,8 +85,8 @@ async fn plays_weeks_of_petitions(mut s: Suite) {
     );
 
     // analytics saw every registration, and the late claims were urged
-    let leader = who("shanxi.bureau", Role::Admin);
-    let mut figures = s.analytics(&leader).await;
+    let admin = who("shanxi.bureau", Role::Admin);
+    let mut figures = s.analytics(&admin).await;
     let first = (Utc::now() - Duration::days(DAYS) + Duration::hours(8)).format("%Y-%m");
     let last = (Utc::now() + Duration::hours(8)).format("%Y-%m");
     let mut cases = 0;
@@ -108,7 +108,7 @@ async fn plays_weeks_of_petitions(mut s: Suite) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert_eq!(cases, t.registered);
-    let mut notices = s.supervision(&leader).await;
+    let mut notices = s.supervision(&admin).await;
     let tree = petition_grpc::reference::Reference::load(None)
         .unwrap()
         .tree;

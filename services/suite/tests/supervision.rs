@@ -107,6 +107,7 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
     );
     // The last day is still open at 23:59 Beijing on 03-17 …
     s.set_clock(beijing(3, 17, 23, 59)).await;
+    s.scanned(beijing(3, 17, 23, 59)).await;
     let overdue = housing
         .list_due(due(pb::DueBucket::Overdue))
         .await
@@ -144,6 +145,7 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
     // Five working days after 03-17 (18, 19, 20, 23, 24): listed supervision at the end of
     // Tue 03-24, not a moment before.
     s.set_clock(beijing(3, 24, 23, 0)).await;
+    s.scanned(beijing(3, 24, 23, 0)).await;
     assert_eq!(notices_when(s, "pingcheng.housing", 2).await.len(), 2);
     s.set_clock(beijing(3, 25, 0, 1)).await;
     let all = notices_when(s, "pingcheng.housing", 3).await;

@@ -87,6 +87,10 @@ impl Engine {
         if total.fired > 0 {
             metrics::counter!("supervision_cases_fired_total").increment(total.fired as u64);
         }
+        // Every clock due up to this instant has fired: an operator reads how far behind the
+        // engine is; a test knows when an absence means "not yet due" rather than "not yet
+        // looked at".
+        metrics::gauge!("supervision_engine_scanned_until_seconds").set(now.timestamp() as f64);
         Ok(total)
     }
 

@@ -27,14 +27,15 @@ pub struct Suite {
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub token_keys: TokenKeys,
+    /// its command line, to start it again on the same data
+    args: Vec<String>,
     _db: Option<petition_testkit::TestDatabase>,
     _redis: Option<petition_testkit::TestRedis>,
     _dir: tempfile::TempDir,
 }
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    // in UTC: the '+' of an offset would read as a space in the admin port's query string
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// The flags that start the clock at `now` and read the reference data from `config_dir`.
@@ -55,40 +56,97 @@ impl Suite {
         args: &[String],
         db: Option<petition_testkit::TestDatabase>,
         redis: Option<petition_testkit::TestRedis>,
+        production: Option<(&[(&str, &str)], TokenKeys)>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data").display().to_string();
         let mut all = vec![
-            "--data-dir",
-            data.as_str(),
+            "--data-dir".to_owned(),
+            dir.path().join("data").display().to_string(),
             // many suites run at once against one PostgreSQL
-            "--pg-max-connections",
-            "4",
+            "--pg-max-connections".to_owned(),
+            "4".to_owned(),
             // the tests read the open-clock gauges soon after a change
-            "--gauge-interval-secs",
-            "1",
+            "--gauge-interval-secs".to_owned(),
+            "1".to_owned(),
         ];
         if let (Some(db), Some(redis)) = (&db, &redis) {
-            all.extend([
-                "--database-url",
-                db.url.as_str(),
-                "--redis-url",
-                redis.url.as_str(),
-                "--stream-prefix",
-                redis.prefix.as_str(),
-            ]);
+            all.extend(
+                [
+                    "--database-url",
+                    db.url.as_str(),
+                    "--redis-url",
+                    redis.url.as_str(),
+                    "--stream-prefix",
+                    redis.prefix.as_str(),
+                ]
+                .map(str::to_owned),
+            );
         }
-        all.extend(args.iter().map(String::as_str));
-        let process = ServiceProcess::spawn_dev(BIN, &all, &[]);
+        all.extend_from_slice(args);
+        let (process, token_keys) = match production {
+            None => (Self::process(&all, true, &[]), TokenKeys::dev()),
+            Some((env, keys)) => (Self::process(&all, false, env), keys),
+        };
         Self {
             grpc_addr: process.grpc_addr,
             admin_addr: process.admin_addr.expect("the suite's admin port"),
-            token_keys: TokenKeys::dev(),
+            token_keys,
+            args: all,
             process,
             _db: db,
             _redis: redis,
             _dir: dir,
         }
+    }
+
+    fn process(args: &[String], dev: bool, env: &[(&str, &str)]) -> ServiceProcess {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if dev {
+            ServiceProcess::spawn_dev(BIN, &args, env)
+        } else {
+            let mut all = vec![
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ];
+            all.extend(args);
+            ServiceProcess::spawn(BIN, &all, env)
+        }
+    }
+
+    /// The embedded default as production runs it: no `--dev` (so the real clock and no
+    /// built-in keys), its keys in `env`; `token_keys` are what the test signs with.
+    pub fn production_embedded(env: &[(&str, &str)], token_keys: TokenKeys) -> Self {
+        Self::spawn(&[], None, None, Some((env, token_keys)))
+    }
+
+    /// On PostgreSQL + Redis as production runs it (see [`Self::production_embedded`]).
+    pub async fn production_postgres_and_redis(
+        env: &[(&str, &str)],
+        token_keys: TokenKeys,
+    ) -> Option<Self> {
+        let db = petition_testkit::TestDatabase::create().await?;
+        let redis = petition_testkit::TestRedis::create().await?;
+        Some(Self::spawn(
+            &[],
+            Some(db),
+            Some(redis),
+            Some((env, token_keys)),
+        ))
+    }
+
+    /// Stops a production run (SIGTERM, exit 0) and starts it again on the same data with
+    /// `env`; `token_keys` are what the test signs with from then on.
+    pub fn restart_production(&mut self, env: &[(&str, &str)], token_keys: TokenKeys) {
+        self.process.terminate();
+        self.process.expect_clean_exit();
+        self.process = Self::process(&self.args, false, env);
+        self.grpc_addr = self.process.grpc_addr;
+        self.admin_addr = self.process.admin_addr.expect("the suite's admin port");
+        self.token_keys = token_keys;
     }
 
     /// The embedded default, its clock at `now`.
@@ -106,7 +164,7 @@ impl Suite {
 
     /// The embedded default, with `args` added to the command line.
     pub fn embedded_args(args: &[String]) -> Self {
-        Self::spawn(args, None, None)
+        Self::spawn(args, None, None, None)
     }
 
     /// On PostgreSQL + Redis; `None` when either is not reachable outside CI.
@@ -126,7 +184,7 @@ impl Suite {
     pub async fn postgres_and_redis_args(args: &[String]) -> Option<Self> {
         let db = petition_testkit::TestDatabase::create().await?;
         let redis = petition_testkit::TestRedis::create().await?;
-        Some(Self::spawn(args, Some(db), Some(redis)))
+        Some(Self::spawn(args, Some(db), Some(redis), None))
     }
 
     /// Reads the suite's log until a line satisfies `pred`, or `timeout` passes.
@@ -143,6 +201,24 @@ impl Suite {
         )
         .await;
         assert_eq!(code, 200, "the clock moves to {at}: {body}");
+    }
+
+    /// Waits until supervision's engine has fired every clock due by `at` (its
+    /// `supervision_engine_scanned_until_seconds` gauge): what has not fired then is not due.
+    pub async fn scanned(&self, at: chrono::DateTime<chrono::Utc>) {
+        let admin = self.admin_addr;
+        self.until::<_, String, _>(&format!("supervision scans up to {at}"), || async move {
+            let (_, metrics) = petition_e2e::admin_get(admin, "/metrics").await;
+            let scanned = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("supervision_engine_scanned_until_seconds "))
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            match scanned {
+                Some(t) if t >= at.timestamp() as f64 => Ok(()),
+                other => Err(Some(format!("{other:?}"))),
+            }
+        })
+        .await
     }
 
     pub async fn intake(&self, p: &Principal) -> IntakeClient {
@@ -267,7 +343,7 @@ impl Suite {
         .await
     }
 
-    /// SIGTERM, and the process must exit 0 with every outbox flushed.
+    /// SIGTERM, and the process must say it is shutting down and exit 0.
     pub async fn stop(mut self) {
         self.process.terminate();
         self.process.expect_clean_exit();
