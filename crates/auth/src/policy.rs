@@ -498,6 +498,23 @@ impl AccessPolicy {
         }
     }
 
+    /// Deployment-wide upkeep that touches every organ's records (re-sealing personal data
+    /// under a new key): an admin of an organ at the top of the tree, not one of a department.
+    pub fn may_maintain_deployment(&self, p: &Principal) -> Result<(), Denied> {
+        self.may_administer(p)?;
+        if self.tree.parent(&p.org).is_some() {
+            return Err(Denied(format!(
+                "only an admin of the deployment's top organ may do this; {} is under {}",
+                p.org,
+                self.tree
+                    .parent(&p.org)
+                    .map(|o| o.id.as_str())
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
     /// Reading single cases at all.
     pub fn may_read_cases(&self, p: &Principal) -> Result<(), Denied> {
         if p.role == Role::Analyst {
@@ -734,6 +751,23 @@ mod tests {
                 ""
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn deployment_upkeep_is_for_the_top_organs_admin_alone() {
+        let p = policy();
+        assert!(
+            p.may_maintain_deployment(&who("shanxi.bureau", Role::Admin))
+                .is_ok()
+        );
+        let district = p
+            .may_maintain_deployment(&who("pingcheng.bureau", Role::Admin))
+            .unwrap_err();
+        assert!(district.0.contains("top organ"), "{district:?}");
+        assert!(
+            p.may_maintain_deployment(&who("shanxi.bureau", Role::Leader))
+                .is_err()
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Bearer tokens: HS256, an issuer, a capped lifetime, and an organ the tree knows. Errors say
 //! what is wrong with the token in words, never the JWT library's internals.
 
+use crate::keyring::{self, DEFAULT_KEY_ID, KeyRingError, NamedKey};
 use crate::{Principal, Role};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -28,6 +29,9 @@ struct Claims {
     #[serde(default)]
     scopes: Vec<String>,
     iss: String,
+    /// the deployment the token is for, when deployments name themselves
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
     /// optional here so that its absence gets our message, not serde's
     iat: Option<i64>,
     exp: i64,
@@ -41,39 +45,73 @@ pub enum AuthError {
     Malformed,
     #[error("token rejected: {0}")]
     Invalid(String),
-    #[error("token key must be at least 32 bytes")]
-    WeakKey,
+    #[error("token key {0:?} must be at least 32 bytes")]
+    WeakKey(String),
+    #[error("token keys: {0}")]
+    Ring(#[from] KeyRingError),
 }
 
-/// Signs and verifies HS256 tokens with one shared key.
+/// Signs with the first key of a ring and verifies with any of them, each token naming its
+/// key (`kid`), so that tokens issued before a rotation keep working until they expire.
 #[derive(Clone)]
 pub struct TokenKeys {
+    signing_id: String,
+    signing_secret: Vec<u8>,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
     max_ttl: chrono::Duration,
+    audience: Option<String>,
 }
 
 impl fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenKeys(..)")
+        let ids: Vec<&str> = self.decoding.iter().map(|(id, _)| id.as_str()).collect();
+        write!(
+            f,
+            "TokenKeys(signing {:?}, verifying {ids:?})",
+            self.signing_id
+        )
     }
 }
 
 impl TokenKeys {
+    /// One key, the ring's `default`.
     pub fn hs256(secret: &[u8]) -> Result<Self, AuthError> {
-        if secret.len() < 32 {
-            return Err(AuthError::WeakKey);
+        Self::from_ring(vec![NamedKey {
+            id: DEFAULT_KEY_ID.into(),
+            secret: secret.to_vec(),
+        }])
+    }
+
+    /// A ring as configured (`ID:SECRET …`, newest first; see [`crate::keyring`]).
+    pub fn parse(spec: &str) -> Result<Self, AuthError> {
+        Self::from_ring(keyring::parse(spec, |s| Ok(s.as_bytes().to_vec()))?)
+    }
+
+    /// The first key signs; every key verifies.
+    pub fn from_ring(keys: Vec<NamedKey>) -> Result<Self, AuthError> {
+        if let Some(weak) = keys.iter().find(|k| k.secret.len() < 32) {
+            return Err(AuthError::WeakKey(weak.id.clone()));
         }
+        let first = keys.first().ok_or(KeyRingError::Empty)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
         validation.leeway = 30;
+        // an audience is checked only where the deployment names itself (with_audience)
+        validation.validate_aud = false;
         Ok(Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            signing_id: first.id.clone(),
+            signing_secret: first.secret.clone(),
+            encoding: EncodingKey::from_secret(&first.secret),
+            decoding: keys
+                .iter()
+                .map(|k| (k.id.clone(), DecodingKey::from_secret(&k.secret)))
+                .collect(),
             validation,
             max_ttl: DEFAULT_MAX_TTL,
+            audience: None,
         })
     }
 
@@ -87,8 +125,39 @@ impl TokenKeys {
         self
     }
 
+    /// Tokens must name `audience` (this deployment) as their `aud`, and are issued so.
+    pub fn with_audience(mut self, audience: Option<String>) -> Self {
+        match &audience {
+            Some(a) => {
+                self.validation.validate_aud = true;
+                self.validation.set_audience(&[a]);
+                self.validation
+                    .set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
+            }
+            None => {
+                self.validation.validate_aud = false;
+                self.validation.aud = None;
+                self.validation
+                    .set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
+            }
+        }
+        self.audience = audience;
+        self
+    }
+
     pub fn max_ttl(&self) -> chrono::Duration {
         self.max_ttl
+    }
+
+    /// The id of the key that signs.
+    pub fn signing_id(&self) -> &str {
+        &self.signing_id
+    }
+
+    /// The signing key's secret, from which this deployment derives its other MACs (page
+    /// tokens).
+    pub fn signing_secret(&self) -> &[u8] {
+        &self.signing_secret
     }
 
     pub fn issue(&self, principal: &Principal, ttl: chrono::Duration) -> String {
@@ -99,10 +168,13 @@ impl TokenKeys {
             role: principal.role.as_str().to_owned(),
             scopes: principal.scopes.clone(),
             iss: ISSUER.into(),
+            aud: self.audience.clone(),
             iat: Some(now),
             exp: now + ttl.num_seconds(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing_id.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
             .expect("HS256 signing with a valid key cannot fail")
     }
 
@@ -110,13 +182,21 @@ impl TokenKeys {
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         // The header first: an algorithm the library does not even name ("none") fails to
         // parse as JSON, which would otherwise be reported as wrong claims.
-        if let Err(e) = jsonwebtoken::decode_header(token) {
-            return Err(AuthError::Invalid(match e.kind() {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| {
+            AuthError::Invalid(match e.kind() {
                 ErrorKind::Json(_) => "its header does not name HS256 as its algorithm".into(),
                 _ => "it is not a well-formed JWT".into(),
-            }));
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            })
+        })?;
+        // A token without a key id was issued before key ids: by the `default` key.
+        let kid = header.kid.as_deref().unwrap_or(DEFAULT_KEY_ID);
+        let Some((_, key)) = self.decoding.iter().find(|(id, _)| id == kid) else {
+            return Err(AuthError::Invalid(format!(
+                "it is signed with key {:?}, which this deployment does not hold (a retired key, or another deployment's); ask for a new token",
+                kid.chars().take(40).collect::<String>()
+            )));
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| AuthError::Invalid(explain(e.kind())))?;
         let c = data.claims;
         let now = chrono::Utc::now().timestamp();
@@ -165,6 +245,9 @@ fn explain(kind: &ErrorKind) -> String {
             "its signature does not match this deployment's token key".into()
         }
         ErrorKind::InvalidIssuer => format!("it was not issued by {ISSUER}"),
+        ErrorKind::InvalidAudience => {
+            "it is meant for another deployment (its \"aud\" claim names another)".into()
+        }
         ErrorKind::ImmatureSignature => "it is not valid yet (nbf)".into(),
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
             "it is not signed with HS256".into()
@@ -271,8 +354,96 @@ mod tests {
         assert!(err.contains("does not name HS256"), "{err}");
         assert!(matches!(
             TokenKeys::hs256(b"short"),
-            Err(AuthError::WeakKey)
+            Err(AuthError::WeakKey(id)) if id == "default"
         ));
+    }
+
+    const OLD: &str = "old-secret-old-secret-old-secret-old";
+    const NEW: &str = "new-secret-new-secret-new-secret-new";
+
+    #[test]
+    fn a_rotated_ring_verifies_old_tokens_until_the_old_key_is_dropped() {
+        let before = TokenKeys::parse(&format!("2026-05:{OLD}")).unwrap();
+        let old_token = before.issue(&clerk(), chrono::Duration::hours(1));
+        // A token issued before key ids: no kid, signed by the single (default) key.
+        let legacy = sign(
+            &serde_json::json!({
+                "sub": "x", "org": "pingcheng.bureau", "role": "clerk", "iss": ISSUER,
+                "iat": chrono::Utc::now().timestamp(), "exp": chrono::Utc::now().timestamp() + 60,
+            }),
+            OLD.as_bytes(),
+        );
+        assert!(
+            TokenKeys::hs256(OLD.as_bytes())
+                .unwrap()
+                .verify(&legacy)
+                .is_ok()
+        );
+
+        let rotated =
+            TokenKeys::parse(&format!("2026-11:{NEW} 2026-05:{OLD} default:{OLD}")).unwrap();
+        assert_eq!(rotated.signing_id(), "2026-11");
+        assert_eq!(rotated.verify(&old_token).unwrap(), clerk());
+        assert!(rotated.verify(&legacy).is_ok());
+        let new_token = rotated.issue(&clerk(), chrono::Duration::hours(1));
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("2026-11")
+        );
+        // the old deployment does not know the new key
+        let err = before.verify(&new_token).unwrap_err().to_string();
+        assert!(
+            err.contains("key \"2026-11\"") && err.contains("does not hold"),
+            "{err}"
+        );
+
+        let retired = TokenKeys::parse(&format!("2026-11:{NEW}")).unwrap();
+        assert!(retired.verify(&new_token).is_ok());
+        let err = retired.verify(&old_token).unwrap_err().to_string();
+        assert!(
+            err.contains("key \"2026-05\"") && err.contains("retired"),
+            "{err}"
+        );
+        // a token naming a key it was not signed with fails on the signature
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("2026-11".into());
+        let forged = jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({
+                "sub": "x", "org": "pingcheng.bureau", "role": "clerk", "iss": ISSUER,
+                "iat": chrono::Utc::now().timestamp(), "exp": chrono::Utc::now().timestamp() + 60,
+            }),
+            &EncodingKey::from_secret(OLD.as_bytes()),
+        )
+        .unwrap();
+        assert!(
+            rotated
+                .verify(&forged)
+                .unwrap_err()
+                .to_string()
+                .contains("signature does not match")
+        );
+    }
+
+    #[test]
+    fn a_deployment_that_names_itself_takes_only_tokens_for_it() {
+        let here = TokenKeys::dev().with_audience(Some("pingcheng".into()));
+        let there = TokenKeys::dev().with_audience(Some("yungang".into()));
+        let anywhere = TokenKeys::dev();
+        let t = here.issue(&clerk(), chrono::Duration::hours(1));
+        assert!(here.verify(&t).is_ok());
+        let err = there.verify(&t).unwrap_err().to_string();
+        assert!(err.contains("another deployment"), "{err}");
+        let err = here
+            .verify(&anywhere.issue(&clerk(), chrono::Duration::hours(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lacks the \"aud\" claim"), "{err}");
+        // a deployment that names none ignores the claim
+        assert!(anywhere.verify(&t).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod admin;
 mod cases;
 mod client;
 mod import;
+mod keys;
 mod output;
 mod petitioner;
 mod register;
@@ -132,6 +133,8 @@ enum Command {
     /// The holiday calendar (admin port).
     #[command(subcommand, after_help = "Example:\n  petition calendar reload")]
     Calendar(admin::CalendarCommand),
+    /// After a data key rotation: re-seal personal data under the new key (an admin).
+    Rekey(keys::Rekey),
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,6 +191,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Hotspots(a) => situation::hotspots(&conn, a, format).await,
         Command::Export(a) => situation::export(&conn, a).await,
         Command::Suggestion(c) => situation::suggestion(&conn, c, format).await,
+        Command::Rekey(a) => keys::rekey(&conn, a, format).await,
     }
 }
 

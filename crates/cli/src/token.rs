@@ -41,9 +41,13 @@ pub struct Issue {
     /// the longest lifetime the services accept (as they are configured)
     #[arg(long, env = "PETITION_TOKEN_MAX_TTL_HOURS", default_value_t = 168)]
     pub max_ttl_hours: i64,
-    /// the deployment's signing key (at least 32 bytes)
+    /// the deployment's token keys as the services take them (one secret of at least 32 bytes,
+    /// or `ID:SECRET …` newest first): the first signs, and the token names it
     #[arg(long, env = "PETITION_TOKEN_KEY", hide_env_values = true)]
     pub token_key: Option<String>,
+    /// the deployment's name, when its services check the audience (PETITION_TOKEN_AUDIENCE)
+    #[arg(long, env = "PETITION_TOKEN_AUDIENCE")]
+    pub audience: Option<String>,
     /// sign with the public development key, as a suite started with --dev checks
     #[arg(long)]
     pub dev: bool,
@@ -71,7 +75,7 @@ pub fn issue(a: &Issue) -> Result<String, Failure> {
     // The same rule as serving: the public key only when asked for, so that a token printed
     // for production is never one production refuses.
     let keys = match (&a.token_key, a.dev) {
-        (Some(k), _) => TokenKeys::hs256(k.as_bytes())
+        (Some(k), _) => TokenKeys::parse(k)
             .map_err(|e| Failure::usage(format!("--token-key (PETITION_TOKEN_KEY): {e}")))?,
         (None, true) => {
             eprintln!(
@@ -85,6 +89,7 @@ pub fn issue(a: &Issue) -> Result<String, Failure> {
             ));
         }
     };
+    let keys = keys.with_audience(a.audience.clone().filter(|a| !a.is_empty()));
     let principal = Principal {
         subject: a
             .subject

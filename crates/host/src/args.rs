@@ -46,7 +46,9 @@ pub struct CommonArgs {
         default_value = ""
     )]
     pub stream_prefix: String,
-    /// HS256 secret (>= 32 bytes) that signs bearer tokens
+    /// HS256 secrets (>= 32 bytes each) for bearer tokens: one secret, or `ID:SECRET …`
+    /// newest first when rotating (the first signs, all verify; drop an old one once its
+    /// tokens have expired)
     #[arg(
         long,
         global = true,
@@ -54,6 +56,10 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub token_key: Option<String>,
+    /// This deployment's name: tokens must carry it as their audience (`aud`), so that a token
+    /// for one district is refused at another that shares a key
+    #[arg(long, global = true, env = "PETITION_TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
     /// The longest lifetime a token may claim, in hours
     #[arg(
         long,
@@ -114,6 +120,7 @@ impl CommonArgs {
         c.redis_url = self.redis_url.clone().filter(|u| !u.is_empty());
         c.stream_prefix = self.stream_prefix.clone();
         c.token_key = self.token_key.clone().filter(|k| !k.is_empty());
+        c.token_audience = self.token_audience.clone().filter(|a| !a.is_empty());
         c.token_max_ttl = chrono::Duration::hours(self.token_max_ttl_hours);
         c.dev = self.dev;
         c.dev_clock = self.dev_clock.map(|t| t.to_utc());

@@ -49,6 +49,8 @@ pub struct HostConfig {
     /// prepended to every stream key (lets tests and deployments share one Redis)
     pub stream_prefix: String,
     pub token_key: Option<String>,
+    /// this deployment's name, which every token must carry as its audience
+    pub token_audience: Option<String>,
     pub token_max_ttl: chrono::Duration,
     /// allow built-in development keys
     pub dev: bool,
@@ -80,6 +82,7 @@ impl HostConfig {
             redis_url: None,
             stream_prefix: String::new(),
             token_key: None,
+            token_audience: None,
             token_max_ttl: chrono::Duration::days(7),
             dev: false,
             dev_clock: None,
@@ -253,17 +256,21 @@ impl Host {
             (None, Some(c)) => c,
             (None, None) => Arc::new(SystemClock),
         };
-        let secret = match (&cfg.token_key, cfg.dev) {
-            (Some(k), _) => k.as_bytes().to_vec(),
+        let tokens = match (&cfg.token_key, cfg.dev) {
+            (Some(ring), _) => TokenKeys::parse(ring)?,
             (None, true) => {
                 tracing::warn!(
                     "DEVELOPMENT RUN: bearer tokens are checked against the public built-in dev key"
                 );
-                petition_auth::DEV_TOKEN_KEY.to_vec()
+                TokenKeys::dev()
             }
             (None, false) => return Err(StartError::NoTokenKey),
         };
-        let tokens = Arc::new(TokenKeys::hs256(&secret)?.with_max_ttl(cfg.token_max_ttl));
+        let tokens = Arc::new(
+            tokens
+                .with_max_ttl(cfg.token_max_ttl)
+                .with_audience(cfg.token_audience.clone()),
+        );
         let data_lock = match &cfg.database_url {
             None => Some(DataDirLock::take(&cfg.data_dir)?),
             Some(_) => None,
@@ -287,7 +294,7 @@ impl Host {
         }
         .merge(calendar::routes(reference.calendar.clone(), clock.clone()));
         let mut host = Self {
-            page_tokens: PageTokens::new(&secret),
+            page_tokens: PageTokens::new(tokens.signing_secret()),
             cfg,
             clock,
             sim_clock,

@@ -242,15 +242,17 @@ impl IntakeGrpc {
         p: &Principal,
         valid: &ValidPetition,
     ) -> Result<StoredFlags, Status> {
+        // under every key: a petitioner hashed before a rotation is still the same person
         let id_hashes: Vec<Vec<u8>> = valid
             .petitioners
             .iter()
             .filter_map(|vp| {
                 Some(
                     self.cipher
-                        .id_hash(vp.id_type?.as_str(), vp.id_number.as_deref()?),
+                        .id_hashes(vp.id_type?.as_str(), vp.id_number.as_deref()?),
                 )
             })
+            .flatten()
             .collect();
         let mut priors = self
             .store
@@ -426,6 +428,28 @@ impl IntakeService for IntakeGrpc {
         Ok(Response::new(out))
     }
 
+    async fn rekey_personal_data(
+        &self,
+        request: Request<pb::RekeyPersonalDataRequest>,
+    ) -> Result<Response<pb::RekeyPersonalDataResponse>, Status> {
+        let p = principal(&request)?.clone();
+        self.shared
+            .access
+            .may_maintain_deployment(&p)
+            .map_err(denied)?;
+        let r = crate::rekey::run(&self.store, &self.cipher)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::RekeyPersonalDataResponse {
+            key_id: r.key_id,
+            petitioners_resealed: r.petitioners_resealed,
+            accusations_resealed: r.accusations_resealed,
+            already_current: r.already_current,
+            unreadable: r.unreadable,
+            unreadable_cases: r.unreadable_cases,
+        }))
+    }
+
     async fn get_case(
         &self,
         request: Request<pb::GetCaseRequest>,
@@ -583,7 +607,7 @@ impl IntakeService for IntakeGrpc {
         tracing::info!(target: "audit", subject = %p.subject, org = %p.org, "petitioner history looked up");
         let filter = CaseFilter {
             scope: self.shared.access.list_scope(&p),
-            petitioner: Some(self.cipher.id_hash(id_type.as_str(), &number)),
+            petitioner: Some(self.cipher.id_hashes(id_type.as_str(), &number)),
             ..CaseFilter::default()
         };
         let bound = binding(

@@ -10,6 +10,7 @@ pub mod events;
 pub mod handlers;
 pub mod import;
 pub mod registrar;
+pub mod rekey;
 pub mod store;
 
 use crate::crypto::{CryptoError, DEV_DATA_KEY, PersonalDataCipher};

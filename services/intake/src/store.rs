@@ -150,8 +150,8 @@ pub struct CaseFilter {
     pub only_repeat: bool,
     pub received_from: Option<DateTime<Utc>>,
     pub received_to: Option<DateTime<Utc>>,
-    /// only the cases this identity (keyed hash) took part in
-    pub petitioner: Option<Vec<u8>>,
+    /// only the cases this identity took part in: its keyed hashes, one under each data key
+    pub petitioner: Option<Vec<Vec<u8>>>,
 }
 
 /// Keyset pagination: newest first by `(received_at, id)`.
@@ -283,6 +283,28 @@ fn push_in(q: &mut Sql, column: &str, values: &[String]) {
         .push(" IN (")
         .bind_list(values.iter().cloned())
         .push(")");
+}
+
+/// A petitioner's sealed fields as `rekey` reads and rewrites them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedPetitioner {
+    pub case_id: String,
+    pub ordinal: i64,
+    pub case_number: Option<String>,
+    /// as stored (`IdType::as_str`), the text the identity hash is keyed on
+    pub id_type: Option<String>,
+    pub id_hash: Option<Vec<u8>>,
+    pub id_number_sealed: Option<Vec<u8>>,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub address_sealed: Option<Vec<u8>>,
+}
+
+/// An accused person's sealed name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedAccusation {
+    pub case_id: String,
+    pub case_number: Option<String>,
+    pub name_sealed: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -667,6 +689,101 @@ impl IntakeStore {
             .collect()
     }
 
+    /// Petitioners after `after` (case id, ordinal) in key order, `limit` of them.
+    pub async fn sealed_petitioners(
+        &self,
+        after: Option<(&str, i64)>,
+        limit: i64,
+    ) -> Result<Vec<SealedPetitioner>, StoreError> {
+        let (case_id, ordinal) = after.unwrap_or(("", -1));
+        let rows = sqlx::query(
+            "SELECT p.case_id, p.ordinal, c.case_number, p.id_type, p.id_hash, \
+             p.id_number_sealed, p.phone_sealed, p.address_sealed \
+             FROM petitioners p JOIN cases c ON c.id = p.case_id \
+             WHERE p.case_id > $1 OR (p.case_id = $1 AND p.ordinal > $2) \
+             ORDER BY p.case_id, p.ordinal LIMIT $3",
+        )
+        .bind(case_id)
+        .bind(ordinal)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedPetitioner {
+                    case_id: r.text("case_id")?,
+                    ordinal: r.int("ordinal")?,
+                    case_number: r.opt_text("case_number")?,
+                    id_type: r.opt_text("id_type")?,
+                    id_hash: r.opt_bytes("id_hash")?,
+                    id_number_sealed: r.opt_bytes("id_number_sealed")?,
+                    phone_sealed: r.opt_bytes("phone_sealed")?,
+                    address_sealed: r.opt_bytes("address_sealed")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes re-sealed petitioners, in one transaction.
+    pub async fn reseal_petitioners(&self, rows: &[SealedPetitioner]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        for p in rows {
+            sqlx::query(
+                "UPDATE petitioners SET id_hash = $1, id_number_sealed = $2, phone_sealed = $3, \
+                 address_sealed = $4 WHERE case_id = $5 AND ordinal = $6",
+            )
+            .bind(p.id_hash.clone())
+            .bind(p.id_number_sealed.clone())
+            .bind(p.phone_sealed.clone())
+            .bind(p.address_sealed.clone())
+            .bind(&p.case_id)
+            .bind(p.ordinal)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Cases with an accused person's name, after case id `after`, `limit` of them.
+    pub async fn sealed_accusations(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SealedAccusation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, case_number, accused_name_sealed FROM cases \
+             WHERE accused_name_sealed IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedAccusation {
+                    case_id: r.text("id")?,
+                    case_number: r.opt_text("case_number")?,
+                    name_sealed: r.bytes("accused_name_sealed")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes re-sealed accused names, in one transaction.
+    pub async fn reseal_accusations(&self, rows: &[SealedAccusation]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        for a in rows {
+            sqlx::query("UPDATE cases SET accused_name_sealed = $1 WHERE id = $2")
+                .bind(a.name_sealed.clone())
+                .bind(&a.case_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A case with its petitioners and its timeline.
     pub async fn get_case(&self, key: &CaseKey) -> Result<Option<CaseRecord>, StoreError> {
         let (column, value) = match key {
@@ -764,10 +881,16 @@ impl IntakeStore {
         if let Some(t) = filter.received_to {
             q.push(" AND received_at < ").bind(micros(t));
         }
-        if let Some(h) = &filter.petitioner {
-            q.push(" AND id IN (SELECT case_id FROM petitioners WHERE id_hash = ")
-                .bind(h.clone())
-                .push(")");
+        match &filter.petitioner {
+            None => {}
+            Some(hashes) if hashes.is_empty() => {
+                q.push(" AND 1 = 0");
+            }
+            Some(hashes) => {
+                q.push(" AND id IN (SELECT case_id FROM petitioners WHERE id_hash IN (")
+                    .bind_list(hashes.iter().cloned())
+                    .push("))");
+            }
         }
         q.page(
             "received_at",

@@ -502,7 +502,7 @@ async fn prior_cases_match_person_and_matter(h: Harness) {
         .store
         .list_cases(
             &CaseFilter {
-                petitioner: Some(b"hash-wang".to_vec()),
+                petitioner: Some(vec![b"hash-wang".to_vec(), b"hash-wang-old-key".to_vec()]),
                 ..Default::default()
             },
             None,

@@ -111,7 +111,7 @@ async fn run(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let keys = match &args.token_key {
-        Some(k) => TokenKeys::hs256(k.as_bytes())?,
+        Some(k) => TokenKeys::parse(k)?,
         None => TokenKeys::dev(),
     };
     let clerk = Principal {
