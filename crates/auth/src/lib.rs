@@ -10,7 +10,7 @@ pub mod policy;
 pub mod token;
 
 pub use policy::{AccessPolicy, CaseFacts, CaseView, Denied, Duty, FigureScope, ListScope, Scope};
-pub use token::{AuthError, AuthInterceptor, DEV_TOKEN_KEY, TokenKeys};
+pub use token::{AuthError, AuthInterceptor, ClientCertificate, DEV_TOKEN_KEY, TokenKeys};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

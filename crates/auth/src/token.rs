@@ -262,17 +262,59 @@ fn explain(kind: &ErrorKind) -> String {
     }
 }
 
+/// The names a caller proved with a TLS client certificate its deployment's client CA signed
+/// (mutual TLS): the subject's common name and its DNS and URI alternative names. The server
+/// puts it in a call's extensions; it is absent on a connection without a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub names: Vec<String>,
+}
+
 /// Rejects calls without a valid token, or whose organ the organisation tree does not know,
-/// and stores the principal in the request extensions.
+/// and stores the principal in the request extensions. Where mutual TLS is on, an upstream
+/// system's token counts only over a connection whose client certificate names that system: a
+/// token alone, copied off a clerk's machine, registers nothing as the city platform.
 #[derive(Clone, Debug)]
 pub struct AuthInterceptor {
     keys: Arc<TokenKeys>,
     tree: Arc<OrgTree>,
+    upstream_needs_certificate: bool,
 }
 
 impl AuthInterceptor {
     pub fn new(keys: Arc<TokenKeys>, tree: Arc<OrgTree>) -> Self {
-        Self { keys, tree }
+        Self {
+            keys,
+            tree,
+            upstream_needs_certificate: false,
+        }
+    }
+
+    /// Upstream systems must present a client certificate naming their `source_system`.
+    pub fn with_upstream_certificates(mut self, required: bool) -> Self {
+        self.upstream_needs_certificate = required;
+        self
+    }
+
+    fn check_certificate(&self, p: &Principal, request: &Request<()>) -> Result<(), Status> {
+        if !self.upstream_needs_certificate || p.role != Role::Upstream {
+            return Ok(());
+        }
+        let shown = |s: &str| s.chars().take(60).collect::<String>();
+        match request.extensions().get::<ClientCertificate>() {
+            None => Err(Status::unauthenticated(format!(
+                "an upstream system's token needs mutual TLS here: connect with the client certificate issued to {:?}",
+                shown(&p.subject)
+            ))),
+            Some(c) if !c.names.iter().any(|n| n == &p.subject) => {
+                Err(Status::unauthenticated(format!(
+                    "the client certificate names {:?}, not {:?}, the system the token is for",
+                    c.names.iter().map(|n| shown(n)).collect::<Vec<_>>(),
+                    shown(&p.subject)
+                )))
+            }
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -284,6 +326,7 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 p.org.chars().take(60).collect::<String>()
             ))),
             Ok(p) => {
+                self.check_certificate(&p, &request)?;
                 request.extensions_mut().insert(p);
                 Ok(request)
             }
@@ -520,6 +563,46 @@ mod tests {
         assert!(
             err.message()
                 .contains("not in this deployment's organisation tree")
+        );
+    }
+
+    #[test]
+    fn where_mutual_tls_is_on_an_upstream_token_needs_its_certificate() {
+        let keys = Arc::new(TokenKeys::dev());
+        let hotline = Principal {
+            subject: "datong.12345".into(),
+            org: "pingcheng.bureau".into(),
+            role: Role::Upstream,
+            scopes: vec![],
+        };
+        let call = |i: &mut AuthInterceptor, p: &Principal, cert: Option<&str>| {
+            let mut req = Request::new(());
+            let t = keys.issue(p, chrono::Duration::hours(1));
+            req.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+            if let Some(name) = cert {
+                req.extensions_mut().insert(ClientCertificate {
+                    names: vec![name.to_owned()],
+                });
+            }
+            i.call(req).map(|_| ())
+        };
+        let mut plain = AuthInterceptor::new(keys.clone(), tree());
+        assert!(
+            call(&mut plain, &hotline, None).is_ok(),
+            "without mutual TLS a token suffices"
+        );
+        let mut mutual =
+            AuthInterceptor::new(keys.clone(), tree()).with_upstream_certificates(true);
+        let err = call(&mut mutual, &hotline, None).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert!(err.message().contains("mutual TLS"), "{err}");
+        let err = call(&mut mutual, &hotline, Some("yungang.hotline")).unwrap_err();
+        assert!(err.message().contains("yungang.hotline"), "{err}");
+        assert!(call(&mut mutual, &hotline, Some("datong.12345")).is_ok());
+        assert!(
+            call(&mut mutual, &clerk(), None).is_ok(),
+            "staff need no certificate"
         );
     }
 }

@@ -2,9 +2,67 @@
 //! exit code each failure means.
 
 use petition_proto::v1 as pb;
+use std::path::PathBuf;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// TLS to a suite that serves it: the CA that signed its certificate, and the client
+/// certificate of an upstream system where mutual TLS is on.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// the CA certificate (PEM) that signed the suite's certificate: connect over TLS
+    #[arg(long, env = "PETITION_TLS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// this client's certificate (PEM), for mutual TLS (an upstream system)
+    #[arg(
+        long,
+        env = "PETITION_TLS_CLIENT_CERT",
+        global = true,
+        requires = "tls_client_key"
+    )]
+    pub tls_client_cert: Option<PathBuf>,
+    /// its private key (PEM)
+    #[arg(
+        long,
+        env = "PETITION_TLS_CLIENT_KEY",
+        global = true,
+        requires = "tls_client_cert"
+    )]
+    pub tls_client_key: Option<PathBuf>,
+    /// the name the suite's certificate is for, when not the host of --addr
+    #[arg(long, env = "PETITION_TLS_DOMAIN", global = true)]
+    pub tls_domain: Option<String>,
+}
+
+impl TlsArgs {
+    fn client_config(&self) -> Result<Option<ClientTlsConfig>, Failure> {
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path)
+                .map_err(|e| Failure::usage(format!("{flag} {}: {e}", path.display())))
+        };
+        let Some(ca) = &self.tls_ca else {
+            if self.tls_client_cert.is_some() {
+                return Err(Failure::usage(
+                    "--tls-client-cert: give --tls-ca (PETITION_TLS_CA) too, to connect over TLS",
+                ));
+            }
+            return Ok(None);
+        };
+        let mut config =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+        if let (Some(cert), Some(key)) = (&self.tls_client_cert, &self.tls_client_key) {
+            config = config.identity(Identity::from_pem(
+                read("--tls-client-cert", cert)?,
+                read("--tls-client-key", key)?,
+            ));
+        }
+        if let Some(domain) = &self.tls_domain {
+            config = config.domain_name(domain.clone());
+        }
+        Ok(Some(config))
+    }
+}
 
 /// What went wrong, with the process exit code it means (documented in `--help`).
 #[derive(Debug)]
@@ -47,6 +105,11 @@ impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Self {
         use tonic::Code;
         let (exit, what, hint) = match s.code() {
+            Code::Unauthenticated if s.message().contains("client certificate") => (
+                EXIT_AUTH,
+                "not signed in",
+                "\n  give --tls-client-cert and --tls-client-key (PETITION_TLS_CLIENT_CERT, PETITION_TLS_CLIENT_KEY): the certificate issued to this system",
+            ),
             Code::Unauthenticated => (
                 EXIT_AUTH,
                 "not signed in",
@@ -98,17 +161,27 @@ pub struct Conn {
 
 impl Conn {
     /// Connects lazily: a service that is down is reported by the first call, with its code.
-    pub fn open(addr: &str, token: Option<&str>) -> Result<Self, Failure> {
+    pub fn open(addr: &str, token: Option<&str>, tls: &TlsArgs) -> Result<Self, Failure> {
+        let scheme = if tls.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = if addr.contains("://") {
             addr.to_owned()
         } else {
-            format!("http://{addr}")
+            format!("{scheme}://{addr}")
         };
-        let endpoint = Endpoint::from_shared(url).map_err(|e| {
+        let mut endpoint = Endpoint::from_shared(url).map_err(|e| {
             Failure::usage(format!(
                 "--addr (PETITION_ADDR): {addr:?} is not an address: {e}"
             ))
         })?;
+        if let Some(config) = tls.client_config()? {
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| Failure::usage(format!("--tls-ca: {e}")))?;
+        }
         // No overall timeout: an import streams for as long as its segment takes.
         let channel = endpoint
             .connect_timeout(Duration::from_secs(5))

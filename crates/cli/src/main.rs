@@ -64,6 +64,8 @@ struct Cli {
         global = true
     )]
     admin: String,
+    #[command(flatten)]
+    tls: client::TlsArgs,
     /// table for people, json for scripts
     #[arg(long, short, value_enum, default_value_t = Format::Table, global = true)]
     output: Format,
@@ -166,7 +168,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Calendar(c) => return admin::calendar(&cli.admin, c).await,
         _ => {}
     }
-    let conn = Conn::open(&cli.addr, cli.token.as_deref())?;
+    let conn = Conn::open(&cli.addr, cli.token.as_deref(), &cli.tls)?;
     match &cli.command {
         Command::Token(_) | Command::Clock(_) | Command::Calendar(_) => Ok(()),
         Command::Register(a) => {

@@ -56,6 +56,21 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub token_key: Option<String>,
+    /// TLS on the gRPC port: the server's certificate chain (PEM); with --tls-key
+    #[arg(long, global = true, env = "PETITION_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM)
+    #[arg(long, global = true, env = "PETITION_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: the CA (PEM) whose client certificates are accepted; upstream systems must
+    /// then present one naming their source_system
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
     /// This deployment's name: tokens must carry it as their audience (`aud`), so that a token
     /// for one district is refused at another that shares a key
     #[arg(long, global = true, env = "PETITION_TOKEN_AUDIENCE")]
@@ -121,6 +136,14 @@ impl CommonArgs {
         c.stream_prefix = self.stream_prefix.clone();
         c.token_key = self.token_key.clone().filter(|k| !k.is_empty());
         c.token_audience = self.token_audience.clone().filter(|a| !a.is_empty());
+        c.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            }),
+            _ => None,
+        };
         c.token_max_ttl = chrono::Duration::hours(self.token_max_ttl_hours);
         c.dev = self.dev;
         c.dev_clock = self.dev_clock.map(|t| t.to_utc());

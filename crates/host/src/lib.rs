@@ -14,6 +14,7 @@ pub mod args;
 pub mod calendar;
 pub mod files;
 mod serve;
+pub mod tls;
 
 pub use args::{Binary, Cli, CommonArgs, HostCommand, parse};
 
@@ -52,6 +53,8 @@ pub struct HostConfig {
     /// this deployment's name, which every token must carry as its audience
     pub token_audience: Option<String>,
     pub token_max_ttl: chrono::Duration,
+    /// TLS on the gRPC port (mutual with a client CA); plain HTTP/2 without
+    pub tls: Option<tls::TlsFiles>,
     /// allow built-in development keys
     pub dev: bool,
     /// development only: start a simulated clock here
@@ -84,6 +87,7 @@ impl HostConfig {
             token_key: None,
             token_audience: None,
             token_max_ttl: chrono::Duration::days(7),
+            tls: None,
             dev: false,
             dev_clock: None,
             config_dir: None,
@@ -118,6 +122,8 @@ pub enum StartError {
     NoTokenKey,
     #[error("token key: {0}")]
     TokenKey(#[from] petition_auth::AuthError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("reference data: {0}")]
     Reference(#[from] ReferenceError),
     #[error("database: {0}")]
@@ -181,6 +187,8 @@ pub struct Host {
     workers: Vec<JoinHandle<()>>,
     admin_routes: axum::Router,
     data_lock: Option<DataDirLock>,
+    /// read at start, so that a missing or malformed file stops the start with its name
+    tls_config: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// The embedded default's claim on its data directory, held while the process runs: two
@@ -271,6 +279,7 @@ impl Host {
                 .with_max_ttl(cfg.token_max_ttl)
                 .with_audience(cfg.token_audience.clone()),
         );
+        let tls_config = cfg.tls.as_ref().map(tls::server_config).transpose()?;
         let data_lock = match &cfg.database_url {
             None => Some(DataDirLock::take(&cfg.data_dir)?),
             Some(_) => None,
@@ -311,6 +320,7 @@ impl Host {
             workers: Vec::new(),
             admin_routes,
             data_lock,
+            tls_config,
         };
         let (live, clock, poll) = (
             host.reference.calendar.clone(),
@@ -440,6 +450,9 @@ impl Host {
     /// The interceptor that authenticates every call of a service.
     pub fn auth(&self) -> AuthInterceptor {
         AuthInterceptor::new(self.tokens.clone(), self.reference.tree.clone())
+            .with_upstream_certificates(
+                self.cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            )
     }
 
     /// Serves `svc` (already wrapped in `auth()`) on this host's gRPC port.

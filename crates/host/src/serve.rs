@@ -177,24 +177,61 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
     }
 
     let mut stop = stop_rx;
-    let server = tokio::spawn(async move {
-        let listener = listener.tap_io(|tcp| {
-            // Replies written in several pieces must not wait for a delayed ACK.
-            let _ = tcp.set_nodelay(true);
-        });
-        let stopping = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stopping)
-            .await
-        {
-            tracing::error!(error = %e, "gRPC server failed");
+    let stopping = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let server = match host.tls_config.clone() {
+        None => tokio::spawn(async move {
+            let listener = listener.tap_io(|tcp| {
+                // Replies written in several pieces must not wait for a delayed ACK.
+                let _ = tcp.set_nodelay(true);
+            });
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopping)
+                .await
+            {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        }),
+        Some(config) => {
+            let listener = crate::tls::TlsListener::new(listener, config).map_err(|source| {
+                StartError::Listen {
+                    addr: grpc_addr,
+                    source,
+                }
+            })?;
+            // The certificate the connection proved goes with each call to the access check.
+            let router = router.layer(axum::middleware::from_fn(
+                |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                    let client = req
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<crate::tls::TlsPeer>>()
+                        .and_then(|peer| peer.0.client.clone());
+                    if let Some(c) = client {
+                        req.extensions_mut().insert(c);
+                    }
+                    next.run(req).await
+                },
+            ));
+            tokio::spawn(async move {
+                let service = router.into_make_service_with_connect_info::<crate::tls::TlsPeer>();
+                if let Err(e) = axum::serve(listener, service)
+                    .with_graceful_shutdown(stopping)
+                    .await
+                {
+                    tracing::error!(error = %e, "gRPC server failed");
+                }
+            })
         }
-    });
+    };
+    let tls = match &host.cfg.tls {
+        None => "off",
+        Some(t) if t.client_ca.is_some() => "mutual",
+        Some(_) => "on",
+    };
     match &admin {
         Some((admin_addr, _)) => {
-            tracing::info!(%grpc_addr, %admin_addr, services = ?served, "serving")
+            tracing::info!(%grpc_addr, %admin_addr, services = ?served, tls, "serving")
         }
         None => tracing::info!(%grpc_addr, services = ?served, "serving; no admin port"),
     }
