@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "events.proto",
         "intake.proto",
         "analytics.proto",
+        "audit.proto",
     ]
     .map(|f| proto_root.join("petition/v1").join(f));
     let fds = protox::compile(&files, [&proto_root])?;

@@ -152,6 +152,7 @@ pub type Intake = pb::intake_service_client::IntakeServiceClient<Authed>;
 pub type Routing = pb::routing_service_client::RoutingServiceClient<Authed>;
 pub type Supervision = pb::supervision_service_client::SupervisionServiceClient<Authed>;
 pub type Analytics = pb::analytics_service_client::AnalyticsServiceClient<Authed>;
+pub type Audit = pb::audit_service_client::AuditServiceClient<Authed>;
 
 /// A connection to the suite, or to the services behind one address.
 pub struct Conn {
@@ -193,6 +194,13 @@ impl Conn {
             })?)),
         };
         Ok(Self { channel, bearer })
+    }
+
+    pub fn audit(&self) -> Audit {
+        pb::audit_service_client::AuditServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
     }
 
     pub fn intake(&self) -> Intake {

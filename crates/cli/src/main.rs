@@ -3,6 +3,7 @@
 //! scripts, and exits with a code that says what happened.
 
 mod admin;
+mod audit;
 mod cases;
 mod client;
 mod import;
@@ -33,7 +34,8 @@ Exit codes:
   3  not signed in, or not allowed: check PETITION_TOKEN and its organ and role
   4  not found, or not within your reach
   5  refused: the request breaks a rule; the message names the field and the rule (an
-     import: some rows were refused, each in the rejected file with its reason)
+     import: some rows were refused, each in the rejected file with its reason; audit
+     verify: a chain is broken, at the entry named)
   6  the service cannot be reached, is busy, or the call was interrupted: try again
   7  --wait gave up before the case got there";
 
@@ -137,6 +139,9 @@ enum Command {
     Calendar(admin::CalendarCommand),
     /// After a data key rotation: re-seal personal data under the new key (an admin).
     Rekey(keys::Rekey),
+    /// The audit log: verify the chains, read a case's or an actor's entries (an admin).
+    #[command(subcommand, after_help = "Example:\n  petition audit verify")]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +199,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Export(a) => situation::export(&conn, a).await,
         Command::Suggestion(c) => situation::suggestion(&conn, c, format).await,
         Command::Rekey(a) => keys::rekey(&conn, a, format).await,
+        Command::Audit(c) => audit::run(&conn, c, format).await,
     }
 }
 

@@ -3,42 +3,8 @@
 
 mod common;
 
+use common::{Cli, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-struct Cli {
-    grpc: std::net::SocketAddr,
-    dir: std::path::PathBuf,
-}
-
-impl Cli {
-    fn run(&self, token: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_petition"))
-            .args(args)
-            .current_dir(&self.dir)
-            .env("PETITION_ADDR", self.grpc.to_string())
-            .env("PETITION_TOKEN", token)
-            .output()
-            .unwrap()
-    }
-
-    fn token(&self, org: &str, role: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_petition"))
-            .args(["token", "issue", "--dev", "--org", org, "--role", role])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_hotspots_and_suggestions_from_the_command_line() {

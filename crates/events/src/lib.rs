@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 pub use apply::{Apply, ApplyError, Transactional};
 pub use inproc::InProcessBus;
-pub use outbox::{EntryId, EventSink, Outbox, OutboxMessage, OutboxRow, Published};
+pub use outbox::{Actor, EntryId, EventSink, Outbox, OutboxMessage, OutboxRow, Published};
 pub use redis_bus::{ConsumerConfig, RedisSink, run_redis_consumer};
 pub use relay::{Relay, RelayConfig, RelayWake};
 pub use streams::{Stream, event_type, group};
@@ -149,6 +149,7 @@ pub fn to_outbox(stream: Stream, envelope: &EventEnvelope) -> OutboxMessage {
         event_id: Uuid::parse_str(&envelope.event_id).unwrap_or_else(|_| Uuid::now_v7()),
         stream: stream.as_str().to_owned(),
         payload: envelope.encode_to_vec(),
+        actor: outbox::Actor::default(),
     }
 }
 

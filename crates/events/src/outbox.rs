@@ -47,22 +47,67 @@ pub fn migrator(dialect: Dialect) -> Migrator {
 
 /// Brings a service's database up to date, in the one order every host and test uses: the
 /// outbox tables, the service's own migrations, then the shared applied-request table (after
-/// the service's, which may have created it before it was shared).
+/// the service's, which may have created it before it was shared), then the audit log.
 pub async fn migrate_service(
     db: &petition_storage::Db,
     service: &Migrator,
 ) -> Result<(), petition_storage::StorageError> {
     db.migrate(&migrator(db.dialect())).await?;
     db.migrate(service).await?;
-    db.migrate(&petition_storage::requests::migrator()).await
+    db.migrate(&petition_storage::requests::migrator()).await?;
+    db.migrate(&petition_audit::migrator(db.dialect())).await
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OutboxMessage {
     pub event_id: Uuid,
     /// the stream's name (the Redis key without any prefix)
     pub stream: String,
     pub payload: Vec<u8>,
+    /// who made the change, for the audit log; nobody for what a service does on its own
+    pub actor: Actor,
+}
+
+/// A person or system that made a change: the principal's subject and organ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub subject: String,
+    pub organ: String,
+}
+
+impl OutboxMessage {
+    /// The same message, recorded in the audit log as `subject`'s (of `organ`) doing.
+    pub fn by(mut self, subject: &str, organ: &str) -> Self {
+        self.actor = Actor {
+            subject: subject.to_owned(),
+            organ: organ.to_owned(),
+        };
+        self
+    }
+
+    /// The audit log's record of this change: the event's type, case and time, and who made it
+    /// (the producing service when nobody did).
+    fn audit_entry(&self) -> petition_audit::Entry {
+        use prost::Message;
+        let envelope =
+            petition_proto::v1::EventEnvelope::decode(self.payload.as_slice()).unwrap_or_default();
+        let at = envelope
+            .occurred_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .unwrap_or_else(wall_clock);
+        petition_audit::Entry {
+            at,
+            actor: if self.actor.subject.is_empty() {
+                envelope.producer
+            } else {
+                self.actor.subject.clone()
+            },
+            organ: self.actor.organ.clone(),
+            action: envelope.r#type,
+            case_id: envelope.case_id,
+            detail: format!("event {}", self.event_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +235,8 @@ impl Outbox {
         .bind(micros(at))
         .execute(&mut **tx)
         .await?;
-        Ok(())
+        // every change a service makes writes an event: its audit entry goes with it
+        petition_audit::append(tx, &[msg.audit_entry()]).await
     }
 
     /// Writes every message of `msgs` in the caller's transaction, many rows per statement: for
@@ -214,7 +260,8 @@ impl Outbox {
             }
             q.build().execute(&mut **tx).await?;
         }
-        Ok(())
+        let entries: Vec<_> = msgs.iter().map(OutboxMessage::audit_entry).collect();
+        petition_audit::append(tx, &entries).await
     }
 
     /// Publishes up to `limit` of the oldest unpublished rows and marks them; returns how many

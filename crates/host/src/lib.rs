@@ -11,6 +11,7 @@
 //! consumers, flush every outbox until all are quiet.
 
 pub mod args;
+mod audit;
 pub mod calendar;
 pub mod files;
 mod serve;
@@ -189,6 +190,8 @@ pub struct Host {
     data_lock: Option<DataDirLock>,
     /// read at start, so that a missing or malformed file stops the start with its name
     tls_config: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// each service's database, whose audit log this host chains and serves
+    audited: std::sync::Mutex<Vec<(&'static str, Db)>>,
 }
 
 /// The embedded default's claim on its data directory, held while the process runs: two
@@ -321,6 +324,7 @@ impl Host {
             admin_routes,
             data_lock,
             tls_config,
+            audited: std::sync::Mutex::new(Vec::new()),
         };
         let (live, clock, poll) = (
             host.reference.calendar.clone(),
@@ -346,6 +350,10 @@ impl Host {
         let url = self.cfg.database_url_for(schema);
         let db = Db::connect(&url, schema, self.cfg.pg_max_connections).await?;
         petition_events::outbox::migrate_service(&db, migrator).await?;
+        self.audited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((schema, db.clone()));
         Ok(db)
     }
 

@@ -69,6 +69,31 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
         let stop = host.stop_work.subscribe();
         host.workers.push(tokio::spawn(relay.clone().run(stop)));
     }
+    // Each service's audit log: chained here, served on this port.
+    let chains: Vec<_> =
+        std::mem::take(&mut *host.audited.lock().unwrap_or_else(|e| e.into_inner()));
+    for (schema, db) in &chains {
+        let stop = host.stop_work.subscribe();
+        host.workers.push(tokio::spawn(petition_audit::run_chainer(
+            db.clone(),
+            schema,
+            crate::audit::CHAIN_EVERY,
+            crate::audit::ANCHOR_EVERY,
+            stop,
+        )));
+    }
+    if !chains.is_empty() {
+        let grpc = crate::audit::AuditGrpc {
+            chains: Arc::new(chains),
+            policy: host.policy.clone(),
+        };
+        let auth = host.auth();
+        host.add_service(
+            petition_proto::v1::audit_service_server::AuditServiceServer::with_interceptor(
+                grpc, auth,
+            ),
+        );
+    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut names: Vec<String> = host.served.iter().map(|s| s.to_string()).collect();

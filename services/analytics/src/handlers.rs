@@ -333,9 +333,21 @@ impl AnalyticsService for AnalyticsGrpc {
             old.recorded_at = now;
             old
         };
+        let audit = petition_audit::Entry {
+            at: now,
+            actor: p.subject.clone(),
+            organ: p.org.clone(),
+            action: if r.id.trim().is_empty() {
+                "suggestion recorded".into()
+            } else {
+                "suggestion answered".into()
+            },
+            case_id: String::new(),
+            detail: format!("suggestion {}", row.id),
+        };
         self.figures
             .store
-            .save_suggestion(&row)
+            .save_suggestion(&row, &audit)
             .await
             .map_err(store_status)?;
         Ok(Response::new(suggestion_to_pb(&row)))

@@ -616,7 +616,12 @@ impl AnalyticsStore {
         })
     }
 
-    pub async fn save_suggestion(&self, s: &SuggestionRow) -> Result<()> {
+    /// Writes a suggestion (recorded or answered) and its audit entry, together.
+    pub async fn save_suggestion(
+        &self,
+        s: &SuggestionRow,
+        audit: &petition_audit::Entry,
+    ) -> Result<()> {
         let mut q = Sql::new(
             "INSERT INTO suggestions (id, organ, made_on, made_month, addressee, title, body, adoption, outcome, recorded_at) VALUES (",
         );
@@ -642,7 +647,10 @@ impl AnalyticsStore {
             .push(
                 ") ON CONFLICT (id) DO UPDATE SET adoption = excluded.adoption, outcome = excluded.outcome, recorded_at = excluded.recorded_at",
             );
-        q.build().execute(self.db.pool()).await?;
+        let mut tx = self.db.begin().await?;
+        q.build().execute(&mut *tx).await?;
+        petition_audit::append(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -3,7 +3,6 @@
 
 use crate::crypto::PersonalDataCipher;
 use crate::store::{CaseRecord, StepRecord, StoredFlags};
-use petition_auth::Principal;
 use petition_domain::identity::{mask_address, mask_id_number, mask_phone};
 use petition_domain::{OrgTree, QueryCode};
 use petition_grpc::convert::{
@@ -46,18 +45,8 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
-    fn petitioners(&self, p: &Principal, case: &CaseRecord, reveal: bool) -> Vec<pb::Petitioner> {
-        if reveal && !case.petitioners.is_empty() {
-            // PIPL Art. 51/56: every reveal of personal data leaves an audit record.
-            tracing::info!(
-                target: "audit",
-                subject = %p.subject,
-                org = %p.org,
-                role = %p.role,
-                case_number = %case.case_number,
-                "personal data revealed"
-            );
-        }
+    fn petitioners(&self, case: &CaseRecord, reveal: bool) -> Vec<pb::Petitioner> {
+        // The reveal is in the audit log already: the handler records it before calling this.
         let open = |sealed: &Option<Vec<u8>>, mask: fn(&str) -> String| -> String {
             let plain = sealed
                 .as_deref()
@@ -104,7 +93,7 @@ impl View<'_> {
     }
 
     /// The staff view; `reveal` says whether personal data is shown in the clear.
-    pub fn case(&self, p: &Principal, case: &CaseRecord, reveal: bool) -> pb::Case {
+    pub fn case(&self, case: &CaseRecord, reveal: bool) -> pb::Case {
         let c = &case.body;
         let accused = (c.accused_name_sealed.is_some() || c.accused_organ.is_some()).then(|| {
             let name = c
@@ -133,7 +122,7 @@ impl View<'_> {
             people_present: c.people_present as u32,
             people_affected: c.people_affected as u32,
             representatives: c.representatives as u32,
-            petitioners: self.petitioners(p, case, reveal),
+            petitioners: self.petitioners(case, reveal),
             accused,
             source_system: c.source_system.clone().unwrap_or_default(),
             external_ref: c.external_ref.clone().unwrap_or_default(),

@@ -102,6 +102,31 @@ pub(crate) fn form_from_pb(req: &pb::RegisterPetitionRequest) -> Result<Petition
 }
 
 impl IntakeGrpc {
+    /// Records a read the audit log keeps (a reveal of personal data, a petitioner's history)
+    /// in its own transaction; the read is refused if the record cannot be written.
+    async fn audit(
+        &self,
+        p: &Principal,
+        action: &str,
+        case_id: &str,
+        detail: &str,
+    ) -> Result<(), Status> {
+        let entry = petition_audit::Entry {
+            at: self.shared.clock.now(),
+            actor: p.subject.clone(),
+            organ: p.org.clone(),
+            action: action.to_owned(),
+            case_id: case_id.to_owned(),
+            detail: detail.to_owned(),
+        };
+        self.store.audit(&entry).await.map_err(|e| {
+            tracing::error!(error = %e, "audit entry not written: the read is refused");
+            Status::unavailable(
+                "the audit log cannot be written now, so personal data is not shown; try again",
+            )
+        })
+    }
+
     fn view(&self) -> View<'_> {
         View {
             tree: &self.shared.reference.tree,
@@ -369,9 +394,12 @@ impl IntakeService for IntakeGrpc {
         let event = crate::store::EventBuilder {
             event_id: uuid::Uuid::parse_str(&envelope.event_id)
                 .map_err(|e| Status::internal(format!("event id: {e}")))?,
-            build: std::sync::Arc::new(move |number: &str| {
-                crate::events::with_number(envelope.clone(), number)
-            }),
+            build: {
+                let (subject, organ) = (p.subject.clone(), p.org.clone());
+                std::sync::Arc::new(move |number: &str| {
+                    crate::events::with_number(envelope.clone(), number).by(&subject, &organ)
+                })
+            },
         };
         let registration = crate::store::Registration { case, event };
         let case_number = match self.registrar.register(registration).await {
@@ -465,7 +493,17 @@ impl IntakeService for IntakeGrpc {
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
         match self.shared.access.view(&p, &facts(&case)) {
             CaseView::Visible { personal_data } => {
-                Ok(Response::new(self.view().case(&p, &case, personal_data)))
+                if personal_data && !case.petitioners.is_empty() {
+                    // PIPL Art. 51/56: recorded before it is shown, or not shown at all.
+                    self.audit(
+                        &p,
+                        "personal data revealed",
+                        &case.body.id.to_string(),
+                        "GetCase",
+                    )
+                    .await?;
+                }
+                Ok(Response::new(self.view().case(&case, personal_data)))
             }
             // Visible was answered above: this is the refusal, never Ok.
             other => Err(petition_grpc::case_access(other, &p, NO_SUCH_CASE)
@@ -604,7 +642,13 @@ impl IntakeService for IntakeGrpc {
             }
             _ => req.id_number.trim().to_owned(),
         };
-        tracing::info!(target: "audit", subject = %p.subject, org = %p.org, "petitioner history looked up");
+        self.audit(
+            &p,
+            "petitioner history looked up",
+            "",
+            "GetPetitionerHistory",
+        )
+        .await?;
         let filter = CaseFilter {
             scope: self.shared.access.list_scope(&p),
             petitioner: Some(self.cipher.id_hashes(id_type.as_str(), &number)),

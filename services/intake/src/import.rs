@@ -308,9 +308,12 @@ impl IntakeGrpc {
         let event = EventBuilder {
             event_id: uuid::Uuid::parse_str(&envelope.event_id)
                 .map_err(|e| format!("event id: {e}"))?,
-            build: std::sync::Arc::new(move |number: &str| {
-                crate::events::with_number(envelope.clone(), number)
-            }),
+            build: {
+                let (subject, organ) = (p.subject.clone(), p.org.clone());
+                std::sync::Arc::new(move |number: &str| {
+                    crate::events::with_number(envelope.clone(), number).by(&subject, &organ)
+                })
+            },
         };
         Ok(Registration { case, event })
     }

@@ -689,6 +689,11 @@ impl IntakeStore {
             .collect()
     }
 
+    /// Writes an audit entry in a transaction of its own.
+    pub async fn audit(&self, entry: &petition_audit::Entry) -> Result<(), StoreError> {
+        Ok(petition_audit::record(&self.db, entry).await?)
+    }
+
     /// Petitioners after `after` (case id, ordinal) in key order, `limit` of them.
     pub async fn sealed_petitioners(
         &self,

@@ -90,6 +90,7 @@ fn event(id: Uuid) -> petition_intake::store::EventBuilder {
             event_id: id,
             stream: "petition.intake.v1".into(),
             payload: number.as_bytes().to_vec(),
+            actor: Default::default(),
         }),
     }
 }

@@ -186,7 +186,7 @@ impl RoutingGrpc {
             let now = self.shared.clock.now();
             let calendar = self.shared.reference.calendar.current();
             let next = change(&r, self.cx(&calendar, p, now)).map_err(refused)?;
-            let msg = event(&next, now);
+            let msg = event(&next, now).by(&p.subject, &p.org);
             match self.store.update(&next, &msg, request, now).await {
                 Ok(()) => {
                     self.shared.relay_wake.notify_one();

@@ -62,6 +62,7 @@ fn event() -> OutboxMessage {
         event_id: Uuid::now_v7(),
         stream: "petition.routing.v1".into(),
         payload: vec![1, 2, 3],
+        actor: Default::default(),
     }
 }
 

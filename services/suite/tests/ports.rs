@@ -12,7 +12,9 @@ use petition_proto::v1 as pb;
 use petition_routing::RoutingConfig;
 use std::sync::Arc;
 
-const PLUMBING: [&str; 3] = [
+/// Every port also serves the audit log of the services behind it.
+const PLUMBING: [&str; 4] = [
+    petition_proto::v1::audit_service_server::SERVICE_NAME,
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

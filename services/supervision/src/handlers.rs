@@ -243,7 +243,10 @@ impl SupervisionGrpc {
             let now = self.shared.clock.now();
             let calendar = self.calendar.current();
             let c = change(&f, self.cx(&calendar, p, now)).map_err(refused)?;
-            let msgs = crate::events::of(&c, now);
+            let msgs: Vec<_> = crate::events::of(&c, now)
+                .into_iter()
+                .map(|m| m.by(&p.subject, &p.org))
+                .collect();
             match self
                 .store
                 .save(f.case.version, &c, &msgs, request, now, &calendar)

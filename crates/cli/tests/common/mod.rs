@@ -1,5 +1,46 @@
 //! What the command-line tests share: the suite on the embedded default, every service in one
-//! process, on a port of its own.
+//! process, on a port of its own, and the `petition` binary run against it.
+
+// Each test file is its own crate and uses part of this.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// The `petition` binary of this build, against a suite at `grpc`, in `dir`.
+pub struct Cli {
+    pub grpc: std::net::SocketAddr,
+    pub dir: std::path::PathBuf,
+}
+
+impl Cli {
+    pub fn run(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_petition"))
+            .args(args)
+            .current_dir(&self.dir)
+            .env("PETITION_ADDR", self.grpc.to_string())
+            .env("PETITION_TOKEN", token)
+            .output()
+            .unwrap()
+    }
+
+    pub fn token(&self, org: &str, role: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_petition"))
+            .args(["token", "issue", "--dev", "--org", org, "--role", role])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+/// What a command printed, standard output then standard error.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
 
 /// Starts the suite with its SQLite files under `dir/data`, the admin port when `admin`, and
 /// a simulated clock from `dev_clock` when given.
