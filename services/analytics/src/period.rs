@@ -257,4 +257,19 @@ mod tests {
         assert_eq!(Month::from_key(202512), Some(m(2025, 12)));
         assert_eq!(Months::parse("2026-Q3").unwrap().label(), "2026年第3季度");
     }
+
+    proptest::proptest! {
+        /// A period typed by anyone parses or is refused, never panics, and never spans more
+        /// than the ten years a query may cover.
+        #[test]
+        fn fuzz_periods(s in "\\PC{0,24}", y in 2000i32..2100, a in 1u32..=12, b in 1u32..=12) {
+            if let Ok(p) = Months::parse(&s) {
+                proptest::prop_assert!(p.first <= p.last && p.last.0 - p.first.0 < 120);
+            }
+            let (first, last) = (a.min(b), a.max(b));
+            let range = format!("{y}-{first:02}..{y}-{last:02}");
+            let p = Months::parse(&range).unwrap();
+            proptest::prop_assert_eq!((p.first, p.last), (m(y, first), m(y, last)));
+        }
+    }
 }
