@@ -39,7 +39,7 @@ ls -l "$WORK/history.jsonl" | awk '{printf "   %.0f MB\n", $5/1e6}'
 
 RUST_LOG=warn target/release/petition-suite --dev --database-url "$URL" --redis-url "$REDIS_URL" \
   --stream-prefix "$PREFIX" --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
-  --log-format json >"$WORK/suite.log" 2>&1 &
+  --rate-limit-per-minute 0 --log-format json >"$WORK/suite.log" 2>&1 &
 SUITE_PID=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$ADMIN_PORT/readyz" >/dev/null && break; sleep 0.1; done
 echo "   suite at rest: $(rss $SUITE_PID)"

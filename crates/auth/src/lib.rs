@@ -6,9 +6,11 @@
 //! decides access on its own.
 
 pub mod keyring;
+pub mod limit;
 pub mod policy;
 pub mod token;
 
+pub use limit::CallLimit;
 pub use policy::{AccessPolicy, CaseFacts, CaseView, Denied, Duty, FigureScope, ListScope, Scope};
 pub use token::{AuthError, AuthInterceptor, ClientCertificate, DEV_TOKEN_KEY, TokenKeys};
 

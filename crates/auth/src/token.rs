@@ -279,6 +279,7 @@ pub struct AuthInterceptor {
     keys: Arc<TokenKeys>,
     tree: Arc<OrgTree>,
     upstream_needs_certificate: bool,
+    limit: Option<Arc<crate::CallLimit>>,
 }
 
 impl AuthInterceptor {
@@ -287,7 +288,14 @@ impl AuthInterceptor {
             keys,
             tree,
             upstream_needs_certificate: false,
+            limit: None,
         }
+    }
+
+    /// Counts each principal's calls against `limit` (one for every service of a process).
+    pub fn with_limit(mut self, limit: Option<Arc<crate::CallLimit>>) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// Upstream systems must present a client certificate naming their `source_system`.
@@ -327,6 +335,9 @@ impl tonic::service::Interceptor for AuthInterceptor {
             ))),
             Ok(p) => {
                 self.check_certificate(&p, &request)?;
+                if let Some(limit) = &self.limit {
+                    limit.check(&p)?;
+                }
                 request.extensions_mut().insert(p);
                 Ok(request)
             }

@@ -56,6 +56,25 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub token_key: Option<String>,
+    /// Calls a principal (a person or system) may make a minute, in bursts of as many; over it,
+    /// RESOURCE_EXHAUSTED with the time to wait (0: no limit)
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 6000
+    )]
+    pub rate_limit_per_minute: u32,
+    /// Seconds a call may take before it is answered DEADLINE_EXCEEDED (imports and exports,
+    /// which stream, are not cut; a client's shorter grpc-timeout is kept too)
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub request_timeout_secs: u64,
     /// TLS on the gRPC port: the server's certificate chain (PEM); with --tls-key
     #[arg(long, global = true, env = "PETITION_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -136,6 +155,8 @@ impl CommonArgs {
         c.stream_prefix = self.stream_prefix.clone();
         c.token_key = self.token_key.clone().filter(|k| !k.is_empty());
         c.token_audience = self.token_audience.clone().filter(|a| !a.is_empty());
+        c.rate_limit_per_minute = self.rate_limit_per_minute;
+        c.request_timeout = std::time::Duration::from_secs(self.request_timeout_secs);
         c.tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
                 cert: cert.clone(),

@@ -56,6 +56,11 @@ pub struct HostConfig {
     pub token_max_ttl: chrono::Duration,
     /// TLS on the gRPC port (mutual with a client CA); plain HTTP/2 without
     pub tls: Option<tls::TlsFiles>,
+    /// calls a principal may make a minute (0: no limit)
+    pub rate_limit_per_minute: u32,
+    /// the longest a unary call may take before it is answered DEADLINE_EXCEEDED (streams,
+    /// an import or an export, are not cut)
+    pub request_timeout: Duration,
     /// allow built-in development keys
     pub dev: bool,
     /// development only: start a simulated clock here
@@ -89,6 +94,8 @@ impl HostConfig {
             token_audience: None,
             token_max_ttl: chrono::Duration::days(7),
             tls: None,
+            rate_limit_per_minute: 0,
+            request_timeout: Duration::from_secs(30),
             dev: false,
             dev_clock: None,
             config_dir: None,
@@ -192,6 +199,8 @@ pub struct Host {
     tls_config: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// each service's database, whose audit log this host chains and serves
     audited: std::sync::Mutex<Vec<(&'static str, Db)>>,
+    /// one count of calls per principal for every service of the process
+    limit: Option<Arc<petition_auth::CallLimit>>,
 }
 
 /// The embedded default's claim on its data directory, held while the process runs: two
@@ -305,6 +314,7 @@ impl Host {
             None => axum::Router::new(),
         }
         .merge(calendar::routes(reference.calendar.clone(), clock.clone()));
+        let limit = petition_auth::CallLimit::per_minute(cfg.rate_limit_per_minute).map(Arc::new);
         let mut host = Self {
             page_tokens: PageTokens::new(tokens.signing_secret()),
             cfg,
@@ -325,6 +335,7 @@ impl Host {
             data_lock,
             tls_config,
             audited: std::sync::Mutex::new(Vec::new()),
+            limit,
         };
         let (live, clock, poll) = (
             host.reference.calendar.clone(),
@@ -461,6 +472,7 @@ impl Host {
             .with_upstream_certificates(
                 self.cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
             )
+            .with_limit(self.limit.clone())
     }
 
     /// Serves `svc` (already wrapped in `auth()`) on this host's gRPC port.

@@ -16,6 +16,25 @@ const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
+/// Methods whose request is a stream the handler reads to its end.
+const CLIENT_STREAMS: [&str; 1] = ["/petition.v1.IntakeService/ImportPetitions"];
+
+/// A `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
+fn grpc_timeout(v: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -134,6 +153,38 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
         .layer(axum::middleware::from_fn(
             petition_telemetry::grpc_middleware,
         ));
+
+    // A call not answered within the configured time (or the client's grpc-timeout, if
+    // shorter) is answered DEADLINE_EXCEEDED and its work dropped: a transaction not committed
+    // rolls back, and a retry with the same request id finds one that was. The timer stops
+    // when the answer begins, so a server stream (an export, a health watch) runs as long as
+    // it takes; a client stream (an import) is read by its handler, so it is left alone.
+    let timeout = host.cfg.request_timeout;
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let method = req.uri().path().to_owned();
+            if CLIENT_STREAMS.contains(&method.as_str()) {
+                return next.run(req).await;
+            }
+            let limit = req
+                .headers()
+                .get("grpc-timeout")
+                .and_then(|v| grpc_timeout(v.to_str().ok()?))
+                .map_or(timeout, |client| client.min(timeout));
+            match tokio::time::timeout(limit, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::warn!(%method, ?limit, "call cut at its deadline");
+                    tonic::Status::deadline_exceeded(format!(
+                        "{}: not answered within {} ms; nothing was changed unless a retry with the same request_id says so",
+                        method.trim_start_matches('/'),
+                        limit.as_millis()
+                    ))
+                    .into_http::<axum::body::Body>()
+                }
+            }
+        },
+    ));
 
     // Calls in flight, so that a shutdown waits for them but not for idle client connections
     // (a city platform keeps its channel open for days).

@@ -187,6 +187,11 @@ impl Suite {
         Some(Self::spawn(args, Some(db), Some(redis), None))
     }
 
+    /// The test's PostgreSQL database, when the suite runs on one.
+    pub fn database_url(&self) -> Option<&str> {
+        self._db.as_ref().map(|d| d.url.as_str())
+    }
+
     /// Reads the suite's log until a line satisfies `pred`, or `timeout` passes.
     pub fn log_line(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
         self.process.wait_for_line(pred, timeout)
