@@ -12,7 +12,10 @@ pub mod token;
 
 pub use limit::CallLimit;
 pub use policy::{AccessPolicy, CaseFacts, CaseView, Denied, Duty, FigureScope, ListScope, Scope};
-pub use token::{AuthError, AuthInterceptor, ClientCertificate, DEV_TOKEN_KEY, TokenKeys};
+pub use token::{
+    AuthError, AuthInterceptor, CertificatesRequired, ClientCertificate, DEV_TOKEN_KEY, TokenKeys,
+    check_source_system,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -502,14 +502,16 @@ impl AccessPolicy {
     /// under a new key): an admin of an organ at the top of the tree, not one of a department.
     pub fn may_maintain_deployment(&self, p: &Principal) -> Result<(), Denied> {
         self.may_administer(p)?;
-        if self.tree.parent(&p.org).is_some() {
+        // The top bureau, not any organ without a parent: a court or a discipline commission
+        // at the top of its own chain sees nothing of the petitions' records.
+        let top_bureau = self
+            .tree
+            .get(&p.org)
+            .is_some_and(|o| o.kind == petition_domain::OrgKind::Bureau && o.parent.is_none());
+        if !top_bureau {
             return Err(Denied(format!(
-                "only an admin of the deployment's top organ may do this; {} is under {}",
-                p.org,
-                self.tree
-                    .parent(&p.org)
-                    .map(|o| o.id.as_str())
-                    .unwrap_or_default()
+                "only an admin of the deployment's top bureau (信访局) may do this; {} is not it",
+                p.org
             )));
         }
         Ok(())
@@ -764,7 +766,14 @@ mod tests {
         let district = p
             .may_maintain_deployment(&who("pingcheng.bureau", Role::Admin))
             .unwrap_err();
-        assert!(district.0.contains("top organ"), "{district:?}");
+        assert!(district.0.contains("top bureau"), "{district:?}");
+        for other_top in ["datong.court", "shanxi.discipline"] {
+            assert!(
+                p.may_maintain_deployment(&who(other_top, Role::Admin))
+                    .is_err(),
+                "{other_top} heads its own chain, not the deployment"
+            );
+        }
         assert!(
             p.may_maintain_deployment(&who("shanxi.bureau", Role::Leader))
                 .is_err()

@@ -190,14 +190,24 @@ impl TokenKeys {
         })?;
         // A token without a key id was issued before key ids: by the `default` key.
         let kid = header.kid.as_deref().unwrap_or(DEFAULT_KEY_ID);
-        let Some((_, key)) = self.decoding.iter().find(|(id, _)| id == kid) else {
-            return Err(AuthError::Invalid(format!(
-                "it is signed with key {:?}, which this deployment does not hold (a retired key, or another deployment's); ask for a new token",
-                kid.chars().take(40).collect::<String>()
-            )));
+        let data = match self.decoding.iter().find(|(id, _)| id == kid) {
+            Some((_, key)) => jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+                .map_err(|e| AuthError::Invalid(explain(e.kind())))?,
+            // An id the ring does not hold: the same secret may carry another id now (a bare
+            // key is `default`, and rotating labels it). The signature decides.
+            None => self
+                .decoding
+                .iter()
+                .find_map(|(_, key)| {
+                    jsonwebtoken::decode::<Claims>(token, key, &self.validation).ok()
+                })
+                .ok_or_else(|| {
+                    AuthError::Invalid(format!(
+                        "it is signed with key {:?}, which this deployment does not hold (a retired key, or another deployment's); ask for a new token",
+                        kid.chars().take(40).collect::<String>()
+                    ))
+                })?,
         };
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|e| AuthError::Invalid(explain(e.kind())))?;
         let c = data.claims;
         let now = chrono::Utc::now().timestamp();
         let iat = c
@@ -270,6 +280,31 @@ pub struct ClientCertificate {
     pub names: Vec<String>,
 }
 
+/// Put in a call's extensions where mutual TLS is on: registering under a `source_system` then
+/// needs a client certificate naming it, whatever the caller's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificatesRequired;
+
+/// Whether a call may register under `source_system`: always where mutual TLS is off or no
+/// source system is claimed; otherwise only over a connection whose client certificate names
+/// it, so that no token alone (an admin's neither) registers as the city platform.
+pub fn check_source_system(
+    extensions: &tonic::Extensions,
+    source_system: &str,
+) -> Result<(), Status> {
+    let source_system = source_system.trim();
+    if source_system.is_empty() || extensions.get::<CertificatesRequired>().is_none() {
+        return Ok(());
+    }
+    match extensions.get::<ClientCertificate>() {
+        Some(c) if c.names.iter().any(|n| n == source_system) => Ok(()),
+        _ => Err(Status::unauthenticated(format!(
+            "source_system {:?}: registering under it needs mutual TLS with the client certificate issued to it",
+            source_system.chars().take(60).collect::<String>()
+        ))),
+    }
+}
+
 /// Rejects calls without a valid token, or whose organ the organisation tree does not know,
 /// and stores the principal in the request extensions. Where mutual TLS is on, an upstream
 /// system's token counts only over a connection whose client certificate names that system: a
@@ -335,6 +370,9 @@ impl tonic::service::Interceptor for AuthInterceptor {
             ))),
             Ok(p) => {
                 self.check_certificate(&p, &request)?;
+                if self.upstream_needs_certificate {
+                    request.extensions_mut().insert(CertificatesRequired);
+                }
                 if let Some(limit) = &self.limit {
                     limit.check(&p)?;
                 }
@@ -434,6 +472,12 @@ mod tests {
                 .is_ok()
         );
 
+        // The old secret labelled on rotation: tokens naming it `default` still verify.
+        let bare_token = TokenKeys::hs256(OLD.as_bytes())
+            .unwrap()
+            .issue(&clerk(), chrono::Duration::hours(1));
+        let relabelled = TokenKeys::parse(&format!("2026-11:{NEW} 2026-05:{OLD}")).unwrap();
+        assert_eq!(relabelled.verify(&bare_token).unwrap(), clerk());
         let rotated =
             TokenKeys::parse(&format!("2026-11:{NEW} 2026-05:{OLD} default:{OLD}")).unwrap();
         assert_eq!(rotated.signing_id(), "2026-11");

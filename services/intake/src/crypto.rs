@@ -171,17 +171,23 @@ impl PersonalDataCipher {
             id == self.current().id && self.current().open(body).is_some()
         })
     }
+    // (A value whose secret is current but whose id is not — a key relabelled — is re-sealed
+    // by `rekey` too, so that every value names the key it is sealed with.)
 
     pub fn open(&self, sealed: &[u8]) -> Result<String, CryptoError> {
         let named = with_key_id(sealed);
-        if let Some((id, body)) = named
-            && let Some(plain) = self
-                .keys
-                .iter()
-                .find(|k| k.id == id)
-                .and_then(|k| k.open(body))
-        {
-            return Ok(plain);
+        if let Some((id, body)) = named {
+            // The key it names first; then any key, because the same secret may have been
+            // given another id in the ring since (a bare key is `default`; an operator may
+            // label it when rotating). The AEAD tells a wrong key from the right one.
+            let by_id = self.keys.iter().find(|k| k.id == id);
+            if let Some(plain) = by_id
+                .into_iter()
+                .chain(self.keys.iter())
+                .find_map(|k| k.open(body))
+            {
+                return Ok(plain);
+            }
         }
         // Sealed before key ids (a random nonce may begin like a key id: try this too).
         if let Some(plain) = self.keys.iter().find_map(|k| k.open(sealed)) {
@@ -325,5 +331,16 @@ mod tests {
             proptest::prop_assert_eq!(ring.open(&old.seal(&plain)).unwrap(), plain.clone());
             proptest::prop_assert_eq!(ring.open(&ring.seal(&plain)).unwrap(), plain);
         }
+    }
+
+    #[test]
+    fn a_key_given_another_id_in_the_ring_still_opens_what_it_sealed() {
+        let bare = PersonalDataCipher::from_base64(&key(1)).unwrap();
+        let sealed = bare.seal("13903521234");
+        let labelled =
+            PersonalDataCipher::from_base64(&format!("2026-11:{} 2026-05:{}", key(2), key(1)))
+                .unwrap();
+        assert_eq!(labelled.open(&sealed).unwrap(), "13903521234");
+        assert!(!labelled.is_current(&sealed));
     }
 }

@@ -350,6 +350,7 @@ impl IntakeService for IntakeGrpc {
         request: Request<pb::RegisterPetitionRequest>,
     ) -> Result<Response<pb::RegisterPetitionResponse>, Status> {
         let p = principal(&request)?.clone();
+        petition_auth::check_source_system(request.extensions(), &request.get_ref().source_system)?;
         let req = request.into_inner();
         self.shared
             .access
@@ -446,7 +447,12 @@ impl IntakeService for IntakeGrpc {
     ) -> Result<Response<pb::ImportPetitionsResponse>, Status> {
         let p = principal(&request)?.clone();
         self.shared.access.may_import(&p).map_err(denied)?;
-        let out = self.import_stream(&p, request.into_inner()).await?;
+        // every message names its source system: the first is held to the certificate, and
+        // the stream to the first (see import_stream)
+        let proven = request.extensions().clone();
+        let out = self
+            .import_stream(&p, request.into_inner(), &proven)
+            .await?;
         tracing::info!(
             imported = out.imported,
             already = out.already_imported,

@@ -83,6 +83,7 @@ impl IntakeGrpc {
         &self,
         p: &Principal,
         mut chunks: tonic::Streaming<pb::ImportPetitionsRequest>,
+        proven: &tonic::Extensions,
     ) -> Result<pb::ImportPetitionsResponse, Status> {
         let mut out = pb::ImportPetitionsResponse::default();
         // keys taken in this stream: a row repeated in a later chunk is found here, not in
@@ -93,7 +94,12 @@ impl IntakeGrpc {
         while let Some(chunk) = chunks.message().await? {
             let this = chunk.source_system.trim().to_owned();
             match &source {
-                None => source = Some(this),
+                None => {
+                    // Imported cases keep the old system's name as their source system: under
+                    // mutual TLS that name is proven like an upstream system's.
+                    petition_auth::check_source_system(proven, &this)?;
+                    source = Some(this)
+                }
                 Some(s) if *s != this => {
                     return Err(Status::invalid_argument(format!(
                         "source_system: one import is one old system; this one began as {s:?}"

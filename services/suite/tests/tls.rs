@@ -144,6 +144,15 @@ async fn upstream_systems_need_their_client_certificate_staff_their_token() {
         "{refused}"
     );
 
+    // Nor does an admin's token claim the hotline's name without its certificate.
+    let plain_tls = channel(addr, &ours, None).await.unwrap();
+    let admin = intake(plain_tls, &who("shanxi.bureau", Role::Admin))
+        .register_petition(upstream_petition(7))
+        .await
+        .unwrap_err();
+    assert_eq!(admin.code(), Code::Unauthenticated, "{admin}");
+    assert!(admin.message().contains("source_system"), "{admin}");
+
     // With the certificate issued to the hotline: it registers.
     let with_cert = channel(addr, &ours, Some(&hotline_cert)).await.unwrap();
     let registered = intake(with_cert, &hotline())
