@@ -25,6 +25,17 @@ Examples:
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+    /// A case's personal data in the clear, for a purpose you state (kept in the audit log).
+    #[command(after_help = "\
+Example:
+  petition case reveal 140213-2026-000001 --purpose \"phoning the petitioner about the hearing\"")]
+    Reveal {
+        /// case number or case id
+        case: String,
+        /// why you need it, in a few words
+        #[arg(long)]
+        purpose: String,
+    },
     /// Cases registered within your reach, newest first.
     #[command(after_help = "\
 Examples:
@@ -143,6 +154,7 @@ pub async fn run(conn: &Conn, cmd: &CaseCommand, format: Format) -> Result<(), F
             wait,
             timeout,
         } => get(conn, case, *wait, Duration::from_secs(*timeout), format).await,
+        CaseCommand::Reveal { case, purpose } => reveal(conn, case, purpose, format).await,
         CaseCommand::List {
             received_by,
             category,
@@ -395,4 +407,44 @@ pub fn print_timeline(t: &pb::Timeline, format: Format) {
         entries.add_row(vec![when(&e.at), e.text.clone(), e.actor.clone()]);
     }
     println!("{entries}");
+}
+
+async fn reveal(conn: &Conn, case: &str, purpose: &str, format: Format) -> Result<(), Failure> {
+    let case = case.trim();
+    let (case_id, case_number) = if uuid::Uuid::parse_str(case).is_ok() {
+        (case.to_owned(), String::new())
+    } else {
+        (String::new(), case.to_owned())
+    };
+    let r = conn
+        .intake()
+        .reveal_personal_data(pb::RevealPersonalDataRequest {
+            case_id,
+            case_number,
+            purpose: purpose.to_owned(),
+        })
+        .await?
+        .into_inner();
+    if format == Format::Json {
+        println!(
+            "{}",
+            output::json(&r, "petition.v1.RevealPersonalDataResponse")
+        );
+        return Ok(());
+    }
+    println!("case {} (this reveal is in the audit log)", r.case_number);
+    let mut t = output::table(&["petitioner", "id number", "phone", "address"]);
+    for p in &r.petitioners {
+        t.add_row(vec![
+            p.name.clone(),
+            p.id_number.clone(),
+            p.phone.clone(),
+            p.address.clone(),
+        ]);
+    }
+    println!("{t}");
+    if let Some(a) = r.accused.as_ref().filter(|a| !a.name.is_empty()) {
+        println!("accused: {}", a.name);
+    }
+    Ok(())
 }

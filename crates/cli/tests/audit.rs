@@ -65,6 +65,15 @@ async fn a_cases_entries_name_who_did_what_and_a_tampered_row_is_named() {
             .to_owned();
         let routed = cli.run(&clerk, &["case", "get", &case, "--wait", "routed"]);
         assert!(routed.status.success(), "{}", text(&routed));
+        let shown = cli.run(
+            &clerk,
+            &["case", "reveal", &case, "--purpose", "calling her back"],
+        );
+        assert!(
+            shown.status.success() && text(&shown).contains("140213198807150027"),
+            "{}",
+            text(&shown)
+        );
         let handler = cli.token("pingcheng.housing", "handler");
         let accepted = cli.run(&handler, &["accept", &case]);
         assert!(accepted.status.success(), "{}", text(&accepted));
@@ -93,7 +102,7 @@ async fn a_cases_entries_name_who_did_what_and_a_tampered_row_is_named() {
             lines("personal data revealed")
                 .iter()
                 .any(|l| l.contains("clerk@pingcheng.bureau")),
-            "the clerk's `case get` showed the petitioner in the clear: {intake}"
+            "the clerk's `case reveal` showed the petitioner in the clear: {intake}"
         );
         let routing = text(&cli.run(
             &admin,

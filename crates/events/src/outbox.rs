@@ -89,8 +89,18 @@ impl OutboxMessage {
     /// (the producing service when nobody did).
     fn audit_entry(&self) -> petition_audit::Entry {
         use prost::Message;
-        let envelope =
-            petition_proto::v1::EventEnvelope::decode(self.payload.as_slice()).unwrap_or_default();
+        let Ok(envelope) = petition_proto::v1::EventEnvelope::decode(self.payload.as_slice())
+        else {
+            // never written by a service; recorded as what it is rather than as nothing
+            return petition_audit::Entry {
+                at: wall_clock(),
+                actor: self.actor.subject.clone(),
+                organ: self.actor.organ.clone(),
+                action: format!("undecodable event on {}", self.stream),
+                case_id: String::new(),
+                detail: format!("event {}", self.event_id),
+            };
+        };
         let at = envelope
             .occurred_at
             .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))

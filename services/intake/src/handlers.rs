@@ -474,6 +474,16 @@ impl IntakeService for IntakeGrpc {
         let r = crate::rekey::run(&self.store, &self.cipher)
             .await
             .map_err(internal)?;
+        self.audit(
+            &p,
+            "personal data re-sealed",
+            "",
+            &format!(
+                "under key {}: {} petitioners, {} accusations, {} unreadable",
+                r.key_id, r.petitioners_resealed, r.accusations_resealed, r.unreadable
+            ),
+        )
+        .await?;
         Ok(Response::new(pb::RekeyPersonalDataResponse {
             key_id: r.key_id,
             petitioners_resealed: r.petitioners_resealed,
@@ -482,6 +492,60 @@ impl IntakeService for IntakeGrpc {
             unreadable: r.unreadable,
             unreadable_cases: r.unreadable_cases,
         }))
+    }
+
+    async fn reveal_personal_data(
+        &self,
+        request: Request<pb::RevealPersonalDataRequest>,
+    ) -> Result<Response<pb::RevealPersonalDataResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let r = request.get_ref();
+        let key = case_key(&pb::GetCaseRequest {
+            case_id: r.case_id.clone(),
+            case_number: r.case_number.clone(),
+        })?;
+        let purpose = r.purpose.trim();
+        if purpose.chars().count() < 4 || purpose.chars().count() > 200 {
+            return Err(Status::invalid_argument(
+                "purpose: say why the personal data is needed, in 4 to 200 characters (e.g. \"phoning the petitioner about the hearing\"); it is kept in the audit log",
+            ));
+        }
+        self.shared.access.may_read_cases(&p).map_err(denied)?;
+        let case = self
+            .store
+            .get_case(&key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+        match self.shared.access.view(&p, &facts(&case)) {
+            CaseView::Visible {
+                personal_data: true,
+            } => {
+                // PIPL Art. 51/56: recorded before it is shown, or not shown at all.
+                self.audit(
+                    &p,
+                    "personal data revealed",
+                    &case.body.id.to_string(),
+                    purpose,
+                )
+                .await?;
+                let shown = self.view().case(&case, true);
+                Ok(Response::new(pb::RevealPersonalDataResponse {
+                    case_number: shown.case_number,
+                    petitioners: shown.petitioners,
+                    accused: shown.accused,
+                }))
+            }
+            CaseView::Visible {
+                personal_data: false,
+            } => Err(Status::permission_denied(format!(
+                "role {} does not see petitioners' personal data; a clerk, supervisor, leader or admin within reach does",
+                p.role
+            ))),
+            other => Err(petition_grpc::case_access(other, &p, NO_SUCH_CASE)
+                .err()
+                .unwrap_or_else(|| Status::not_found(NO_SUCH_CASE))),
+        }
     }
 
     async fn get_case(
@@ -498,19 +562,8 @@ impl IntakeService for IntakeGrpc {
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
         match self.shared.access.view(&p, &facts(&case)) {
-            CaseView::Visible { personal_data } => {
-                if personal_data && !case.petitioners.is_empty() {
-                    // PIPL Art. 51/56: recorded before it is shown, or not shown at all.
-                    self.audit(
-                        &p,
-                        "personal data revealed",
-                        &case.body.id.to_string(),
-                        "GetCase",
-                    )
-                    .await?;
-                }
-                Ok(Response::new(self.view().case(&case, personal_data)))
-            }
+            // Masked for everyone: the clear text is RevealPersonalData's, with a purpose.
+            CaseView::Visible { .. } => Ok(Response::new(self.view().case(&case, false))),
             // Visible was answered above: this is the refusal, never Ok.
             other => Err(petition_grpc::case_access(other, &p, NO_SUCH_CASE)
                 .err()
@@ -648,11 +701,13 @@ impl IntakeService for IntakeGrpc {
             }
             _ => req.id_number.trim().to_owned(),
         };
+        // whose history: the identity's keyed hash, never the number itself
+        let whose = petition_audit::hex(&self.cipher.id_hash(id_type.as_str(), &number));
         self.audit(
             &p,
             "petitioner history looked up",
             "",
-            "GetPetitionerHistory",
+            &format!("identity {whose}"),
         )
         .await?;
         let filter = CaseFilter {

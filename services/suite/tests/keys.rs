@@ -55,12 +55,13 @@ fn intake(
 
 async fn resident_id(c: &mut petition_e2e::IntakeClient, case_id: &str) -> String {
     let case = c
-        .get_case(pb::GetCaseRequest {
+        .reveal_personal_data(pb::RevealPersonalDataRequest {
             case_id: case_id.into(),
             case_number: String::new(),
+            purpose: "checking the rotation".into(),
         })
         .await
-        .expect("get_case")
+        .expect("reveal_personal_data")
         .into_inner();
     case.petitioners[0].id_number.clone()
 }

@@ -335,12 +335,27 @@ async fn reads(intake: &Intake, registered: &HashMap<u32, pb::RegisterPetitionRe
         case_id: String::new(),
         case_number: number.clone(),
     };
-    // The receiving clerk sees personal data in full.
+    // Everyone reads it masked; the receiving clerk sees it in full by saying why.
     let mut c = client(channel.clone(), keys, &clerk("pingcheng.bureau"));
     let case = c.get_case(get.clone()).await.unwrap().into_inner();
-    assert_eq!(case.petitioners[0].id_number, "140213196503121017");
-    assert!(!case.petitioners[0].masked);
+    assert_eq!(case.petitioners[0].id_number, "1402**********1017");
+    assert!(case.petitioners[0].masked);
     assert_eq!(case.petitioners[0].age_band, "60-69");
+    let reveal = |purpose: &str| pb::RevealPersonalDataRequest {
+        case_id: String::new(),
+        case_number: number.clone(),
+        purpose: purpose.into(),
+    };
+    let no_reason = c.reveal_personal_data(reveal("")).await.unwrap_err();
+    assert_eq!(no_reason.code(), tonic::Code::InvalidArgument);
+    assert!(no_reason.message().starts_with("purpose:"), "{no_reason}");
+    let clear = c
+        .reveal_personal_data(reveal("calling the petitioner back"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(clear.petitioners[0].id_number, "140213196503121017");
+    assert!(!clear.petitioners[0].masked);
     // A handler of the same organ sees it masked.
     let handler = Principal {
         role: Role::Handler,
@@ -351,6 +366,11 @@ async fn reads(intake: &Intake, registered: &HashMap<u32, pb::RegisterPetitionRe
     assert_eq!(masked.petitioners[0].id_number, "1402**********1017");
     assert_eq!(masked.petitioners[0].phone, "139****1234");
     assert!(masked.petitioners[0].masked);
+    let refused = h
+        .reveal_personal_data(reveal("curious about the petitioner"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
     // Another district's clerk may not read it; an analyst reads no single case.
     let mut y = client(channel.clone(), keys, &clerk("yungang.bureau"));
     assert_eq!(
