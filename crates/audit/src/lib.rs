@@ -267,8 +267,27 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Links pending entries every `every`, and anchors the head every `anchor_every`, until
-/// `stop`.
+/// Entries linked between anchors at most, however busy the service.
+pub const ANCHOR_EVERY_ENTRIES: usize = 1000;
+
+async fn anchor_and_log(db: &Db, schema: &'static str) {
+    match anchor(db, Utc::now()).await {
+        Ok(Some((seq, hash))) => tracing::info!(
+            target: "audit",
+            schema,
+            seq,
+            hash = %hex(&hash),
+            "audit chain anchored"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, schema, "audit anchor not written"),
+    }
+}
+
+/// Links pending entries every `every`, and anchors the head — at start, every `anchor_every`
+/// or every [`ANCHOR_EVERY_ENTRIES`] entries, whichever comes first, and at the stop — until
+/// `stop`. Each anchor is also logged (`target: audit`): shipped off the machine, those lines
+/// are what `petition audit verify --expect` holds a rewritten chain against.
 pub async fn run_chainer(
     db: Db,
     schema: &'static str,
@@ -277,35 +296,34 @@ pub async fn run_chainer(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const BATCH: usize = 2000;
+    let _ = chain_pending(&db, i64::MAX).await;
+    anchor_and_log(&db, schema).await;
     let mut anchored = tokio::time::Instant::now();
+    let mut since_anchor = 0usize;
     loop {
-        match chain_pending(&db, BATCH as i64).await {
-            // more may be waiting: link them before sleeping
-            Ok(BATCH) => continue,
-            Ok(_) => {}
+        let linked = match chain_pending(&db, BATCH as i64).await {
+            Ok(n) => n,
             Err(e) => {
-                tracing::warn!(error = %e, schema, "audit chainer could not link pending entries")
+                tracing::warn!(error = %e, schema, "audit chainer could not link pending entries");
+                0
             }
-        }
-        if anchored.elapsed() >= anchor_every {
+        };
+        since_anchor += linked;
+        if since_anchor >= ANCHOR_EVERY_ENTRIES || anchored.elapsed() >= anchor_every {
+            anchor_and_log(&db, schema).await;
             anchored = tokio::time::Instant::now();
-            match anchor(&db, Utc::now()).await {
-                Ok(Some((seq, hash))) => tracing::info!(
-                    target: "audit",
-                    schema,
-                    seq,
-                    hash = %hex(&hash),
-                    "audit chain anchored"
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, schema, "audit anchor not written"),
-            }
+            since_anchor = 0;
+        }
+        if linked == BATCH {
+            // more may be waiting: link them before sleeping
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {
-                // what committed before the stop is linked before the process ends
+                // what committed before the stop is linked, and anchored, before the process ends
                 let _ = chain_pending(&db, i64::MAX).await;
+                anchor_and_log(&db, schema).await;
                 return;
             }
         }
@@ -335,18 +353,33 @@ pub struct Verified {
 /// Walks the chain from its first entry, recomputing every hash and checking every anchor;
 /// stops at the first broken link.
 pub async fn verify(db: &Db) -> Result<Verified, sqlx::Error> {
+    verify_against(db, &[]).await
+}
+
+/// [`verify`], holding the chain also to anchors kept elsewhere (`(seq, hash)` from the log
+/// lines shipped off the machine). The chain and its anchors in the database can both be
+/// rewritten by whoever can write the database; these cannot.
+pub async fn verify_against(db: &Db, expected: &[(i64, Vec<u8>)]) -> Result<Verified, sqlx::Error> {
     let decode = |e: petition_storage::Corrupt| sqlx::Error::Decode(Box::new(e));
     let mut anchors = BTreeMap::new();
     for r in sqlx::query("SELECT seq, hash, at FROM audit_anchors ORDER BY seq")
         .fetch_all(db.pool())
         .await?
     {
+        let at = r.time("at").map_err(decode)?;
         anchors.insert(
             r.int("seq").map_err(decode)?,
             (
                 r.bytes("hash").map_err(decode)?,
-                r.time("at").map_err(decode)?,
+                format!("the anchor recorded at {}", at.to_rfc3339()),
             ),
+        );
+    }
+    for (seq, hash) in expected {
+        // the outside copy wins over whatever the database says of the same entry
+        anchors.insert(
+            *seq,
+            (hash.clone(), "the anchor given to verify".to_owned()),
         );
     }
     let pending = sqlx::query("SELECT COUNT(*) AS n FROM audit_pending")
@@ -391,11 +424,10 @@ pub async fn verify(db: &Db) -> Result<Verified, sqlx::Error> {
                     "entry {} was altered after it was written (its hash does not match its content)",
                     l.seq
                 ))
-            } else if let Some((hash, at)) = anchors.get(&l.seq).filter(|(h, _)| *h != l.hash) {
+            } else if let Some((hash, which)) = anchors.get(&l.seq).filter(|(h, _)| *h != l.hash) {
                 broken(format!(
-                    "entry {} differs from the anchor recorded at {} (hash {}): the chain was rewritten",
+                    "entry {} differs from {which} (hash {}): the chain was rewritten",
                     l.seq,
-                    at.to_rfc3339(),
                     hex(hash)
                 ))
             } else {
@@ -411,12 +443,11 @@ pub async fn verify(db: &Db) -> Result<Verified, sqlx::Error> {
         }
     }
     let last = expected - 1;
-    if let Some((&seq, (_, at))) = anchors.range(last + 1..).next() {
+    if let Some((&seq, (_, which))) = anchors.range(last + 1..).next() {
         v.broken = Some(Broken {
             seq: last + 1,
             reason: format!(
-                "the chain ends at entry {last}, but an anchor recorded at {} names entry {seq}: entries were removed",
-                at.to_rfc3339()
+                "the chain ends at entry {last}, but {which} names entry {seq}: entries were removed"
             ),
         });
     }

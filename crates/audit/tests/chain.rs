@@ -109,8 +109,70 @@ async fn a_rewritten_chain_is_caught_by_its_anchor(db: Db) {
     assert!(b.reason.contains("anchor"), "{b:?}");
 }
 
+/// Whoever can write the database can rewrite an entry, recompute every hash after it and
+/// drop the anchors kept there: the walk then holds. The head logged before (and shipped off the
+/// machine) does not.
+async fn a_chain_recomputed_from_the_database_is_caught_by_an_anchor_kept_elsewhere(db: Db) {
+    five_linked(&db).await;
+    let shipped = anchor(&db, Utc::now()).await.unwrap().expect("the head");
+    let links = list(&db, &Filter::Case("c1".into()), 0, 10).await.unwrap();
+    assert_eq!(links[0].seq, 1);
+    // rewrite entry 1's actor and recompute the chain from there, as an attacker would
+    let mut rows = Vec::new();
+    for seq in 1..=5 {
+        let r = sqlx::query(
+            "SELECT at, actor, organ, action, case_id, detail FROM audit_log WHERE seq = $1",
+        )
+        .bind(seq)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        use petition_storage::RowExt;
+        rows.push(Entry {
+            at: r.time("at").unwrap(),
+            actor: if seq == 1 {
+                "someone@else".into()
+            } else {
+                r.text("actor").unwrap()
+            },
+            organ: r.text("organ").unwrap(),
+            action: r.text("action").unwrap(),
+            case_id: r.text("case_id").unwrap(),
+            detail: r.text("detail").unwrap(),
+        });
+    }
+    let mut prev = petition_audit::GENESIS.to_vec();
+    for (i, e) in rows.iter().enumerate() {
+        let seq = i as i64 + 1;
+        let hash = petition_audit::link_hash(seq, &prev, e);
+        sqlx::query("UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(e.actor.clone())
+            .bind(prev.clone())
+            .bind(hash.clone())
+            .bind(seq)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    tamper(&db, "DELETE FROM audit_anchors").await;
+    assert_eq!(
+        verify(&db).await.unwrap().broken,
+        None,
+        "the database alone cannot tell"
+    );
+    let b = petition_audit::verify_against(&db, &[shipped])
+        .await
+        .unwrap()
+        .broken
+        .expect("broken");
+    assert_eq!(b.seq, 5);
+    assert!(b.reason.contains("the anchor given to verify"), "{b:?}");
+}
+
 petition_testkit::dual_dialect!(
     open =>
+    a_chain_recomputed_from_the_database_is_caught_by_an_anchor_kept_elsewhere,
     links_in_order_and_lists_by_case_and_actor,
     an_altered_entry_is_named,
     a_removed_entry_is_named,

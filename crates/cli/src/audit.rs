@@ -8,11 +8,19 @@ use petition_proto::v1 as pb;
 pub enum AuditCommand {
     /// Walk each service's chain from its first entry and name the first broken link (exit 5
     /// when one is broken).
-    #[command(after_help = "Example:\n  petition audit verify")]
+    #[command(after_help = "\
+Examples:
+  petition audit verify
+  # also against a head logged earlier and kept elsewhere
+  petition audit verify --expect intake:1200:3f7a0c…")]
     Verify {
         /// intake, routing, supervision or analytics; all when left out
         #[arg(long)]
         service: Option<String>,
+        /// an anchor kept outside the database, SERVICE:SEQ:HASH from an "audit chain
+        /// anchored" log line (schema, seq, hash); repeat for several
+        #[arg(long, value_parser = expected_anchor)]
+        expect: Vec<pb::ExpectedAnchor>,
     },
     /// The entries of one case (its number or id) or of one actor, oldest first.
     #[command(after_help = "\
@@ -34,13 +42,28 @@ Examples:
     },
 }
 
+fn expected_anchor(s: &str) -> Result<pb::ExpectedAnchor, String> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(service), Some(seq), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("SERVICE:SEQ:HASH, e.g. intake:1200:3f7a…".into());
+    };
+    Ok(pb::ExpectedAnchor {
+        service: service.to_owned(),
+        seq: seq
+            .parse()
+            .map_err(|_| format!("{seq:?}: the entry's sequence number"))?,
+        hash: hash.to_owned(),
+    })
+}
+
 pub async fn run(conn: &Conn, c: &AuditCommand, format: Format) -> Result<(), Failure> {
     match c {
-        AuditCommand::Verify { service } => {
+        AuditCommand::Verify { service, expect } => {
             let r = conn
                 .audit()
                 .verify_audit(pb::VerifyAuditRequest {
                     service: service.clone().unwrap_or_default(),
+                    expect: expect.clone(),
                 })
                 .await?
                 .into_inner();

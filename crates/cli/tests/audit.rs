@@ -141,6 +141,38 @@ async fn a_cases_entries_name_who_did_what_and_a_tampered_row_is_named() {
         assert!(ok.status.success(), "{}", text(&ok));
         assert_eq!(text(&ok).matches("intact").count(), 4, "{}", text(&ok));
 
+        // The head as the log gave it holds; a head the chain never had does not.
+        let v: serde_json::Value = serde_json::from_slice(
+            &cli.run(
+                &admin,
+                &["audit", "verify", "--service", "intake", "-o", "json"],
+            )
+            .stdout,
+        )
+        .unwrap();
+        let (seq, hash) = (
+            v["chains"][0]["head_seq"].as_str().unwrap().to_owned(),
+            v["chains"][0]["head_hash"].as_str().unwrap().to_owned(),
+        );
+        let held = cli.run(
+            &admin,
+            &[
+                "audit",
+                "verify",
+                "--expect",
+                &format!("intake:{seq}:{hash}"),
+            ],
+        );
+        assert!(held.status.success(), "{}", text(&held));
+        let other = format!("intake:{seq}:{}", "0".repeat(64));
+        let missed = cli.run(&admin, &["audit", "verify", "--expect", &other]);
+        assert_eq!(missed.status.code(), Some(5), "{}", text(&missed));
+        assert!(
+            text(&missed).contains("the anchor given to verify"),
+            "{}",
+            text(&missed)
+        );
+
         // Someone with the database file rewrites who registered the case.
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             use sqlx::Connection;

@@ -38,6 +38,17 @@ impl AuditGrpc {
     }
 }
 
+/// Bytes from lower- or upper-case hex; `None` for anything else.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
 fn failed(e: sqlx::Error) -> Status {
     tracing::error!(error = %e, "audit log read failed");
     Status::unavailable("the audit log cannot be read now; try again")
@@ -53,9 +64,25 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
         self.policy
             .may_maintain_deployment(p)
             .map_err(petition_grpc::denied)?;
+        let mut expected: Vec<(&str, i64, Vec<u8>)> = Vec::new();
+        for (i, a) in request.get_ref().expect.iter().enumerate() {
+            let hash = unhex(a.hash.trim()).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "expect[{i}].hash: 64 hex digits, as the \"audit chain anchored\" log line gives it"
+                ))
+            })?;
+            expected.push((a.service.trim(), a.seq, hash));
+        }
         let mut chains = Vec::new();
         for (service, db) in self.chains(request.get_ref().service.trim())? {
-            let v = petition_audit::verify(db).await.map_err(failed)?;
+            let mine: Vec<(i64, Vec<u8>)> = expected
+                .iter()
+                .filter(|(s, _, _)| s == service)
+                .map(|(_, seq, h)| (*seq, h.clone()))
+                .collect();
+            let v = petition_audit::verify_against(db, &mine)
+                .await
+                .map_err(failed)?;
             let (head_seq, head_hash) = v.head.clone().unwrap_or_default();
             chains.push(pb::ChainReport {
                 service: (*service).to_owned(),
