@@ -187,6 +187,11 @@ impl Suite {
         Some(Self::spawn(args, Some(db), Some(redis), None))
     }
 
+    /// The test's Redis key space, when the suite runs on one.
+    pub fn redis(&self) -> Option<&petition_testkit::TestRedis> {
+        self._redis.as_ref()
+    }
+
     /// The test's PostgreSQL database, when the suite runs on one.
     pub fn database_url(&self) -> Option<&str> {
         self._db.as_ref().map(|d| d.url.as_str())
