@@ -5,6 +5,7 @@
 //! the one [`AccessPolicy`] — role × organ scope × the case's holder × Art. 30 ¶3 — and never
 //! decides access on its own.
 
+pub mod apikey;
 pub mod keyring;
 pub mod limit;
 pub mod policy;

@@ -312,6 +312,7 @@ pub fn check_source_system(
 #[derive(Clone, Debug)]
 pub struct AuthInterceptor {
     keys: Arc<TokenKeys>,
+    api_keys: Arc<crate::apikey::ApiKeys>,
     tree: Arc<OrgTree>,
     upstream_needs_certificate: bool,
     limit: Option<Arc<crate::CallLimit>>,
@@ -321,9 +322,27 @@ impl AuthInterceptor {
     pub fn new(keys: Arc<TokenKeys>, tree: Arc<OrgTree>) -> Self {
         Self {
             keys,
+            api_keys: Arc::default(),
             tree,
             upstream_needs_certificate: false,
             limit: None,
+        }
+    }
+
+    /// Takes `authorization: ApiKey …` for the upstream systems in `keys` too.
+    pub fn with_api_keys(mut self, keys: Arc<crate::apikey::ApiKeys>) -> Self {
+        self.api_keys = keys;
+        self
+    }
+
+    fn principal(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal, AuthError> {
+        let key = metadata
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|v| v.strip_prefix("ApiKey "));
+        match key {
+            Some(k) => self.api_keys.principal(k).map_err(AuthError::Invalid),
+            None => self.keys.authenticate(metadata),
         }
     }
 
@@ -363,7 +382,7 @@ impl AuthInterceptor {
 
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        match self.keys.authenticate(request.metadata()) {
+        match self.principal(request.metadata()) {
             Ok(p) if self.tree.get(&p.org).is_none() => Err(Status::unauthenticated(format!(
                 "token rejected: its organ {:?} is not in this deployment's organisation tree",
                 p.org.chars().take(60).collect::<String>()

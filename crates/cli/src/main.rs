@@ -83,6 +83,12 @@ enum Command {
         after_help = "Example:\n  export PETITION_TOKEN=$(petition token issue --dev --org pingcheng.bureau --role clerk)"
     )]
     Token(TokenCommand),
+    /// API keys for upstream systems.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  petition apikey new --system datong.12345 --org pingcheng.bureau"
+    )]
+    Apikey(ApiKeyCommand),
     /// Register a petition (登记), from flags or a JSON/JSONL file.
     Register(Box<register::Register>),
     /// Bring historical cases from the old system's export (resumable, idempotent).
@@ -150,6 +156,25 @@ enum TokenCommand {
     Issue(token::Issue),
 }
 
+#[derive(Subcommand, Debug)]
+enum ApiKeyCommand {
+    /// A new key for an upstream system: the key to give it (shown once), and the line for the
+    /// services' --api-keys-file (which keeps only a hash).
+    #[command(after_help = "\
+Example:
+  petition apikey new --system datong.12345 --org pingcheng.bureau
+  # give the system the key; append the line to the file PETITION_API_KEYS_FILE names,
+  # restart the services; the system calls with `authorization: ApiKey pk.…`")]
+    New {
+        /// the system's name: its registrations carry it as source_system
+        #[arg(long)]
+        system: String,
+        /// the organ it registers at, from the organisation tree
+        #[arg(long)]
+        org: String,
+    },
+}
+
 /// The organ a token names, read without checking its signature (the services check it):
 /// only to fill in a default such as the registering organ.
 fn token_org(token: Option<&str>) -> Option<String> {
@@ -168,6 +193,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         println!("{}", token::issue(a)?);
         return Ok(());
     }
+    if let Command::Apikey(ApiKeyCommand::New { system, org }) = &cli.command {
+        if system.trim().is_empty() || system.chars().any(char::is_whitespace) {
+            return Err(Failure::usage(
+                "--system: a name without spaces, e.g. datong.12345",
+            ));
+        }
+        let (key, line) = petition_auth::apikey::mint(system, org);
+        println!("key (give it to {system}; it is not shown again):\n  {key}");
+        println!("line for the --api-keys-file (no secret in it):\n  {line}");
+        return Ok(());
+    }
     match &cli.command {
         Command::Clock(c) => return admin::clock(&cli.admin, c).await,
         Command::Calendar(c) => return admin::calendar(&cli.admin, c).await,
@@ -175,7 +211,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let conn = Conn::open(&cli.addr, cli.token.as_deref(), &cli.tls)?;
     match &cli.command {
-        Command::Token(_) | Command::Clock(_) | Command::Calendar(_) => Ok(()),
+        Command::Token(_) | Command::Apikey(_) | Command::Clock(_) | Command::Calendar(_) => Ok(()),
         Command::Register(a) => {
             register::run(&conn, a, token_org(cli.token.as_deref()), format).await
         }

@@ -65,6 +65,10 @@ pub struct CommonArgs {
         default_value_t = 6000
     )]
     pub rate_limit_per_minute: u32,
+    /// The upstream systems' API keys, hashed: lines `ID SYSTEM ORGAN SHA256` as `petition
+    /// apikey new` prints them; such a system calls with `authorization: ApiKey pk.…`
+    #[arg(long, global = true, env = "PETITION_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
     /// Seconds a call may take before it is answered DEADLINE_EXCEEDED (imports and exports,
     /// which stream, are not cut; a client's shorter grpc-timeout is kept too)
     #[arg(
@@ -156,6 +160,7 @@ impl CommonArgs {
         c.token_key = self.token_key.clone().filter(|k| !k.is_empty());
         c.token_audience = self.token_audience.clone().filter(|a| !a.is_empty());
         c.rate_limit_per_minute = self.rate_limit_per_minute;
+        c.api_keys_file = self.api_keys_file.clone();
         c.request_timeout = std::time::Duration::from_secs(self.request_timeout_secs);
         c.tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {

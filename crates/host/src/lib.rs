@@ -58,6 +58,8 @@ pub struct HostConfig {
     pub tls: Option<tls::TlsFiles>,
     /// calls a principal may make a minute (0: no limit)
     pub rate_limit_per_minute: u32,
+    /// the upstream systems' API keys, hashed (lines `ID SYSTEM ORGAN SHA256`)
+    pub api_keys_file: Option<PathBuf>,
     /// the longest a unary call may take before it is answered DEADLINE_EXCEEDED (streams,
     /// an import or an export, are not cut)
     pub request_timeout: Duration,
@@ -95,6 +97,7 @@ impl HostConfig {
             token_max_ttl: chrono::Duration::days(7),
             tls: None,
             rate_limit_per_minute: 0,
+            api_keys_file: None,
             request_timeout: Duration::from_secs(30),
             dev: false,
             dev_clock: None,
@@ -201,6 +204,7 @@ pub struct Host {
     audited: std::sync::Mutex<Vec<(&'static str, Db)>>,
     /// one count of calls per principal for every service of the process
     limit: Option<Arc<petition_auth::CallLimit>>,
+    api_keys: Arc<petition_auth::apikey::ApiKeys>,
 }
 
 /// The embedded default's claim on its data directory, held while the process runs: two
@@ -315,6 +319,21 @@ impl Host {
         }
         .merge(calendar::routes(reference.calendar.clone(), clock.clone()));
         let limit = petition_auth::CallLimit::per_minute(cfg.rate_limit_per_minute).map(Arc::new);
+        let api_keys = match &cfg.api_keys_file {
+            None => Arc::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StartError::Config(format!("--api-keys-file {}: {e}", path.display()))
+                })?;
+                let keys = petition_auth::apikey::ApiKeys::parse(&text, |o| {
+                    reference.tree.get(o).is_some()
+                })
+                .map_err(|e| {
+                    StartError::Config(format!("--api-keys-file {}: {e}", path.display()))
+                })?;
+                Arc::new(keys)
+            }
+        };
         let mut host = Self {
             page_tokens: PageTokens::new(tokens.signing_secret()),
             cfg,
@@ -336,6 +355,7 @@ impl Host {
             tls_config,
             audited: std::sync::Mutex::new(Vec::new()),
             limit,
+            api_keys,
         };
         let (live, clock, poll) = (
             host.reference.calendar.clone(),
@@ -473,6 +493,7 @@ impl Host {
                 self.cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
             )
             .with_limit(self.limit.clone())
+            .with_api_keys(self.api_keys.clone())
     }
 
     /// Serves `svc` (already wrapped in `auth()`) on this host's gRPC port.
