@@ -10,7 +10,7 @@ Rotating the data key (PETITION_DATA_KEY):
   1. restart every replica with the new key first and the old one after it (the old one
      keeps working under any id; a bare key was `default`):
        PETITION_DATA_KEY=\"2026-11:<new base64> default:<old base64>\"
-  2. petition rekey            # as an admin of the deployment's top organ
+  2. petition rekey            # as an admin of the deployment's top bureau
   3. run it again: when it re-seals nothing and reports nothing unreadable (no replica still
      sealed with the old key), restart with the new key alone.
 Running it again is harmless: what is current is left alone.

@@ -194,10 +194,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return Ok(());
     }
     if let Command::Apikey(ApiKeyCommand::New { system, org }) = &cli.command {
-        if system.trim().is_empty() || system.chars().any(char::is_whitespace) {
-            return Err(Failure::usage(
-                "--system: a name without spaces, e.g. datong.12345",
-            ));
+        // the rule a registration's source_system meets, or the key could never register
+        let fits = !system.is_empty()
+            && system.chars().count() <= petition_domain::intake::MAX_SOURCE_SYSTEM_CHARS
+            && system.bytes().all(|b| b.is_ascii_graphic());
+        if !fits {
+            return Err(Failure::usage(format!(
+                "--system: printable ASCII without spaces, at most {} characters, e.g. datong.12345",
+                petition_domain::intake::MAX_SOURCE_SYSTEM_CHARS
+            )));
         }
         let (key, line) = petition_auth::apikey::mint(system, org);
         println!("key (give it to {system}; it is not shown again):\n  {key}");

@@ -173,6 +173,23 @@ async fn a_cases_entries_name_who_did_what_and_a_tampered_row_is_named() {
             text(&missed)
         );
 
+        // An anchor for a chain not checked is refused, not ignored.
+        let typo = cli.run(
+            &admin,
+            &[
+                "audit",
+                "verify",
+                "--expect",
+                &format!("inatke:{seq}:{hash}"),
+            ],
+        );
+        assert!(!typo.status.success(), "{}", text(&typo));
+        assert!(
+            text(&typo).contains("not among the chains"),
+            "{}",
+            text(&typo)
+        );
+
         // Someone with the database file rewrites who registered the case.
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             use sqlx::Connection;

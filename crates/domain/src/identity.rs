@@ -196,6 +196,16 @@ pub fn mask_phone(s: &str) -> String {
     mask_middle(s, 3, 4)
 }
 
+/// `王建国` → `王**`: the family name alone, so that a name of two or three characters is not
+/// shown whole.
+pub fn mask_name(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+        None => String::new(),
+    }
+}
+
 /// Keeps the first six characters (city and district) of an address.
 pub fn mask_address(s: &str) -> String {
     let kept: String = s.chars().take(6).collect();

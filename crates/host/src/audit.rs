@@ -73,8 +73,24 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             })?;
             expected.push((a.service.trim(), a.seq, hash));
         }
+        let checked = self.chains(request.get_ref().service.trim())?;
+        if let Some((i, (service, _, _))) = expected
+            .iter()
+            .enumerate()
+            .find(|(_, (s, _, _))| !checked.iter().any(|(name, _)| name == s))
+        {
+            return Err(Status::invalid_argument(format!(
+                "expect[{i}].service: {:?} is not among the chains checked here ({})",
+                petition_domain::validation::shown(service),
+                checked
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let mut chains = Vec::new();
-        for (service, db) in self.chains(request.get_ref().service.trim())? {
+        for (service, db) in checked {
             let mine: Vec<(i64, Vec<u8>)> = expected
                 .iter()
                 .filter(|(s, _, _)| s == service)

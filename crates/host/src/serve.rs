@@ -16,8 +16,14 @@ const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
-/// Methods whose request is a stream the handler reads to its end.
-const CLIENT_STREAMS: [&str; 1] = ["/petition.v1.IntakeService/ImportPetitions"];
+/// Methods without a deadline: a client stream the handler reads to its end (an import), and
+/// admin calls that take as long as the data they walk (a rebuild, a rekey, an audit walk).
+const UNTIMED: [&str; 4] = [
+    "/petition.v1.IntakeService/ImportPetitions",
+    "/petition.v1.AnalyticsService/Rebuild",
+    "/petition.v1.IntakeService/RekeyPersonalData",
+    "/petition.v1.AuditService/VerifyAudit",
+];
 
 /// A `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
 fn grpc_timeout(v: &str) -> Option<std::time::Duration> {
@@ -137,6 +143,7 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
         .add_service(v1)
         .add_service(v1alpha);
     let here = names.join(", ");
+    let timeout = host.cfg.request_timeout;
     let router = routes
         .routes()
         .into_axum_router()
@@ -150,41 +157,49 @@ pub(crate) async fn serve(mut host: Host) -> Result<Running, StartError> {
                 .into_http::<axum::body::Body>()
             }
         })
+        // A call not answered within the configured time (or the client's grpc-timeout, if
+        // shorter) is answered DEADLINE_EXCEEDED. Its handler runs on in a task of its own, so
+        // what it does it finishes or rolls back whole, as after a lost connection; the answer
+        // says so. The timer stops when the answer begins, so a server stream (an export, a
+        // health watch) runs as long as it takes; a client stream (an import) and the long
+        // admin calls are not timed. Inside the telemetry layer, so a cut call is counted.
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                let method = req.uri().path().to_owned();
+                if UNTIMED.contains(&method.as_str()) {
+                    return next.run(req).await;
+                }
+                let limit = req
+                    .headers()
+                    .get("grpc-timeout")
+                    .and_then(|v| grpc_timeout(v.to_str().ok()?))
+                    .map_or(timeout, |client| client.min(timeout));
+                // in the call's span: its trace goes on into the events it writes
+                let call = tokio::spawn(
+                    tracing::Instrument::instrument(next.run(req), tracing::Span::current()),
+                );
+                match tokio::time::timeout(limit, call).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(e)) => {
+                        tracing::error!(%method, error = %e, "call failed");
+                        tonic::Status::internal("the call failed; its log says more")
+                            .into_http::<axum::body::Body>()
+                    }
+                    Err(_) => {
+                        tracing::warn!(%method, ?limit, "call not answered within its deadline");
+                        tonic::Status::deadline_exceeded(format!(
+                            "{}: not answered within {} ms; it may still complete: read before trying again, or retry with the same request_id",
+                            method.trim_start_matches('/'),
+                            limit.as_millis()
+                        ))
+                        .into_http::<axum::body::Body>()
+                    }
+                }
+            },
+        ))
         .layer(axum::middleware::from_fn(
             petition_telemetry::grpc_middleware,
         ));
-
-    // A call not answered within the configured time (or the client's grpc-timeout, if
-    // shorter) is answered DEADLINE_EXCEEDED and its work dropped: a transaction not committed
-    // rolls back, and a retry with the same request id finds one that was. The timer stops
-    // when the answer begins, so a server stream (an export, a health watch) runs as long as
-    // it takes; a client stream (an import) is read by its handler, so it is left alone.
-    let timeout = host.cfg.request_timeout;
-    let router = router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
-            let method = req.uri().path().to_owned();
-            if CLIENT_STREAMS.contains(&method.as_str()) {
-                return next.run(req).await;
-            }
-            let limit = req
-                .headers()
-                .get("grpc-timeout")
-                .and_then(|v| grpc_timeout(v.to_str().ok()?))
-                .map_or(timeout, |client| client.min(timeout));
-            match tokio::time::timeout(limit, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) => {
-                    tracing::warn!(%method, ?limit, "call cut at its deadline");
-                    tonic::Status::deadline_exceeded(format!(
-                        "{}: not answered within {} ms; nothing was changed unless a retry with the same request_id says so",
-                        method.trim_start_matches('/'),
-                        limit.as_millis()
-                    ))
-                    .into_http::<axum::body::Body>()
-                }
-            }
-        },
-    ));
 
     // Calls in flight, so that a shutdown waits for them but not for idle client connections
     // (a city platform keeps its channel open for days).

@@ -3,7 +3,7 @@
 
 use crate::crypto::PersonalDataCipher;
 use crate::store::{CaseRecord, StepRecord, StoredFlags};
-use petition_domain::identity::{mask_address, mask_id_number, mask_phone};
+use petition_domain::identity::{mask_address, mask_id_number, mask_name, mask_phone};
 use petition_domain::{OrgTree, QueryCode};
 use petition_grpc::convert::{
     case_status_to_pb, channel_to_pb, diversion_to_pb, id_type_to_pb, sex_to_pb, step_kind_to_pb,
@@ -65,7 +65,11 @@ impl View<'_> {
         case.petitioners
             .iter()
             .map(|sp| pb::Petitioner {
-                name: sp.name.clone(),
+                name: if reveal {
+                    sp.name.clone()
+                } else {
+                    mask_name(&sp.name)
+                },
                 id_type: id_type_to_pb(sp.id_type) as i32,
                 id_number: open(&sp.id_number_sealed, mask_id_number),
                 phone: open(&sp.phone_sealed, mask_phone),
@@ -102,7 +106,7 @@ impl View<'_> {
                 .map(|s| self.cipher.open(s).unwrap_or_default())
                 .unwrap_or_default();
             pb::Accused {
-                name: if reveal { name } else { mask_address(&name) },
+                name: if reveal { name } else { mask_name(&name) },
                 organ_id: c.accused_organ.clone().unwrap_or_default(),
             }
         });

@@ -165,14 +165,14 @@ impl PersonalDataCipher {
         out
     }
 
-    /// Whether `sealed` is sealed with the key that seals now (else `rekey` re-seals it).
+    /// Whether `sealed` is sealed with the key that seals now, under its id (else `rekey`
+    /// re-seals it: a value whose secret is current under an old id too, so that every value
+    /// names the key it is sealed with).
     pub fn is_current(&self, sealed: &[u8]) -> bool {
         with_key_id(sealed).is_some_and(|(id, body)| {
             id == self.current().id && self.current().open(body).is_some()
         })
     }
-    // (A value whose secret is current but whose id is not — a key relabelled — is re-sealed
-    // by `rekey` too, so that every value names the key it is sealed with.)
 
     pub fn open(&self, sealed: &[u8]) -> Result<String, CryptoError> {
         let named = with_key_id(sealed);
@@ -183,7 +183,7 @@ impl PersonalDataCipher {
             let by_id = self.keys.iter().find(|k| k.id == id);
             if let Some(plain) = by_id
                 .into_iter()
-                .chain(self.keys.iter())
+                .chain(self.keys.iter().filter(|k| k.id != id))
                 .find_map(|k| k.open(body))
             {
                 return Ok(plain);

@@ -40,11 +40,20 @@ async fn personal_data_is_only_where_the_registry_keeps_it() {
         if let Some(a) = &sample.petition.accused {
             sealed_anywhere.push(a.name.clone());
         }
-        let _ = s
+        // every sample registers, but for those the rules refuse (a petition not accepted again)
+        if let Err(e) = s
             .intake(&sample.principal())
             .await
             .register_petition(sample.request())
-            .await;
+            .await
+        {
+            assert_eq!(
+                e.code(),
+                tonic::Code::FailedPrecondition,
+                "sample {}: {e}",
+                sample.sample
+            );
+        }
     }
     sealed_anywhere.retain(|v| v.chars().count() >= 2);
     // Every registration has gone through analytics, and the chains are linked.
@@ -62,8 +71,9 @@ async fn personal_data_is_only_where_the_registry_keeps_it() {
         .cases
         .len() as u64;
     assert!(registered > 10, "{registered}");
+    let mut counted = 0;
     for _ in 0..800 {
-        let counted = figures
+        counted = figures
             .get_situation(pb::SituationRequest {
                 period: "2026-03".into(),
                 organ: String::new(),
@@ -79,6 +89,7 @@ async fn personal_data_is_only_where_the_registry_keeps_it() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+    assert_eq!(counted, registered, "analytics has every case");
     tokio::time::sleep(std::time::Duration::from_millis(600)).await; // one chainer round
 
     use sqlx::{Connection, Row};

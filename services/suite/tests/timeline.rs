@@ -59,7 +59,12 @@ async fn the_case_travels_and_everyone_sees_where_it_is(s: &Suite) {
         .into_inner();
     assert_eq!(seen.content, sample.petition.content);
     assert_eq!(seen.title, sample.petition.title);
+    // the family name only: the name is personal data too
     assert_eq!(
+        seen.petitioners[0].name,
+        petition_domain::identity::mask_name(&sample.petition.petitioners[0].name)
+    );
+    assert_ne!(
         seen.petitioners[0].name,
         sample.petition.petitioners[0].name
     );
