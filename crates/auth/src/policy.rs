@@ -517,6 +517,32 @@ impl AccessPolicy {
         Ok(())
     }
 
+    /// Personal data in the clear, for a case `p` sees: the roles that deal with petitioners
+    /// (clerk, supervisor, leader) where they reach, and an admin of the top bureau or of an
+    /// organ over the case's registering or holding organ — not an admin elsewhere, who reaches
+    /// every case only to keep the system running.
+    pub fn may_reveal(&self, p: &Principal, case: &CaseFacts<'_>) -> Result<(), Denied> {
+        if !p.may_see_personal_data() {
+            return Err(Denied(format!(
+                "role {} does not see petitioners' personal data; a clerk, supervisor, leader or admin within reach does",
+                p.role
+            )));
+        }
+        if p.role != Role::Admin || self.may_maintain_deployment(p).is_ok() {
+            return Ok(());
+        }
+        let over =
+            |organ: Option<&str>| organ.is_some_and(|o| self.tree.is_same_or_above(&p.org, o));
+        if over(Some(case.received_by)) || over(case.holder) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "an admin of {} sees personal data of the cases of its own organs only",
+                p.org
+            )))
+        }
+    }
+
     /// Reading single cases at all.
     pub fn may_read_cases(&self, p: &Principal) -> Result<(), Denied> {
         if p.role == Role::Analyst {

@@ -518,9 +518,11 @@ impl IntakeService for IntakeGrpc {
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
         match self.shared.access.view(&p, &facts(&case)) {
-            CaseView::Visible {
-                personal_data: true,
-            } => {
+            CaseView::Visible { .. } => {
+                self.shared
+                    .access
+                    .may_reveal(&p, &facts(&case))
+                    .map_err(denied)?;
                 // PIPL Art. 51/56: recorded before it is shown, or not shown at all.
                 self.audit(
                     &p,
@@ -536,12 +538,6 @@ impl IntakeService for IntakeGrpc {
                     accused: shown.accused,
                 }))
             }
-            CaseView::Visible {
-                personal_data: false,
-            } => Err(Status::permission_denied(format!(
-                "role {} does not see petitioners' personal data; a clerk, supervisor, leader or admin within reach does",
-                p.role
-            ))),
             other => Err(petition_grpc::case_access(other, &p, NO_SUCH_CASE)
                 .err()
                 .unwrap_or_else(|| Status::not_found(NO_SUCH_CASE))),
