@@ -13,8 +13,7 @@
 use chrono::{DateTime, Utc};
 use petition_storage::{Db, Dialect, RowExt, Sql, Tx, micros};
 use sha2::{Digest, Sha256};
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -52,21 +51,7 @@ CREATE TABLE audit_anchors (
 
 /// The audit tables for `dialect`: one text, SQLite spelling its auto-incrementing key.
 pub fn migrator(dialect: Dialect) -> Migrator {
-    let sql = match dialect {
-        Dialect::Postgres => MIGRATION.to_owned(),
-        Dialect::Sqlite => {
-            MIGRATION.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")
-        }
-    };
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "audit log".into(),
-        MigrationType::Simple,
-        sqlx::AssertSqlSafe(sql).into_sql_str(),
-        false,
-    )]);
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
+    petition_storage::shared_migrator(dialect, MIGRATIONS_TABLE, "audit log", MIGRATION)
 }
 
 /// What happened, by whom, to which case.

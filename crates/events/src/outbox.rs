@@ -12,8 +12,8 @@ use crate::BusError;
 use chrono::{DateTime, Utc};
 use petition_domain::{Clock, SystemClock};
 use petition_storage::{Db, Dialect, RowExt, Sql, Tx, micros};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyConnection, SqlSafeStr};
+use sqlx::AnyConnection;
+use sqlx::migrate::Migrator;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -28,21 +28,7 @@ pub const MIGRATIONS_TABLE: &str = "_petition_events_migrations";
 /// The outbox's migrations for `dialect`: one text, with SQLite's spelling of an
 /// auto-incrementing key as the only difference.
 pub fn migrator(dialect: Dialect) -> Migrator {
-    let sql = match dialect {
-        Dialect::Postgres => MIGRATION.to_owned(),
-        Dialect::Sqlite => {
-            MIGRATION.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")
-        }
-    };
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "outbox".into(),
-        MigrationType::Simple,
-        sqlx::AssertSqlSafe(sql).into_sql_str(),
-        false,
-    )]);
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
+    petition_storage::shared_migrator(dialect, MIGRATIONS_TABLE, "outbox", MIGRATION)
 }
 
 /// Brings a service's database up to date, in the one order every host and test uses: the

@@ -60,6 +60,33 @@ pub enum StorageError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The one migration of tables every service's schema holds beside its own (the outbox, the
+/// audit log), under a migrations table of their own so that they run beside each service's:
+/// one text for both dialects, SQLite spelling an auto-incrementing key its way.
+pub fn shared_migrator(
+    dialect: Dialect,
+    migrations_table: &'static str,
+    name: &str,
+    sql: &str,
+) -> Migrator {
+    use sqlx::SqlSafeStr;
+    let sql = match dialect {
+        Dialect::Postgres => sql.to_owned(),
+        Dialect::Sqlite => {
+            sql.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")
+        }
+    };
+    let mut m = Migrator::with_migrations(vec![sqlx::migrate::Migration::new(
+        1,
+        name.to_owned().into(),
+        sqlx::migrate::MigrationType::Simple,
+        sqlx::AssertSqlSafe(sql).into_sql_str(),
+        false,
+    )]);
+    m.dangerous_set_table_name(migrations_table);
+    m
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Postgres,
