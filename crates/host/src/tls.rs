@@ -25,6 +25,9 @@ use tokio_rustls::server::TlsStream;
 
 /// How long a client has to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes under way at once, at most: a flood of silent connections waits for a slot
+/// instead of taking a task and a buffer each.
+const HANDSHAKES_AT_ONCE: usize = 256;
 
 /// The files that turn TLS on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,8 +158,12 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, handshaken) = mpsc::channel(64);
+        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_AT_ONCE));
         let accepting = tokio::spawn(async move {
             loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (stream, addr) = match tcp.accept().await {
                     Ok(s) => s,
                     Err(e) => {
@@ -169,6 +176,7 @@ impl TlsListener {
                 let _ = stream.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let client = tls
