@@ -36,33 +36,7 @@ async fn a_cases_entries_name_who_did_what_and_a_tampered_row_is_named() {
     let db = dir.path().join("data").join("intake.db");
     tokio::task::spawn_blocking(move || {
         let clerk = cli.token("pingcheng.bureau", "clerk");
-        let registered = cli.run(
-            &clerk,
-            &[
-                "register",
-                "--channel",
-                "online",
-                "--name",
-                "赵敏",
-                "--id-number",
-                "140213198807150027",
-                "--category",
-                "01.01",
-                "--location",
-                "140213001",
-                "--title",
-                "小区漏水",
-                "--content",
-                "楼顶漏水三个月无人维修",
-                "-q",
-            ],
-        );
-        assert!(registered.status.success(), "{}", text(&registered));
-        let case = text(&registered)
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
+        let case = cli.register(&clerk, "01.01", "140213001", "小区漏水");
         let routed = cli.run(&clerk, &["case", "get", &case, "--wait", "routed"]);
         assert!(routed.status.success(), "{}", text(&routed));
         let shown = cli.run(

@@ -13,6 +13,24 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 const BIN: &str = env!("CARGO_BIN_EXE_petition-suite");
 
+/// The suite on mutual TLS: its data in `data`, its certificate, key and client CA in PEM files.
+fn mutual_tls_suite(data: &str, cert: &str, key: &str, client_ca: &str) -> ServiceProcess {
+    ServiceProcess::spawn_dev(
+        BIN,
+        &[
+            "--data-dir",
+            data,
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--tls-client-ca",
+            client_ca,
+        ],
+        &[],
+    )
+}
+
 struct Ca {
     pem: String,
     issuer: Issuer<'static, KeyPair>,
@@ -106,20 +124,7 @@ async fn upstream_systems_need_their_client_certificate_staff_their_token() {
         file("ca.pem", &ours.pem),
     );
     let data = dir.path().join("data").display().to_string();
-    let mut suite = ServiceProcess::spawn_dev(
-        BIN,
-        &[
-            "--data-dir",
-            &data,
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--tls-client-ca",
-            &client_ca,
-        ],
-        &[],
-    );
+    let mut suite = mutual_tls_suite(&data, &cert, &key, &client_ca);
     let addr = suite.grpc_addr;
     assert!(
         suite.log.iter().any(|l| l.contains("\"tls\":\"mutual\"")),
@@ -236,20 +241,7 @@ async fn the_readme_development_ca_works_as_written() {
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
     let data = path("data");
     let (cert, key, client_ca) = (path("suite.pem"), path("suite.key"), path("ca.pem"));
-    let mut suite = ServiceProcess::spawn_dev(
-        BIN,
-        &[
-            "--data-dir",
-            &data,
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--tls-client-ca",
-            &client_ca,
-        ],
-        &[],
-    );
+    let mut suite = mutual_tls_suite(&data, &cert, &key, &client_ca);
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read("ca.pem")))
         .identity(Identity::from_pem(read("hotline.pem"), read("hotline.key")))

@@ -33,6 +33,36 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// A clerk of the Pingcheng bureau registers an online petition by 赵敏 (ID
+    /// 140213198807150027) in `category` at `location`: its case number.
+    pub fn register(&self, clerk: &str, category: &str, location: &str, title: &str) -> String {
+        let out = self.run(
+            clerk,
+            &[
+                "register",
+                "--channel",
+                "online",
+                "--name",
+                "赵敏",
+                "--id-number",
+                "140213198807150027",
+                "--category",
+                category,
+                "--location",
+                location,
+                "--title",
+                title,
+                "--content",
+                title,
+                "-q",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out).split_whitespace().next().unwrap().to_owned()
+    }
+}
+
 /// What a command printed, standard output then standard error.
 pub fn text(o: &Output) -> String {
     format!(
