@@ -1,5 +1,5 @@
-//! The access policy, table-driven: every RPC of intake and routing and supervision's reads and
-//! commands on a case, called as every role from
+//! The access policy, table-driven: every RPC of intake, routing, supervision and analytics and
+//! the audit log's, called as every role from
 //! the organ that holds an accusation (permitted), from an unrelated organ, and from the
 //! accused organ and the organs under it. The accusation is against the city bureau; it must
 //! reach the city's discipline commission, which reads it, while the accused side learns
@@ -77,9 +77,30 @@ enum Rpc {
     ListBacklog,
     RevealPersonalData,
     ExportCases,
+    ListDue,
+    IssueSupervision,
+    ResumeClock,
+    RequestReview,
+    DecideReview,
+    TakeCharge,
+    RecordProgress,
+    GetSituation,
+    GetScorecards,
+    GetTrend,
+    AnalyticsBacklog,
+    DetectHotspots,
+    ListClusters,
+    RenderReport,
+    RecordSuggestion,
+    ListSuggestions,
+    Rebuild,
+    ImportPetitions,
+    RekeyPersonalData,
+    VerifyAudit,
+    ListAudit,
 }
 
-const RPCS: [Rpc; 24] = [
+const RPCS: [Rpc; 45] = [
     Rpc::RegisterPetition,
     Rpc::GetCase,
     Rpc::ListCases,
@@ -104,10 +125,31 @@ const RPCS: [Rpc; 24] = [
     Rpc::ListBacklog,
     Rpc::RevealPersonalData,
     Rpc::ExportCases,
+    Rpc::ListDue,
+    Rpc::IssueSupervision,
+    Rpc::ResumeClock,
+    Rpc::RequestReview,
+    Rpc::DecideReview,
+    Rpc::TakeCharge,
+    Rpc::RecordProgress,
+    Rpc::GetSituation,
+    Rpc::GetScorecards,
+    Rpc::GetTrend,
+    Rpc::AnalyticsBacklog,
+    Rpc::DetectHotspots,
+    Rpc::ListClusters,
+    Rpc::RenderReport,
+    Rpc::RecordSuggestion,
+    Rpc::ListSuggestions,
+    Rpc::Rebuild,
+    Rpc::ImportPetitions,
+    Rpc::RekeyPersonalData,
+    Rpc::VerifyAudit,
+    Rpc::ListAudit,
 ];
 
 /// The rules, as the issue and the law state them.
-fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
+fn expected(rpc: Rpc, role: Role, org: &str, side: Side) -> Got {
     use Role::*;
     let hidden = side == Side::Accused && role != Upstream;
     // Reach: an admin everything; staff their organ and below (here: the holder); an upstream
@@ -135,6 +177,16 @@ fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
         Got::Ok => Got::Code(Code::PermissionDenied),
         other => other,
     };
+    // Commands the diverted case would take: sent with a field the workflow refuses (an empty
+    // plan or note, a deadline already past), so that those past the gate meet INVALID_ARGUMENT
+    // and the case stays as it was for the next cell.
+    let refused_input = |may: bool| match command(may) {
+        Got::Code(Code::FailedPrecondition) => Got::Code(Code::InvalidArgument),
+        other => other,
+    };
+    // A petition bureau (信访局) of the table; the others are a commission, a department and a
+    // street office.
+    let bureau = org.ends_with(".bureau");
     let holder = role == Admin
         || (matches!(role, Clerk | Handler | Supervisor | Leader) && side == Side::Permitted);
     match rpc {
@@ -210,6 +262,56 @@ fn expected(rpc: Rpc, role: Role, side: Side) -> Got {
         // The bureau that routed it is the district bureau, on the accused side; only an
         // admin (or a bureau above, not tried here) may act as the routing bureau.
         Rpc::ResolveObjection | Rpc::RouteManually | Rpc::DecideExtension => command(role == Admin),
+        Rpc::ResumeClock | Rpc::DecideReview => command(holder),
+        // 督办 is the routing bureau's (here on the accused side), or an admin's.
+        Rpc::IssueSupervision => refused_input(role == Admin),
+        // 包案: a leader within reach, or an admin.
+        Rpc::TakeCharge => refused_input(matches!(role, Leader | Admin)),
+        // the leader in charge (there is none), the holder's staff, or an admin
+        Rpc::RecordProgress => refused_input(holder),
+        Rpc::RequestReview => match role {
+            Handler | Analyst => Got::Code(Code::PermissionDenied),
+            _ if hidden => Got::Code(Code::NotFound),
+            _ => Got::Code(Code::FailedPrecondition),
+        },
+        // What an organ owes: its own staff, those above it, its supervising bureau, an admin.
+        // The diverted accusation runs no clock, so it is in nobody's list.
+        Rpc::ListDue => match role {
+            Analyst | Upstream => Got::Code(Code::PermissionDenied),
+            _ => Got::Absent,
+        },
+        // Figures of the caller's own organ (an admin's: everything): every organ's staff and
+        // analysts and admins; an upstream system reads none.
+        Rpc::GetSituation
+        | Rpc::GetScorecards
+        | Rpc::GetTrend
+        | Rpc::DetectHotspots
+        | Rpc::RenderReport
+        | Rpc::ListSuggestions => match role {
+            Upstream => Got::Code(Code::PermissionDenied),
+            _ => Got::Ok,
+        },
+        // Lists of single cases from the figures: not an analyst's either.
+        Rpc::AnalyticsBacklog | Rpc::ListClusters => match role {
+            Upstream | Analyst => Got::Code(Code::PermissionDenied),
+            _ => Got::Ok,
+        },
+        // Suggestions to the Party committee and government (Art. 41): a petition bureau's
+        // supervisors and leaders, or an admin.
+        Rpc::RecordSuggestion => match role {
+            Admin => Got::Ok,
+            Supervisor | Leader if bureau => Got::Ok,
+            _ => Got::Code(Code::PermissionDenied),
+        },
+        // An admin's upkeep of one service; bringing history in (an empty import here).
+        Rpc::Rebuild | Rpc::ImportPetitions => match role {
+            Admin => Got::Ok,
+            _ => Got::Code(Code::PermissionDenied),
+        },
+        // Deployment-wide: an admin of the top bureau only, which none of these organs is.
+        Rpc::RekeyPersonalData | Rpc::VerifyAudit | Rpc::ListAudit => {
+            Got::Code(Code::PermissionDenied)
+        }
     }
 }
 
@@ -458,6 +560,167 @@ async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -
                 .await,
             |l| l.items.iter().any(|i| i.case_id == id),
         ),
+        Rpc::ListDue => list_has(
+            supervision.list_due(pb::ListDueRequest::default()).await,
+            |l| l.items.iter().any(|i| i.case_id == id),
+        ),
+        Rpc::IssueSupervision => unit(
+            supervision
+                .issue_supervision(pb::IssueSupervisionRequest {
+                    case_id: id,
+                    text: "督办".into(),
+                    feedback_due: Some(petition_e2e::timestamp(now() - chrono::Duration::days(1))),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ResumeClock => unit(
+            supervision
+                .resume_clock(pb::ResumeClockRequest {
+                    case_id: id,
+                    clock: pb::ClockKind::Handling as i32,
+                    reason: "hearing done".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::RequestReview => unit(
+            supervision
+                .request_review(pb::RequestReviewRequest {
+                    case_number: case.number.clone(),
+                    query_code: case.query_code.clone(),
+                    reason: "not satisfied".into(),
+                    request_id: String::new(),
+                })
+                .await,
+        ),
+        Rpc::DecideReview => unit(
+            supervision
+                .decide_review(pb::DecideReviewRequest {
+                    case_id: id,
+                    decision: pb::ReviewDecision::Uphold as i32,
+                    opinion: "维持".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::TakeCharge => unit(
+            supervision
+                .take_charge(pb::TakeChargeRequest {
+                    case_id: id,
+                    plan: String::new(),
+                    target_date: "2026-04-30".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::RecordProgress => unit(
+            supervision
+                .record_progress(pb::RecordProgressRequest {
+                    case_id: id,
+                    note: String::new(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::GetSituation => unit(
+            s.analytics(&p)
+                .await
+                .get_situation(pb::SituationRequest {
+                    period: "2026-03".into(),
+                    organ: String::new(),
+                })
+                .await,
+        ),
+        Rpc::GetScorecards => unit(
+            s.analytics(&p)
+                .await
+                .get_scorecards(pb::ScorecardsRequest {
+                    period: "2026-03".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::GetTrend => unit(
+            s.analytics(&p)
+                .await
+                .get_trend(pb::TrendRequest::default())
+                .await,
+        ),
+        Rpc::AnalyticsBacklog => unit(
+            s.analytics(&p)
+                .await
+                .list_backlog(pb::AnalyticsBacklogRequest::default())
+                .await,
+        ),
+        Rpc::DetectHotspots => unit(
+            s.analytics(&p)
+                .await
+                .detect_hotspots(pb::HotspotsRequest::default())
+                .await,
+        ),
+        Rpc::ListClusters => unit(
+            s.analytics(&p)
+                .await
+                .list_clusters(pb::ClustersRequest::default())
+                .await,
+        ),
+        Rpc::RenderReport => unit(
+            s.analytics(&p)
+                .await
+                .render_report(pb::RenderReportRequest {
+                    period: "2026-03".into(),
+                    organ: String::new(),
+                })
+                .await,
+        ),
+        Rpc::RecordSuggestion => unit(
+            s.analytics(&p)
+                .await
+                .record_suggestion(pb::RecordSuggestionRequest {
+                    addressee: "区委区政府".into(),
+                    title: "关于物业纠纷的建议".into(),
+                    text: "建议".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::ListSuggestions => unit(
+            s.analytics(&p)
+                .await
+                .list_suggestions(pb::ListSuggestionsRequest {
+                    period: "2026-03".into(),
+                    organ: String::new(),
+                })
+                .await,
+        ),
+        Rpc::Rebuild => unit(s.analytics(&p).await.rebuild(pb::RebuildRequest {}).await),
+        Rpc::ImportPetitions => unit(
+            intake
+                .import_petitions(tokio_stream::iter(Vec::<pb::ImportPetitionsRequest>::new()))
+                .await,
+        ),
+        Rpc::RekeyPersonalData => unit(
+            intake
+                .rekey_personal_data(pb::RekeyPersonalDataRequest {})
+                .await,
+        ),
+        Rpc::VerifyAudit => unit(
+            s.audit(&p)
+                .await
+                .verify_audit(pb::VerifyAuditRequest::default())
+                .await,
+        ),
+        Rpc::ListAudit => unit(
+            s.audit(&p)
+                .await
+                .list_audit(pb::ListAuditRequest {
+                    service: "intake".into(),
+                    case_id: id,
+                    ..Default::default()
+                })
+                .await,
+        ),
         Rpc::SubmitCompletionReport => unit(
             routing
                 .submit_completion_report(pb::SubmitCompletionReportRequest {
@@ -567,7 +830,7 @@ async fn every_rpc_as_every_role_from_a_permitted_an_unrelated_and_an_accused_or
             for (org, side) in &organs {
                 n += 1;
                 let got = call(&s, rpc, org, role, &case, n).await;
-                let want = expected(rpc, role, *side);
+                let want = expected(rpc, role, org, *side);
                 calls += 1;
                 if got != want {
                     wrong.push(format!(

@@ -68,6 +68,10 @@ pub type AnalyticsClient = pb::analytics_service_client::AnalyticsServiceClient<
     tonic::service::interceptor::InterceptedService<Channel, Bearer>,
 >;
 
+pub type AuditClient = pb::audit_service_client::AuditServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
 pub fn client(channel: Channel, keys: &TokenKeys, p: &Principal) -> IntakeClient {
     pb::intake_service_client::IntakeServiceClient::with_interceptor(channel, bearer(keys, p))
 }

@@ -9,7 +9,8 @@
 
 use petition_auth::{Principal, Role, TokenKeys};
 use petition_e2e::{
-    AnalyticsClient, IntakeClient, RoutingClient, SupervisionClient, bearer, client, connect, who,
+    AnalyticsClient, AuditClient, IntakeClient, RoutingClient, SupervisionClient, bearer, client,
+    connect, who,
 };
 use petition_proto::v1 as pb;
 use petition_testkit::process::ServiceProcess;
@@ -244,6 +245,13 @@ impl Suite {
 
     pub async fn analytics(&self, p: &Principal) -> AnalyticsClient {
         pb::analytics_service_client::AnalyticsServiceClient::with_interceptor(
+            connect(self.grpc_addr).await,
+            bearer(&self.token_keys, p),
+        )
+    }
+
+    pub async fn audit(&self, p: &Principal) -> AuditClient {
+        pb::audit_service_client::AuditServiceClient::with_interceptor(
             connect(self.grpc_addr).await,
             bearer(&self.token_keys, p),
         )
