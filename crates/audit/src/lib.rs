@@ -96,8 +96,22 @@ pub fn link_hash(seq: i64, prev: &[u8], e: &Entry) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// Set once, by a cost benchmark's baseline process only: see [`switch_off_for_benchmarks`].
+static SWITCHED_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops this process writing audit entries, for good. Only the baseline of the security cost
+/// benchmark (`register-cost`) calls it, to measure what the log costs; no binary that serves
+/// petitions has a flag or setting that reaches it.
+pub fn switch_off_for_benchmarks() {
+    tracing::warn!("BENCHMARK BASELINE: this process keeps no audit log");
+    SWITCHED_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Writes `entries` in the caller's transaction; the chainer links them after it commits.
 pub async fn append(tx: &mut Tx, entries: &[Entry]) -> Result<(), sqlx::Error> {
+    if SWITCHED_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     // 6 parameters a row, well under either dialect's limit per statement
     for chunk in entries.chunks(500) {
         let mut q = Sql::new(

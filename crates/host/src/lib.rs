@@ -80,6 +80,9 @@ pub struct HostConfig {
     pub consumer_name: String,
     /// how long `serve` waits for relays and consumers to report ready before answering
     pub ready_timeout: Duration,
+    /// The security cost benchmark's baseline only: every call runs as this principal without
+    /// a token. Refused unless `dev`; no command-line flag or variable sets it.
+    pub unchecked_principal_for_benchmarks: Option<petition_auth::Principal>,
 }
 
 impl HostConfig {
@@ -109,6 +112,7 @@ impl HostConfig {
             consumer_dead_after: Duration::from_secs(300),
             consumer_name: format!("{service}-{}", std::process::id()),
             ready_timeout: Duration::from_secs(5),
+            unchecked_principal_for_benchmarks: None,
         }
     }
 
@@ -262,6 +266,11 @@ impl Host {
     ) -> Result<Self, StartError> {
         if cfg.dev_clock.is_some() && !cfg.dev {
             return Err(StartError::DevClockWithoutDev);
+        }
+        if cfg.unchecked_principal_for_benchmarks.is_some() && !cfg.dev {
+            return Err(StartError::Config(
+                "calls unchecked by token are for a benchmark's development run only".into(),
+            ));
         }
         if cfg
             .dev_clock
@@ -488,12 +497,16 @@ impl Host {
 
     /// The interceptor that authenticates every call of a service.
     pub fn auth(&self) -> AuthInterceptor {
-        AuthInterceptor::new(self.tokens.clone(), self.reference.tree.clone())
+        let auth = AuthInterceptor::new(self.tokens.clone(), self.reference.tree.clone())
             .with_upstream_certificates(
                 self.cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
             )
             .with_limit(self.limit.clone())
-            .with_api_keys(self.api_keys.clone())
+            .with_api_keys(self.api_keys.clone());
+        match &self.cfg.unchecked_principal_for_benchmarks {
+            Some(p) => auth.unchecked_for_benchmarks(p.clone()),
+            None => auth,
+        }
     }
 
     /// Serves `svc` (already wrapped in `auth()`) on this host's gRPC port.

@@ -3,6 +3,8 @@
 //! admin port. The tests of the whole suite run its binary (`services/suite/tests`); the tests
 //! here run single services and faults between them.
 
+pub mod load;
+
 use petition_auth::{Principal, Role, TokenKeys};
 use petition_proto::v1 as pb;
 use serde::Deserialize;

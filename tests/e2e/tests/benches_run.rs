@@ -82,3 +82,41 @@ fn the_routing_decision_bench_decides() {
     );
     assert!(!out.trim().is_empty());
 }
+
+#[tokio::test]
+async fn the_security_cost_bench_compares_a_baseline_that_keeps_no_audit_log() {
+    // The bench makes its own databases and stream prefix; it only needs the servers.
+    let _ = require!(TestDatabase::create());
+    let _ = require!(TestRedis::create());
+    let out = run(
+        env!("CARGO_BIN_EXE_register-cost"),
+        &[
+            "--clients",
+            "2",
+            "--seconds",
+            "1",
+            "--warmup-seconds",
+            "0",
+            "--rounds",
+            "1",
+        ],
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("cases stored"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let numbers: Vec<i64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [on_cases, off_cases, on_audit, off_audit] = numbers[..] else {
+        panic!("{line}");
+    };
+    assert!(on_cases > 0 && off_cases > 0, "{line}");
+    assert_eq!(
+        on_audit, on_cases,
+        "one audit entry per registration: {line}"
+    );
+    assert_eq!(off_audit, 0, "the baseline keeps no audit log: {line}");
+    assert!(out.contains("security adds"), "{out}");
+}

@@ -5,13 +5,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hdrhistogram::Histogram;
 use petition_auth::{Principal, Role, TokenKeys};
-use petition_e2e::{Bearer, bearer, load_request as request};
+use petition_e2e::{bearer, load};
 use petition_proto::v1 as pb;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 use tonic::transport::Channel;
 
 #[derive(Parser)]
@@ -32,79 +31,6 @@ struct Args {
     /// connections shared by the clients (HTTP/2 multiplexes calls on each)
     #[arg(long, default_value_t = 8)]
     connections: usize,
-}
-
-type Client = pb::intake_service_client::IntakeServiceClient<
-    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
->;
-
-struct Run {
-    clients: usize,
-    ok: u64,
-    errors: u64,
-    elapsed: Duration,
-    hist: Histogram<u64>,
-}
-
-async fn run(
-    clients: Vec<Client>,
-    n: usize,
-    warmup: Duration,
-    measure: Duration,
-    seq: Arc<AtomicU64>,
-) -> Run {
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let end = measure_from + measure;
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let mut client = clients[i % clients.len()].clone();
-            let seq = seq.clone();
-            tokio::spawn(async move {
-                let mut hist = Histogram::<u64>::new(3).expect("histogram");
-                let (mut ok, mut errors) = (0u64, 0u64);
-                loop {
-                    let now = Instant::now();
-                    if now >= end {
-                        break;
-                    }
-                    let req = request(seq.fetch_add(1, Ordering::Relaxed));
-                    let t = Instant::now();
-                    let r = client.register_petition(req).await;
-                    let done = Instant::now();
-                    if t >= measure_from && done <= end {
-                        match r {
-                            Ok(_) => {
-                                ok += 1;
-                                let _ = hist.record(done.duration_since(t).as_micros() as u64);
-                            }
-                            Err(e) => {
-                                errors += 1;
-                                if errors <= 3 {
-                                    eprintln!("error: {e}");
-                                }
-                            }
-                        }
-                    }
-                }
-                (ok, errors, hist)
-            })
-        })
-        .collect();
-    let mut total = Run {
-        clients: n,
-        ok: 0,
-        errors: 0,
-        elapsed: measure,
-        hist: Histogram::new(3).expect("histogram"),
-    };
-    for t in tasks {
-        let (ok, errors, hist) = t.await.expect("client task");
-        total.ok += ok;
-        total.errors += errors;
-        total.hist.add(hist).expect("same histogram bounds");
-    }
-    total
 }
 
 #[tokio::main]
@@ -143,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         "clients", "ok", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
     );
     for &n in &args.clients {
-        let r = run(
+        let r = load::drive(
             clients.clone(),
             n,
             Duration::from_secs(args.warmup_seconds),
@@ -151,14 +77,13 @@ async fn main() -> anyhow::Result<()> {
             seq.clone(),
         )
         .await;
-        let ms = |q: f64| r.hist.value_at_quantile(q) as f64 / 1000.0;
         println!(
             "{:>8} {:>10} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}",
             r.clients,
             r.ok,
-            r.ok as f64 / r.elapsed.as_secs_f64(),
-            ms(0.5),
-            ms(0.99),
+            r.per_second(),
+            r.ms(0.5),
+            r.ms(0.99),
             r.hist.max() as f64 / 1000.0,
             r.errors
         );
