@@ -9,6 +9,9 @@
 //! Art. 30 ¶3 comes first: when a case is an accusation, the accused organ and every organ
 //! under it see nothing of it — not its content, not that it exists. Services answer such a
 //! caller exactly as they answer for a case that does not exist.
+//!
+//! Recusal (回避, Art. 28 ¶3) is answered the same way: a member of staff recorded as having a
+//! direct interest in a case sees nothing of it, whatever their role and organ.
 
 use crate::{Principal, Role};
 use petition_domain::OrgTree;
@@ -27,6 +30,8 @@ pub struct CaseFacts<'a> {
     pub accused_organ: Option<&'a str>,
     /// the upstream system that submitted it
     pub source_system: Option<&'a str>,
+    /// the staff who are out of it (回避, Art. 28 ¶3), by subject
+    pub recused: &'a [String],
 }
 
 /// How far a principal reaches.
@@ -80,6 +85,9 @@ pub struct FigureScope {
     pub organs: Option<Vec<String>>,
     /// never an accusation against one of these organs (Art. 30 ¶3): not even as a number
     pub hidden_accused: Vec<String>,
+    /// lists of cases leave out those this person is out of (回避, Art. 28 ¶3); figures,
+    /// which name no case, count them
+    pub recused: Option<String>,
 }
 
 /// How to narrow a list to what the caller may see, in SQL.
@@ -91,6 +99,8 @@ pub struct ListScope {
     pub source_system: Option<String>,
     /// never an accusation against one of these organs: the caller's own and those above it
     pub hidden_accused: Vec<String>,
+    /// never a case this person is out of (回避, Art. 28 ¶3)
+    pub recused: Option<String>,
     /// the caller sees no single case at all
     pub nothing: bool,
 }
@@ -127,6 +137,36 @@ impl AccessPolicy {
         p.role != Role::Upstream && accused.is_some_and(|a| self.tree.is_same_or_above(a, &p.org))
     }
 
+    /// Whether `p` is out of the case (回避). An upstream system is a platform, not a person
+    /// with an interest.
+    pub fn is_recused(&self, p: &Principal, case: &CaseFacts<'_>) -> bool {
+        p.role != Role::Upstream && case.recused.contains(&p.subject)
+    }
+
+    /// Recording that `subject` is out of a case `p` sees (回避, Art. 28 ¶3): the member of
+    /// staff themselves; a leader or supervisor of the holding organ, of an organ above it or
+    /// of the bureau that routes it; or an admin.
+    pub fn may_record_recusal(
+        &self,
+        p: &Principal,
+        case: &CaseFacts<'_>,
+        subject: &str,
+    ) -> Result<(), Denied> {
+        let over = |o: Option<&str>| o.is_some_and(|o| self.tree.is_same_or_above(&p.org, o));
+        if p.role == Role::Admin
+            || (p.role.is_staff() && p.subject == subject)
+            || (matches!(p.role, Role::Leader | Role::Supervisor)
+                && (over(case.holder) || over(case.bureau)))
+        {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "only the member of staff themselves, a leader or supervisor over the case, or an admin records a recusal (回避); {} ({}) is none of them",
+                p.org, p.role
+            )))
+        }
+    }
+
     fn reaches(&self, p: &Principal, case: &CaseFacts<'_>) -> bool {
         match self.scope(p) {
             Scope::Everything => true,
@@ -140,7 +180,7 @@ impl AccessPolicy {
     }
 
     pub fn view(&self, p: &Principal, case: &CaseFacts<'_>) -> CaseView {
-        if self.is_accused_side(p, case.accused_organ) {
+        if self.is_accused_side(p, case.accused_organ) || self.is_recused(p, case) {
             return CaseView::Hidden;
         }
         if !self.reaches(p, case) {
@@ -297,6 +337,7 @@ impl AccessPolicy {
         };
         let mut s = ListScope {
             hidden_accused,
+            recused: (p.role != Role::Upstream).then(|| p.subject.clone()),
             ..ListScope::default()
         };
         match self.scope(p) {
@@ -419,7 +460,11 @@ impl AccessPolicy {
     /// the organs of its territory; an admin reads any organ's, or everything's. An upstream
     /// system reads no figures: it is a platform, not an organ of this deployment.
     pub fn figures(&self, p: &Principal, organ: &str) -> Result<FigureScope, Denied> {
-        let hidden_accused = self.list_scope(p).hidden_accused;
+        let ListScope {
+            hidden_accused,
+            recused,
+            ..
+        } = self.list_scope(p);
         let reach = |organ: &str| -> Vec<String> {
             self.tree
                 .organs()
@@ -441,12 +486,14 @@ impl AccessPolicy {
             )),
             Role::Admin if organ.is_empty() => Ok(FigureScope {
                 hidden_accused,
+                recused,
                 ..FigureScope::default()
             }),
             Role::Admin => Ok(FigureScope {
                 organ: organ.to_owned(),
                 organs: Some(reach(organ)),
                 hidden_accused,
+                recused,
             }),
             _ => {
                 let organ = if organ.is_empty() {
@@ -464,6 +511,7 @@ impl AccessPolicy {
                     organ: organ.to_owned(),
                     organs: Some(reach(organ)),
                     hidden_accused,
+                    recused,
                 })
             }
         }
@@ -652,6 +700,82 @@ mod tests {
             bureau: Some("pingcheng.bureau"),
             accused_organ: Some("datong.bureau"),
             source_system: None,
+            recused: &[],
+        }
+    }
+
+    #[test]
+    fn staff_out_of_a_case_see_nothing_of_it_whatever_their_role() {
+        let p = policy();
+        let recused = ["leader@pingcheng.housing".to_owned()];
+        let case = CaseFacts {
+            received_by: "pingcheng.bureau",
+            holder: Some("pingcheng.housing"),
+            bureau: Some("pingcheng.bureau"),
+            recused: &recused,
+            ..CaseFacts::default()
+        };
+        let out = who("pingcheng.housing", Role::Leader);
+        assert_eq!(p.view(&out, &case), CaseView::Hidden);
+        assert_eq!(
+            p.list_scope(&out).recused.as_deref(),
+            Some(out.subject.as_str())
+        );
+        // Their colleagues of the same organ and role by another name still see it.
+        let mut colleague = out.clone();
+        colleague.subject = "leader2@pingcheng.housing".into();
+        assert!(matches!(
+            p.view(&colleague, &case),
+            CaseView::Visible { .. }
+        ));
+        // An upstream system is a platform, never out of a case.
+        let mut platform = who("datong.bureau", Role::Upstream);
+        platform.subject = "leader@pingcheng.housing".into();
+        assert!(!p.is_recused(&platform, &case));
+        assert_eq!(p.list_scope(&platform).recused, None);
+    }
+
+    #[test]
+    fn a_recusal_is_recorded_by_the_person_a_leader_over_the_case_or_an_admin() {
+        let p = policy();
+        let case = CaseFacts {
+            received_by: "pingcheng.bureau",
+            holder: Some("pingcheng.housing"),
+            bureau: Some("pingcheng.bureau"),
+            ..CaseFacts::default()
+        };
+        let handler = who("pingcheng.housing", Role::Handler);
+        let ok = |by: &Principal, subject: &str| p.may_record_recusal(by, &case, subject).is_ok();
+        assert!(
+            ok(&handler, &handler.subject),
+            "declaring one's own interest"
+        );
+        assert!(
+            !ok(&handler, "clerk@pingcheng.housing"),
+            "not a colleague's"
+        );
+        for (org, role) in [
+            ("pingcheng.housing", Role::Leader),
+            ("pingcheng.housing", Role::Supervisor),
+            ("pingcheng.bureau", Role::Supervisor),
+            ("datong.bureau", Role::Leader),
+            ("pingcheng.finance", Role::Admin),
+        ] {
+            assert!(
+                ok(&who(org, role), "handler@pingcheng.housing"),
+                "{role} of {org}"
+            );
+        }
+        for (org, role) in [
+            ("pingcheng.housing", Role::Clerk),
+            ("pingcheng.education", Role::Leader),
+            ("pingcheng.bureau", Role::Analyst),
+            ("pingcheng.bureau", Role::Upstream),
+        ] {
+            assert!(
+                !ok(&who(org, role), "handler@pingcheng.housing"),
+                "{role} of {org}"
+            );
         }
     }
 

@@ -33,7 +33,8 @@ pub fn migrator(dialect: Dialect) -> Migrator {
 
 /// Brings a service's database up to date, in the one order every host and test uses: the
 /// outbox tables, the service's own migrations, then the shared applied-request table (after
-/// the service's, which may have created it before it was shared), then the audit log.
+/// the service's, which may have created it before it was shared), then the audit log and the
+/// recusals.
 pub async fn migrate_service(
     db: &petition_storage::Db,
     service: &Migrator,
@@ -41,7 +42,9 @@ pub async fn migrate_service(
     db.migrate(&migrator(db.dialect())).await?;
     db.migrate(service).await?;
     db.migrate(&petition_storage::requests::migrator()).await?;
-    db.migrate(&petition_audit::migrator(db.dialect())).await
+    db.migrate(&petition_audit::migrator(db.dialect())).await?;
+    db.migrate(&petition_storage::recusals::migrator(db.dialect()))
+        .await
 }
 
 #[derive(Debug, Clone, Default)]

@@ -45,6 +45,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::ClockRecounted(_) => "clock.recounted",
         Payload::LeaderTookCharge(_) => "leader.took_charge",
         Payload::CaseResolved(_) => "case.resolved",
+        Payload::RecusalRecorded(_) => "recusal.recorded",
     }
 }
 

@@ -3,7 +3,9 @@
 //! field's name.
 
 use chrono::{DateTime, Utc};
-use petition_domain::{CaseStatus, Channel, Diversion, IdType, Sex, StepKind, TypeOfMatter};
+use petition_domain::{
+    CaseStatus, Channel, Diversion, IdType, RecusalReason, Sex, StepKind, TypeOfMatter,
+};
 use petition_proto::v1 as pb;
 
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -85,6 +87,39 @@ pub fn id_type_from_pb(v: i32) -> Option<IdType> {
         pb::IdType::ResidentId => Some(IdType::ResidentId),
         pb::IdType::Passport => Some(IdType::Passport),
         pb::IdType::Other => Some(IdType::Other),
+    }
+}
+
+pub fn recusal_reason_from_pb(v: i32) -> Option<RecusalReason> {
+    match pb::RecusalReason::try_from(v).ok()? {
+        pb::RecusalReason::Unspecified => None,
+        pb::RecusalReason::Relative => Some(RecusalReason::Relative),
+        pb::RecusalReason::Party => Some(RecusalReason::Party),
+        pb::RecusalReason::Accused => Some(RecusalReason::Accused),
+        pb::RecusalReason::OtherInterest => Some(RecusalReason::OtherInterest),
+    }
+}
+
+/// A recusal (回避) event as the services that copy it read it: the case, the member of staff,
+/// why, and when. `None` for any other event, or one without a reason or a time.
+pub fn recusal_of(e: &pb::EventEnvelope) -> Option<(&str, &str, RecusalReason, DateTime<Utc>)> {
+    match &e.payload {
+        Some(pb::event_envelope::Payload::RecusalRecorded(r)) => Some((
+            r.case_id.as_str(),
+            r.subject.as_str(),
+            recusal_reason_from_pb(r.reason)?,
+            r.recorded_at.as_ref().and_then(from_ts)?,
+        )),
+        _ => None,
+    }
+}
+
+pub fn recusal_reason_to_pb(r: RecusalReason) -> pb::RecusalReason {
+    match r {
+        RecusalReason::Relative => pb::RecusalReason::Relative,
+        RecusalReason::Party => pb::RecusalReason::Party,
+        RecusalReason::Accused => pb::RecusalReason::Accused,
+        RecusalReason::OtherInterest => pb::RecusalReason::OtherInterest,
     }
 }
 

@@ -4,6 +4,7 @@
 //! since the Unix epoch, integer 0/1 flags, `BYTEA` blobs — so one migration set serves both.
 //! Where PostgreSQL earns a statement of its own, the store asks [`Db::dialect`] by name.
 
+pub mod recusals;
 pub mod requests;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};

@@ -15,6 +15,7 @@ use crate::tally::{self, Basis, Counts, Deltas, Dim, Role, Score, ScoreKey, Tall
 use chrono::{DateTime, Utc};
 use petition_auth::FigureScope;
 use petition_domain::calendar::HolidayCalendar;
+use petition_grpc::convert::recusal_of;
 use petition_proto::v1::EventEnvelope;
 use petition_storage::{Corrupt, Db, Dialect, RowExt, Sql, Tx, micros};
 use prost::Message;
@@ -160,6 +161,12 @@ impl AnalyticsStore {
         if fresh.is_empty() {
             tx.commit().await?;
             return Ok(Ingested::default());
+        }
+        // A recusal (回避) counts in no figure; its copy keeps the case out of that person's
+        // lists.
+        for (case_id, subject, reason, at) in fresh.iter().filter_map(recusal_of) {
+            petition_storage::recusals::record(&mut tx, case_id, subject, reason.as_str(), at)
+                .await?;
         }
         let mut ids: Vec<&str> = fresh.iter().map(|e| e.case_id.as_str()).collect();
         ids.sort_unstable();
@@ -502,6 +509,11 @@ impl AnalyticsStore {
             "organ",
             "COALESCE(accused_organ, '')",
         );
+        petition_storage::recusals::push_not_recused(
+            &mut q,
+            "cases.case_id",
+            scope.recused.as_deref(),
+        );
         q.push(" ORDER BY received_at, case_id");
         if let Some(l) = limit {
             q.push(" LIMIT ").bind(l);
@@ -541,6 +553,11 @@ impl AnalyticsStore {
             "received_by",
             "organ",
             "COALESCE(accused_organ, '')",
+        );
+        petition_storage::recusals::push_not_recused(
+            &mut q,
+            "cases.case_id",
+            scope.recused.as_deref(),
         );
         q.page(
             "received_at",

@@ -1,20 +1,27 @@
 //! Case status flows back: intake reads routing's and supervision's streams (group `intake`)
 //! and records each step in the case's timeline, once per event, so that staff and the
-//! petitioner see where the case is.
+//! petitioner see where the case is. A recusal (回避) it copies, so that the member of staff
+//! out of the case finds it nowhere in intake either.
 
 use crate::store::IntakeStore;
 use petition_events::{Apply, ApplyError, Delivery};
-use petition_storage::Tx;
+use petition_grpc::convert::recusal_of;
+use petition_storage::{Tx, recusals};
 
 pub struct StepConsumer;
 
 #[async_trait::async_trait]
 impl Apply for StepConsumer {
     fn wants(&self, d: &Delivery) -> bool {
-        crate::events::step(&d.envelope).is_some()
+        recusal_of(&d.envelope).is_some() || crate::events::step(&d.envelope).is_some()
     }
 
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
+        if let Some((case_id, subject, reason, at)) = recusal_of(&d.envelope) {
+            return recusals::record(tx, case_id, subject, reason.as_str(), at)
+                .await
+                .map_err(ApplyError::store);
+        }
         let Some((case_id, step)) = crate::events::step(&d.envelope) else {
             return Ok(false);
         };

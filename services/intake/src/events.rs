@@ -328,7 +328,8 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
         | Payload::ClockPaused(_)
         | Payload::ClockResumed(_)
         | Payload::LeaderTookCharge(_)
-        | Payload::CaseResolved(_) => return None,
+        | Payload::CaseResolved(_)
+        | Payload::RecusalRecorded(_) => return None,
     };
     Some((case_id.clone(), s))
 }

@@ -43,6 +43,7 @@ fn facts(case: &CaseRecord) -> CaseFacts<'_> {
         bureau: case.bureau.as_deref(),
         accused_organ: case.body.accused_organ.as_deref(),
         source_system: case.body.source_system.as_deref(),
+        recused: &case.recused,
     }
 }
 
@@ -657,11 +658,11 @@ impl IntakeService for IntakeGrpc {
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_CODE))?;
-        // Art. 30 ¶3: even holding the code, the accused side learns nothing.
-        if self
-            .shared
-            .access
-            .is_accused_side(&p, case.body.accused_organ.as_deref())
+        // Art. 30 ¶3: even holding the code, the accused side learns nothing; nor does a
+        // member of staff out of the case (回避), at the window or anywhere.
+        let access = &self.shared.access;
+        if access.is_accused_side(&p, case.body.accused_organ.as_deref())
+            || access.is_recused(&p, &facts(&case))
         {
             return Err(Status::not_found(NO_SUCH_CODE));
         }

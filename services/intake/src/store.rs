@@ -115,6 +115,9 @@ pub struct CaseRecord {
     pub petitioners: Vec<StoredPetitioner>,
     /// oldest first; empty in list results
     pub steps: Vec<StepRecord>,
+    /// the staff who are out of the case (回避, Art. 28 ¶3); empty in list results, which
+    /// leave the case out for them instead
+    pub recused: Vec<String>,
 }
 
 /// One step of a case's timeline.
@@ -243,6 +246,7 @@ fn case_from_row(r: &AnyRow) -> Result<CaseRecord, StoreError> {
         bureau: r.opt_text("bureau")?,
         petitioners: Vec::new(),
         steps: Vec::new(),
+        recused: Vec::new(),
     })
 }
 
@@ -825,6 +829,7 @@ impl IntakeStore {
         .iter()
         .map(step_from_row)
         .collect::<Result<_, _>>()?;
+        case.recused = petition_storage::recusals::of_case(self.db.pool(), &id).await?;
         Ok(Some(case))
     }
 
@@ -858,6 +863,11 @@ impl IntakeStore {
             push_in(&mut q, "accused_organ", &filter.scope.hidden_accused);
             q.push(")");
         }
+        petition_storage::recusals::push_not_recused(
+            &mut q,
+            "cases.id",
+            filter.scope.recused.as_deref(),
+        );
         if let Some(r) = &filter.received_by {
             q.push(" AND received_by = ").bind(r.clone());
         }

@@ -595,6 +595,23 @@ async fn lists_filter_scope_and_page(h: Harness) {
     )
     .await;
     assert_eq!(all(scope(&["pingcheng.housing"], &[])).await, vec![ids[0]]);
+    // 回避: a member of staff out of case 0 lists the rest, and reads it no more.
+    let mut tx = h.db.begin().await.unwrap();
+    let zero = ids[0].to_string();
+    petition_storage::recusals::record(&mut tx, &zero, "clerk.li", "relative", at(11, 2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut li = scope(&["pingcheng.bureau"], &[]);
+    li.scope.recused = Some("clerk.li".into());
+    assert_eq!(all(li).await.len(), 4);
+    let read = h
+        .store
+        .get_case(&CaseKey::Id(ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.recused, ["clerk.li"]);
     let mut upstream = CaseFilter::default();
     upstream.scope.source_system = Some("datong.12345".into());
     assert!(all(upstream).await.is_empty());

@@ -137,3 +137,22 @@ pub fn completion_reported(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMe
         }),
     )
 }
+
+/// `subject` is out of the case (回避): every service that holds it hides it from them.
+pub fn recusal_recorded(
+    r: &AssignmentRecord,
+    subject: &str,
+    reason: petition_domain::RecusalReason,
+    now: DateTime<Utc>,
+) -> OutboxMessage {
+    event(
+        r,
+        now,
+        Payload::RecusalRecorded(pb::RecusalRecorded {
+            case_id: r.case_id.clone(),
+            subject: subject.to_owned(),
+            reason: petition_grpc::convert::recusal_reason_to_pb(reason) as i32,
+            recorded_at: Some(ts(now)),
+        }),
+    )
+}

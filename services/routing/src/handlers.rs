@@ -12,7 +12,7 @@ use petition_auth::{CaseFacts, Duty, Principal, principal};
 use petition_domain::calendar::HolidayCalendar;
 use petition_domain::validation::shown;
 use petition_events::OutboxMessage;
-use petition_grpc::convert::from_ts;
+use petition_grpc::convert::{from_ts, recusal_reason_from_pb, recusal_reason_to_pb, ts};
 use petition_grpc::page::{binding, page_size};
 use petition_grpc::{check_input, denied};
 use petition_host::Shared;
@@ -20,6 +20,8 @@ use petition_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 const MAX_REASON_CHARS: usize = 2_000;
+/// a member of staff's name as a token carries it
+const MAX_SUBJECT_CHARS: usize = 200;
 const MAX_REPLY_CHARS: usize = 20_000;
 const NO_SUCH_CASE: &str = "case_id: no routed case with that id";
 
@@ -37,6 +39,7 @@ fn facts(r: &AssignmentRecord) -> CaseFacts<'_> {
         bureau: Some(&r.forwarding_bureau),
         accused_organ: r.accused_organ.as_deref(),
         source_system: None,
+        recused: &r.recused,
     }
 }
 
@@ -268,6 +271,7 @@ impl RoutingService for RoutingGrpc {
             .shared
             .pages
             .after(&bound, &req.page_token, parse_cursor)?;
+        let scope = self.shared.access.list_scope(&p);
         let mut items = self
             .store
             .inbox(&InboxQuery {
@@ -275,7 +279,8 @@ impl RoutingService for RoutingGrpc {
                 bucket,
                 now: self.shared.clock.now(),
                 category_prefix: category_prefix(&req.category_prefix)?,
-                hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+                hidden_accused: scope.hidden_accused,
+                recused: scope.recused,
                 after,
                 limit: size + 1,
             })
@@ -386,11 +391,13 @@ impl RoutingService for RoutingGrpc {
             .shared
             .pages
             .after(&bound, &req.page_token, parse_cursor)?;
+        let scope = self.shared.access.list_scope(&p);
         let mut items = self
             .store
             .triage(
                 &p.org,
-                &self.shared.access.list_scope(&p).hidden_accused,
+                &scope.hidden_accused,
+                scope.recused.as_deref(),
                 after,
                 size + 1,
             )
@@ -548,5 +555,88 @@ impl RoutingService for RoutingGrpc {
             crate::events::completion_reported,
         )
         .await
+    }
+
+    async fn record_recusal(
+        &self,
+        request: Request<pb::RecordRecusalRequest>,
+    ) -> Result<Response<pb::Recusal>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[("subject", &req.subject, MAX_SUBJECT_CHARS)],
+            &req.request_id,
+        )?;
+        let subject = req.subject.trim();
+        if subject.is_empty() {
+            return Err(Status::invalid_argument(
+                "subject: required; the member of staff who is out of the case (回避, Art. 28 ¶3), as their token names them",
+            ));
+        }
+        let reason = recusal_reason_from_pb(req.reason).ok_or_else(|| {
+            Status::invalid_argument(
+                "reason: relative (近亲属), party (当事人), accused (被反映人) or other_interest (其他利害关系)",
+            )
+        })?;
+        let r = self.find(&p, &req.case_id).await?;
+        let answer = |(reason, at): (petition_domain::RecusalReason, DateTime<Utc>)| {
+            Response::new(pb::Recusal {
+                case_id: r.case_id.clone(),
+                subject: subject.to_owned(),
+                reason: recusal_reason_to_pb(reason) as i32,
+                recorded_at: Some(ts(at)),
+            })
+        };
+        // A retry is answered before anything else: a member of staff who took themselves out
+        // of the case no longer sees it, and their retry must still succeed.
+        let request = RequestId::of(&p.org, "RecordRecusal", &req.request_id);
+        if let Some(req_id) = request
+            && let Some(applied) = self.store.applied_request(req_id).await.map_err(internal)?
+        {
+            return match self
+                .store
+                .recusal(&applied, subject)
+                .await
+                .map_err(internal)?
+            {
+                Some(recorded) if applied == r.case_id => Ok(answer(recorded)),
+                _ => Err(petition_grpc::request_id_reused(req_id.id, &p.org)),
+            };
+        }
+        self.visible(&p, &r)?;
+        self.shared
+            .access
+            .may_record_recusal(&p, &facts(&r), subject)
+            .map_err(denied)?;
+        let now = self.shared.clock.now();
+        let msg = crate::events::recusal_recorded(&r, subject, reason, now).by(&p.subject, &p.org);
+        match self
+            .store
+            .record_recusal(&r.case_id, subject, reason, &msg, request, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Status::already_exists(format!(
+                    "subject: {} is out of this case already (回避)",
+                    shown(subject)
+                )));
+            }
+            // A concurrent retry of this very request got in first: answered as a retry is.
+            Err(StoreError::DuplicateRequest) => {
+                return match self
+                    .store
+                    .recusal(&r.case_id, subject)
+                    .await
+                    .map_err(internal)?
+                {
+                    Some(stored) => Ok(answer(stored)),
+                    None => Err(petition_grpc::request_id_reused(&req.request_id, &p.org)),
+                };
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        self.shared.relay_wake.notify_one();
+        Ok(answer((reason, now)))
     }
 }

@@ -150,6 +150,8 @@ pub struct AssignmentRecord {
     pub extension_reason: Option<String>,
     pub completion_report: Option<String>,
     pub completion_reported_at: Option<DateTime<Utc>>,
+    /// the staff who are out of the case (回避, Art. 28 ¶3): read with it, kept in `recusals`
+    pub recused: Vec<String>,
 }
 
 impl AssignmentRecord {
@@ -198,6 +200,7 @@ impl AssignmentRecord {
             extension_reason: None,
             completion_report: None,
             completion_reported_at: None,
+            recused: Vec::new(),
         }
     }
 }

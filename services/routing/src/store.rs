@@ -4,11 +4,12 @@
 
 use crate::model::AssignmentRecord;
 use chrono::{DateTime, Utc};
+use petition_domain::RecusalReason;
 use petition_events::{Outbox, OutboxMessage};
 pub use petition_storage::StoreError;
-use petition_storage::requests;
 pub use petition_storage::requests::RequestId;
 use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, micros};
+use petition_storage::{recusals, requests};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -37,6 +38,8 @@ pub struct InboxQuery {
     pub category_prefix: Option<String>,
     /// Art. 30 ¶3: never an accusation against one of these organs
     pub hidden_accused: Vec<String>,
+    /// never a case this person is out of (回避)
+    pub recused: Option<String>,
     /// `(due_at micros, case_id)` of the last row of the previous page
     pub after: Option<(i64, String)>,
     pub limit: u32,
@@ -213,6 +216,7 @@ fn from_row(r: &AnyRow) -> Result<AssignmentRecord, StoreError> {
         extension_reason: r.opt_text("extension_reason")?,
         completion_report: r.opt_text("completion_report")?,
         completion_reported_at: r.opt_time("completion_reported_at")?,
+        recused: Vec::new(),
     })
 }
 
@@ -255,6 +259,7 @@ impl RoutingStore {
         Ok(())
     }
 
+    /// The case with the staff who are out of it.
     pub async fn get(&self, case_id: &str) -> Result<Option<AssignmentRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM assignments WHERE case_id = $1"
@@ -262,7 +267,50 @@ impl RoutingStore {
         .bind(case_id)
         .fetch_optional(self.db.pool())
         .await?;
-        row.as_ref().map(from_row).transpose()
+        let Some(mut r) = row.as_ref().map(from_row).transpose()? else {
+            return Ok(None);
+        };
+        r.recused = recusals::of_case(self.db.pool(), case_id).await?;
+        Ok(Some(r))
+    }
+
+    /// How `subject` was recorded out of the case, if they were.
+    pub async fn recusal(
+        &self,
+        case_id: &str,
+        subject: &str,
+    ) -> Result<Option<(RecusalReason, DateTime<Utc>)>, StoreError> {
+        let Some((reason, at)) = recusals::get(self.db.pool(), case_id, subject).await? else {
+            return Ok(None);
+        };
+        let reason = reason.parse().map_err(|e| Corrupt {
+            column: "recusals.reason",
+            reason: format!("{e}"),
+        })?;
+        Ok(Some((reason, at)))
+    }
+
+    /// Records that `subject` is out of the case, with its event and request id; `false` when
+    /// they were out of it already (nothing written then).
+    pub async fn record_recusal(
+        &self,
+        case_id: &str,
+        subject: &str,
+        reason: RecusalReason,
+        event: &OutboxMessage,
+        request: Option<RequestId<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if !recusals::record(&mut tx, case_id, subject, reason.as_str(), now).await? {
+            return Ok(false);
+        }
+        if let Some(req) = request {
+            requests::record(&mut tx, req, case_id, now).await?;
+        }
+        Outbox::enqueue(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// One page of an organ's inbox — what it was sent, assigned or diverted — by due date.
@@ -273,6 +321,7 @@ impl RoutingStore {
                    OR (state = 'answered' AND mode = 'assign'))",
         );
         push_not_accused(&mut b, &q.hidden_accused);
+        recusals::push_not_recused(&mut b, "assignments.case_id", q.recused.as_deref());
         if let Some(p) = &q.category_prefix {
             b.push(" AND (category = ")
                 .bind(p.clone())
@@ -312,6 +361,7 @@ impl RoutingStore {
         &self,
         bureau: &str,
         hidden_accused: &[String],
+        recused: Option<&str>,
         after: Option<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<AssignmentRecord>, StoreError> {
@@ -323,6 +373,7 @@ impl RoutingStore {
             .bind(bureau.to_owned())
             .push("))");
         push_not_accused(&mut b, hidden_accused);
+        recusals::push_not_recused(&mut b, "assignments.case_id", recused);
         b.page("route_due", "case_id", after, Order::Ascending, limit);
         let rows = b.build().fetch_all(self.db.pool()).await?;
         rows.iter().map(from_row).collect()

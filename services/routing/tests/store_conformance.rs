@@ -8,6 +8,7 @@ use petition_routing::model::{
     ServiceMode, ServiceRecord, Step,
 };
 use petition_routing::store::{Bucket, InboxQuery, RequestId, RoutingStore, StoreError};
+use petition_storage::recusals;
 use petition_testkit::{StoreHarness, TestDb};
 use uuid::Uuid;
 
@@ -139,6 +140,7 @@ async fn inboxes_filter_sort_and_page_in_sql(h: Harness) {
         now: at(8),
         category_prefix: prefix.map(String::from),
         hidden_accused: hidden.iter().map(|s| s.to_string()).collect(),
+        recused: None,
         after: None,
         limit: 100,
     };
@@ -188,6 +190,45 @@ async fn inboxes_filter_sort_and_page_in_sql(h: Harness) {
             .unwrap()),
         ["5"]
     );
+    // 回避 (Art. 28 ¶3): the member of staff out of case 1 finds it nowhere in the inbox;
+    // their colleague does, and a second record of the same recusal changes nothing.
+    let mut tx = h.db.begin().await.unwrap();
+    assert!(
+        recusals::record(&mut tx, "1", "handler.li", "relative", at(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !recusals::record(&mut tx, "1", "handler.li", "party", at(2))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let as_person = |subject: &str| InboxQuery {
+        recused: Some(subject.into()),
+        ..query(Bucket::All, &[], None)
+    };
+    assert_eq!(
+        ids(h.store.inbox(&as_person("handler.li")).await.unwrap()),
+        ["5", "2", "7", "6"]
+    );
+    assert_eq!(
+        ids(h.store.inbox(&as_person("handler.zhang")).await.unwrap()),
+        ["5", "2", "7", "1", "6"]
+    );
+    assert_eq!(
+        h.store.get("1").await.unwrap().unwrap().recused,
+        ["handler.li"]
+    );
+    assert_eq!(
+        h.store
+            .recusal("1", "handler.li")
+            .await
+            .unwrap()
+            .map(|(r, _)| r),
+        Some(petition_domain::RecusalReason::Relative),
+        "the first record stays"
+    );
     // Page by page, two at a time, the same order.
     let mut paged = Vec::new();
     let mut q = query(Bucket::All, &[], None);
@@ -205,7 +246,7 @@ async fn inboxes_filter_sort_and_page_in_sql(h: Harness) {
     // The bureau's desk: the objection it must answer.
     let desk = h
         .store
-        .triage("pingcheng.bureau", &[], None, 10)
+        .triage("pingcheng.bureau", &[], None, None, 10)
         .await
         .unwrap();
     assert_eq!(ids(desk), ["3"]);
@@ -304,6 +345,7 @@ async fn the_inbox_lists_exactly_what_still_needs_its_holder(h: Harness) {
             now: at(3),
             category_prefix: None,
             hidden_accused: vec![],
+            recused: None,
             after: None,
             limit: 100,
         })

@@ -98,9 +98,10 @@ enum Rpc {
     RekeyPersonalData,
     VerifyAudit,
     ListAudit,
+    RecordRecusal,
 }
 
-const RPCS: [Rpc; 45] = [
+const RPCS: [Rpc; 46] = [
     Rpc::RegisterPetition,
     Rpc::GetCase,
     Rpc::ListCases,
@@ -146,6 +147,7 @@ const RPCS: [Rpc; 45] = [
     Rpc::RekeyPersonalData,
     Rpc::VerifyAudit,
     Rpc::ListAudit,
+    Rpc::RecordRecusal,
 ];
 
 /// The rules, as the issue and the law state them.
@@ -307,6 +309,14 @@ fn expected(rpc: Rpc, role: Role, org: &str, side: Side) -> Got {
         Rpc::Rebuild | Rpc::ImportPetitions => match role {
             Admin => Got::Ok,
             _ => Got::Code(Code::PermissionDenied),
+        },
+        // 回避 of another member of staff: a leader or supervisor over the holder (the routing
+        // bureau is on the accused side), or an admin.
+        Rpc::RecordRecusal => match read() {
+            Got::Ok if role == Admin => Got::Ok,
+            Got::Ok if matches!(role, Leader | Supervisor) && side == Side::Permitted => Got::Ok,
+            Got::Ok => Got::Code(Code::PermissionDenied),
+            other => other,
         },
         // Deployment-wide: an admin of the top bureau only, which none of these organs is.
         Rpc::RekeyPersonalData | Rpc::VerifyAudit | Rpc::ListAudit => {
@@ -718,6 +728,17 @@ async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -
                     service: "intake".into(),
                     case_id: id,
                     ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::RecordRecusal => unit(
+            routing
+                .record_recusal(pb::RecordRecusalRequest {
+                    case_id: id,
+                    // someone else each time: a recusal recorded twice is ALREADY_EXISTS
+                    subject: format!("staff.{n}"),
+                    reason: pb::RecusalReason::Relative as i32,
+                    request_id: String::new(),
                 })
                 .await,
         ),

@@ -59,6 +59,7 @@ fn facts(f: &CaseFile) -> CaseFacts<'_> {
         bureau: f.case.bureau.as_deref(),
         accused_organ: f.case.accused_organ.as_deref(),
         source_system: None,
+        recused: &f.recused,
     }
 }
 
@@ -334,10 +335,9 @@ impl SupervisionGrpc {
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_NUMBER))?;
-        if self
-            .shared
-            .access
-            .is_accused_side(p, f.case.accused_organ.as_deref())
+        let access = &self.shared.access;
+        if access.is_accused_side(p, f.case.accused_organ.as_deref())
+            || access.is_recused(p, &facts(&f))
         {
             return Err(Status::not_found(NO_SUCH_NUMBER));
         }
@@ -439,6 +439,7 @@ impl SupervisionService for SupervisionGrpc {
                 now,
                 soon_until: soon,
                 hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+                recused: self.shared.access.list_scope(&p).recused,
                 after,
                 limit: size + 1,
             })
@@ -505,6 +506,7 @@ impl SupervisionService for SupervisionGrpc {
                 organ,
                 only_unacknowledged: req.only_unacknowledged,
                 hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+                recused: self.shared.access.list_scope(&p).recused,
                 after,
                 limit: size + 1,
             })
@@ -542,11 +544,18 @@ impl SupervisionService for SupervisionGrpc {
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_NOTICE))?;
-        // The accused side never learns of a notice about an accusation (Art. 30 ¶3).
-        if self
-            .shared
-            .access
-            .is_accused_side(&p, n.accused_organ.as_deref())
+        // The accused side never learns of a notice about an accusation (Art. 30 ¶3), nor a
+        // member of staff out of its case (回避) of any notice about it.
+        let recused = self.store.recused(&n.case_id).await.map_err(internal)?;
+        let access = &self.shared.access;
+        if access.is_accused_side(&p, n.accused_organ.as_deref())
+            || access.is_recused(
+                &p,
+                &CaseFacts {
+                    recused: &recused,
+                    ..CaseFacts::default()
+                },
+            )
         {
             return Err(Status::not_found(NO_SUCH_NOTICE));
         }
@@ -812,6 +821,7 @@ impl SupervisionService for SupervisionGrpc {
             .backlog(&crate::store::BacklogQuery {
                 organs: scope.organs,
                 hidden_accused: scope.hidden_accused,
+                recused: scope.recused,
                 min_repeats: self.backlog_repeats,
                 now: self.shared.clock.now(),
                 after,

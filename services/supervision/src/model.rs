@@ -139,6 +139,9 @@ pub struct LeaderInCharge {
 pub struct CaseFile {
     pub case: SupervisedCase,
     pub clocks: Vec<CaseClock>,
+    /// the staff who are out of the case (回避, Art. 28 ¶3): read with it for the access
+    /// policy, kept in `recusals`, never written back from here
+    pub recused: Vec<String>,
 }
 
 impl CaseFile {
@@ -171,6 +174,7 @@ impl CaseFile {
                 version: 0,
             },
             clocks: Vec::new(),
+            recused: Vec::new(),
         }
     }
 

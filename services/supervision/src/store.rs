@@ -15,6 +15,7 @@ use petition_domain::clocks::{CaseClock, ClockKind, ClockRules, ClockState, Span
 use petition_events::{Outbox, OutboxMessage};
 use petition_grpc::reference::LiveCalendar;
 pub use petition_storage::StoreError;
+use petition_storage::recusals;
 use petition_storage::requests::{self, RequestId};
 use petition_storage::{Corrupt, Db, Order, RowExt, Sql, Tx, micros};
 use sqlx::any::AnyRow;
@@ -48,6 +49,8 @@ pub struct DueQuery {
     /// `DueSoon` ends here
     pub soon_until: DateTime<Utc>,
     pub hidden_accused: Vec<String>,
+    /// never a case this person is out of (回避)
+    pub recused: Option<String>,
     /// `(due_at micros, "case_id:kind")` of the last row of the previous page
     pub after: Option<(i64, String)>,
     pub limit: u32,
@@ -67,6 +70,8 @@ pub struct BacklogQuery {
     /// `None`: every organ; else cases held, routed or received by one of these
     pub organs: Option<Vec<String>>,
     pub hidden_accused: Vec<String>,
+    /// never a case this person is out of (回避)
+    pub recused: Option<String>,
     pub min_repeats: u32,
     pub now: DateTime<Utc>,
     /// the last case id of the previous page
@@ -87,6 +92,8 @@ pub struct NoticeQuery {
     pub organ: String,
     pub only_unacknowledged: bool,
     pub hidden_accused: Vec<String>,
+    /// never a case this person is out of (回避)
+    pub recused: Option<String>,
     /// `(issued_at micros, notice_id)` of the last row of the previous page, newest first
     pub after: Option<(i64, String)>,
     pub limit: u32,
@@ -278,7 +285,17 @@ impl SupervisionStore {
         .fetch_all(&mut **tx)
         .await?;
         let clocks = rows.iter().map(clock_from_row).collect::<Result<_, _>>()?;
-        Ok(Some(CaseFile { case, clocks }))
+        let recused = recusals::of_case(&mut **tx, case_id).await?;
+        Ok(Some(CaseFile {
+            case,
+            clocks,
+            recused,
+        }))
+    }
+
+    /// The staff who are out of the case (回避).
+    pub async fn recused(&self, case_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(recusals::of_case(self.db.pool(), case_id).await?)
     }
 
     /// The id of the case with this number, if supervision follows it.
@@ -716,7 +733,12 @@ impl SupervisionStore {
             .map(|r| {
                 let case = case_from_row(r)?;
                 let clocks = by_case.remove(&case.case_id).unwrap_or_default();
-                Ok(CaseFile { case, clocks })
+                // The engine's batch: it fires clocks for nobody, so nobody is hidden from.
+                Ok(CaseFile {
+                    case,
+                    clocks,
+                    recused: Vec::new(),
+                })
             })
             .collect()
     }
@@ -856,6 +878,7 @@ impl SupervisionStore {
         ));
         b.bind(q.organ.clone());
         push_not_accused(&mut b, "c.accused_organ", &q.hidden_accused);
+        recusals::push_not_recused(&mut b, "c.case_id", q.recused.as_deref());
         let now = micros(q.now);
         match q.filter {
             DueFilter::All => {
@@ -916,6 +939,7 @@ impl SupervisionStore {
              AND c.stage <> 'linked' AND c.stage <> 'diverted'",
         );
         push_not_accused(&mut b, "c.accused_organ", &q.hidden_accused);
+        recusals::push_not_recused(&mut b, "c.case_id", q.recused.as_deref());
         if let Some(organs) = &q.organs {
             if organs.is_empty() {
                 return Ok(Vec::new());
@@ -960,6 +984,7 @@ impl SupervisionStore {
         ));
         b.bind(q.organ.clone());
         push_not_accused(&mut b, "accused_organ", &q.hidden_accused);
+        recusals::push_not_recused(&mut b, "notices.case_id", q.recused.as_deref());
         if q.only_unacknowledged {
             b.push(" AND acknowledged_at IS NULL");
         }

@@ -388,7 +388,9 @@ pub fn on_event(
         | Payload::CaseFinal(_)
         | Payload::ClockRecounted(_)
         | Payload::LeaderTookCharge(_)
-        | Payload::CaseResolved(_) => Ok(None),
+        | Payload::CaseResolved(_)
+        // copied by the consumer before it comes here: a recusal changes no clock
+        | Payload::RecusalRecorded(_) => Ok(None),
     }
 }
 

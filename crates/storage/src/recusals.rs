@@ -1,0 +1,86 @@
+//! Recusals (回避, Art. 28 ¶3) every service keeps beside its cases: who among the staff is out
+//! of which case. Routing records one when it is decided and publishes it; the other services
+//! copy it from the event. Each reads its own copy in the same query as the case, so a list
+//! never shows a case to the person who is out of it, and a lookup answers them as if the case
+//! did not exist.
+
+use crate::{Sql, Tx, micros};
+use sqlx::migrate::Migrator;
+
+/// Its own migrations table, so that any service's schema may hold it.
+pub const MIGRATIONS_TABLE: &str = "_petition_recusals_migrations";
+
+const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS recusals (
+    case_id     TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (case_id, subject)
+);";
+
+pub fn migrator(dialect: crate::Dialect) -> Migrator {
+    crate::shared_migrator(dialect, MIGRATIONS_TABLE, "recusals", MIGRATION)
+}
+
+/// Records that `subject` is out of `case_id`, in the caller's transaction. A second record of
+/// the same person on the same case keeps the first (an event delivered twice, a recusal
+/// recorded again with another reason): returns whether this one was new.
+pub async fn record(
+    tx: &mut Tx,
+    case_id: &str,
+    subject: &str,
+    reason: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO recusals (case_id, subject, reason, recorded_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (case_id, subject) DO NOTHING",
+    )
+    .bind(case_id)
+    .bind(subject)
+    .bind(reason)
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Everyone who is out of `case_id`.
+pub async fn of_case(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    case_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT subject FROM recusals WHERE case_id = $1 ORDER BY subject")
+        .bind(case_id)
+        .fetch_all(executor)
+        .await
+}
+
+/// The reason and time `subject` was recorded out of `case_id`, if they were.
+pub async fn get(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    case_id: &str,
+    subject: &str,
+) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT reason, recorded_at FROM recusals WHERE case_id = $1 AND subject = $2",
+    )
+    .bind(case_id)
+    .bind(subject)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.and_then(|(reason, at)| Some((reason, chrono::DateTime::from_timestamp_micros(at)?))))
+}
+
+/// ` AND NOT EXISTS (…)`: the rows whose case (`case_column`) `subject` is not out of; nothing
+/// when there is nobody to leave out. Qualify `case_column` with its table: inside the
+/// subquery a bare `case_id` would name the recusal's own column.
+pub fn push_not_recused(q: &mut Sql, case_column: &str, subject: Option<&str>) {
+    if let Some(subject) = subject {
+        q.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM recusals r WHERE r.case_id = {case_column} AND r.subject = "
+        ))
+        .bind(subject.to_owned())
+        .push(")");
+    }
+}
