@@ -111,6 +111,8 @@ enum Command {
     Reply(work::Reply),
     /// Ask for the one extension of the handling period, or decide one (Art. 34).
     Extend(work::Extend),
+    /// Take a member of staff with an interest out of a case (回避, Art. 28 ¶3).
+    Recuse(work::Recuse),
     /// The petitioner rates the handling (满意度评价), with their query code.
     Rate(petitioner::Rate),
     /// The petitioner requests review (复查) or re-examination (复核), with their query code.
@@ -224,6 +226,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Case(c) => cases::run(&conn, c, format).await,
         Command::Inbox(a) => work::inbox(&conn, a, format).await,
         Command::Accept(a) => work::accept(&conn, a, format).await,
+        Command::Recuse(a) => work::recuse(&conn, a, format).await,
         Command::Object(a) => work::object(&conn, a, format).await,
         Command::Transfer(a) => work::transfer(&conn, a, format).await,
         Command::Reply(a) => work::reply(&conn, a, format).await,

@@ -1,5 +1,5 @@
 //! A department's work on the cases sent to it: the inbox, and accept (受理), object (异议),
-//! transfer, reply (书面答复), extend (Art. 34).
+//! transfer, reply (书面答复), extend (Art. 34), and recusal (回避, Art. 28 ¶3).
 
 use crate::client::{Conn, Failure, request_id};
 use crate::output::{self, Format, last_day, when, word};
@@ -356,5 +356,80 @@ pub async fn extend(conn: &Conn, a: &Extend, format: Format) -> Result<(), Failu
             crate::cases::print_timeline(&t, format);
         }
     }
+    Ok(())
+}
+
+/// Why a member of staff stays out of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecusalReason {
+    /// 近亲属: a close relative of the petitioner or of a party
+    Relative,
+    /// 当事人: a party to the matter
+    Party,
+    /// 被反映人: the person the petition is about
+    Accused,
+    /// 其他利害关系: another direct interest
+    OtherInterest,
+}
+
+impl RecusalReason {
+    fn pb(self) -> pb::RecusalReason {
+        match self {
+            RecusalReason::Relative => pb::RecusalReason::Relative,
+            RecusalReason::Party => pb::RecusalReason::Party,
+            RecusalReason::Accused => pb::RecusalReason::Accused,
+            RecusalReason::OtherInterest => pb::RecusalReason::OtherInterest,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  # the housing bureau's leader: handler.li is the petitioner's cousin
+  petition recuse 140213-2026-000001 --subject handler.li --reason relative
+  # a handler declares their own interest (the subject their token names)
+  petition recuse 140213-2026-000001 --subject handler.wang --reason other-interest")]
+pub struct Recuse {
+    /// case number or case id
+    pub case: String,
+    /// the member of staff who is out of the case, as their token names them
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long, value_enum)]
+    pub reason: RecusalReason,
+    /// apply once even if sent twice (a script's retry)
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+pub async fn recuse(conn: &Conn, a: &Recuse, format: Format) -> Result<(), Failure> {
+    let id = conn.case_id(&a.case).await?;
+    let r = conn
+        .routing()
+        .record_recusal(pb::RecordRecusalRequest {
+            case_id: id,
+            subject: a.subject.clone(),
+            reason: a.reason.pb() as i32,
+            request_id: request_id(a.request_id.as_deref()),
+        })
+        .await?
+        .into_inner();
+    if format == Format::Json {
+        println!("{}", output::json(&r, "petition.v1.Recusal"));
+        return Ok(());
+    }
+    println!(
+        "{} is out of case {} (回避, {}) since {}: no service shows it to them any more",
+        r.subject,
+        a.case.trim(),
+        word(
+            pb::RecusalReason::try_from(r.reason)
+                .map(|r| r.as_str_name())
+                .unwrap_or_default(),
+            "RECUSAL_REASON_"
+        ),
+        when(&r.recorded_at)
+    );
     Ok(())
 }
