@@ -196,6 +196,11 @@ impl Conn {
         Ok(Self { channel, bearer })
     }
 
+    /// The bare channel, for services that take no token (health).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     pub fn audit(&self) -> Audit {
         pb::audit_service_client::AuditServiceClient::with_interceptor(
             self.channel.clone(),

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod cases;
 mod client;
+mod health;
 mod import;
 mod keys;
 mod output;
@@ -113,6 +114,8 @@ enum Command {
     Extend(work::Extend),
     /// Take a member of staff with an interest out of a case (回避, Art. 28 ¶3).
     Recuse(work::Recuse),
+    /// Whether a service serves (grpc.health.v1): for health checks.
+    Health(health::Health),
     /// The petitioner rates the handling (满意度评价), with their query code.
     Rate(petitioner::Rate),
     /// The petitioner requests review (复查) or re-examination (复核), with their query code.
@@ -227,6 +230,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inbox(a) => work::inbox(&conn, a, format).await,
         Command::Accept(a) => work::accept(&conn, a, format).await,
         Command::Recuse(a) => work::recuse(&conn, a, format).await,
+        Command::Health(a) => health::run(&conn, a).await,
         Command::Object(a) => work::object(&conn, a, format).await,
         Command::Transfer(a) => work::transfer(&conn, a, format).await,
         Command::Reply(a) => work::reply(&conn, a, format).await,

@@ -280,12 +280,25 @@ pub fn admin_router(
 ) -> axum::Router {
     use axum::http::StatusCode;
     let live = || async { "ok" };
+    let scraped = readiness.clone();
     axum::Router::new()
         .route(
             "/metrics",
             axum::routing::get(move || {
                 let h = handle.clone();
-                async move { h.render() }
+                let r = scraped.clone();
+                async move {
+                    // Readiness as a number too, read at the scrape: an alert needs it in the
+                    // series, not only behind /readyz's status code.
+                    let failing = r.failing();
+                    metrics::gauge!("service_ready").set(if failing.is_empty() {
+                        1.0
+                    } else {
+                        0.0
+                    });
+                    metrics::gauge!("service_not_ready_components").set(failing.len() as f64);
+                    h.render()
+                }
             }),
         )
         .route("/healthz", axum::routing::get(live))
