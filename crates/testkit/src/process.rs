@@ -71,11 +71,26 @@ impl ServiceProcess {
     /// Runs `binary` with `args` (add `--log-format json`, `--listen 127.0.0.1:0`) and waits for
     /// its "serving" line.
     pub fn spawn(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(binary)
-            .args(args)
+        let mut cmd = Command::new(binary);
+        cmd.args(args)
             .envs(env.iter().copied())
             .env_remove("PETITION_DATABASE_URL")
-            .env_remove("PETITION_REDIS_URL")
+            .env_remove("PETITION_REDIS_URL");
+        Self::start(cmd, binary)
+    }
+
+    /// Runs `binary` with no arguments and `env` as its whole environment, as a container
+    /// runs it (set `PETITION_LOG_FORMAT=json` and listen on port 0), and waits for its
+    /// "serving" line.
+    pub fn spawn_with_only(binary: &str, env: &[(String, String)]) -> Self {
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self::start(cmd, binary)
+    }
+
+    fn start(mut cmd: Command, binary: &str) -> Self {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

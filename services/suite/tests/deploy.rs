@@ -1,0 +1,516 @@
+//! The deployment files, checked without a container engine: the compose file as
+//! `docker-compose config` reads it, the Prometheus configuration and alert rules by promtool
+//! (with the rules' own unit tests), the dashboard and the alerts against the metrics the
+//! services record, and every service of the compose file started as a process with the
+//! environment compose gives it, serving and talking to the others.
+//!
+//! The tools come from Debian's packages (docker-compose, prometheus). Outside CI a missing
+//! tool skips its check with a note; under CI=true it fails.
+
+use chrono::TimeZone;
+use petition_auth::{Principal, Role, TokenKeys};
+use petition_e2e::samples;
+use petition_proto::v1 as pb;
+use petition_testkit::process::ServiceProcess;
+use petition_testkit::{TestDatabase, TestRedis, in_ci, require};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn deploy(file: &str) -> PathBuf {
+    repo().join("deploy").join(file)
+}
+
+/// `tool` with `args`, or `None` when the tool is not installed (outside CI).
+fn run_tool(tool: &str, args: &[&str], dir: &Path) -> Option<std::process::Output> {
+    match Command::new(tool).args(args).current_dir(dir).output() {
+        Ok(out) => Some(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !in_ci() => {
+            eprintln!(
+                "skipped: {tool} is not installed (Debian: apt-get install docker-compose prometheus)"
+            );
+            None
+        }
+        Err(e) => panic!("{tool}: {e}"),
+    }
+}
+
+fn succeeded(tool: &str, out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{tool} failed:\n{text}");
+    text
+}
+
+/// The compose file as compose resolves it, with `.env.example` filled in as an operator
+/// would: anchors merged, `${…}` values put in, each service's env_file read into its
+/// environment.
+fn resolved_compose(data_key: &str, token_key: &str) -> Option<Yaml> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        deploy("docker-compose.yml"),
+        dir.path().join("docker-compose.yml"),
+    )
+    .unwrap();
+    let example = std::fs::read_to_string(deploy(".env.example")).unwrap();
+    let env: String = example
+        .lines()
+        .map(|l| match l {
+            "POSTGRES_PASSWORD=" => "POSTGRES_PASSWORD=compose-test".to_owned(),
+            "GRAFANA_ADMIN_PASSWORD=" => "GRAFANA_ADMIN_PASSWORD=compose-test".to_owned(),
+            "PETITION_DATA_KEY=" => format!("PETITION_DATA_KEY={data_key}"),
+            "PETITION_TOKEN_KEY=" => format!("PETITION_TOKEN_KEY={token_key}"),
+            other => other.to_owned(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert!(
+        !env.lines()
+            .filter(|l| !l.starts_with('#'))
+            .any(|l| l.split_once('=').is_some_and(|(_, v)| v.is_empty())),
+        ".env.example asks for a value this test does not fill in:\n{env}"
+    );
+    std::fs::write(dir.path().join(".env"), env).unwrap();
+    let out = run_tool("docker-compose", &["config"], dir.path())?;
+    let text = succeeded("docker-compose config", &out);
+    let mut docs = YamlLoader::load_from_str(&text).expect("docker-compose prints YAML");
+    Some(docs.remove(0))
+}
+
+fn text(y: &Yaml) -> String {
+    match y {
+        Yaml::String(s) | Yaml::Real(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        Yaml::Boolean(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    y.as_vec()
+        .map(|v| v.iter().map(text).collect())
+        .unwrap_or_default()
+}
+
+fn services(compose: &Yaml) -> Vec<(String, &Yaml)> {
+    compose["services"]
+        .as_hash()
+        .expect("services")
+        .iter()
+        .map(|(k, v)| (text(k), v))
+        .collect()
+}
+
+/// The binaries the Dockerfile puts into the image.
+fn image_binaries() -> BTreeSet<String> {
+    let dockerfile = std::fs::read_to_string(deploy("Dockerfile")).unwrap();
+    let copy = dockerfile
+        .split("COPY --from=build")
+        .nth(1)
+        .expect("the runtime stage copies the binaries from the build stage");
+    let copy = copy.split("\n#").next().unwrap();
+    copy.split_whitespace()
+        .filter_map(|w| w.strip_prefix("/usr/local/bin/"))
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
+    let Some(compose) = resolved_compose("a2V5", "token-key-of-at-least-32-bytes-long!") else {
+        return;
+    };
+    let binaries = image_binaries();
+    for b in [
+        "petition-intake",
+        "petition-routing",
+        "petition-supervision",
+        "petition-analytics",
+        "petition-suite",
+        "petition",
+    ] {
+        assert!(binaries.contains(b), "the image lacks {b}: {binaries:?}");
+    }
+    // Public images, pinned: the database, the cache, and the observability stack.
+    let well_known = [
+        "postgres",
+        "redis",
+        "otel/opentelemetry-collector-contrib",
+        "jaegertracing/all-in-one",
+        "prom/prometheus",
+        "grafana/grafana",
+    ];
+    let mut ours = Vec::new();
+    for (name, s) in services(&compose) {
+        let image = text(&s["image"]);
+        if !s["build"].is_badvalue() {
+            assert_eq!(
+                text(&s["build"]["dockerfile"]),
+                "deploy/Dockerfile",
+                "{name}"
+            );
+            assert_eq!(image, "petition-pipeline:latest", "{name}");
+            let binary = strings(&s["entrypoint"]).join(" ");
+            assert!(
+                binaries.contains(&binary),
+                "{name} runs {binary:?}, not in the image"
+            );
+            // health, restarts, limits: what an ops team relies on
+            assert_eq!(
+                strings(&s["healthcheck"]["test"])[..3],
+                ["CMD", "petition", "health"],
+                "{name}"
+            );
+            assert_eq!(text(&s["restart"]), "unless-stopped", "{name}");
+            assert!(
+                !text(&s["deploy"]["resources"]["limits"]["memory"]).is_empty(),
+                "{name} has no memory limit"
+            );
+            ours.push(name);
+        } else {
+            let (repo, tag) = image.rsplit_once(':').unwrap_or((&image, ""));
+            assert!(
+                well_known.contains(&repo),
+                "{name} uses {image}, neither built here nor a well-known public image"
+            );
+            assert!(
+                !tag.is_empty() && tag != "latest",
+                "{name}: pin {image} to a version"
+            );
+        }
+    }
+    ours.sort();
+    assert_eq!(
+        ours,
+        ["analytics", "intake", "routing", "suite", "supervision"]
+    );
+    assert_eq!(
+        strings(&compose["services"]["suite"]["profiles"]),
+        ["suite"]
+    );
+    // Redis keeps its streams across a restart.
+    assert!(strings(&compose["services"]["redis"]["command"]).contains(&"--appendonly".into()));
+}
+
+#[test]
+fn the_prometheus_configuration_and_alert_rules_pass_promtool() {
+    let dir = deploy("prometheus");
+    for args in [
+        &["check", "config", "prometheus.yml"][..],
+        &["check", "rules", "alerts.yml"],
+        &["test", "rules", "alerts_test.yml"],
+    ] {
+        let Some(out) = run_tool("promtool", args, &dir) else {
+            return;
+        };
+        succeeded(&format!("promtool {}", args.join(" ")), &out);
+    }
+}
+
+/// The metric names the code records, read from its `counter!`, `gauge!` and `histogram!`.
+fn recorded_metrics() -> BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let source = std::fs::read_to_string(&path).unwrap();
+                for kind in ["counter!(", "gauge!(", "histogram!("] {
+                    for part in source.split(kind).skip(1) {
+                        let name: String = part
+                            .trim_start()
+                            .strip_prefix('"')
+                            .map(|p| p.chars().take_while(|c| *c != '"').collect())
+                            .unwrap_or_default();
+                        if !name.is_empty() {
+                            out.insert(name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut names = BTreeSet::new();
+    for dir in ["crates", "services"] {
+        walk(&repo().join(dir), &mut names);
+    }
+    names
+}
+
+/// The metric names a PromQL expression reads: what is left once label matchers, ranges,
+/// grouping clauses, strings, numbers and function names are taken out.
+fn metrics_in(expr: &str) -> BTreeSet<String> {
+    let mut plain = String::new();
+    let mut depth = 0;
+    for c in expr.chars() {
+        match c {
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    for clause in [" by (", " without ("] {
+        while let Some(at) = plain.find(clause) {
+            let end = plain[at..].find(')').map_or(plain.len(), |e| at + e + 1);
+            plain.replace_range(at..end, " ");
+        }
+    }
+    let functions = [
+        "sum",
+        "rate",
+        "increase",
+        "histogram_quantile",
+        "and",
+        "or",
+        "unless",
+    ];
+    plain
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()))
+        .filter(|w| !functions.contains(w))
+        .map(|w| w.strip_suffix("_bucket").unwrap_or(w).to_owned())
+        .collect()
+}
+
+#[test]
+fn every_metric_the_alerts_and_the_dashboard_read_is_one_the_services_record() {
+    let recorded = recorded_metrics();
+    assert!(recorded.contains("rpc_requests_total"), "{recorded:?}");
+    let mut exprs = Vec::new();
+    let rules = std::fs::read_to_string(deploy("prometheus/alerts.yml")).unwrap();
+    let rules = &YamlLoader::load_from_str(&rules).unwrap()[0];
+    let mut alerts = 0;
+    for group in rules["groups"].as_vec().unwrap() {
+        for rule in group["rules"].as_vec().unwrap() {
+            let name = text(&rule["alert"]);
+            let runbook = text(&rule["annotations"]["runbook"]);
+            assert_eq!(
+                runbook,
+                format!("docs/operations.md#{}", name.to_lowercase()),
+                "{name}"
+            );
+            let ops = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
+            assert!(
+                ops.contains(&format!("### {name}")),
+                "docs/operations.md has no runbook entry for {name}"
+            );
+            exprs.push((name, text(&rule["expr"])));
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 10);
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy("grafana/dashboards/petition.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push((
+                panel["title"].as_str().unwrap().to_owned(),
+                target["expr"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    for (what, expr) in &exprs {
+        let read = metrics_in(expr);
+        assert!(!read.is_empty(), "{what}: {expr}");
+        for m in read {
+            assert!(
+                m == "up" || recorded.contains(&m),
+                "{what} reads {m}, which no service records ({expr})"
+            );
+        }
+    }
+}
+
+/// What a container of `service` would get, for a process on this machine: the environment
+/// compose gives it, with the compose network's names pointed at this test's servers.
+fn process_env(
+    service: &Yaml,
+    db: &TestDatabase,
+    redis: &TestRedis,
+) -> (String, Vec<(String, String)>) {
+    let config = repo().join("deploy/config");
+    let mut env: BTreeMap<String, String> = service["environment"]
+        .as_hash()
+        .expect("environment")
+        .iter()
+        .map(|(k, v)| (text(k), text(v)))
+        .collect();
+    let mut rewrite = |key: &str, value: String| {
+        assert!(env.contains_key(key), "compose gives no {key}");
+        env.insert(key.to_owned(), value);
+    };
+    // Ports of the test's own choosing, on loopback; the test's database and Redis, where the
+    // compose network names `postgres` and `redis`; no collector to send traces to here.
+    rewrite("PETITION_LISTEN", "127.0.0.1:0".into());
+    rewrite("PETITION_ADMIN_LISTEN", "127.0.0.1:0".into());
+    rewrite("PETITION_DATABASE_URL", db.url.clone());
+    rewrite("PETITION_REDIS_URL", redis.url.clone());
+    rewrite("PETITION_CONFIG_DIR", config.display().to_string());
+    env.remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    if let Some(rules) = env.get_mut("PETITION_ROUTING_RULES") {
+        *rules = rules.replace("/etc/petition", &config.display().to_string());
+    }
+    // One Redis serves every test: the keys of this one under a prefix of its own.
+    env.insert("PETITION_STREAM_PREFIX".into(), redis.prefix.clone());
+    let binary = strings(&service["entrypoint"]).join(" ");
+    (binary, env.into_iter().collect())
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+#[tokio::test]
+async fn the_compose_services_run_as_processes_with_the_environment_compose_gives_them() {
+    let db = require!(TestDatabase::create());
+    let redis = require!(TestRedis::create());
+    let token_key = "a-token-key-for-the-compose-test-0123456789";
+    let Some(compose) = resolved_compose("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", token_key)
+    else {
+        return;
+    };
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_petition-suite"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mut running = BTreeMap::new();
+    for (name, service) in services(&compose) {
+        // the suite is the other way to run it (profile "suite"), not beside these
+        if service["build"].is_badvalue() || !service["profiles"].is_badvalue() {
+            continue;
+        }
+        let (binary, env) = process_env(service, &db, &redis);
+        assert_eq!(
+            env.iter()
+                .find(|(k, _)| k == "PETITION_LOG_FORMAT")
+                .map(|(_, v)| v.as_str()),
+            Some("json")
+        );
+        let p = ServiceProcess::spawn_with_only(&bin_dir.join(&binary).display().to_string(), &env);
+        // The container's health check, on the port the process bound.
+        let health = Command::new(bin_dir.join("petition"))
+            .args([
+                "health",
+                "--addr",
+                &p.grpc_addr.to_string(),
+                "--timeout",
+                "5",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            health.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&health.stderr)
+        );
+        running.insert(name, p);
+    }
+    assert_eq!(
+        running.keys().collect::<Vec<_>>(),
+        ["analytics", "intake", "routing", "supervision"]
+    );
+
+    // They talk: a petition registered at intake is routed, gets its clocks and is counted.
+    let audience = text(&compose["services"]["intake"]["environment"]["PETITION_TOKEN_AUDIENCE"]);
+    let keys = TokenKeys::parse(token_key)
+        .unwrap()
+        .with_audience(Some(audience));
+    let sample = samples().into_iter().find(|s| s.sample == 1).unwrap();
+    let mut req = sample.request();
+    req.received_at = Some(petition_e2e::timestamp(now() - chrono::Duration::hours(1)));
+    let channel = |name: &str| petition_e2e::connect(running[name].grpc_addr);
+    let r = petition_e2e::client(channel("intake").await, &keys, &sample.principal())
+        .register_petition(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let admin = Principal {
+        subject: "ops".into(),
+        org: "shanxi.bureau".into(),
+        role: Role::Admin,
+        scopes: vec![],
+    };
+    let bearer = || petition_e2e::bearer(&keys, &admin);
+    let mut routing = pb::routing_service_client::RoutingServiceClient::with_interceptor(
+        channel("routing").await,
+        bearer(),
+    );
+    let mut supervision =
+        pb::supervision_service_client::SupervisionServiceClient::with_interceptor(
+            channel("supervision").await,
+            bearer(),
+        );
+    let mut analytics = pb::analytics_service_client::AnalyticsServiceClient::with_interceptor(
+        channel("analytics").await,
+        bearer(),
+    );
+    let period = chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .from_utc_datetime(&now().naive_utc())
+        .format("%Y")
+        .to_string();
+    let mut seen = (false, false, false);
+    for _ in 0..400 {
+        if !seen.0 {
+            seen.0 = routing
+                .get_assignment(pb::GetAssignmentRequest {
+                    case_id: r.case_id.clone(),
+                })
+                .await
+                .is_ok_and(|a| a.get_ref().organ == "pingcheng.housing");
+        }
+        if !seen.1 {
+            seen.1 = supervision
+                .get_timeline(pb::GetTimelineRequest {
+                    case_id: r.case_id.clone(),
+                })
+                .await
+                .is_ok_and(|t| !t.get_ref().clocks.is_empty());
+        }
+        if !seen.2 {
+            seen.2 = analytics
+                .get_situation(pb::SituationRequest {
+                    period: period.clone(),
+                    organ: String::new(),
+                })
+                .await
+                .is_ok_and(|s| s.get_ref().cases.as_ref().is_some_and(|f| f.count >= 1));
+        }
+        if seen == (true, true, true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen, (true, true, true), "routed, clocked, counted");
+    let intake_addr = running["intake"].grpc_addr;
+    for (_, mut p) in running {
+        p.terminate();
+        p.expect_clean_exit();
+    }
+    // and the health check says so once a service is gone
+    let health = Command::new(bin_dir.join("petition"))
+        .args([
+            "health",
+            "--addr",
+            &intake_addr.to_string(),
+            "--timeout",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(health.status.code(), Some(6), "{health:?}");
+}
