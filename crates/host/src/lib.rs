@@ -85,6 +85,18 @@ pub struct HostConfig {
     pub unchecked_principal_for_benchmarks: Option<petition_auth::Principal>,
 }
 
+/// This machine's name and a dash, or nothing: in containers every process is pid 1, so a
+/// consumer's name needs the host's (a container's id, a pod's name) to be unique in its group.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("{h}-"))
+        .unwrap_or_default()
+}
+
 impl HostConfig {
     pub fn new(service: &'static str) -> Self {
         Self {
@@ -110,7 +122,7 @@ impl HostConfig {
             relay: RelayConfig::default(),
             consumer_min_idle: Duration::from_secs(30),
             consumer_dead_after: Duration::from_secs(300),
-            consumer_name: format!("{service}-{}", std::process::id()),
+            consumer_name: format!("{service}-{}{}", host_name(), std::process::id()),
             ready_timeout: Duration::from_secs(5),
             unchecked_principal_for_benchmarks: None,
         }

@@ -1,10 +1,11 @@
 //! The deployment files, checked without a container engine: the compose file as
 //! `docker-compose config` reads it, the Prometheus configuration and alert rules by promtool
-//! (with the rules' own unit tests), the dashboard and the alerts against the metrics the
+//! (with the rules' own unit tests), the Kubernetes manifests as `kubectl kustomize` builds
+//! them, the dashboard and the alerts against the metrics the
 //! services record, and every service of the compose file started as a process with the
 //! environment compose gives it, serving and talking to the others.
 //!
-//! The tools come from Debian's packages (docker-compose, prometheus). Outside CI a missing
+//! The tools come from Debian's packages (docker-compose, prometheus, kubernetes-client). Outside CI a missing
 //! tool skips its check with a note; under CI=true it fails.
 
 use chrono::TimeZone;
@@ -215,6 +216,83 @@ fn the_prometheus_configuration_and_alert_rules_pass_promtool() {
         };
         succeeded(&format!("promtool {}", args.join(" ")), &out);
     }
+}
+
+#[test]
+fn the_kubernetes_manifests_build_and_every_service_has_probes_limits_and_a_disruption_budget() {
+    let Some(out) = run_tool("kubectl", &["kustomize", "deploy/k8s"], &repo()) else {
+        return;
+    };
+    let docs = YamlLoader::load_from_str(&succeeded("kubectl kustomize", &out)).unwrap();
+    let of =
+        |kind: &str| -> Vec<&Yaml> { docs.iter().filter(|d| text(&d["kind"]) == kind).collect() };
+    let binaries = image_binaries();
+    let mut deployed = Vec::new();
+    for d in of("Deployment") {
+        let name = text(&d["metadata"]["name"]);
+        assert_eq!(text(&d["metadata"]["namespace"]), "petition", "{name}");
+        assert!(
+            d["spec"]["replicas"].as_i64().unwrap() >= 2,
+            "{name}: one replica is one outage away from none"
+        );
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+        let c = &pod["containers"][0];
+        let binary = strings(&c["command"]).join(" ");
+        assert!(
+            binaries.contains(&binary),
+            "{name} runs {binary:?}, not in the image"
+        );
+        assert!(text(&c["image"]).contains("petition-pipeline"), "{name}");
+        for (probe, path) in [
+            ("startupProbe", "/livez"),
+            ("livenessProbe", "/livez"),
+            ("readinessProbe", "/readyz"),
+        ] {
+            assert_eq!(text(&c[probe]["httpGet"]["path"]), path, "{name} {probe}");
+        }
+        assert!(
+            !text(&c["resources"]["limits"]["memory"]).is_empty(),
+            "{name}"
+        );
+        let grpc = c["ports"][0]["containerPort"].as_i64().unwrap();
+        let env: BTreeMap<String, String> = c["env"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|e| (text(&e["name"]), text(&e["value"])))
+            .collect();
+        assert_eq!(env["PETITION_LISTEN"], format!("0.0.0.0:{grpc}"), "{name}");
+        // the pods' reference data is the image's own
+        assert_eq!(
+            text(&pod["volumes"][0]["configMap"]["name"])
+                .rsplit_once('-')
+                .unwrap()
+                .0,
+            "petition-reference"
+        );
+        let budget = of("PodDisruptionBudget")
+            .into_iter()
+            .find(|p| text(&p["metadata"]["name"]) == name)
+            .unwrap_or_else(|| panic!("{name} has no disruption budget"));
+        assert_eq!(budget["spec"]["minAvailable"].as_i64(), Some(1));
+        let service = of("Service")
+            .into_iter()
+            .find(|s| text(&s["metadata"]["name"]) == name)
+            .unwrap_or_else(|| panic!("{name} has no Service"));
+        assert_eq!(service["spec"]["ports"][0]["port"].as_i64(), Some(grpc));
+        deployed.push(name);
+    }
+    deployed.sort();
+    assert_eq!(deployed, ["analytics", "intake", "routing", "supervision"]);
+    let reference = of("ConfigMap")
+        .into_iter()
+        .find(|c| text(&c["metadata"]["name"]).starts_with("petition-reference"))
+        .expect("the reference data");
+    assert_eq!(
+        text(&reference["data"]["orgs.toml"]),
+        std::fs::read_to_string(deploy("config/orgs.toml")).unwrap()
+    );
 }
 
 /// The metric names the code records, read from its `counter!`, `gauge!` and `histogram!`.
