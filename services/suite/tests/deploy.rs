@@ -3,12 +3,20 @@
 //! (with the rules' own unit tests), the Kubernetes manifests as `kubectl kustomize` builds
 //! them, the dashboard and the alerts against the metrics the
 //! services record, and every service of the compose file started as a process with the
-//! environment compose gives it, serving and talking to the others.
+//! environment compose gives it, serving and talking to the others, and sending one
+//! petition's trace across all four to where the collector would be.
 //!
 //! The tools come from Debian's packages (docker-compose, prometheus, kubernetes-client). Outside CI a missing
 //! tool skips its check with a note; under CI=true it fails.
 
 use chrono::TimeZone;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use petition_auth::{Principal, Role, TokenKeys};
 use petition_e2e::samples;
 use petition_proto::v1 as pb;
@@ -419,6 +427,7 @@ fn process_env(
     service: &Yaml,
     db: &TestDatabase,
     redis: &TestRedis,
+    collector: std::net::SocketAddr,
 ) -> (String, Vec<(String, String)>) {
     let config = repo().join("deploy/config");
     let mut env: BTreeMap<String, String> = service["environment"]
@@ -427,18 +436,22 @@ fn process_env(
         .iter()
         .map(|(k, v)| (text(k), text(v)))
         .collect();
+    let otlp = env
+        .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .map(|e| e.replace("otel-collector:4317", &collector.to_string()))
+        .unwrap_or_default();
     let mut rewrite = |key: &str, value: String| {
         assert!(env.contains_key(key), "compose gives no {key}");
         env.insert(key.to_owned(), value);
     };
-    // Ports of the test's own choosing, on loopback; the test's database and Redis, where the
-    // compose network names `postgres` and `redis`; no collector to send traces to here.
+    // Ports of the test's own choosing, on loopback; the test's database, Redis and OTLP
+    // receiver, where the compose network names `postgres`, `redis` and `otel-collector`.
     rewrite("PETITION_LISTEN", "127.0.0.1:0".into());
     rewrite("PETITION_ADMIN_LISTEN", "127.0.0.1:0".into());
     rewrite("PETITION_DATABASE_URL", db.url.clone());
     rewrite("PETITION_REDIS_URL", redis.url.clone());
     rewrite("PETITION_CONFIG_DIR", config.display().to_string());
-    env.remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    rewrite("OTEL_EXPORTER_OTLP_ENDPOINT", otlp);
     if let Some(rules) = env.get_mut("PETITION_ROUTING_RULES") {
         *rules = rules.replace("/etc/petition", &config.display().to_string());
     }
@@ -452,7 +465,71 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
-#[tokio::test]
+/// Where the OpenTelemetry collector would be: every span exported to it, as (the exporting
+/// process's service.name, trace id, span name).
+#[derive(Default, Clone)]
+struct Collector {
+    spans: std::sync::Arc<std::sync::Mutex<Vec<ReceivedSpan>>>,
+}
+
+/// (service.name, trace id, span name)
+type ReceivedSpan = (String, Vec<u8>, String);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for rs in request.into_inner().resource_spans {
+            let service = rs
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| a.value.as_ref())
+                .and_then(|v| match &v.value {
+                    Some(AnyValue::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                spans.push((service.clone(), span.trace_id, span.name));
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+impl Collector {
+    async fn start(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(self.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        tokio::spawn(server);
+        addr
+    }
+
+    /// The services that sent spans of trace `id`.
+    fn services_in(&self, id: &[u8]) -> BTreeSet<String> {
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, t, _)| t == id)
+            .map(|(s, _, _)| s.clone())
+            .collect()
+    }
+}
+
+// Several workers: the receiver must answer the exporters while the test waits, blocking, for
+// the processes to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_services_run_as_processes_with_the_environment_compose_gives_them() {
     let db = require!(TestDatabase::create());
     let redis = require!(TestRedis::create());
@@ -461,6 +538,8 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
     else {
         return;
     };
+    let collector = Collector::default();
+    let collector_addr = collector.start().await;
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_petition-suite"))
         .parent()
         .unwrap()
@@ -471,7 +550,7 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
         if service["build"].is_badvalue() || !service["profiles"].is_badvalue() {
             continue;
         }
-        let (binary, env) = process_env(service, &db, &redis);
+        let (binary, env) = process_env(service, &db, &redis, collector_addr);
         assert_eq!(
             env.iter()
                 .find(|(k, _)| k == "PETITION_LOG_FORMAT")
@@ -511,8 +590,18 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
     let mut req = sample.request();
     req.received_at = Some(petition_e2e::timestamp(now() - chrono::Duration::hours(1)));
     let channel = |name: &str| petition_e2e::connect(running[name].grpc_addr);
+    // The caller starts the trace, as a city platform calling in would.
+    let trace_id: [u8; 16] = *uuid::Uuid::new_v4().as_bytes();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut call = tonic::Request::new(req);
+    call.metadata_mut().insert(
+        "traceparent",
+        format!("00-{}-{}-01", hex(&trace_id), hex(&trace_id[..8]))
+            .parse()
+            .unwrap(),
+    );
     let r = petition_e2e::client(channel("intake").await, &keys, &sample.principal())
-        .register_petition(req)
+        .register_petition(call)
         .await
         .unwrap()
         .into_inner();
@@ -575,10 +664,25 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
     }
     assert_eq!(seen, (true, true, true), "routed, clocked, counted");
     let intake_addr = running["intake"].grpc_addr;
+    // A clean stop flushes each process's spans to the collector.
     for (_, mut p) in running {
         p.terminate();
         p.expect_clean_exit();
     }
+    let traced = collector.services_in(&trace_id);
+    assert_eq!(
+        traced,
+        [
+            "petition-analytics",
+            "petition-intake",
+            "petition-routing",
+            "petition-supervision"
+        ]
+        .map(String::from)
+        .into(),
+        "one petition's trace, from the intake call through the streams; spans seen: {:?}",
+        collector.spans.lock().unwrap().len()
+    );
     // and the health check says so once a service is gone
     let health = Command::new(bin_dir.join("petition"))
         .args([
