@@ -143,25 +143,28 @@ impl AccessPolicy {
         p.role != Role::Upstream && case.recused.contains(&p.subject)
     }
 
-    /// Recording that `subject` is out of a case `p` sees (回避, Art. 28 ¶3): the member of
-    /// staff themselves; a leader or supervisor of the holding organ, of an organ above it or
-    /// of the bureau that routes it; or an admin.
+    /// Recording that `subject`, of `subject_organ`, is out of a case `p` sees (回避, Art. 28
+    /// ¶3): the member of staff themselves; a leader or supervisor over the case (of the
+    /// holding organ, an organ above it or the bureau that routes it) for staff of their own
+    /// organ or one below it — never for those above them, who oversee them; or an admin.
     pub fn may_record_recusal(
         &self,
         p: &Principal,
         case: &CaseFacts<'_>,
         subject: &str,
+        subject_organ: &str,
     ) -> Result<(), Denied> {
         let over = |o: Option<&str>| o.is_some_and(|o| self.tree.is_same_or_above(&p.org, o));
         if p.role == Role::Admin
-            || (p.role.is_staff() && p.subject == subject)
+            || (p.role.is_staff() && p.subject == subject && p.org == subject_organ)
             || (matches!(p.role, Role::Leader | Role::Supervisor)
-                && (over(case.holder) || over(case.bureau)))
+                && (over(case.holder) || over(case.bureau))
+                && self.tree.is_same_or_above(&p.org, subject_organ))
         {
             Ok(())
         } else {
             Err(Denied(format!(
-                "only the member of staff themselves, a leader or supervisor over the case, or an admin records a recusal (回避); {} ({}) is none of them",
+                "only the member of staff themselves, a leader or supervisor over the case for staff of their own organ or one below it, or an admin records a recusal (回避); {} ({}) may not for this one",
                 p.org, p.role
             )))
         }
@@ -744,25 +747,26 @@ mod tests {
             bureau: Some("pingcheng.bureau"),
             ..CaseFacts::default()
         };
+        let may = |by: &Principal, subject: &str, organ: &str| {
+            p.may_record_recusal(by, &case, subject, organ).is_ok()
+        };
         let handler = who("pingcheng.housing", Role::Handler);
-        let ok = |by: &Principal, subject: &str| p.may_record_recusal(by, &case, subject).is_ok();
+        let housing = "pingcheng.housing";
         assert!(
-            ok(&handler, &handler.subject),
-            "declaring one's own interest"
+            may(&handler, &handler.subject, housing),
+            "one's own interest"
         );
         assert!(
-            !ok(&handler, "clerk@pingcheng.housing"),
-            "not a colleague's"
+            !may(&handler, "clerk@pingcheng.housing", housing),
+            "a colleague's"
         );
         for (org, role) in [
             ("pingcheng.housing", Role::Leader),
             ("pingcheng.housing", Role::Supervisor),
-            ("pingcheng.bureau", Role::Supervisor),
-            ("datong.bureau", Role::Leader),
             ("pingcheng.finance", Role::Admin),
         ] {
             assert!(
-                ok(&who(org, role), "handler@pingcheng.housing"),
+                may(&who(org, role), "handler.li", housing),
                 "{role} of {org}"
             );
         }
@@ -771,12 +775,21 @@ mod tests {
             ("pingcheng.education", Role::Leader),
             ("pingcheng.bureau", Role::Analyst),
             ("pingcheng.bureau", Role::Upstream),
+            // over the case, but not over the department's staff
+            ("pingcheng.bureau", Role::Supervisor),
+            ("datong.bureau", Role::Leader),
         ] {
             assert!(
-                !ok(&who(org, role), "handler@pingcheng.housing"),
+                !may(&who(org, role), "handler.li", housing),
                 "{role} of {org}"
             );
         }
+        // Never those who oversee the recorder; the city bureau's supervisor, over the routing
+        // bureau, for the district bureau's clerk.
+        let leader = who("pingcheng.housing", Role::Leader);
+        assert!(!may(&leader, "supervisor.zhao", "datong.bureau"));
+        let city = who("datong.bureau", Role::Supervisor);
+        assert!(may(&city, "clerk.sun", "pingcheng.bureau"));
     }
 
     #[test]

@@ -398,6 +398,9 @@ pub struct Recuse {
     pub subject: String,
     #[arg(long, value_enum)]
     pub reason: RecusalReason,
+    /// the organ they work for (default: yours)
+    #[arg(long, default_value = "")]
+    pub organ: String,
     /// apply once even if sent twice (a script's retry)
     #[arg(long)]
     pub request_id: Option<String>,
@@ -412,6 +415,7 @@ pub async fn recuse(conn: &Conn, a: &Recuse, format: Format) -> Result<(), Failu
             subject: a.subject.clone(),
             reason: a.reason.pb() as i32,
             request_id: request_id(a.request_id.as_deref()),
+            organ: a.organ.clone(),
         })
         .await?
         .into_inner();
@@ -420,7 +424,7 @@ pub async fn recuse(conn: &Conn, a: &Recuse, format: Format) -> Result<(), Failu
         return Ok(());
     }
     println!(
-        "{} is out of case {} (回避, {}) since {}: no service shows it to them any more",
+        "{} is out of case {} (回避, {}) since {}: every service hides it from them as soon as it hears of it",
         r.subject,
         a.case.trim(),
         word(

@@ -109,6 +109,20 @@ pub fn store_status(e: petition_storage::StoreError, service: &'static str) -> t
 /// What a caller learns of a case the access policy answered for: for the accused side
 /// exactly the answer for a case that does not exist (Art. 30 ¶3, `not_found`); for one out
 /// of reach a refusal that names only the caller.
+/// Whether a retry of a request `p`'s organ already applied may be answered with the case as
+/// it is now: yes even when the case has since left the caller's reach (a retried transfer
+/// must succeed), never when it is hidden from the caller (the accused side of an accusation,
+/// a member of staff out of the case): then exactly the answer for a case that does not exist.
+pub fn retry_access(
+    view: petition_auth::CaseView,
+    not_found: &'static str,
+) -> Result<(), tonic::Status> {
+    match view {
+        petition_auth::CaseView::Hidden => Err(tonic::Status::not_found(not_found)),
+        _ => Ok(()),
+    }
+}
+
 pub fn case_access(
     view: petition_auth::CaseView,
     p: &petition_auth::Principal,

@@ -56,6 +56,27 @@ pub async fn of_case(
         .await
 }
 
+/// Which of `case_ids` `subject` is out of.
+pub async fn among(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    subject: &str,
+    case_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("SELECT case_id FROM recusals WHERE subject = ");
+    q.bind(subject.to_owned())
+        .push(" AND case_id IN (")
+        .bind_list(case_ids.iter().cloned())
+        .push(")");
+    let rows = q.build().fetch_all(executor).await?;
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("case_id"))
+        .collect()
+}
+
 /// The reason and time `subject` was recorded out of `case_id`, if they were.
 pub async fn get(
     executor: impl sqlx::Executor<'_, Database = sqlx::Any>,

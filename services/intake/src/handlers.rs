@@ -267,7 +267,7 @@ impl IntakeGrpc {
         &self,
         p: &Principal,
         valid: &ValidPetition,
-    ) -> Result<StoredFlags, Status> {
+    ) -> Result<(StoredFlags, Vec<String>), Status> {
         // under every key: a petitioner hashed before a rotation is still the same person
         let id_hashes: Vec<Vec<u8>> = valid
             .petitioners
@@ -291,10 +291,27 @@ impl IntakeGrpc {
                 .access
                 .is_accused_side(p, prior.accused_organ.as_deref())
         });
+        // Cases the caller is out of (回避) still make the new one a repeat, but their numbers
+        // are not told to the caller.
+        let ids: Vec<String> = priors.iter().map(|c| c.case_id.clone()).collect();
+        let out_of = self
+            .store
+            .recused_among(&p.subject, &ids)
+            .await
+            .map_err(internal)?;
+        let unnamed: Vec<String> = priors
+            .iter()
+            .filter(|c| out_of.contains(&c.case_id))
+            .map(|c| c.case_number.clone())
+            .collect();
         if let Some(earlier) = petition_domain::intake::not_accepted_again(&priors) {
+            let which = if unnamed.contains(&earlier.case_number) {
+                "an earlier case".to_owned()
+            } else {
+                format!("case {}", earlier.case_number)
+            };
             return Err(Status::failed_precondition(format!(
-                "不再受理 (Art. 36 ¶3): the same matter — same petitioner, category and problem location — was re-examined (复核) in case {}; that decision is final and a petition with the same facts is not accepted again. Tell the petitioner so, in writing",
-                earlier.case_number
+                "不再受理 (Art. 36 ¶3): the same matter — same petitioner, category and problem location — was re-examined (复核) in {which}; that decision is final and a petition with the same facts is not accepted again. Tell the petitioner so, in writing"
             )));
         }
         let rf = repeat_flags(
@@ -304,7 +321,7 @@ impl IntakeGrpc {
             &self.shared.reference.tree,
             &self.rules,
         );
-        Ok(StoredFlags {
+        let flags = StoredFlags {
             group: valid.group,
             leapfrog: valid.leapfrog,
             repeat: rf.repeat,
@@ -313,7 +330,8 @@ impl IntakeGrpc {
             repeat_of_open: rf.repeat_of_open,
             first_at_organ: rf.first_at_organ,
             open_below_case_number: rf.open_below.clone(),
-        })
+        };
+        Ok((flags, unnamed))
     }
 }
 
@@ -381,7 +399,7 @@ impl IntakeService for IntakeGrpc {
             return Ok(Response::new(self.replay(&p, &existing, &fingerprint)?));
         }
 
-        let flags = self.repeat_flags(&p, &valid).await?;
+        let (flags, unnamed) = self.repeat_flags(&p, &valid).await?;
         let query_code = QueryCode::generate(&mut rand::rng());
         let case = self.new_case(
             &p,
@@ -431,11 +449,20 @@ impl IntakeService for IntakeGrpc {
             group = flags.group, leapfrog = flags.leapfrog, repeat = flags.repeat, "petition registered");
         metrics::counter!("petitions_registered_total", "channel" => valid.channel.as_str())
             .increment(1);
+        let mut shown_flags = flags_to_pb(&flags);
+        for number in [
+            &mut shown_flags.repeat_of_case_number,
+            &mut shown_flags.open_below_case_number,
+        ] {
+            if unnamed.contains(number) {
+                number.clear();
+            }
+        }
         Ok(Response::new(pb::RegisterPetitionResponse {
             case_id: case_id.to_string(),
             case_number,
             query_code: query_code.to_string(),
-            flags: Some(flags_to_pb(&flags)),
+            flags: Some(shown_flags),
             type_of_matter: type_to_pb(Some(valid.type_of_matter)) as i32,
             diversion: diversion_to_pb(valid.diversion) as i32,
             replayed: false,

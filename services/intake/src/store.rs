@@ -654,6 +654,15 @@ impl IntakeStore {
         row.as_ref().map(case_from_row).transpose()
     }
 
+    /// Which of `case_ids` `subject` is out of (回避).
+    pub async fn recused_among(
+        &self,
+        subject: &str,
+        case_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(petition_storage::recusals::among(self.db.pool(), subject, case_ids).await?)
+    }
+
     /// Earlier cases of any of these identities on the same matter (category and location).
     pub async fn prior_cases(
         &self,

@@ -140,6 +140,12 @@ impl RoutingGrpc {
         petition_grpc::case_access(self.shared.access.view(p, &facts(r)), p, NO_SUCH_CASE)
     }
 
+    /// Whether a retry may be answered with the case as it is now (see
+    /// `petition_grpc::retry_access`).
+    fn retry_visible(&self, p: &Principal, r: &AssignmentRecord) -> Result<(), Status> {
+        petition_grpc::retry_access(self.shared.access.view(p, &facts(r)), NO_SUCH_CASE)
+    }
+
     async fn load(&self, p: &Principal, case_id: &str) -> Result<AssignmentRecord, Status> {
         let r = self.find(p, case_id).await?;
         self.visible(p, &r)?;
@@ -171,6 +177,7 @@ impl RoutingGrpc {
             // Read again: the first copy of this request may have been applied after `r` was
             // read, and the retry is answered with what it did.
             let now = self.find(p, case_id).await?;
+            self.retry_visible(p, &now)?;
             return Ok(Response::new(self.to_pb(&now)));
         }
         self.visible(p, &r)?;
@@ -210,6 +217,7 @@ impl RoutingGrpc {
                         .await
                         .map_err(internal)?
                     {
+                        self.retry_visible(p, &r)?;
                         return Ok(Response::new(self.to_pb(&r)));
                     }
                     self.visible(p, &r)?;
@@ -228,6 +236,7 @@ impl RoutingGrpc {
                         .map_err(internal)? =>
                 {
                     let now = self.find(p, &r.case_id).await?;
+                    self.retry_visible(p, &now)?;
                     return Ok(Response::new(self.to_pb(&now)));
                 }
                 Err(e) => return Err(internal(e)),
@@ -578,6 +587,13 @@ impl RoutingService for RoutingGrpc {
                 "reason: relative (近亲属), party (当事人), accused (被反映人) or other_interest (其他利害关系)",
             )
         })?;
+        let organ = match req.organ.trim() {
+            "" => p.org.clone(),
+            o => {
+                self.check_organ("organ", o)?;
+                o.to_owned()
+            }
+        };
         let r = self.find(&p, &req.case_id).await?;
         let answer = |(reason, at): (petition_domain::RecusalReason, DateTime<Utc>)| {
             Response::new(pb::Recusal {
@@ -606,7 +622,7 @@ impl RoutingService for RoutingGrpc {
         self.visible(&p, &r)?;
         self.shared
             .access
-            .may_record_recusal(&p, &facts(&r), subject)
+            .may_record_recusal(&p, &facts(&r), subject, &organ)
             .map_err(denied)?;
         let now = self.shared.clock.now();
         let msg = crate::events::recusal_recorded(&r, subject, reason, now).by(&p.subject, &p.org);
@@ -617,6 +633,24 @@ impl RoutingService for RoutingGrpc {
         {
             Ok(true) => {}
             Ok(false) => {
+                // The first copy of this very request, sent at the same moment, may have
+                // recorded it: a retry, answered as one.
+                if let Some(req_id) = request
+                    && self
+                        .store
+                        .applied_request(req_id)
+                        .await
+                        .map_err(internal)?
+                        .as_deref()
+                        == Some(r.case_id.as_str())
+                    && let Some(stored) = self
+                        .store
+                        .recusal(&r.case_id, subject)
+                        .await
+                        .map_err(internal)?
+                {
+                    return Ok(answer(stored));
+                }
                 return Err(Status::already_exists(format!(
                     "subject: {} is out of this case already (回避)",
                     shown(subject)

@@ -739,6 +739,7 @@ async fn call(s: &Suite, rpc: Rpc, org: &str, role: Role, case: &Case, n: u64) -
                     subject: format!("staff.{n}"),
                     reason: pb::RecusalReason::Relative as i32,
                     request_id: String::new(),
+                    organ: String::new(),
                 })
                 .await,
         ),

@@ -96,9 +96,21 @@ async fn staff_out_of_a_case(s: Suite) {
             subject: subject.into(),
             reason: reason as i32,
             request_id: request_id.into(),
+            organ: String::new(),
         };
         async move { s.routing(&by).await.record_recusal(req).await }
     };
+    // li accepts it (受理) before anyone knows of the interest.
+    let li_accept = pb::AcceptCaseRequest {
+        case_id: case_id.clone(),
+        request_id: "li-accept".into(),
+    };
+    s.routing(&li)
+        .await
+        .accept_case(li_accept.clone())
+        .await
+        .unwrap();
+
     // A colleague may not take another out of the case; bad input names its field.
     let denied = record(zhang.clone(), "handler.li", pb::RecusalReason::Relative, "")
         .await
@@ -124,6 +136,21 @@ async fn staff_out_of_a_case(s: Suite) {
     .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().starts_with("subject:"), "{}", bad.message());
+
+    // A leader over the case may not take out someone who oversees them.
+    let up = s
+        .routing(&who(HOLDER, Role::Leader))
+        .await
+        .record_recusal(pb::RecordRecusalRequest {
+            case_id: case_id.clone(),
+            subject: "supervisor.zhao".into(),
+            reason: pb::RecusalReason::Party as i32,
+            request_id: String::new(),
+            organ: "pingcheng.bureau".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(up.code(), Code::PermissionDenied, "{up:?}");
 
     // The organ's leader records it: li is the petitioner's relative.
     let leader = who(HOLDER, Role::Leader);
@@ -252,6 +279,8 @@ async fn staff_out_of_a_case(s: Suite) {
             })
             .await
             .unwrap_err(),
+        // not even by sending again the acceptance li made before
+        li_routing.accept_case(li_accept.clone()).await.unwrap_err(),
         li_supervision
             .pause_clock(pb::PauseClockRequest {
                 case_id: case_id.clone(),
@@ -277,18 +306,17 @@ async fn staff_out_of_a_case(s: Suite) {
         .unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
 
-    // Zhang, of the same organ, accepts it and reads it whole.
-    let accepted = s
+    // Zhang, of the same organ, works it and reads it whole.
+    let held = s
         .routing(&zhang)
         .await
-        .accept_case(pb::AcceptCaseRequest {
+        .get_assignment(pb::GetAssignmentRequest {
             case_id: case_id.clone(),
-            request_id: String::new(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(accepted.state, pb::AssignmentState::Accepted as i32);
+    assert_eq!(held.state, pb::AssignmentState::Accepted as i32);
     s.intake(&zhang).await.get_case(get.clone()).await.unwrap();
 
     // A member of staff may also declare their own interest, and then sees it no more.
@@ -386,5 +414,46 @@ async fn staff_out_of_a_case(s: Suite) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert_eq!(recorded_by, [leader.subject.as_str(), "handler.wang"]);
+
+    // A clerk out of the case who registers the same person on the same matter again makes a
+    // repeat (重复信访) as anyone would, but is not told the earlier case's number.
+    let bureau_leader = who("pingcheng.bureau", Role::Leader);
+    record(bureau_leader, "clerk.sun", pb::RecusalReason::Party, "")
+        .await
+        .unwrap();
+    let sun = person("clerk.sun", "pingcheng.bureau", Role::Clerk);
+    let mut flags = None;
+    for _ in 0..400 {
+        let f = s
+            .intake(&sun)
+            .await
+            .register_petition(sample.request())
+            .await
+            .unwrap()
+            .into_inner()
+            .flags
+            .unwrap();
+        if f.repeat_of_case_number.is_empty() {
+            flags = Some(f);
+            break;
+        }
+        // intake has not heard of the recusal yet: that registration is an ordinary repeat
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let flags = flags.expect("intake hears of the recusal");
+    assert!(flags.repeat, "{flags:?}");
+    let told = s
+        .intake(&sample.principal())
+        .await
+        .register_petition(sample.request())
+        .await
+        .unwrap()
+        .into_inner()
+        .flags
+        .unwrap();
+    assert!(
+        told.repeat && !told.repeat_of_case_number.is_empty(),
+        "{told:?}"
+    );
     s.stop().await;
 }

@@ -158,6 +158,12 @@ impl SupervisionGrpc {
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))
     }
 
+    /// Whether a retry may be answered with the case as it is now (see
+    /// `petition_grpc::retry_access`).
+    fn retry_visible(&self, p: &Principal, f: &CaseFile) -> Result<(), Status> {
+        petition_grpc::retry_access(self.shared.access.view(p, &facts(f)), NO_SUCH_CASE)
+    }
+
     /// For the accused side exactly the answer for a case that does not exist (Art. 30 ¶3).
     fn visible(&self, p: &Principal, f: &CaseFile) -> Result<(), Status> {
         petition_grpc::case_access(self.shared.access.view(p, &facts(f)), p, NO_SUCH_CASE)
@@ -208,7 +214,9 @@ impl SupervisionGrpc {
         if applied.as_deref() == Some(f.case.case_id.as_str()) {
             // Read again: the first copy of this request may have been applied after `f` was
             // read, and the retry is answered with what it did.
-            return self.respond(&self.find(p, case_id).await?).await;
+            let now = self.find(p, case_id).await?;
+            self.retry_visible(p, &now)?;
+            return self.respond(&now).await;
         }
         self.visible(p, &f)?;
         gate(&f).map_err(denied)?;
@@ -276,6 +284,7 @@ impl SupervisionGrpc {
                         .await
                         .map_err(internal)?
                     {
+                        self.retry_visible(p, &f)?;
                         return self.respond(&f).await;
                     }
                     check(&f)?;
@@ -295,6 +304,7 @@ impl SupervisionGrpc {
                         .await
                         .map_err(internal)?
                         .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
+                    self.retry_visible(p, &now)?;
                     return self.respond(&now).await;
                 }
                 Err(e) => return Err(internal(e)),
