@@ -309,6 +309,10 @@ pub async fn run_redis_consumer(
     readiness: Option<ReadinessFlag>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // At zero from the start, so that an alert on their increase sees the first one.
+    for counter in ["events_consumer_errors_total", "events_dead_lettered_total"] {
+        metrics::counter!(counter, "group" => cfg.group.clone()).absolute(0);
+    }
     let mut backoff = Duration::from_millis(50);
     loop {
         if *shutdown.borrow() {

@@ -134,6 +134,10 @@ impl Relay {
     /// Runs until `shutdown` turns true. The final flush is the caller's (see `flush`), so
     /// that a process with several relays can flush them together until all are quiet.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // At zero from the start: an alert on its increase sees the first error, which a
+        // series born at 1 would hide.
+        metrics::counter!("outbox_relay_errors_total", "service" => self.service.clone())
+            .absolute(0);
         let mut backoff = Duration::from_millis(50);
         let mut next_maintenance = Instant::now();
         let mut next_check = Instant::now();
@@ -189,9 +193,8 @@ impl Relay {
         }
         let known = guard.as_mut().expect("loaded above");
         if check {
-            if let Published::Lost { stream, last } = self.sink.check(known).await? {
-                self.refill(known, &stream, last).await?;
-            }
+            // Measured before Redis is asked: while it is away the backlog is what grows, and
+            // the gauges must show it then most of all.
             let stats = self.outbox.stats().await?;
             let age = stats
                 .oldest
@@ -201,6 +204,9 @@ impl Relay {
                 .set(stats.backlog as f64);
             metrics::gauge!("outbox_oldest_age_seconds", "service" => self.service.clone())
                 .set(age);
+            if let Published::Lost { stream, last } = self.sink.check(known).await? {
+                self.refill(known, &stream, last).await?;
+            }
         }
         self.drain(known).await?;
         if maintain {

@@ -1,5 +1,5 @@
 //! The flags and environment variables every binary takes (clap, flattened into each), and the
-//! subcommands every binary has: `replay` and `issue-token`.
+//! subcommand every binary has: `replay`.
 
 use crate::HostConfig;
 use chrono::{DateTime, FixedOffset, Utc};

@@ -246,6 +246,13 @@ pub async fn grpc_middleware(request: Request, next: Next) -> Response {
         .unwrap_or("0")
         .to_owned();
     span.record("rpc.grpc.status_code", code.as_str());
+    // Only the methods we serve name a series: any path a client sends would otherwise make
+    // one of its own, without bound.
+    let method = if method.starts_with("/petition.v1.") || method.starts_with("/grpc.") {
+        method
+    } else {
+        "other".to_owned()
+    };
     let labels = [("method", method), ("code", code)];
     metrics::counter!("rpc_requests_total", &labels).increment(1);
     metrics::histogram!("rpc_duration_seconds", &labels[..1])
@@ -262,7 +269,9 @@ pub fn prometheus() -> Result<PrometheusHandle, TelemetryError> {
     }
     let handle = PrometheusBuilder::new()
         .set_buckets(&[
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            // up to the 30 s request deadline, so that a slow tail is not all in +Inf
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0,
         ])
         .map_err(|e| TelemetryError::Metrics(e.to_string()))?
         .install_recorder()

@@ -6,8 +6,9 @@
 //! environment compose gives it, serving and talking to the others, and sending one
 //! petition's trace across all four to where the collector would be.
 //!
-//! The tools come from Debian's packages (docker-compose, prometheus, kubernetes-client). Outside CI a missing
-//! tool skips its check with a note; under CI=true it fails.
+//! The tools come from Debian's packages (docker-compose, prometheus, prometheus-alertmanager,
+//! kubernetes-client). Outside CI a missing tool skips its check with a note; under CI=true it
+//! fails.
 
 use chrono::TimeZone;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -42,7 +43,7 @@ fn run_tool(tool: &str, args: &[&str], dir: &Path) -> Option<std::process::Outpu
         Ok(out) => Some(out),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !in_ci() => {
             eprintln!(
-                "skipped: {tool} is not installed (Debian: apt-get install docker-compose prometheus)"
+                "skipped: {tool} is not installed (Debian: apt-get install docker-compose prometheus prometheus-alertmanager kubernetes-client)"
             );
             None
         }
@@ -61,15 +62,12 @@ fn succeeded(tool: &str, out: &std::process::Output) -> String {
 }
 
 /// The compose file as compose resolves it, with `.env.example` filled in as an operator
-/// would: anchors merged, `${…}` values put in, each service's env_file read into its
-/// environment.
-fn resolved_compose(data_key: &str, token_key: &str) -> Option<Yaml> {
+/// would: anchors merged, `${…}` values put in.
+fn resolved_compose(data_key: &str, token_key: &str, files: &[&str]) -> Option<Yaml> {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        deploy("docker-compose.yml"),
-        dir.path().join("docker-compose.yml"),
-    )
-    .unwrap();
+    for file in files {
+        std::fs::copy(deploy(file), dir.path().join(file)).unwrap();
+    }
     let example = std::fs::read_to_string(deploy(".env.example")).unwrap();
     let env: String = example
         .lines()
@@ -88,8 +86,15 @@ fn resolved_compose(data_key: &str, token_key: &str) -> Option<Yaml> {
             .any(|l| l.split_once('=').is_some_and(|(_, v)| v.is_empty())),
         ".env.example asks for a value this test does not fill in:\n{env}"
     );
+    // and the optional one an operator sets for TLS
+    let env = env + "PETITION_TLS_DOMAIN=petition.internal\n";
     std::fs::write(dir.path().join(".env"), env).unwrap();
-    let out = run_tool("docker-compose", &["config"], dir.path())?;
+    let mut args = Vec::new();
+    for file in files {
+        args.extend(["-f", file]);
+    }
+    args.push("config");
+    let out = run_tool("docker-compose", &args, dir.path())?;
     let text = succeeded("docker-compose config", &out);
     let mut docs = YamlLoader::load_from_str(&text).expect("docker-compose prints YAML");
     Some(docs.remove(0))
@@ -136,7 +141,11 @@ fn image_binaries() -> BTreeSet<String> {
 
 #[test]
 fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
-    let Some(compose) = resolved_compose("a2V5", "token-key-of-at-least-32-bytes-long!") else {
+    let Some(compose) = resolved_compose(
+        "a2V5",
+        "token-key-of-at-least-32-bytes-long!",
+        &["docker-compose.yml"],
+    ) else {
         return;
     };
     let binaries = image_binaries();
@@ -154,6 +163,7 @@ fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
     let well_known = [
         "postgres",
         "redis",
+        "prom/alertmanager",
         "otel/opentelemetry-collector-contrib",
         "jaegertracing/all-in-one",
         "prom/prometheus",
@@ -207,8 +217,71 @@ fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
         strings(&compose["services"]["suite"]["profiles"]),
         ["suite"]
     );
+    // Each service gets the secrets it reads and no other: the data key intake alone (and the
+    // suite), the database's password only inside its URL, Grafana's only Grafana.
+    for (name, s) in services(&compose) {
+        let env: BTreeSet<String> = s["environment"]
+            .as_hash()
+            .map(|h| h.keys().map(text).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            env.contains("PETITION_DATA_KEY"),
+            ["intake", "suite"].contains(&name.as_str()),
+            "{name}: {env:?}"
+        );
+        assert!(
+            !env.contains("POSTGRES_PASSWORD") || name == "postgres",
+            "{name}"
+        );
+        assert!(
+            !env.contains("GF_SECURITY_ADMIN_PASSWORD") || name == "grafana",
+            "{name}"
+        );
+    }
     // Redis keeps its streams across a restart.
     assert!(strings(&compose["services"]["redis"]["command"]).contains(&"--appendonly".into()));
+}
+
+#[test]
+fn tls_is_one_more_compose_file_that_gives_every_service_its_certificate() {
+    let Some(compose) = resolved_compose(
+        "a2V5",
+        "token-key-of-at-least-32-bytes-long!",
+        &["docker-compose.yml", "docker-compose.tls.yml"],
+    ) else {
+        return;
+    };
+    for (name, s) in services(&compose) {
+        if s["build"].is_badvalue() || !s["profiles"].is_badvalue() {
+            continue;
+        }
+        let env = &s["environment"];
+        assert_eq!(
+            text(&env["PETITION_TLS_CERT"]),
+            "/etc/petition-tls/server.pem",
+            "{name}"
+        );
+        assert_eq!(text(&env["PETITION_TLS_DOMAIN"]), "petition.internal");
+        // merged with, not replacing, what the main file gives
+        assert!(!text(&env["PETITION_DATABASE_URL"]).is_empty(), "{name}");
+        let mounts = strings(&s["volumes"]).join(" ");
+        assert!(
+            mounts.contains(":/etc/petition-tls:ro") && mounts.contains(":/etc/petition:ro"),
+            "{name}: {mounts}"
+        );
+    }
+}
+
+#[test]
+fn the_alertmanager_configuration_passes_amtool() {
+    let Some(out) = run_tool(
+        "amtool",
+        &["check-config", "alertmanager/alertmanager.yml"],
+        &deploy(""),
+    ) else {
+        return;
+    };
+    succeeded("amtool check-config", &out);
 }
 
 #[test]
@@ -358,6 +431,7 @@ fn metrics_in(expr: &str) -> BTreeSet<String> {
         "rate",
         "increase",
         "histogram_quantile",
+        "absent",
         "and",
         "or",
         "unless",
@@ -534,8 +608,11 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
     let db = require!(TestDatabase::create());
     let redis = require!(TestRedis::create());
     let token_key = "a-token-key-for-the-compose-test-0123456789";
-    let Some(compose) = resolved_compose("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", token_key)
-    else {
+    let Some(compose) = resolved_compose(
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        token_key,
+        &["docker-compose.yml"],
+    ) else {
         return;
     };
     let collector = Collector::default();
@@ -558,17 +635,28 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
             Some("json")
         );
         let p = ServiceProcess::spawn_with_only(&bin_dir.join(&binary).display().to_string(), &env);
-        // The container's health check, on the port the process bound.
-        let health = Command::new(bin_dir.join("petition"))
-            .args([
-                "health",
-                "--addr",
-                &p.grpc_addr.to_string(),
-                "--timeout",
-                "5",
-            ])
-            .output()
-            .unwrap();
+        // The container's health check, on the port the process bound; retried as compose
+        // retries it while the service starts (its consumers join their groups).
+        let check = || {
+            Command::new(bin_dir.join("petition"))
+                .args([
+                    "health",
+                    "--addr",
+                    &p.grpc_addr.to_string(),
+                    "--timeout",
+                    "5",
+                ])
+                .output()
+                .unwrap()
+        };
+        let mut health = check();
+        for _ in 0..100 {
+            if health.status.success() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            health = check();
+        }
         assert!(
             health.status.success(),
             "{name}: {}",

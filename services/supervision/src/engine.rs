@@ -12,7 +12,7 @@ use crate::settled::Settled;
 use crate::store::{StoreError, SupervisionStore, Unchanged};
 use crate::workflow::{self, Ctx};
 use petition_domain::Clock;
-use petition_domain::clocks::{ClockKind, ClockRules};
+use petition_domain::clocks::{ClockKind, ClockRules, ClockState};
 use petition_grpc::reference::LiveCalendar;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -180,7 +180,12 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "could not count provisional clocks"),
         }
         if let Ok(states) = self.store.open_clocks().await {
-            for (state, n) in states {
+            // A state with no clock left has no row: it is zero, not what it was last time.
+            for state in [ClockState::Running, ClockState::Paused, ClockState::Overdue] {
+                let n = states
+                    .iter()
+                    .find(|(s, _)| *s == state)
+                    .map_or(0, |(_, n)| *n);
                 metrics::gauge!("supervision_open_clocks", "state" => state.as_str()).set(n as f64);
             }
         }
