@@ -139,6 +139,15 @@ pub struct CommonArgs {
         default_value_t = 7
     )]
     pub outbox_retention_days: i64,
+    /// Seconds an event may stay with a silent consumer (one that died holding it) before
+    /// another member of its group takes it over
+    #[arg(
+        long,
+        global = true,
+        env = "PETITION_CONSUMER_MIN_IDLE_SECS",
+        default_value_t = 30
+    )]
+    pub consumer_min_idle_secs: u64,
 }
 
 pub fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, String> {
@@ -176,6 +185,7 @@ impl CommonArgs {
         c.config_dir = self.config_dir.clone();
         c.pg_max_connections = self.pg_max_connections;
         c.relay.retention = chrono::Duration::days(self.outbox_retention_days);
+        c.consumer_min_idle = std::time::Duration::from_secs(self.consumer_min_idle_secs.max(1));
         c
     }
 }

@@ -178,6 +178,14 @@ impl ServiceProcess {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// SIGKILL, as the kernel's OOM killer or a lost machine does: no chance to answer, flush
+    /// or say goodbye. Waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.drain();
+    }
+
     /// Sends SIGTERM and waits until the process says it is shutting down.
     pub fn terminate(&mut self) {
         self.sigterm();
