@@ -139,6 +139,45 @@ fn image_binaries() -> BTreeSet<String> {
         .collect()
 }
 
+/// The Dockerfile cannot be built here (no container engine), so what it asks of Cargo is
+/// checked against the workspace: every package it builds exists, and every binary it copies
+/// is a binary target of one of them.
+#[test]
+fn the_dockerfile_builds_packages_of_this_workspace_and_copies_their_binaries() {
+    let dockerfile = std::fs::read_to_string(deploy("Dockerfile")).unwrap();
+    let build = dockerfile
+        .split("RUN cargo build --release --locked")
+        .nth(1)
+        .expect("the build stage runs cargo build")
+        .split("&&")
+        .next()
+        .unwrap();
+    let packages: Vec<&str> = build
+        .split_whitespace()
+        .filter(|w| w.starts_with("petition"))
+        .collect();
+    let mut bins = BTreeSet::new();
+    for package in &packages {
+        let manifest = ["services", "crates"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(repo().join(d)).unwrap().flatten())
+            .map(|e| e.path().join("Cargo.toml"))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .find(|m| m.contains(&format!("name = \"{package}\"")))
+            .unwrap_or_else(|| panic!("the Dockerfile builds {package}, not in the workspace"));
+        for part in manifest.split("[[bin]]").skip(1) {
+            let name = part
+                .split("name = \"")
+                .nth(1)
+                .and_then(|n| n.split('"').next())
+                .unwrap();
+            bins.insert(name.to_owned());
+        }
+    }
+    assert_eq!(packages.len(), 6, "{packages:?}");
+    assert_eq!(bins, image_binaries(), "built versus copied into the image");
+}
+
 #[test]
 fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
     let Some(compose) = resolved_compose(
