@@ -176,6 +176,20 @@ fn the_dockerfile_builds_packages_of_this_workspace_and_copies_their_binaries() 
     }
     assert_eq!(packages.len(), 6, "{packages:?}");
     assert_eq!(bins, image_binaries(), "built versus copied into the image");
+    // Its bases: an earlier stage, or an official image pinned to a version.
+    let mut stages = BTreeSet::new();
+    for line in dockerfile.lines().filter(|l| l.starts_with("FROM ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let image = words[1];
+        if !stages.contains(image) {
+            let (repo, tag) = image.split_once(':').unwrap_or((image, ""));
+            assert!(["rust", "debian"].contains(&repo), "{line}");
+            assert!(!tag.is_empty() && !tag.starts_with("latest"), "{line}");
+        }
+        if let Some(alias) = words.iter().position(|w| w.eq_ignore_ascii_case("AS")) {
+            stages.insert(words[alias + 1].to_owned());
+        }
+    }
 }
 
 #[test]
