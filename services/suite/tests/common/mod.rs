@@ -250,6 +250,48 @@ impl Suite {
         )
     }
 
+    /// The analytics export of `period` as `p` may read it, as text.
+    pub async fn export(&self, p: &Principal, period: &str) -> Result<String, tonic::Status> {
+        let mut stream = self
+            .analytics(p)
+            .await
+            .export_cases(pb::ExportCasesRequest {
+                period: period.into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let mut csv = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            csv.extend(chunk.data);
+        }
+        Ok(String::from_utf8(csv).expect("the export is UTF-8"))
+    }
+
+    /// What intake answers `p` for `case_id`, beside what it answers for a case that does not
+    /// exist: (code and message for the case, code and message for a missing one).
+    pub async fn get_case_beside_missing(
+        &self,
+        p: &Principal,
+        case_id: &str,
+    ) -> ((tonic::Code, String), (tonic::Code, String)) {
+        let mut intake = self.intake(p).await;
+        let mut answers = Vec::new();
+        for id in [case_id.to_owned(), uuid::Uuid::now_v7().to_string()] {
+            let req = pb::GetCaseRequest {
+                case_id: id,
+                case_number: String::new(),
+            };
+            answers.push(match intake.get_case(req).await {
+                Ok(_) => (tonic::Code::Ok, String::new()),
+                Err(e) => (e.code(), e.message().to_owned()),
+            });
+        }
+        let missing = answers.pop().expect("two answers");
+        let case = answers.pop().expect("two answers");
+        (case, missing)
+    }
+
     pub async fn audit(&self, p: &Principal) -> AuditClient {
         pb::audit_service_client::AuditServiceClient::with_interceptor(
             connect(self.grpc_addr).await,
