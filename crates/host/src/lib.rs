@@ -418,12 +418,18 @@ impl Host {
             Bus::Redis(client) => Arc::new(RedisSink::new(client.clone(), &self.cfg.stream_prefix)),
             Bus::InProcess(bus) => bus.clone(),
         };
-        let name = self.cfg.service;
+        // Named by its schema, not the process: in the suite four relays share one process, and
+        // each outbox's backlog is a series of its own.
+        let name = match db.schema() {
+            "" => self.cfg.service,
+            schema => schema,
+        }
+        .to_owned();
         let flag = self
             .readiness
             .component(format!("outbox relay {name} #{}", self.relays.len()));
         self.relays.push(Relay::new(
-            name,
+            &name,
             outbox.clone(),
             sink,
             wake.clone(),

@@ -111,6 +111,9 @@ impl Dialect {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    /// the schema (PostgreSQL) or file (SQLite) it was opened for: names its metrics when
+    /// several services share one process
+    schema: String,
 }
 
 impl Db {
@@ -126,10 +129,12 @@ impl Db {
     ) -> Result<Self, StorageError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
-        match dialect {
-            Dialect::Postgres => Self::connect_postgres(url, schema, max_connections).await,
-            Dialect::Sqlite => Self::connect_sqlite(url).await,
-        }
+        let mut db = match dialect {
+            Dialect::Postgres => Self::connect_postgres(url, schema, max_connections).await?,
+            Dialect::Sqlite => Self::connect_sqlite(url).await?,
+        };
+        db.schema = schema.to_owned();
+        Ok(db)
     }
 
     async fn connect_postgres(url: &str, schema: &str, max: u32) -> Result<Self, StorageError> {
@@ -164,6 +169,7 @@ impl Db {
         Ok(Self {
             pool,
             dialect: Dialect::Postgres,
+            schema: String::new(),
         })
     }
 
@@ -204,6 +210,7 @@ impl Db {
         Ok(Self {
             pool,
             dialect: Dialect::Sqlite,
+            schema: String::new(),
         })
     }
 
@@ -213,6 +220,10 @@ impl Db {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
