@@ -389,15 +389,20 @@ Examples:
   # the housing bureau's leader: handler.li is the petitioner's cousin
   petition recuse 140213-2026-000001 --subject handler.li --reason relative
   # a handler declares their own interest (the subject their token names)
-  petition recuse 140213-2026-000001 --subject handler.wang --reason other-interest")]
+  petition recuse 140213-2026-000001 --subject handler.wang --reason other-interest
+  # an admin lifts one recorded in error, saying why
+  petition recuse 140213-2026-000001 --subject handler.wang --lift \"recorded for the wrong case\"")]
 pub struct Recuse {
     /// case number or case id
     pub case: String,
     /// the member of staff who is out of the case, as their token names them
     #[arg(long)]
     pub subject: String,
-    #[arg(long, value_enum)]
-    pub reason: RecusalReason,
+    #[arg(long, value_enum, required_unless_present = "lift")]
+    pub reason: Option<RecusalReason>,
+    /// lift a recusal recorded in error instead (an admin), saying why
+    #[arg(long, value_name = "WHY", conflicts_with = "reason")]
+    pub lift: Option<String>,
     /// the organ they work for (default: yours)
     #[arg(long, default_value = "")]
     pub organ: String,
@@ -408,12 +413,37 @@ pub struct Recuse {
 
 pub async fn recuse(conn: &Conn, a: &Recuse, format: Format) -> Result<(), Failure> {
     let id = conn.case_id(&a.case).await?;
+    if let Some(why) = &a.lift {
+        let r = conn
+            .routing()
+            .lift_recusal(pb::LiftRecusalRequest {
+                case_id: id,
+                subject: a.subject.clone(),
+                why: why.clone(),
+                request_id: request_id(a.request_id.as_deref()),
+            })
+            .await?
+            .into_inner();
+        if format == Format::Json {
+            println!("{}", output::json(&r, "petition.v1.Recusal"));
+        } else {
+            println!(
+                "{} is no longer out of case {}: every service shows it to them again as soon as it hears of it",
+                r.subject,
+                a.case.trim()
+            );
+        }
+        return Ok(());
+    }
+    let reason = a
+        .reason
+        .ok_or_else(|| Failure::usage("--reason: required"))?;
     let r = conn
         .routing()
         .record_recusal(pb::RecordRecusalRequest {
             case_id: id,
             subject: a.subject.clone(),
-            reason: a.reason.pb() as i32,
+            reason: reason.pb() as i32,
             request_id: request_id(a.request_id.as_deref()),
             organ: a.organ.clone(),
         })

@@ -109,6 +109,35 @@ async fn a_recused_handler_finds_the_case_nowhere_and_a_colleague_accepts_it() {
         let zhang = token_for("handler.zhang", "pingcheng.housing", "handler");
         let accepted = cli.run(&zhang, &["accept", &case]);
         assert!(accepted.status.success(), "{}", text(&accepted));
+
+        // An admin lifts li's, recorded in error; li reads the case again.
+        let admin = cli.token("shanxi.bureau", "admin");
+        let lifted = cli.run(
+            &admin,
+            &[
+                "recuse",
+                &case,
+                "--subject",
+                "handler.li",
+                "--lift",
+                "wrong person",
+            ],
+        );
+        assert!(lifted.status.success(), "{}", text(&lifted));
+        assert!(
+            text(&lifted).contains("no longer out of case"),
+            "{}",
+            text(&lifted)
+        );
+        let mut seen = false;
+        for _ in 0..400 {
+            if cli.run(&li, &["case", "get", &case]).status.success() {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert!(seen, "intake shows handler.li the case again");
     })
     .await
     .unwrap();

@@ -46,6 +46,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::LeaderTookCharge(_) => "leader.took_charge",
         Payload::CaseResolved(_) => "case.resolved",
         Payload::RecusalRecorded(_) => "recusal.recorded",
+        Payload::RecusalLifted(_) => "recusal.lifted",
     }
 }
 

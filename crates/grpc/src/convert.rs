@@ -100,6 +100,24 @@ pub fn recusal_reason_from_pb(v: i32) -> Option<RecusalReason> {
     }
 }
 
+/// What a recusal event asks of a service's copy: record (the case, the member of staff, why,
+/// when) or lift (the case, the member of staff).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecusalChange<'a> {
+    Recorded(&'a str, &'a str, RecusalReason, DateTime<Utc>),
+    Lifted(&'a str, &'a str),
+}
+
+/// A recusal event, recorded or lifted; `None` for any other event, or a malformed one.
+pub fn recusal_change(e: &pb::EventEnvelope) -> Option<RecusalChange<'_>> {
+    match &e.payload {
+        Some(pb::event_envelope::Payload::RecusalLifted(l)) => {
+            Some(RecusalChange::Lifted(&l.case_id, &l.subject))
+        }
+        _ => recusal_of(e).map(|(c, s, r, t)| RecusalChange::Recorded(c, s, r, t)),
+    }
+}
+
 /// A recusal (回避) event as the services that copy it read it: the case, the member of staff,
 /// why, and when. `None` for any other event, or one without a reason or a time.
 pub fn recusal_of(e: &pb::EventEnvelope) -> Option<(&str, &str, RecusalReason, DateTime<Utc>)> {

@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod page;
+pub mod recusal;
 pub mod reference;
 
 pub use page::PageTokens;

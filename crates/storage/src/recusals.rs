@@ -45,6 +45,16 @@ pub async fn record(
     Ok(done.rows_affected() == 1)
 }
 
+/// Lifts `subject`'s recusal from `case_id`, in the caller's transaction: whether there was one.
+pub async fn lift(tx: &mut Tx, case_id: &str, subject: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM recusals WHERE case_id = $1 AND subject = $2")
+        .bind(case_id)
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Everyone who is out of `case_id`.
 pub async fn of_case(
     executor: impl sqlx::Executor<'_, Database = sqlx::Any>,

@@ -15,7 +15,6 @@ use crate::tally::{self, Basis, Counts, Deltas, Dim, Role, Score, ScoreKey, Tall
 use chrono::{DateTime, Utc};
 use petition_auth::FigureScope;
 use petition_domain::calendar::HolidayCalendar;
-use petition_grpc::convert::recusal_of;
 use petition_proto::v1::EventEnvelope;
 use petition_storage::{Corrupt, Db, Dialect, RowExt, Sql, Tx, micros};
 use prost::Message;
@@ -164,9 +163,8 @@ impl AnalyticsStore {
         }
         // A recusal (回避) counts in no figure; its copy keeps the case out of that person's
         // lists.
-        for (case_id, subject, reason, at) in fresh.iter().filter_map(recusal_of) {
-            petition_storage::recusals::record(&mut tx, case_id, subject, reason.as_str(), at)
-                .await?;
+        for e in &fresh {
+            petition_grpc::recusal::apply(&mut tx, e).await?;
         }
         let mut ids: Vec<&str> = fresh.iter().map(|e| e.case_id.as_str()).collect();
         ids.sort_unstable();

@@ -5,22 +5,23 @@
 
 use crate::store::IntakeStore;
 use petition_events::{Apply, ApplyError, Delivery};
-use petition_grpc::convert::recusal_of;
-use petition_storage::{Tx, recusals};
+use petition_storage::Tx;
 
 pub struct StepConsumer;
 
 #[async_trait::async_trait]
 impl Apply for StepConsumer {
     fn wants(&self, d: &Delivery) -> bool {
-        recusal_of(&d.envelope).is_some() || crate::events::step(&d.envelope).is_some()
+        petition_grpc::recusal::is_recusal(&d.envelope)
+            || crate::events::step(&d.envelope).is_some()
     }
 
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
-        if let Some((case_id, subject, reason, at)) = recusal_of(&d.envelope) {
-            return recusals::record(tx, case_id, subject, reason.as_str(), at)
-                .await
-                .map_err(ApplyError::store);
+        if let Some(changed) = petition_grpc::recusal::apply(tx, &d.envelope)
+            .await
+            .map_err(ApplyError::store)?
+        {
+            return Ok(changed);
         }
         let Some((case_id, step)) = crate::events::step(&d.envelope) else {
             return Ok(false);

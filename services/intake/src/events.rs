@@ -329,7 +329,8 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
         | Payload::ClockResumed(_)
         | Payload::LeaderTookCharge(_)
         | Payload::CaseResolved(_)
-        | Payload::RecusalRecorded(_) => return None,
+        | Payload::RecusalRecorded(_)
+        | Payload::RecusalLifted(_) => return None,
     };
     Some((case_id.clone(), s))
 }

@@ -156,3 +156,22 @@ pub fn recusal_recorded(
         }),
     )
 }
+
+/// An admin lifted `subject`'s recusal, recorded in error.
+pub fn recusal_lifted(
+    r: &AssignmentRecord,
+    subject: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> OutboxMessage {
+    event(
+        r,
+        now,
+        Payload::RecusalLifted(pb::RecusalLifted {
+            case_id: r.case_id.clone(),
+            subject: subject.to_owned(),
+            why: why.to_owned(),
+            lifted_at: Some(ts(now)),
+        }),
+    )
+}

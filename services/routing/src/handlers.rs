@@ -673,4 +673,91 @@ impl RoutingService for RoutingGrpc {
         self.shared.relay_wake.notify_one();
         Ok(answer((reason, now)))
     }
+
+    async fn lift_recusal(
+        &self,
+        request: Request<pb::LiftRecusalRequest>,
+    ) -> Result<Response<pb::Recusal>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        check_input(
+            &[
+                ("subject", &req.subject, MAX_SUBJECT_CHARS),
+                ("why", &req.why, MAX_REASON_CHARS),
+            ],
+            &req.request_id,
+        )?;
+        let subject = req.subject.trim();
+        if subject.is_empty() {
+            return Err(Status::invalid_argument(
+                "subject: required; the member of staff whose recusal (回避) is lifted",
+            ));
+        }
+        let why = req.why.trim();
+        if why.is_empty() {
+            return Err(Status::invalid_argument(
+                "why: required; why the recusal (回避) was recorded in error, for the audit log",
+            ));
+        }
+        self.shared.access.may_administer(&p).map_err(denied)?;
+        let r = self.find(&p, &req.case_id).await?;
+        let retry = || {
+            Response::new(pb::Recusal {
+                case_id: r.case_id.clone(),
+                subject: subject.to_owned(),
+                // lifted: what it was is in the audit log
+                reason: pb::RecusalReason::Unspecified as i32,
+                recorded_at: None,
+            })
+        };
+        let request = RequestId::of(&p.org, "LiftRecusal", &req.request_id);
+        if let Some(req_id) = request
+            && let Some(applied) = self.store.applied_request(req_id).await.map_err(internal)?
+        {
+            return if applied == r.case_id {
+                Ok(retry())
+            } else {
+                Err(petition_grpc::request_id_reused(req_id.id, &p.org))
+            };
+        }
+        self.visible(&p, &r)?;
+        let now = self.shared.clock.now();
+        let msg = crate::events::recusal_lifted(&r, subject, why, now).by(&p.subject, &p.org);
+        match self
+            .store
+            .lift_recusal(&r.case_id, subject, &msg, request, now)
+            .await
+        {
+            Ok(Some((reason, at))) => {
+                self.shared.relay_wake.notify_one();
+                Ok(Response::new(pb::Recusal {
+                    case_id: r.case_id.clone(),
+                    subject: subject.to_owned(),
+                    reason: recusal_reason_to_pb(reason) as i32,
+                    recorded_at: Some(ts(at)),
+                }))
+            }
+            Ok(None) => {
+                // the first copy of this very request, sent at the same moment, may have lifted it
+                if let Some(req_id) = request
+                    && self
+                        .store
+                        .applied_request(req_id)
+                        .await
+                        .map_err(internal)?
+                        .as_deref()
+                        == Some(r.case_id.as_str())
+                {
+                    return Ok(retry());
+                }
+                Err(Status::not_found(format!(
+                    "subject: {} is not out of this case; there is no recusal (回避) to lift",
+                    shown(subject)
+                )))
+            }
+            // a concurrent retry of this very request got in first
+            Err(StoreError::DuplicateRequest) => Ok(retry()),
+            Err(e) => Err(internal(e)),
+        }
+    }
 }

@@ -290,6 +290,35 @@ impl RoutingStore {
         Ok(Some((reason, at)))
     }
 
+    /// Lifts `subject`'s recusal from the case, with its event and request id: how it had been
+    /// recorded, or `None` when there was none (nothing written then).
+    pub async fn lift_recusal(
+        &self,
+        case_id: &str,
+        subject: &str,
+        event: &OutboxMessage,
+        request: Option<RequestId<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(RecusalReason, DateTime<Utc>)>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let Some((reason, at)) = recusals::get(&mut *tx, case_id, subject).await? else {
+            return Ok(None);
+        };
+        if !recusals::lift(&mut tx, case_id, subject).await? {
+            return Ok(None);
+        }
+        if let Some(req) = request {
+            requests::record(&mut tx, req, case_id, now).await?;
+        }
+        Outbox::enqueue(&mut tx, event).await?;
+        tx.commit().await?;
+        let reason = reason.parse().map_err(|e| Corrupt {
+            column: "recusals.reason",
+            reason: format!("{e}"),
+        })?;
+        Ok(Some((reason, at)))
+    }
+
     /// Records that `subject` is out of the case, with its event and request id; `false` when
     /// they were out of it already (nothing written then).
     pub async fn record_recusal(

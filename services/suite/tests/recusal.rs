@@ -339,6 +339,53 @@ async fn staff_out_of_a_case(s: Suite) {
     .await
     .unwrap();
 
+    // wang's was a mistake: a leader may not lift it; an admin may, saying why. Then wang sees
+    // the case again: in routing at once, in intake once it hears of it.
+    let lift = |by: Principal, subject: &str, why: &str| {
+        let s = &s;
+        let req = pb::LiftRecusalRequest {
+            case_id: case_id.clone(),
+            subject: subject.into(),
+            why: why.into(),
+            request_id: String::new(),
+        };
+        async move { s.routing(&by).await.lift_recusal(req).await }
+    };
+    let not_admin = lift(leader.clone(), "handler.wang", "wrong case")
+        .await
+        .unwrap_err();
+    assert_eq!(not_admin.code(), Code::PermissionDenied);
+    let admin = who("shanxi.bureau", Role::Admin);
+    let no_why = lift(admin.clone(), "handler.wang", " ").await.unwrap_err();
+    assert_eq!(no_why.code(), Code::InvalidArgument);
+    assert!(no_why.message().starts_with("why:"), "{}", no_why.message());
+    let lifted = lift(admin.clone(), "handler.wang", "recorded for the wrong case")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lifted.reason, pb::RecusalReason::OtherInterest as i32);
+    let again = lift(admin.clone(), "handler.wang", "again")
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::NotFound);
+    let wang = person("handler.wang", HOLDER, Role::Handler);
+    s.routing(&wang)
+        .await
+        .get_assignment(pb::GetAssignmentRequest {
+            case_id: case_id.clone(),
+        })
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..400 {
+        if s.get_case_beside_missing(&wang, &case_id).await.0.0 == Code::Ok {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(back, "intake shows wang the case again");
+
     // Analytics' case lists leave it out for li too, once it has the copy.
     let mut zhangs = String::new();
     for _ in 0..400 {

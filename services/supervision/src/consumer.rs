@@ -9,8 +9,8 @@ use crate::workflow::{self, Ctx};
 use petition_domain::Clock;
 use petition_domain::clocks::ClockRules;
 use petition_events::{Apply, ApplyError, Delivery, HandlerError};
-use petition_grpc::convert::{from_ts, recusal_of};
-use petition_storage::{Tx, recusals};
+use petition_grpc::convert::from_ts;
+use petition_storage::Tx;
 use std::sync::Arc;
 
 pub struct SupervisionConsumer {
@@ -33,10 +33,11 @@ impl Apply for SupervisionConsumer {
 
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
         // A recusal (回避) changes no clock: it is copied, for the access policy to read.
-        if let Some((case_id, subject, reason, at)) = recusal_of(&d.envelope) {
-            return recusals::record(tx, case_id, subject, reason.as_str(), at)
-                .await
-                .map_err(ApplyError::store);
+        if let Some(changed) = petition_grpc::recusal::apply(tx, &d.envelope)
+            .await
+            .map_err(ApplyError::store)?
+        {
+            return Ok(changed);
         }
         let Some(payload) = &d.envelope.payload else {
             return Ok(false);

@@ -390,7 +390,8 @@ pub fn on_event(
         | Payload::LeaderTookCharge(_)
         | Payload::CaseResolved(_)
         // copied by the consumer before it comes here: a recusal changes no clock
-        | Payload::RecusalRecorded(_) => Ok(None),
+        | Payload::RecusalRecorded(_)
+        | Payload::RecusalLifted(_) => Ok(None),
     }
 }
 
