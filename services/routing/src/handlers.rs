@@ -67,6 +67,16 @@ fn category_prefix(p: &str) -> Result<Option<String>, Status> {
     Ok(Some(p.to_owned()))
 }
 
+/// The member of staff a recusal names, as their token names them.
+fn recusal_subject(subject: &str) -> Result<&str, Status> {
+    match subject.trim() {
+        "" => Err(Status::invalid_argument(
+            "subject: required; the member of staff out of the case (回避, Art. 28 ¶3), as their token names them",
+        )),
+        s => Ok(s),
+    }
+}
+
 fn cursor(due: i64, case_id: &str) -> String {
     format!("{due}:{case_id}")
 }
@@ -576,12 +586,7 @@ impl RoutingService for RoutingGrpc {
             &[("subject", &req.subject, MAX_SUBJECT_CHARS)],
             &req.request_id,
         )?;
-        let subject = req.subject.trim();
-        if subject.is_empty() {
-            return Err(Status::invalid_argument(
-                "subject: required; the member of staff who is out of the case (回避, Art. 28 ¶3), as their token names them",
-            ));
-        }
+        let subject = recusal_subject(&req.subject)?;
         let reason = recusal_reason_from_pb(req.reason).ok_or_else(|| {
             Status::invalid_argument(
                 "reason: relative (近亲属), party (当事人), accused (被反映人) or other_interest (其他利害关系)",
@@ -635,14 +640,11 @@ impl RoutingService for RoutingGrpc {
             Ok(false) => {
                 // The first copy of this very request, sent at the same moment, may have
                 // recorded it: a retry, answered as one.
-                if let Some(req_id) = request
-                    && self
-                        .store
-                        .applied_request(req_id)
-                        .await
-                        .map_err(internal)?
-                        .as_deref()
-                        == Some(r.case_id.as_str())
+                if self
+                    .store
+                    .applied_to(request, &r.case_id)
+                    .await
+                    .map_err(internal)?
                     && let Some(stored) = self
                         .store
                         .recusal(&r.case_id, subject)
@@ -687,12 +689,7 @@ impl RoutingService for RoutingGrpc {
             ],
             &req.request_id,
         )?;
-        let subject = req.subject.trim();
-        if subject.is_empty() {
-            return Err(Status::invalid_argument(
-                "subject: required; the member of staff whose recusal (回避) is lifted",
-            ));
-        }
+        let subject = recusal_subject(&req.subject)?;
         let why = req.why.trim();
         if why.is_empty() {
             return Err(Status::invalid_argument(
@@ -739,14 +736,11 @@ impl RoutingService for RoutingGrpc {
             }
             Ok(None) => {
                 // the first copy of this very request, sent at the same moment, may have lifted it
-                if let Some(req_id) = request
-                    && self
-                        .store
-                        .applied_request(req_id)
-                        .await
-                        .map_err(internal)?
-                        .as_deref()
-                        == Some(r.case_id.as_str())
+                if self
+                    .store
+                    .applied_to(request, &r.case_id)
+                    .await
+                    .map_err(internal)?
                 {
                     return Ok(retry());
                 }
