@@ -94,6 +94,19 @@ impl OutboxMessage {
             .occurred_at
             .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
             .unwrap_or_else(wall_clock);
+        // A recusal's subject, and a lift's reason, are what the record is for: the event row
+        // that holds them is purged after the retention period, the audit log is kept.
+        use petition_proto::v1::event_envelope::Payload;
+        let detail = match &envelope.payload {
+            Some(Payload::RecusalRecorded(r)) => {
+                format!("event {}: {} out of the case", self.event_id, r.subject)
+            }
+            Some(Payload::RecusalLifted(l)) => format!(
+                "event {}: recusal of {} lifted: {}",
+                self.event_id, l.subject, l.why
+            ),
+            _ => format!("event {}", self.event_id),
+        };
         petition_audit::Entry {
             at,
             actor: if self.actor.subject.is_empty() {
@@ -104,7 +117,7 @@ impl OutboxMessage {
             organ: self.actor.organ.clone(),
             action: envelope.r#type,
             case_id: envelope.case_id,
-            detail: format!("event {}", self.event_id),
+            detail,
         }
     }
 }

@@ -105,15 +105,17 @@ pub fn recusal_reason_from_pb(v: i32) -> Option<RecusalReason> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecusalChange<'a> {
     Recorded(&'a str, &'a str, RecusalReason, DateTime<Utc>),
-    Lifted(&'a str, &'a str),
+    Lifted(&'a str, &'a str, DateTime<Utc>),
 }
 
 /// A recusal event, recorded or lifted; `None` for any other event, or a malformed one.
 pub fn recusal_change(e: &pb::EventEnvelope) -> Option<RecusalChange<'_>> {
     match &e.payload {
-        Some(pb::event_envelope::Payload::RecusalLifted(l)) => {
-            Some(RecusalChange::Lifted(&l.case_id, &l.subject))
-        }
+        Some(pb::event_envelope::Payload::RecusalLifted(l)) => Some(RecusalChange::Lifted(
+            &l.case_id,
+            &l.subject,
+            l.lifted_at.as_ref().and_then(from_ts)?,
+        )),
         _ => recusal_of(e).map(|(c, s, r, t)| RecusalChange::Recorded(c, s, r, t)),
     }
 }

@@ -15,8 +15,8 @@ pub async fn apply(tx: &mut Tx, e: &EventEnvelope) -> Result<Option<bool>, sqlx:
                 .await
                 .map(Some)
         }
-        Some(RecusalChange::Lifted(case_id, subject)) => {
-            recusals::lift(tx, case_id, subject).await.map(Some)
+        Some(RecusalChange::Lifted(case_id, subject, at)) => {
+            recusals::lift(tx, case_id, subject, at).await.map(Some)
         }
     }
 }

@@ -711,7 +711,14 @@ impl RoutingService for RoutingGrpc {
         if let Some(req_id) = request
             && let Some(applied) = self.store.applied_request(req_id).await.map_err(internal)?
         {
-            return if applied == r.case_id {
+            // the same request only if it lifted this person's recusal from this case
+            let same = applied == r.case_id
+                && self
+                    .store
+                    .recusal_lifted(&r.case_id, subject)
+                    .await
+                    .map_err(internal)?;
+            return if same {
                 Ok(retry())
             } else {
                 Err(petition_grpc::request_id_reused(req_id.id, &p.org))

@@ -290,6 +290,11 @@ impl RoutingStore {
         Ok(Some((reason, at)))
     }
 
+    /// Whether `subject`'s recusal from the case was lifted.
+    pub async fn recusal_lifted(&self, case_id: &str, subject: &str) -> Result<bool, StoreError> {
+        Ok(recusals::is_lifted(self.db.pool(), case_id, subject).await?)
+    }
+
     /// Lifts `subject`'s recusal from the case, with its event and request id: how it had been
     /// recorded, or `None` when there was none (nothing written then).
     pub async fn lift_recusal(
@@ -304,7 +309,7 @@ impl RoutingStore {
         let Some((reason, at)) = recusals::get(&mut *tx, case_id, subject).await? else {
             return Ok(None);
         };
-        if !recusals::lift(&mut tx, case_id, subject).await? {
+        if !recusals::lift(&mut tx, case_id, subject, now).await? {
             return Ok(None);
         }
         if let Some(req) = request {

@@ -229,6 +229,32 @@ async fn inboxes_filter_sort_and_page_in_sql(h: Harness) {
         Some(petition_domain::RecusalReason::Relative),
         "the first record stays"
     );
+    // A lift that reaches a copy before its record leaves a tombstone the late record does not
+    // undo; a recusal recorded after the lift stands again.
+    let mut tx = h.db.begin().await.unwrap();
+    assert!(
+        recusals::lift(&mut tx, "2", "handler.wu", at(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !recusals::record(&mut tx, "2", "handler.wu", "party", at(2))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert!(h.store.get("2").await.unwrap().unwrap().recused.is_empty());
+    let mut tx = h.db.begin().await.unwrap();
+    assert!(
+        recusals::record(&mut tx, "2", "handler.wu", "party", at(4))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        h.store.get("2").await.unwrap().unwrap().recused,
+        ["handler.wu"]
+    );
     // Page by page, two at a time, the same order.
     let mut paged = Vec::new();
     let mut q = query(Bucket::All, &[], None);
