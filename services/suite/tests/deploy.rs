@@ -729,7 +729,8 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
         .with_audience(Some(audience));
     let sample = samples().into_iter().find(|s| s.sample == 1).unwrap();
     let mut req = sample.request();
-    req.received_at = Some(petition_e2e::timestamp(now() - chrono::Duration::hours(1)));
+    let received_at = now() - chrono::Duration::hours(1);
+    req.received_at = Some(petition_e2e::timestamp(received_at));
     let channel = |name: &str| petition_e2e::connect(running[name].grpc_addr);
     // The caller starts the trace, as a city platform calling in would.
     let trace_id: [u8; 16] = *uuid::Uuid::new_v4().as_bytes();
@@ -766,9 +767,10 @@ async fn the_compose_services_run_as_processes_with_the_environment_compose_give
         channel("analytics").await,
         bearer(),
     );
+    // the year of the petition date, in Beijing
     let period = chrono::FixedOffset::east_opt(8 * 3600)
         .unwrap()
-        .from_utc_datetime(&now().naive_utc())
+        .from_utc_datetime(&received_at.naive_utc())
         .format("%Y")
         .to_string();
     let mut seen = (false, false, false);
