@@ -398,6 +398,35 @@ impl AccessPolicy {
         }
     }
 
+    /// Federation (DESIGN §5b): a case comes down with the organ a peer routed it to, and its
+    /// steps go back up, only for a peer deployment (role upstream), under its own name.
+    pub fn may_federate(&self, p: &Principal, what: &str) -> Result<(), Denied> {
+        if p.role == Role::Upstream {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "{what}: only a peer deployment (role upstream) does this; {} is {}",
+                p.subject, p.role
+            )))
+        }
+    }
+
+    /// Who lists and retries the exchanges of cases routed to peer deployments: supervisors,
+    /// leaders and admins, for the bureaus within their reach (`None`: every bureau). The
+    /// list is then narrowed by `list_scope`'s `hidden_accused`, as every list is.
+    pub fn exchange_reach(&self, p: &Principal) -> Result<Option<Vec<String>>, Denied> {
+        match p.role {
+            Role::Admin => Ok(None),
+            Role::Supervisor | Role::Leader => Ok(Some(
+                self.tree.within(&p.org).map(|o| o.id.clone()).collect(),
+            )),
+            _ => Err(Denied(format!(
+                "role {} does not manage exchanges with peer deployments; a supervisor, leader or admin of the routing bureau does",
+                p.role
+            ))),
+        }
+    }
+
     /// Bringing the old system's history in: an admin, once per import.
     pub fn may_import(&self, p: &Principal) -> Result<(), Denied> {
         if p.role == Role::Admin {

@@ -47,6 +47,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::CaseResolved(_) => "case.resolved",
         Payload::RecusalRecorded(_) => "recusal.recorded",
         Payload::RecusalLifted(_) => "recusal.lifted",
+        Payload::PeerProgressed(_) => "peer.progressed",
     }
 }
 

@@ -2,6 +2,7 @@
 //! reference data, signed page tokens, and the statuses for invalid input and refused access.
 
 pub mod convert;
+pub mod federation;
 pub mod page;
 pub mod recusal;
 pub mod reference;

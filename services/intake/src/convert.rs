@@ -140,6 +140,9 @@ impl View<'_> {
                 .map(|h| organ_name(self.tree, h))
                 .unwrap_or_default(),
             timeline: case.steps.iter().map(|s| self.step(s, false)).collect(),
+            // the handler reads them from the exchange tables
+            upstream: None,
+            exchange: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub fn registered(case: &CaseBody, valid: &ValidPetition, imported: bool) -> pb:
             } else {
                 pb::CaseStatus::Unspecified as i32
             },
+            // set by the handler for a case a peer sent down
+            upstream: None,
         }),
     )
 }
@@ -330,7 +332,8 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
         | Payload::LeaderTookCharge(_)
         | Payload::CaseResolved(_)
         | Payload::RecusalRecorded(_)
-        | Payload::RecusalLifted(_) => return None,
+        | Payload::RecusalLifted(_)
+        | Payload::PeerProgressed(_) => return None,
     };
     Some((case_id.clone(), s))
 }

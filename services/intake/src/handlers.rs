@@ -33,6 +33,12 @@ pub struct IntakeGrpc {
     pub registrar: crate::registrar::Registrar,
     pub rules: IntakePolicy,
     pub cipher: PersonalDataCipher,
+    pub exchanges: crate::federation::ExchangeStore,
+    pub federation: std::sync::Arc<petition_federation::Federation>,
+    /// told when a step enters a peer's feed, so WatchCases sends it at once
+    pub feed: std::sync::Arc<tokio::sync::Notify>,
+    /// told when an exchange is to be sent again now
+    pub deliver: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// What the access policy needs to know of an intake case.
@@ -145,16 +151,29 @@ impl IntakeGrpc {
     ) -> Result<pb::RegisterPetitionResponse, Status> {
         let c = &existing.body;
         if c.fingerprint != fingerprint {
-            let which = match self.shared.access.view(p, &facts(existing)) {
-                CaseView::Visible { .. } => format!(" as case {}", existing.case_number),
-                _ => String::new(),
+            let visible = matches!(
+                self.shared.access.view(p, &facts(existing)),
+                CaseView::Visible { .. }
+            );
+            let which = if visible {
+                format!(" as case {}", existing.case_number)
+            } else {
+                String::new()
             };
-            return Err(Status::already_exists(format!(
+            let mut status = Status::already_exists(format!(
                 "external_ref {} from {} is already registered{which} with different content; \
                  send a new external_ref for a new petition",
                 shown(c.external_ref.as_deref().unwrap_or_default()),
                 shown(c.source_system.as_deref().unwrap_or_default()),
-            )));
+            ));
+            // The case, for a caller who may read it: a peer deployment lists the conflict
+            // with both versions.
+            if visible && let Ok(v) = existing.case_number.parse() {
+                status
+                    .metadata_mut()
+                    .insert(crate::federation::EXISTING_CASE, v);
+            }
+            return Err(status);
         }
         Ok(pb::RegisterPetitionResponse {
             case_id: c.id.to_string(),
@@ -165,6 +184,52 @@ impl IntakeGrpc {
             diversion: diversion_to_pb(c.diversion) as i32,
             replayed: true,
         })
+    }
+
+    /// A case a peer deployment sends down (DESIGN §5b): only a peer does, under its case
+    /// number, to an organ this deployment serves; anything else is refused for good, and the
+    /// peer lists it as failed with this reason.
+    fn sent_down(
+        &self,
+        p: &Principal,
+        req: &pb::RegisterPetitionRequest,
+    ) -> Result<Option<pb::Upstream>, Status> {
+        let Some(up) = &req.upstream else {
+            return Ok(None);
+        };
+        self.shared
+            .access
+            .may_federate(p, "upstream")
+            .map_err(denied)?;
+        let mut up = up.clone();
+        up.case_number = up.case_number.trim().to_owned();
+        up.organ = up.organ.trim().to_owned();
+        if up.case_number.is_empty() || up.case_number != req.external_ref.trim() {
+            return Err(Status::invalid_argument(
+                "upstream.case_number: required, and equal to external_ref (the peer's case number is the idempotency key)",
+            ));
+        }
+        let tree = &self.shared.reference.tree;
+        let Some(organ) = tree.get(&up.organ) else {
+            return Err(Status::invalid_argument(format!(
+                "upstream.organ: {} is not in the organisation tree",
+                shown(&up.organ)
+            )));
+        };
+        if !self.federation.serves(organ) {
+            return Err(Status::failed_precondition(format!(
+                "upstream.organ: {} ({}) is not served by this deployment ({}); send it to the deployment that serves region {}",
+                organ.id,
+                organ.name,
+                if self.federation.name.is_empty() {
+                    "no peers file"
+                } else {
+                    &self.federation.name
+                },
+                organ.region
+            )));
+        }
+        Ok(Some(up))
     }
 
     pub(crate) fn new_case(
@@ -235,6 +300,7 @@ impl IntakeGrpc {
                     age_band: vp.age_band.map(str::to_owned),
                 })
                 .collect(),
+            upstream: None,
         }
     }
 
@@ -377,6 +443,7 @@ impl IntakeService for IntakeGrpc {
             .map_err(denied)?;
         let fingerprint = Sha256::digest(req.encode_to_vec()).to_vec();
         let now = self.shared.clock.now();
+        let upstream = self.sent_down(&p, &req)?;
         let form = form_from_pb(&req)?;
         let valid = petition_domain::intake::validate(
             &form,
@@ -399,9 +466,11 @@ impl IntakeService for IntakeGrpc {
             return Ok(Response::new(self.replay(&p, &existing, &fingerprint)?));
         }
 
-        let (flags, unnamed) = self.repeat_flags(&p, &valid).await?;
+        let (mut flags, unnamed) = self.repeat_flags(&p, &valid).await?;
+        // The peer saw the petitioner skip this level: the flag travels with the case.
+        flags.leapfrog |= upstream.as_ref().is_some_and(|u| u.leapfrog);
         let query_code = QueryCode::generate(&mut rand::rng());
-        let case = self.new_case(
+        let mut case = self.new_case(
             &p,
             &valid,
             &query_code,
@@ -409,8 +478,12 @@ impl IntakeService for IntakeGrpc {
             flags.clone(),
             now,
         );
+        case.upstream = upstream.clone().map(|u| (p.subject.clone(), u));
         let case_id = case.body.id;
-        let envelope = crate::events::registered(&case.body, &valid, false);
+        let mut envelope = crate::events::registered(&case.body, &valid, false);
+        if let Some(pb::event_envelope::Payload::PetitionRegistered(r)) = &mut envelope.payload {
+            r.upstream = upstream;
+        }
         let event = crate::store::EventBuilder {
             event_id: uuid::Uuid::parse_str(&envelope.event_id)
                 .map_err(|e| Status::internal(format!("event id: {e}")))?,
@@ -587,7 +660,18 @@ impl IntakeService for IntakeGrpc {
             .ok_or_else(|| Status::not_found(NO_SUCH_CASE))?;
         match self.shared.access.view(&p, &facts(&case)) {
             // Masked for everyone: the clear text is RevealPersonalData's, with a purpose.
-            CaseView::Visible { .. } => Ok(Response::new(self.view().case(&case, false))),
+            CaseView::Visible { .. } => {
+                let mut shown = self.view().case(&case, false);
+                let id = case.body.id.to_string();
+                shown.upstream = self.exchanges.upstream_of(&id).await.map_err(internal)?;
+                shown.exchange = self
+                    .exchanges
+                    .get(&id)
+                    .await
+                    .map_err(internal)?
+                    .map(|e| e.to_pb());
+                Ok(Response::new(shown))
+            }
             // Visible was answered above: this is the refusal, never Ok.
             other => Err(petition_grpc::case_access(other, &p, NO_SUCH_CASE)
                 .err()
@@ -754,5 +838,161 @@ impl IntakeService for IntakeGrpc {
             cases,
             next_page_token,
         }))
+    }
+
+    type WatchCasesStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::CaseProgress, Status>> + Send + 'static>,
+    >;
+
+    async fn watch_cases(
+        &self,
+        request: Request<pb::WatchCasesRequest>,
+    ) -> Result<Response<Self::WatchCasesStream>, Status> {
+        let p = principal(&request)?.clone();
+        self.shared
+            .access
+            .may_federate(&p, "WatchCases")
+            .map_err(denied)?;
+        let since = i64::try_from(request.get_ref().since).map_err(|_| {
+            Status::invalid_argument("since: a seq this deployment sent, or 0 from the start")
+        })?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (store, feed) = (self.exchanges.clone(), self.feed.clone());
+        tokio::spawn(async move {
+            let mut since = since;
+            loop {
+                // Asked before reading: a step written between the read and the wait still
+                // wakes this loop.
+                let woken = feed.notified();
+                let batch = match store.feed_after(&p.subject, since, 256).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, peer = %p.subject, "feed not read");
+                        let _ = tx
+                            .send(Err(Status::unavailable(
+                                "the feed could not be read now; watch again from your last seq",
+                            )))
+                            .await;
+                        return;
+                    }
+                };
+                let full = batch.len() == 256;
+                for progress in batch {
+                    since = i64::try_from(progress.seq).unwrap_or(since);
+                    if tx.send(Ok(progress)).await.is_err() {
+                        return; // the peer went away
+                    }
+                }
+                if full {
+                    continue;
+                }
+                // Another replica may write the feed: look again within a second regardless.
+                tokio::select! {
+                    _ = woken => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn list_exchanges(
+        &self,
+        request: Request<pb::ListExchangesRequest>,
+    ) -> Result<Response<pb::ListExchangesResponse>, Status> {
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        let routed_by = self.shared.access.exchange_reach(&p).map_err(denied)?;
+        let filter = crate::federation::ExchangeFilter {
+            status: crate::federation::status_from_pb(req.status)?,
+            peer: Some(req.peer.trim().to_owned()).filter(|s| !s.is_empty()),
+            routed_by,
+            hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+        };
+        let bound = binding(
+            &p,
+            &pb::ListExchangesRequest {
+                page_size: 0,
+                page_token: String::new(),
+                ..req.clone()
+            },
+        );
+        let size = page_size(req.page_size);
+        let after = self.shared.pages.after(&bound, &req.page_token, |t| {
+            let (micros, id) = t.split_once(':')?;
+            Some((micros.parse().ok()?, id.to_owned()))
+        })?;
+        let mut rows = self
+            .exchanges
+            .list(&filter, after, size + 1)
+            .await
+            .map_err(internal)?;
+        let next_page_token = self.shared.pages.next_page(&bound, &mut rows, size, |r| {
+            format!("{}:{}", r.created_at.timestamp_micros(), r.case_id)
+        });
+        Ok(Response::new(pb::ListExchangesResponse {
+            exchanges: rows.iter().map(|r| r.to_pb()).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn retry_exchange(
+        &self,
+        request: Request<pb::RetryExchangeRequest>,
+    ) -> Result<Response<pb::Exchange>, Status> {
+        const NO_SUCH_EXCHANGE: &str = "no exchange with a peer deployment for that case";
+        let p = principal(&request)?.clone();
+        let req = request.into_inner();
+        let reach = self.shared.access.exchange_reach(&p).map_err(denied)?;
+        let key = case_key(&pb::GetCaseRequest {
+            case_id: req.case_id,
+            case_number: req.case_number,
+        })?;
+        let case = self
+            .store
+            .get_case(&key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_EXCHANGE))?;
+        let id = case.body.id.to_string();
+        let row = self
+            .exchanges
+            .get(&id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_EXCHANGE))?;
+        // Out of reach and the accused side get the answer a missing exchange gets.
+        let hidden = self.shared.access.list_scope(&p).hidden_accused;
+        if reach.is_some_and(|r| !r.contains(&row.routed_by))
+            || row
+                .accused_organ
+                .as_ref()
+                .is_some_and(|a| hidden.contains(a))
+        {
+            return Err(Status::not_found(NO_SUCH_EXCHANGE));
+        }
+        if row.status == petition_federation::ExchangeStatus::Done {
+            return Err(Status::failed_precondition(format!(
+                "case {}: the exchange is done; {} holds it as case {}",
+                row.case_number,
+                row.peer,
+                row.peer_case_number.unwrap_or_default()
+            )));
+        }
+        self.exchanges
+            .retry(&id, self.shared.clock.now())
+            .await
+            .map_err(internal)?;
+        self.deliver.notify_one();
+        let row = self
+            .exchanges
+            .get(&id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(NO_SUCH_EXCHANGE))?;
+        Ok(Response::new(row.to_pb()))
     }
 }

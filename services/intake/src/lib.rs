@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod convert;
 pub mod crypto;
 pub mod events;
+pub mod federation;
 pub mod handlers;
 pub mod import;
 pub mod registrar;
@@ -28,11 +29,26 @@ pub const SCHEMA: &str = "intake";
 pub const REGISTRATION_BATCH: usize = 64;
 
 /// Intake as a service a host runs, with what it needs beyond the host.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Intake {
     /// base64 of 32 bytes
     pub data_key: Option<String>,
     pub policy: IntakePolicy,
+    /// the peers file (DESIGN §5b); none: this deployment serves every organ, alone
+    pub peers: Option<std::path::PathBuf>,
+    /// the longest wait between two attempts to send a case to a peer
+    pub exchange_retry_max: std::time::Duration,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Self {
+            data_key: None,
+            policy: IntakePolicy::default(),
+            peers: None,
+            exchange_retry_max: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 /// Intake alone on a host of its own (tests and tools).
@@ -61,6 +77,13 @@ pub struct IntakeArgs {
     /// Minutes a receipt may lie ahead of this server's clock (an upstream system's clock skew)
     #[arg(long, env = "PETITION_MAX_CLOCK_SKEW_MINUTES", default_value_t = 5)]
     pub max_clock_skew_minutes: i64,
+    /// The peers file: our name, the regions we serve, and each peer deployment with the
+    /// regions it serves, its address and the token it issued us (DESIGN §5b)
+    #[arg(long, env = "PETITION_PEERS")]
+    pub peers: Option<std::path::PathBuf>,
+    /// Seconds at most between two attempts to send a case to a peer that is away
+    #[arg(long, env = "PETITION_EXCHANGE_RETRY_MAX_SECS", default_value_t = 300)]
+    pub exchange_retry_max_secs: u64,
 }
 
 impl From<&IntakeArgs> for Intake {
@@ -73,12 +96,24 @@ impl From<&IntakeArgs> for Intake {
         s.policy.repeat_window = chrono::Duration::days(a.repeat_window_days);
         s.policy.earliest_received_at = a.earliest_received_at.to_utc();
         s.policy.max_clock_skew = chrono::Duration::minutes(a.max_clock_skew_minutes);
+        s.peers = a.peers.clone();
+        s.exchange_retry_max = std::time::Duration::from_secs(a.exchange_retry_max_secs.max(1));
         s
     }
 }
 
 /// The cipher for personal data; `warn` says so in the log when it is the public dev key (once
 /// per start: `check` builds it too, silently).
+impl Intake {
+    fn federation(&self) -> Result<petition_federation::Federation, StartError> {
+        match &self.peers {
+            None => Ok(petition_federation::Federation::default()),
+            Some(path) => petition_federation::Federation::load(path)
+                .map_err(|e| StartError::Config(format!("--peers (PETITION_PEERS): {e}"))),
+        }
+    }
+}
+
 fn cipher(settings: &Intake, dev: bool, warn: bool) -> Result<PersonalDataCipher, StartError> {
     match (&settings.data_key, dev) {
         (Some(k), _) => PersonalDataCipher::from_base64(k)
@@ -108,6 +143,7 @@ impl Service for Intake {
     }
 
     fn check(&self, cfg: &HostConfig) -> Result<(), StartError> {
+        self.federation()?;
         cipher(self, cfg.dev, false).map(drop)
     }
 
@@ -115,8 +151,14 @@ impl Service for Intake {
     /// service.
     async fn install(&self, host: &mut Host) -> Result<(), StartError> {
         let cipher = cipher(self, host.config().dev, true)?;
+        let federation = Arc::new(self.federation()?);
         let db = host.database(SCHEMA, &store::MIGRATOR).await?;
         let producer = host.outbox(&db);
+        let shared = host.shared(&producer);
+        let (deliver, feed) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
         for stream in [Stream::Routing, Stream::Supervision] {
             host.consume(
                 stream,
@@ -124,13 +166,49 @@ impl Service for Intake {
                 Arc::new(Transactional::new(
                     db.clone(),
                     group::INTAKE,
-                    consumer::StepConsumer,
+                    consumer::StepConsumer {
+                        federation: federation.clone(),
+                        tree: shared.reference.tree.clone(),
+                        clock: shared.clock.clone(),
+                        deliver: deliver.clone(),
+                        feed: feed.clone(),
+                    },
                 )),
             );
         }
-        let store = store::IntakeStore::new(db);
+        let store = store::IntakeStore::new(db.clone());
+        let exchanges = federation::ExchangeStore::new(db);
+        if !federation.peers.is_empty() {
+            let deliverer = federation::Deliverer::new(
+                exchanges.clone(),
+                store.clone(),
+                Arc::new(self::cipher(self, host.config().dev, false)?),
+                federation::Exchanges {
+                    federation: federation.clone(),
+                    retry_cap: self.exchange_retry_max,
+                    ..federation::Exchanges::default()
+                },
+                shared.reference.tree.clone(),
+                shared.clock.clone(),
+                deliver.clone(),
+            );
+            host.spawn(move |stop| deliverer.run(stop));
+            for peer in &federation.peers {
+                let watcher = federation::Watcher {
+                    store: exchanges.clone(),
+                    peer: peer.clone(),
+                    clock: shared.clock.clone(),
+                    relay: producer.wake.clone(),
+                };
+                host.spawn(move |stop| watcher.run(stop));
+            }
+        }
         let grpc = handlers::IntakeGrpc {
-            shared: host.shared(&producer),
+            exchanges,
+            federation,
+            feed,
+            deliver,
+            shared,
             registrar: registrar::Registrar::start(
                 store.clone(),
                 REGISTRATION_BATCH,

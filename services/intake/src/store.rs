@@ -100,6 +100,8 @@ pub struct NewCase {
     pub register_region: String,
     pub register_year: i32,
     pub petitioners: Vec<StoredPetitioner>,
+    /// sent down by a peer deployment: its name and what it asked (DESIGN §5b)
+    pub upstream: Option<(String, petition_proto::v1::Upstream)>,
 }
 
 /// A case as read back.
@@ -339,6 +341,7 @@ impl IntakeStore {
     pub async fn register_all(&self, regs: &[Registration]) -> Result<Vec<String>, StoreError> {
         let mut tx = self.db.begin().await?;
         Self::insert_cases(&mut tx, regs, None).await?;
+        Self::insert_upstream(&mut tx, regs).await?;
         let numbers = self.draw_case_numbers(&mut tx, regs).await?;
         Self::set_case_numbers(&mut tx, regs, &numbers).await?;
         let msgs: Vec<OutboxMessage> = regs
@@ -584,6 +587,27 @@ impl IntakeStore {
     }
 
     /// Gives the inserted cases their numbers, one statement a batch.
+    /// What the peer asked of each case it sent down, for routing and for its feed of steps.
+    async fn insert_upstream(tx: &mut Tx, regs: &[Registration]) -> Result<(), StoreError> {
+        for r in regs {
+            let Some((peer, up)) = &r.case.upstream else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO upstream_cases (case_id, peer, peer_case_number, organ, upstream) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(r.case.body.id.to_string())
+            .bind(peer)
+            .bind(&up.case_number)
+            .bind(&up.organ)
+            .bind(prost::Message::encode_to_vec(up))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn set_case_numbers(
         tx: &mut Tx,
         regs: &[Registration],

@@ -80,6 +80,7 @@ fn case(organ: &str, region: &str, year: i32, received_at: DateTime<Utc>) -> New
         register_region: region.into(),
         register_year: year,
         petitioners: vec![petitioner(b"hash-wang")],
+        upstream: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::model::AssignmentRecord;
 use crate::store::RoutingStore;
 use crate::workflow::{self, Registered, RoutingPolicy};
+use chrono::{DateTime, Utc};
 use petition_domain::routing::{RoutingInput, RoutingRules, decide};
 use petition_domain::{Clock, RegionCode};
 use petition_events::{Apply, ApplyError, Delivery, HandlerError};
@@ -30,12 +31,19 @@ impl Apply for RoutingConsumer {
         matches!(
             &d.envelope.payload,
             Some(pb::event_envelope::Payload::PetitionRegistered(r)) if !r.imported
+        ) || matches!(
+            &d.envelope.payload,
+            Some(pb::event_envelope::Payload::PeerProgressed(p)) if peer_step(p).is_some()
         )
     }
 
     async fn apply(&self, tx: &mut Tx, d: &Delivery) -> Result<bool, ApplyError> {
-        let Some(pb::event_envelope::Payload::PetitionRegistered(reg)) = &d.envelope.payload else {
-            return Ok(false);
+        let reg = match &d.envelope.payload {
+            Some(pb::event_envelope::Payload::PetitionRegistered(reg)) => reg,
+            Some(pb::event_envelope::Payload::PeerProgressed(p)) => {
+                return self.apply_peer_step(tx, p).await;
+            }
+            _ => return Ok(false),
         };
         let location = RegionCode::parse(&reg.problem_location)
             .map_err(|e| HandlerError::Poison(format!("problem_location: {e}")))?;
@@ -61,8 +69,42 @@ impl Apply for RoutingConsumer {
             group: flags.group,
             leapfrog: flags.leapfrog,
             repeat: flags.repeat,
+            sent_down: reg.upstream.as_ref().map(|u| workflow::SentDown {
+                assigned: u.assigned,
+                report_due: u.report_due.as_ref().and_then(from_ts),
+            }),
         };
-        let decision = {
+        // A case a peer deployment sent down goes where the peer routed it (its intake checked
+        // that we serve that organ), unless that is the accused side of an accusation, which
+        // the rules below never choose (Art. 30 ¶3).
+        let sent_to = reg.upstream.as_ref().map(|u| u.organ.as_str()).filter(|o| {
+            self.reference.tree.get(o).is_some()
+                && !accused
+                    .as_deref()
+                    .is_some_and(|a| self.reference.tree.is_same_or_above(a, o))
+        });
+        let decision = if let Some(organ) = sent_to {
+            let u = reg
+                .upstream
+                .as_ref()
+                .map(|u| (u.assigned, u.case_number.as_str()));
+            let (assigned, number) = u.unwrap_or_default();
+            petition_domain::routing::RoutingDecision {
+                outcome: petition_domain::routing::Outcome::Send {
+                    organ: organ.to_owned(),
+                    hops: Vec::new(),
+                },
+                rule: format!(
+                    "sent down by {} as its case {number}: {} (DESIGN §5b)",
+                    reg.source_system,
+                    if assigned {
+                        "assigned (交办)"
+                    } else {
+                        "forwarded (转送)"
+                    }
+                ),
+            }
+        } else {
             let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
             decide(
                 &RoutingInput {
@@ -103,6 +145,109 @@ impl Apply for RoutingConsumer {
 
     fn committed(&self, _changed: usize) {
         self.relay_wake.notify_one();
+    }
+}
+
+/// The step of a peer's event that routing applies to our copy; `None` for the steps intake
+/// only writes into the timeline.
+fn peer_step(p: &pb::PeerProgressed) -> Option<(String, workflow::PeerStep, DateTime<Utc>)> {
+    use pb::event_envelope::Payload;
+    match p.event.as_ref()?.payload.as_ref()? {
+        Payload::CaseAccepted(a) => Some((
+            a.organ.clone(),
+            workflow::PeerStep::Accepted,
+            a.accepted_at.as_ref().and_then(from_ts)?,
+        )),
+        Payload::CaseAnswered(a) => Some((
+            a.organ.clone(),
+            workflow::PeerStep::Answered {
+                outcome: crate::convert::reply_from_pb(a.outcome),
+                served_at: a.served_at.as_ref().and_then(from_ts)?,
+            },
+            a.replied_at.as_ref().and_then(from_ts)?,
+        )),
+        Payload::CompletionReported(c) => Some((
+            c.organ.clone(),
+            workflow::PeerStep::CompletionReported,
+            c.reported_at.as_ref().and_then(from_ts)?,
+        )),
+        _ => None,
+    }
+}
+
+impl RoutingConsumer {
+    /// A peer deployment's organ accepted, answered or reported on a case we routed to it:
+    /// our copy takes the step with the peer's date, and our events tell supervision and
+    /// intake, as a local organ's step would.
+    async fn apply_peer_step(
+        &self,
+        tx: &mut Tx,
+        p: &pb::PeerProgressed,
+    ) -> Result<bool, ApplyError> {
+        let Some((organ, step, at)) = peer_step(p) else {
+            return Ok(false);
+        };
+        let calendar = self.reference.calendar.current();
+        let actor = format!("peer:{}", p.peer);
+        let cx = workflow::Ctx {
+            calendar: &calendar,
+            tree: &self.reference.tree,
+            policy: &self.policy,
+            now: at,
+            actor: &actor,
+        };
+        let mut early = false;
+        let mut refused = None;
+        let changed =
+            RoutingStore::apply_with_event(tx, &p.case_id, |r| {
+                match workflow::peer_step(r, &organ, &step, &p.peer_case_number, cx) {
+                    Ok(workflow::PeerApplied::Changed(next)) => {
+                        let msg = match step {
+                            workflow::PeerStep::Accepted => {
+                                crate::events::accepted(&next, &calendar, at)
+                            }
+                            workflow::PeerStep::Answered { .. } => {
+                                crate::events::answered(&next, at)
+                            }
+                            workflow::PeerStep::CompletionReported => {
+                                crate::events::completion_reported(&next, at)
+                            }
+                        };
+                        Some((*next, msg.by(&actor, &organ)))
+                    }
+                    Ok(workflow::PeerApplied::Already) => None,
+                    Ok(workflow::PeerApplied::Early) => {
+                        early = true;
+                        None
+                    }
+                    Err(e) => {
+                        refused = Some(e.to_string());
+                        None
+                    }
+                }
+            })
+            .await?;
+        if early {
+            // Its predecessor is still on its way (another consumer holds it): the event stays
+            // pending and comes back, so the steps apply in the peer's order.
+            return Err(HandlerError::Transient(format!(
+                "case {}: the peer's earlier step has not been applied yet",
+                p.case_number
+            ))
+            .into());
+        }
+        if let Some(why) = refused {
+            return Err(HandlerError::Poison(format!(
+                "case {}: the step {} reported cannot apply: {why}",
+                p.case_number, p.peer
+            ))
+            .into());
+        }
+        if changed {
+            tracing::info!(case_number = %p.case_number, peer = %p.peer, %organ, ?step,
+                "a peer's step applied");
+        }
+        Ok(changed)
     }
 }
 

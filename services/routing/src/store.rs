@@ -474,6 +474,26 @@ impl RoutingStore {
         Ok(next.is_some())
     }
 
+    /// Like `apply_decision`, with the event the change publishes, in the same transaction.
+    pub async fn apply_with_event(
+        tx: &mut Tx,
+        case_id: &str,
+        change: impl FnOnce(&AssignmentRecord) -> Option<(AssignmentRecord, OutboxMessage)>,
+    ) -> Result<bool, StoreError> {
+        let mut event = None;
+        let changed = Self::apply_decision(tx, case_id, |r| {
+            change(r).map(|(next, msg)| {
+                event = Some(msg);
+                next
+            })
+        })
+        .await?;
+        if let Some(msg) = event {
+            Outbox::enqueue(tx, &msg).await?;
+        }
+        Ok(changed)
+    }
+
     /// Whether `req` was applied to `case_id` by the same method (see `requests::applied_to`).
     pub async fn applied_to(
         &self,

@@ -70,6 +70,16 @@ pub struct Registered {
     pub group: bool,
     pub leapfrog: bool,
     pub repeat: bool,
+    /// sent down by a peer deployment, which chose the organ and how (DESIGN §5b)
+    pub sent_down: Option<SentDown>,
+}
+
+/// How a peer deployment routed the case it sent down: this deployment routes it so, and
+/// owes the completion report by the peer's date, not one of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentDown {
+    pub assigned: bool,
+    pub report_due: Option<DateTime<Utc>>,
 }
 
 fn step(at: DateTime<Utc>, from: &str, to: &str, rule: &str, actor: &str) -> Step {
@@ -96,6 +106,13 @@ pub fn forwarding_bureau(tree: &OrgTree, reg: &Registered) -> String {
 }
 
 fn mode_for(reg: &Registered, policy: &RoutingPolicy) -> HandlingMode {
+    if let Some(down) = &reg.sent_down {
+        return if down.assigned {
+            HandlingMode::Assign
+        } else {
+            HandlingMode::Forward
+        };
+    }
     let assign = (policy.assign_group && reg.group)
         || (policy.assign_repeat && reg.repeat)
         || (policy.assign_leapfrog && reg.leapfrog);
@@ -224,6 +241,11 @@ pub fn route_new(
     match &decision.outcome {
         Outcome::Send { organ, hops } => {
             send_to(&mut r, organ, mode_for(reg, policy), now, calendar, policy);
+            if let Some(due) = reg.sent_down.as_ref().and_then(|d| d.report_due)
+                && r.mode == Some(HandlingMode::Assign)
+            {
+                r.report_due = Some(due);
+            }
             r.hops = hops.clone();
             let mut from = reg.received_by.clone();
             for hop in hops {
@@ -802,6 +824,110 @@ pub fn submit_completion_report(
     Ok(finish(n, cx))
 }
 
+/// A step a peer deployment's organ took on a case we routed to it (DESIGN §5b), applied to
+/// our copy with the peer's date, so that our clocks see what the organ did and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerStep {
+    Accepted,
+    Answered {
+        outcome: Option<ReplyOutcome>,
+        served_at: DateTime<Utc>,
+    },
+    CompletionReported,
+}
+
+impl PeerStep {
+    /// The state the step brings the case to: a record already there, or past it, has had it.
+    fn reaches(&self) -> AssignmentState {
+        match self {
+            PeerStep::Accepted => AssignmentState::Accepted,
+            PeerStep::Answered { .. } => AssignmentState::Answered,
+            PeerStep::CompletionReported => AssignmentState::Completed,
+        }
+    }
+}
+
+fn progress_rank(s: AssignmentState) -> Option<u8> {
+    match s {
+        AssignmentState::AwaitingAcceptance => Some(0),
+        AssignmentState::Accepted => Some(1),
+        AssignmentState::Answered => Some(2),
+        AssignmentState::Completed => Some(3),
+        _ => None,
+    }
+}
+
+/// What a peer's step does to our copy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerApplied {
+    Changed(Box<AssignmentRecord>),
+    /// had already: a step sent again, or one the case went past
+    Already,
+    /// the step before it has not arrived yet: try again later
+    Early,
+}
+
+/// Applies a peer's step by the same rules a local organ's would follow (`cx.now` is the
+/// peer's date). `organ` must be the organ we routed the case to.
+pub fn peer_step(
+    r: &AssignmentRecord,
+    organ: &str,
+    step: &PeerStep,
+    peer_case_number: &str,
+    cx: Ctx<'_>,
+) -> Result<PeerApplied, Refusal> {
+    if r.organ != organ {
+        return Err(Refusal::WrongState(format!(
+            "case {} is held by {}, not {organ}, which reported the step",
+            r.case_number, r.organ
+        )));
+    }
+    let (Some(now), Some(wanted)) = (progress_rank(r.state), progress_rank(step.reaches())) else {
+        return Err(Refusal::WrongState(format!(
+            "case {} is {}; a peer's step does not apply",
+            r.case_number, r.state
+        )));
+    };
+    if now >= wanted {
+        return Ok(PeerApplied::Already);
+    }
+    if now + 1 < wanted {
+        return Ok(PeerApplied::Early);
+    }
+    let next = match step {
+        PeerStep::Accepted => accept(r, cx)?,
+        PeerStep::Answered { outcome, served_at } => {
+            let text = format!(
+                "written opinion (信访处理意见书) issued by {organ} in its deployment's case {peer_case_number}"
+            );
+            submit_reply(
+                r,
+                Reply {
+                    outcome: *outcome,
+                    text: &text,
+                    legal_basis: "",
+                    service: Some(ServiceRecord {
+                        mode: crate::model::ServiceMode::Other,
+                        served_at_micros: served_at.timestamp_micros(),
+                        signed: false,
+                        refused: false,
+                        view: crate::model::PetitionerView::NoView,
+                    }),
+                },
+                cx,
+            )?
+        }
+        PeerStep::CompletionReported => submit_completion_report(
+            r,
+            &format!(
+                "completion report (办结报告) filed by {organ} in its deployment's case {peer_case_number}"
+            ),
+            cx,
+        )?,
+    };
+    Ok(PeerApplied::Changed(Box::new(next)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,6 +970,7 @@ mod tests {
             group,
             leapfrog: false,
             repeat: false,
+            sent_down: None,
         }
     }
 

@@ -391,7 +391,9 @@ pub fn on_event(
         | Payload::CaseResolved(_)
         // copied by the consumer before it comes here: a recusal changes no clock
         | Payload::RecusalRecorded(_)
-        | Payload::RecusalLifted(_) => Ok(None),
+        | Payload::RecusalLifted(_)
+        // a peer's step reaches supervision as routing's own event, once routing applied it
+        | Payload::PeerProgressed(_) => Ok(None),
     }
 }
 
