@@ -1,0 +1,779 @@
+//! A city and a district deployment as one case pipeline (DESIGN §5b): each a suite of its
+//! own, with its own PostgreSQL database and Redis key space, on one machine. A group visit
+//! registered at the city about a district matter travels down to the district, which handles
+//! it; the district's steps come back up with the district's dates, and the city's 交办 report
+//! clock is met. The district is killed mid-way and started again: the city shows retrying,
+//! then done, and nothing is doubled on either side. A conflicting resend and a refusal end
+//! in the list of exchanges a person works through.
+
+use chrono::{DateTime, Duration, Utc};
+use petition_auth::{Principal, Role, TokenKeys};
+use petition_proto::v1 as pb;
+use petition_testkit::grpc::{bearer, connect, load_request, timestamp, who};
+use petition_testkit::{ServiceProcess, TestDatabase, TestRedis, count};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+type Intake = pb::intake_service_client::IntakeServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        petition_testkit::grpc::Bearer,
+    >,
+>;
+type Routing = pb::routing_service_client::RoutingServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        petition_testkit::grpc::Bearer,
+    >,
+>;
+type Supervision = pb::supervision_service_client::SupervisionServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        petition_testkit::grpc::Bearer,
+    >,
+>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_petition-suite");
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// One deployment: a suite on its own database and Redis keys, on ports it keeps across a
+/// restart so its peer finds it again.
+struct Deployment {
+    name: &'static str,
+    grpc: SocketAddr,
+    admin: SocketAddr,
+    db: TestDatabase,
+    redis: TestRedis,
+    dir: tempfile::TempDir,
+    process: Option<ServiceProcess>,
+}
+
+impl Deployment {
+    async fn new(name: &'static str) -> Option<Self> {
+        Some(Self {
+            name,
+            grpc: free_addr(),
+            admin: free_addr(),
+            db: TestDatabase::create().await?,
+            redis: TestRedis::create().await?,
+            dir: tempfile::tempdir().unwrap(),
+            process: None,
+        })
+    }
+
+    fn peers_file(&self, text: &str) {
+        std::fs::write(self.dir.path().join("peers.toml"), text).unwrap();
+    }
+
+    fn address(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Starts it, its simulated clock at `at`.
+    fn start(&mut self, at: DateTime<Utc>) {
+        let (grpc, admin) = (self.grpc.to_string(), self.admin.to_string());
+        let data: PathBuf = self.dir.path().join("data");
+        let peers = self.dir.path().join("peers.toml");
+        self.process = Some(ServiceProcess::spawn(
+            BIN,
+            &[
+                "--dev",
+                "--dev-clock",
+                &rfc3339(at),
+                "--log-format",
+                "json",
+                "--listen",
+                &grpc,
+                "--admin-listen",
+                &admin,
+                "--data-dir",
+                &data.display().to_string(),
+                "--database-url",
+                &self.db.url,
+                "--redis-url",
+                &self.redis.url,
+                "--stream-prefix",
+                &self.redis.prefix,
+                "--pg-max-connections",
+                "4",
+                "--peers",
+                &peers.display().to_string(),
+                // a peer away for a moment is asked again within a second
+                "--exchange-retry-max-secs",
+                "1",
+            ],
+            &[],
+        ));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    async fn intake(&self, p: &Principal) -> Intake {
+        pb::intake_service_client::IntakeServiceClient::with_interceptor(
+            connect(self.grpc).await,
+            bearer(&TokenKeys::dev(), p),
+        )
+    }
+
+    async fn routing(&self, p: &Principal) -> Routing {
+        pb::routing_service_client::RoutingServiceClient::with_interceptor(
+            connect(self.grpc).await,
+            bearer(&TokenKeys::dev(), p),
+        )
+    }
+
+    async fn supervision(&self, p: &Principal) -> Supervision {
+        pb::supervision_service_client::SupervisionServiceClient::with_interceptor(
+            connect(self.grpc).await,
+            bearer(&TokenKeys::dev(), p),
+        )
+    }
+
+    async fn set_clock(&self, at: DateTime<Utc>) {
+        let (code, body) =
+            petition_e2e::admin_post(self.admin, &format!("/clock/advance?to={}", rfc3339(at)))
+                .await;
+        assert_eq!(code, 200, "{}: the clock moves to {at}: {body}", self.name);
+    }
+
+    /// The case as its admin reads it, once `done` holds.
+    async fn case_when(&self, number: &str, done: impl Fn(&pb::Case) -> bool) -> pb::Case {
+        let mut c = self.intake(&who("shanxi.bureau", Role::Admin)).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut last = None;
+        while tokio::time::Instant::now() < deadline {
+            match c
+                .get_case(pb::GetCaseRequest {
+                    case_number: number.into(),
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(r) if done(r.get_ref()) => return r.into_inner(),
+                Ok(r) => last = Some(r.into_inner()),
+                Err(s) if s.code() == tonic::Code::NotFound => {}
+                Err(s) => panic!("{}: {s}", self.name),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{}: case {number} never reached the state waited for; last seen: {last:#?}",
+            self.name
+        );
+    }
+
+    /// The assignment routing holds, once `done` holds.
+    async fn assignment_when(
+        &self,
+        case_id: &str,
+        done: impl Fn(&pb::Assignment) -> bool,
+    ) -> pb::Assignment {
+        let mut c = self.routing(&who("shanxi.bureau", Role::Admin)).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut last = None;
+        while tokio::time::Instant::now() < deadline {
+            match c
+                .get_assignment(pb::GetAssignmentRequest {
+                    case_id: case_id.into(),
+                })
+                .await
+            {
+                Ok(r) if done(r.get_ref()) => return r.into_inner(),
+                Ok(r) => last = Some(r.into_inner()),
+                Err(s) if s.code() == tonic::Code::NotFound => {}
+                Err(s) => panic!("{}: {s}", self.name),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{}: the assignment of {case_id} never reached the state waited for; last: {last:#?}",
+            self.name
+        );
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        count(&self.db.url, sql).await
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some(p) = &mut self.process {
+            if std::thread::panicking() {
+                p.drain();
+                let from = p.log.len().saturating_sub(120);
+                eprintln!("--- {} log ---\n{}", self.name, p.log[from..].join("\n"));
+            }
+            p.kill();
+        }
+    }
+}
+
+/// The token the district issues the city: a peer deployment, registering under its name.
+fn city_token() -> String {
+    TokenKeys::dev().issue(
+        &Principal {
+            subject: "datong".into(),
+            org: "datong.bureau".into(),
+            role: Role::Upstream,
+            scopes: Vec::new(),
+        },
+        Duration::hours(1),
+    )
+}
+
+/// A city and a district that know each other; `also` adds to the city's peers file, given
+/// the district's address.
+async fn city_and_district(
+    now: DateTime<Utc>,
+    also: impl Fn(&str) -> String,
+) -> Option<(Deployment, Deployment)> {
+    let mut district = Deployment::new("district").await?;
+    let mut city = Deployment::new("city").await?;
+    district.peers_file("name = \"pingcheng\"\nregions = [\"140213\"]\n");
+    city.peers_file(&format!(
+        "name = \"datong\"\nregions = [\"140200\"]\n\n[[peer]]\nname = \"pingcheng\"\n\
+         address = \"{}\"\nregions = [\"140213\"]\ntoken = \"{}\"\n{also}",
+        district.address(),
+        city_token(),
+        also = also(&district.address()),
+    ));
+    district.start(now);
+    city.start(now);
+    Some((city, district))
+}
+
+/// A group visit (集体访) at the city bureau about a housing matter in Pingcheng: the city
+/// assigns (交办) it to the district's housing bureau.
+fn visit(n: u64, now: DateTime<Utc>, title: &str) -> pb::RegisterPetitionRequest {
+    let mut r = load_request(n);
+    r.channel = pb::Channel::Visit as i32;
+    r.people_present = 6;
+    r.people_affected = 40;
+    r.representatives = 2;
+    r.received_by = "datong.bureau".into();
+    r.received_at = Some(timestamp(now - Duration::minutes(30)));
+    r.category = "01.01".into();
+    r.problem_location = "140213001".into();
+    r.title = title.into();
+    r
+}
+
+fn step_at(case: &pb::Case, kind: pb::StepKind) -> Vec<DateTime<Utc>> {
+    case.timeline
+        .iter()
+        .filter(|s| s.kind == kind as i32)
+        .map(|s| {
+            let t = s.at.as_ref().unwrap();
+            DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
+        })
+        .collect()
+}
+
+fn ts(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let t = t.as_ref().expect("a time");
+    DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_goes_down_to_the_district_and_its_steps_come_back_up_through_a_restart() {
+    let t0 = Utc::now();
+    let Some((city, mut district)) = city_and_district(t0, |_| String::new()).await else {
+        return;
+    };
+    let clerk = who("datong.bureau", Role::Clerk);
+    let handler = who("pingcheng.housing", Role::Handler);
+
+    // Down: the city registers and routes it; the exchange registers it at the district.
+    let a = city
+        .intake(&clerk)
+        .await
+        .register_petition(visit(1, t0, "楼顶漏水多年未修"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        a.flags.as_ref().unwrap().group,
+        "six came: a group visit (集体访)"
+    );
+    let routed = city
+        .assignment_when(&a.case_id, |r| !r.organ.is_empty())
+        .await;
+    assert_eq!(routed.organ, "pingcheng.housing");
+    assert_eq!(
+        routed.mode,
+        pb::HandlingMode::Assign as i32,
+        "a group visit is assigned (交办)"
+    );
+    let report_due = ts(&routed.report_due);
+    let sent = city
+        .case_when(&a.case_number, |c| {
+            c.exchange
+                .as_ref()
+                .is_some_and(|e| e.status == pb::ExchangeStatus::Done as i32)
+        })
+        .await;
+    let exchange = sent.exchange.unwrap();
+    assert_eq!(exchange.peer, "pingcheng");
+    assert_eq!(exchange.organ, "pingcheng.housing");
+
+    // The district holds it under its own number, with the city's, the flag and the organ.
+    let down = district
+        .case_when(&exchange.peer_case_number, |_| true)
+        .await;
+    assert_eq!(down.source_system, "datong");
+    assert_eq!(down.external_ref, a.case_number);
+    assert_eq!(down.received_by, "pingcheng.bureau");
+    assert_eq!(down.channel, pb::Channel::Upstream as i32);
+    assert!(
+        down.flags.as_ref().unwrap().group,
+        "the district sees the group flag"
+    );
+    let up = down
+        .upstream
+        .clone()
+        .expect("the city's routing travels with the case");
+    assert_eq!(up.case_number, a.case_number);
+    assert_eq!(up.organ, "pingcheng.housing");
+    assert!(up.assigned);
+    assert_eq!(
+        ts(&up.report_due),
+        report_due,
+        "the city's report deadline, not one of the district's"
+    );
+    assert_eq!(
+        down.petitioners.len(),
+        1,
+        "the district can reach the petitioner"
+    );
+    let there = district
+        .assignment_when(&down.id, |r| r.organ == "pingcheng.housing")
+        .await;
+    assert_eq!(there.mode, pb::HandlingMode::Assign as i32);
+    assert_eq!(ts(&there.report_due), report_due);
+
+    // The district's handler accepts: the city sees it with the district's instant.
+    let accepted = district
+        .routing(&handler)
+        .await
+        .accept_case(pb::AcceptCaseRequest {
+            case_id: down.id.clone(),
+            request_id: "accept-a".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let accepted_at = ts(&accepted.accepted_at);
+    let seen = city
+        .case_when(&a.case_number, |c| {
+            !step_at(c, pb::StepKind::Accepted).is_empty()
+        })
+        .await;
+    assert_eq!(step_at(&seen, pb::StepKind::Accepted), vec![accepted_at]);
+    assert_eq!(seen.holder, "pingcheng.housing");
+
+    // The district goes away mid-way. A second case waits, retrying, and goes once it is back.
+    district.kill();
+    let b = city
+        .intake(&clerk)
+        .await
+        .register_petition(visit(2, t0, "小区电梯停运"))
+        .await
+        .unwrap()
+        .into_inner();
+    let waiting = city
+        .case_when(&b.case_number, |c| {
+            c.exchange
+                .as_ref()
+                .is_some_and(|e| e.status == pb::ExchangeStatus::Retrying as i32 && e.attempts >= 2)
+        })
+        .await
+        .exchange
+        .unwrap();
+    assert!(
+        waiting.reason.contains("pingcheng did not answer"),
+        "{}",
+        waiting.reason
+    );
+    let listed = city
+        .intake(&who("datong.bureau", Role::Supervisor))
+        .await
+        .list_exchanges(pb::ListExchangesRequest {
+            status: pb::ExchangeStatus::Retrying as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed
+            .exchanges
+            .iter()
+            .map(|e| e.case_number.as_str())
+            .collect::<Vec<_>>(),
+        vec![b.case_number.as_str()]
+    );
+    district.start(Utc::now());
+    let b_sent = city
+        .case_when(&b.case_number, |c| {
+            c.exchange
+                .as_ref()
+                .is_some_and(|e| e.status == pb::ExchangeStatus::Done as i32)
+        })
+        .await
+        .exchange
+        .unwrap();
+
+    // Days later the district answers and reports; the city's clock is later still.
+    let later = Utc::now() + Duration::days(3);
+    city.set_clock(later + Duration::days(1)).await;
+    district.set_clock(later).await;
+    let mut work = district.routing(&handler).await;
+    let answered = work
+        .submit_reply(pb::SubmitReplyRequest {
+            case_id: down.id.clone(),
+            outcome: pb::ReplyOutcome::Supported as i32,
+            text: "已责成物业维修屋面".into(),
+            legal_basis: "《物业管理条例》".into(),
+            service: Some(pb::ServiceRecord {
+                mode: pb::ServiceMode::InPerson as i32,
+                served_at: Some(timestamp(later)),
+                signed: true,
+                refused: false,
+                view: pb::PetitionerView::Agrees as i32,
+            }),
+            request_id: "reply-a".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reported = work
+        .submit_completion_report(pb::SubmitCompletionReportRequest {
+            case_id: down.id.clone(),
+            text: "屋面已修复，信访人满意".into(),
+            request_id: "report-a".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let b_down = district.case_when(&b_sent.peer_case_number, |_| true).await;
+    work.accept_case(pb::AcceptCaseRequest {
+        case_id: b_down.id.clone(),
+        request_id: "accept-b".into(),
+    })
+    .await
+    .unwrap();
+
+    // The city sees each step with the district's dates, and its report clock is met.
+    let done = city
+        .case_when(&a.case_number, |c| {
+            !step_at(c, pb::StepKind::CompletionReported).is_empty()
+        })
+        .await;
+    assert_eq!(
+        step_at(&done, pb::StepKind::Answered),
+        vec![ts(&answered.replied_at)]
+    );
+    assert_eq!(
+        step_at(&done, pb::StepKind::CompletionReported),
+        vec![ts(&reported.completion_reported_at)]
+    );
+    assert!(
+        step_at(&done, pb::StepKind::Routed).len() >= 2,
+        "the city's routing and the district's: {:?}",
+        done.timeline
+    );
+    let copy = city
+        .assignment_when(&a.case_id, |r| {
+            r.state == pb::AssignmentState::Completed as i32
+        })
+        .await;
+    assert_eq!(ts(&copy.accepted_at), accepted_at);
+    assert!(ts(&copy.completion_reported_at) <= report_due);
+    let mut sup = city.supervision(&who("shanxi.bureau", Role::Admin)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let report = loop {
+        let t = sup
+            .get_timeline(pb::GetTimelineRequest {
+                case_id: a.case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let clock = t
+            .clocks
+            .iter()
+            .find(|c| c.kind == pb::ClockKind::Report as i32)
+            .cloned();
+        if clock
+            .as_ref()
+            .is_some_and(|c| c.state == pb::ClockState::Met as i32)
+            || tokio::time::Instant::now() > deadline
+        {
+            break clock;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let report = report.expect("the city holds the 交办 report clock");
+    assert_eq!(report.state, pb::ClockState::Met as i32, "{report:?}");
+    city.case_when(&b.case_number, |c| {
+        !step_at(c, pb::StepKind::Accepted).is_empty()
+    })
+    .await;
+
+    // Nothing doubled: one district case per city case, each step once, and the city's cursor
+    // where the district's feed ends.
+    assert_eq!(
+        district
+            .count("SELECT COUNT(*) FROM intake.cases WHERE source_system = 'datong'")
+            .await,
+        2
+    );
+    for kind in ["accepted", "answered", "completion_reported"] {
+        assert_eq!(
+            city.count(&format!(
+                "SELECT COUNT(*) FROM intake.case_steps WHERE case_id = '{}' AND kind = '{kind}'",
+                a.case_id
+            ))
+            .await,
+            1,
+            "{kind}"
+        );
+    }
+    let fed = district
+        .count("SELECT last_seq FROM intake.peer_feed_counters WHERE peer = 'datong'")
+        .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while city
+        .count("SELECT seq FROM intake.peer_cursors WHERE peer = 'pingcheng'")
+        .await
+        != fed
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the city never read the whole feed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        city.count("SELECT COUNT(*) FROM intake.exchanges WHERE status = 'done'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_and_a_refusal_stop_and_wait_for_a_person() {
+    let t0 = Utc::now();
+    // A misconfigured peer: Yungang's region pointed at Pingcheng's deployment.
+    let Some((city, district)) = city_and_district(t0, |address| {
+        format!(
+            "\n[[peer]]\nname = \"yungang\"\naddress = \"{address}\"\nregions = [\"140214\"]\ntoken = \"{}\"\n",
+            city_token()
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let clerk = who("datong.bureau", Role::Clerk);
+    let mut intake = city.intake(&clerk).await;
+
+    // A first case travels as it should; its number tells the next one's.
+    let first = intake
+        .register_petition(visit(1, t0, "屋顶漏水"))
+        .await
+        .unwrap()
+        .into_inner();
+    city.case_when(&first.case_number, |c| {
+        c.exchange
+            .as_ref()
+            .is_some_and(|e| e.status == pb::ExchangeStatus::Done as i32)
+    })
+    .await;
+    let (prefix, seq) = first.case_number.rsplit_once('-').unwrap();
+    let next = format!(
+        "{prefix}-{:0width$}",
+        seq.parse::<u64>().unwrap() + 1,
+        width = seq.len()
+    );
+
+    // Another system under the city's name already used that number at the district.
+    let mut planted = visit(9, t0, "另一件无关的信访");
+    planted.channel = pb::Channel::Upstream as i32;
+    planted.received_by = "pingcheng.bureau".into();
+    planted.source_system = "datong".into();
+    planted.external_ref = next.clone();
+    planted.upstream = Some(pb::Upstream {
+        case_number: next.clone(),
+        organ: "pingcheng.housing".into(),
+        leapfrog: true,
+        ..Default::default()
+    });
+    let as_city = Principal {
+        subject: "datong".into(),
+        org: "datong.bureau".into(),
+        role: Role::Upstream,
+        scopes: Vec::new(),
+    };
+    let held = district
+        .intake(&as_city)
+        .await
+        .register_petition(planted)
+        .await
+        .unwrap()
+        .into_inner();
+    // A petitioner who went past the district to the city (越级) is flagged so there too.
+    let planted_there = district.case_when(&held.case_number, |_| true).await;
+    assert!(planted_there.flags.as_ref().unwrap().leapfrog);
+    assert_eq!(planted_there.upstream.unwrap().case_number, next);
+
+    let second = intake
+        .register_petition(visit(2, t0, "小区电梯停运"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.case_number, next);
+    let conflict = city
+        .case_when(&second.case_number, |c| {
+            c.exchange
+                .as_ref()
+                .is_some_and(|e| e.status == pb::ExchangeStatus::Conflict as i32)
+        })
+        .await
+        .exchange
+        .unwrap();
+    assert!(
+        conflict.reason.contains("different content"),
+        "{}",
+        conflict.reason
+    );
+    let ours = conflict.ours.expect("what we sent");
+    let theirs = conflict.theirs.expect("what the district holds");
+    assert_eq!(ours.title, "小区电梯停运");
+    assert_eq!(theirs.title, "另一件无关的信访");
+    assert_eq!(theirs.case_number, held.case_number);
+
+    // Yungang's matter goes to the deployment wrongly named for it, which refuses it for good.
+    let mut elsewhere = visit(3, t0, "云冈区住房问题");
+    elsewhere.problem_location = "140214".into();
+    let third = intake
+        .register_petition(elsewhere)
+        .await
+        .unwrap()
+        .into_inner();
+    let routed = city
+        .assignment_when(&third.case_id, |r| !r.organ.is_empty())
+        .await;
+    assert_eq!(routed.organ, "yungang.housing");
+    let failed = city
+        .case_when(&third.case_number, |c| {
+            c.exchange
+                .as_ref()
+                .is_some_and(|e| e.status == pb::ExchangeStatus::Failed as i32)
+        })
+        .await
+        .exchange
+        .unwrap();
+    assert_eq!(failed.peer, "yungang");
+    assert!(
+        failed.reason.contains("FailedPrecondition")
+            && failed.reason.contains("yungang.housing")
+            && failed
+                .reason
+                .contains("is not served by this deployment (pingcheng)"),
+        "the district's reason: {}",
+        failed.reason
+    );
+    assert_eq!(failed.attempts, 1, "a refusal is not sent again by itself");
+    let supervisor = who("datong.bureau", Role::Supervisor);
+    let mut manage = city.intake(&supervisor).await;
+    let listed = manage
+        .list_exchanges(pb::ListExchangesRequest {
+            status: pb::ExchangeStatus::Conflict as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.exchanges.len(), 1);
+    assert_eq!(listed.exchanges[0].case_number, second.case_number);
+    let failures = manage
+        .list_exchanges(pb::ListExchangesRequest {
+            status: pb::ExchangeStatus::Failed as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        failures
+            .exchanges
+            .iter()
+            .map(|e| e.case_number.as_str())
+            .collect::<Vec<_>>(),
+        vec![third.case_number.as_str()]
+    );
+
+    // A retry of a conflict sends the same again and meets the same conflict.
+    let again = manage
+        .retry_exchange(pb::RetryExchangeRequest {
+            case_number: second.case_number.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.status, pb::ExchangeStatus::Retrying as i32);
+    city.case_when(&second.case_number, |c| {
+        c.exchange
+            .as_ref()
+            .is_some_and(|e| e.status == pb::ExchangeStatus::Conflict as i32 && e.attempts == 2)
+    })
+    .await;
+    // A done exchange is not sent again.
+    let done = manage
+        .retry_exchange(pb::RetryExchangeRequest {
+            case_number: first.case_number.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(done.code(), tonic::Code::FailedPrecondition, "{done:?}");
+    // Only the routing bureau's supervisors, leaders and admins manage exchanges.
+    let refused = city
+        .intake(&who("datong.housing", Role::Handler))
+        .await
+        .list_exchanges(pb::ListExchangesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let elsewhere = city
+        .intake(&who("yungang.bureau", Role::Supervisor))
+        .await
+        .retry_exchange(pb::RetryExchangeRequest {
+            case_number: second.case_number.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        elsewhere.code(),
+        tonic::Code::NotFound,
+        "out of reach: {elsewhere:?}"
+    );
+}
