@@ -52,20 +52,29 @@ struct Deployment {
     name: &'static str,
     grpc: SocketAddr,
     admin: SocketAddr,
-    db: TestDatabase,
-    redis: TestRedis,
+    /// none: the embedded default (SQLite files and the in-process bus)
+    db: Option<TestDatabase>,
+    redis: Option<TestRedis>,
     dir: tempfile::TempDir,
     process: Option<ServiceProcess>,
 }
 
 impl Deployment {
-    async fn new(name: &'static str) -> Option<Self> {
+    async fn new(name: &'static str, embedded: bool) -> Option<Self> {
+        let (db, redis) = if embedded {
+            (None, None)
+        } else {
+            (
+                Some(TestDatabase::create().await?),
+                Some(TestRedis::create().await?),
+            )
+        };
         Some(Self {
             name,
             grpc: free_addr(),
             admin: free_addr(),
-            db: TestDatabase::create().await?,
-            redis: TestRedis::create().await?,
+            db,
+            redis,
             dir: tempfile::tempdir().unwrap(),
             process: None,
         })
@@ -84,36 +93,44 @@ impl Deployment {
         let (grpc, admin) = (self.grpc.to_string(), self.admin.to_string());
         let data: PathBuf = self.dir.path().join("data");
         let peers = self.dir.path().join("peers.toml");
-        self.process = Some(ServiceProcess::spawn(
-            BIN,
-            &[
-                "--dev",
-                "--dev-clock",
-                &rfc3339(at),
-                "--log-format",
-                "json",
-                "--listen",
-                &grpc,
-                "--admin-listen",
-                &admin,
-                "--data-dir",
-                &data.display().to_string(),
+        let mut stores = Vec::new();
+        if let (Some(db), Some(redis)) = (&self.db, &self.redis) {
+            stores = vec![
                 "--database-url",
-                &self.db.url,
+                &db.url,
                 "--redis-url",
-                &self.redis.url,
+                &redis.url,
                 "--stream-prefix",
-                &self.redis.prefix,
-                "--pg-max-connections",
-                "4",
-                "--peers",
-                &peers.display().to_string(),
-                // a peer away for a moment is asked again within a second
-                "--exchange-retry-max-secs",
-                "1",
-            ],
-            &[],
-        ));
+                &redis.prefix,
+            ];
+        }
+        let (clock, data, peers) = (
+            rfc3339(at),
+            data.display().to_string(),
+            peers.display().to_string(),
+        );
+        let mut args = vec![
+            "--dev",
+            "--dev-clock",
+            &clock,
+            "--log-format",
+            "json",
+            "--listen",
+            &grpc,
+            "--admin-listen",
+            &admin,
+            "--data-dir",
+            &data,
+            "--pg-max-connections",
+            "4",
+            "--peers",
+            &peers,
+            // a peer away for a moment is asked again within a second
+            "--exchange-retry-max-secs",
+            "1",
+        ];
+        args.extend(stores);
+        self.process = Some(ServiceProcess::spawn(BIN, &args, &[]));
     }
 
     fn kill(&mut self) {
@@ -205,8 +222,23 @@ impl Deployment {
         );
     }
 
+    /// One number from intake's tables (`intake.` names them on PostgreSQL).
     async fn count(&self, sql: &str) -> i64 {
-        count(&self.db.url, sql).await
+        use sqlx::Connection;
+        match &self.db {
+            Some(db) => count(&db.url, sql).await,
+            None => {
+                let file = self.dir.path().join("data").join("intake.db");
+                let mut c =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                        .await
+                        .expect("intake's SQLite file");
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("intake.", "")))
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("a count")
+            }
+        }
     }
 }
 
@@ -239,11 +271,12 @@ fn city_token() -> String {
 /// A city and a district that know each other; `also` adds to the city's peers file, given
 /// the district's address.
 async fn city_and_district(
+    embedded: bool,
     now: DateTime<Utc>,
     also: impl Fn(&str) -> String,
 ) -> Option<(Deployment, Deployment)> {
-    let mut district = Deployment::new("district").await?;
-    let mut city = Deployment::new("city").await?;
+    let mut district = Deployment::new("district", embedded).await?;
+    let mut city = Deployment::new("city", embedded).await?;
     district.peers_file("name = \"pingcheng\"\nregions = [\"140213\"]\n");
     city.peers_file(&format!(
         "name = \"datong\"\nregions = [\"140200\"]\n\n[[peer]]\nname = \"pingcheng\"\n\
@@ -290,9 +323,29 @@ fn ts(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_case_goes_down_to_the_district_and_its_steps_come_back_up_through_a_restart() {
+async fn a_case_goes_down_and_its_steps_come_back_up_through_a_restart_on_postgres_and_redis() {
+    down_and_up(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_goes_down_and_its_steps_come_back_up_through_a_restart_embedded() {
+    down_and_up(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_and_a_refusal_wait_for_a_person_on_postgres_and_redis() {
+    conflict_and_refusal(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_and_a_refusal_wait_for_a_person_embedded() {
+    conflict_and_refusal(true).await;
+}
+
+async fn down_and_up(embedded: bool) {
     let t0 = Utc::now();
-    let Some((city, mut district)) = city_and_district(t0, |_| String::new()).await else {
+    let Some((city, mut district)) = city_and_district(embedded, t0, |_| String::new()).await
+    else {
         return;
     };
     let clerk = who("datong.bureau", Role::Clerk);
@@ -576,11 +629,10 @@ async fn a_case_goes_down_to_the_district_and_its_steps_come_back_up_through_a_r
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conflict_and_a_refusal_stop_and_wait_for_a_person() {
+async fn conflict_and_refusal(embedded: bool) {
     let t0 = Utc::now();
     // A misconfigured peer: Yungang's region pointed at Pingcheng's deployment.
-    let Some((city, district)) = city_and_district(t0, |address| {
+    let Some((city, district)) = city_and_district(embedded, t0, |address| {
         format!(
             "\n[[peer]]\nname = \"yungang\"\naddress = \"{address}\"\nregions = [\"140214\"]\ntoken = \"{}\"\n",
             city_token()
