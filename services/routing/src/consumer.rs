@@ -152,7 +152,11 @@ impl Apply for RoutingConsumer {
 /// only writes into the timeline.
 fn peer_step(p: &pb::PeerProgressed) -> Option<(String, workflow::PeerStep, DateTime<Utc>)> {
     use pb::event_envelope::Payload;
-    match p.event.as_ref()?.payload.as_ref()? {
+    let payload = p.event.as_ref()?.payload.as_ref()?;
+    if !petition_grpc::federation::routing_applies(payload) {
+        return None;
+    }
+    match payload {
         Payload::CaseAccepted(a) => Some((
             a.organ.clone(),
             workflow::PeerStep::Accepted,

@@ -1034,6 +1034,130 @@ mod tests {
     }
 
     #[test]
+    fn a_case_sent_down_keeps_the_peers_mode_and_report_date() {
+        let mut reg = registered("01.01", false);
+        let due = beijing(4, 30, 0);
+        reg.sent_down = Some(SentDown {
+            assigned: true,
+            report_due: Some(due),
+        });
+        let r = routed(&reg);
+        assert_eq!(r.mode, Some(HandlingMode::Assign));
+        assert_eq!(
+            r.report_due,
+            Some(due),
+            "owed to the peer by the peer's date"
+        );
+        reg.sent_down = Some(SentDown {
+            assigned: false,
+            report_due: None,
+        });
+        reg.group = true; // our own rule would assign a group petition: the peer's choice holds
+        let f = routed(&reg);
+        assert_eq!(f.mode, Some(HandlingMode::Forward));
+        assert!(f.report_due.is_none());
+    }
+
+    #[test]
+    fn a_peers_steps_apply_in_order_with_the_peers_dates_and_once() {
+        let cal = calendar();
+        let policy = RoutingPolicy::default();
+        let r = routed(&registered("01.01", true));
+        let (accepted_at, replied_at) = (beijing(3, 4, 10), beijing(3, 20, 15));
+        let answered = PeerStep::Answered {
+            outcome: Some(ReplyOutcome::Supported),
+            served_at: replied_at,
+        };
+        let changed = |x: PeerApplied| match x {
+            PeerApplied::Changed(n) => *n,
+            other => panic!("not applied: {other:?}"),
+        };
+        // The reply before the acceptance waits for it.
+        assert_eq!(
+            peer_step(
+                &r,
+                "pingcheng.housing",
+                &answered,
+                "140213-2026-000007",
+                cx(&cal, &policy, replied_at)
+            ),
+            Ok(PeerApplied::Early)
+        );
+        let a = changed(
+            peer_step(
+                &r,
+                "pingcheng.housing",
+                &PeerStep::Accepted,
+                "140213-2026-000007",
+                cx(&cal, &policy, accepted_at),
+            )
+            .unwrap(),
+        );
+        assert_eq!(a.state, AssignmentState::Accepted);
+        assert_eq!(
+            a.accepted_at,
+            Some(accepted_at),
+            "the peer's date, not ours"
+        );
+        assert!(
+            a.handling_due.is_some(),
+            "the handling clock runs from the peer's acceptance"
+        );
+        // Sent again: already had.
+        assert_eq!(
+            peer_step(
+                &a,
+                "pingcheng.housing",
+                &PeerStep::Accepted,
+                "140213-2026-000007",
+                cx(&cal, &policy, accepted_at)
+            ),
+            Ok(PeerApplied::Already)
+        );
+        let b = changed(
+            peer_step(
+                &a,
+                "pingcheng.housing",
+                &answered,
+                "140213-2026-000007",
+                cx(&cal, &policy, replied_at),
+            )
+            .unwrap(),
+        );
+        assert_eq!(b.replied_at, Some(replied_at));
+        assert_eq!(b.served_at, Some(replied_at));
+        assert!(
+            b.reply_text
+                .as_deref()
+                .unwrap()
+                .contains("140213-2026-000007")
+        );
+        let c = changed(
+            peer_step(
+                &b,
+                "pingcheng.housing",
+                &PeerStep::CompletionReported,
+                "140213-2026-000007",
+                cx(&cal, &policy, replied_at),
+            )
+            .unwrap(),
+        );
+        assert_eq!(c.state, AssignmentState::Completed);
+        assert_eq!(c.completion_reported_at, Some(replied_at));
+        // Another organ's step does not move a case it does not hold.
+        assert!(matches!(
+            peer_step(
+                &r,
+                "pingcheng.civil",
+                &PeerStep::Accepted,
+                "x",
+                cx(&cal, &policy, accepted_at)
+            ),
+            Err(Refusal::WrongState(_))
+        ));
+    }
+
+    #[test]
     fn accepting_starts_the_clock_only_for_grievances_handled_as_petitions() {
         let (cal, policy) = (calendar(), RoutingPolicy::default());
         let r = routed(&registered("01.01", false));
