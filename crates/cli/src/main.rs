@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod cases;
 mod client;
+mod exchanges;
 mod health;
 mod import;
 mod keys;
@@ -145,6 +146,8 @@ enum Command {
         after_help = "Example:\n  petition clock advance --days 15"
     )]
     Clock(admin::ClockCommand),
+    /// Cases routed to organs a peer deployment serves: where each stands; send one again.
+    Exchanges(exchanges::Exchanges),
     /// The holiday calendar (admin port).
     #[command(subcommand, after_help = "Example:\n  petition calendar reload")]
     Calendar(admin::CalendarCommand),
@@ -248,6 +251,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Suggestion(c) => situation::suggestion(&conn, c, format).await,
         Command::Rekey(a) => keys::rekey(&conn, a, format).await,
         Command::Audit(c) => audit::run(&conn, c, format).await,
+        Command::Exchanges(a) => exchanges::run(&conn, a, format).await,
     }
 }
 

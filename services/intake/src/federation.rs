@@ -663,7 +663,7 @@ impl Deliverer {
                     .iter()
                     .find(|(k, _)| k == s.as_str())
                     .map_or(0, |(_, n)| *n);
-                metrics::gauge!("exchanges", "status" => s.as_str()).set(n as f64);
+                metrics::gauge!("federation_exchanges", "status" => s.as_str()).set(n as f64);
             }
         }
     }
@@ -732,7 +732,7 @@ impl Deliverer {
                 "failed"
             }
         };
-        metrics::counter!("exchange_attempts_total", "outcome" => outcome).increment(1);
+        metrics::counter!("federation_exchange_attempts_total", "outcome" => outcome).increment(1);
         if self.store.record(&row, now).await? {
             tracing::info!(case_number = %row.case_number, peer = %row.peer, status = %row.status,
                 attempts = row.attempts, reason = %row.reason, "exchange attempted");
@@ -893,6 +893,10 @@ impl Watcher {
     /// Until `stop`: read the feed from our cursor; when the peer goes away, connect again
     /// with backoff, from the cursor, so no step is missed and none applied twice.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        // Present from the start, so that a peer never reached raises its alert too.
+        metrics::gauge!("federation_watch_connected", "peer" => self.peer.name.clone()).set(0.0);
+        metrics::counter!("federation_watch_errors_total", "peer" => self.peer.name.clone())
+            .increment(0);
         let mut failures = 0u32;
         loop {
             let result = tokio::select! {
@@ -901,7 +905,7 @@ impl Watcher {
             };
             if let Err(e) = result {
                 failures = failures.saturating_add(1);
-                metrics::counter!("peer_watch_errors_total", "peer" => self.peer.name.clone())
+                metrics::counter!("federation_watch_errors_total", "peer" => self.peer.name.clone())
                     .increment(1);
                 tracing::warn!(peer = %self.peer.name, error = %e,
                     "the peer's steps could not be read; connecting again");
@@ -932,7 +936,7 @@ impl Watcher {
             .await
             .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
             .into_inner();
-        metrics::gauge!("peer_watch_connected", "peer" => self.peer.name.clone()).set(1.0);
+        metrics::gauge!("federation_watch_connected", "peer" => self.peer.name.clone()).set(1.0);
         let result = loop {
             match stream.message().await {
                 Ok(Some(p)) => {
@@ -951,7 +955,7 @@ impl Watcher {
                 Err(s) => break Err(format!("{:?}: {}", s.code(), s.message())),
             }
         };
-        metrics::gauge!("peer_watch_connected", "peer" => self.peer.name.clone()).set(0.0);
+        metrics::gauge!("federation_watch_connected", "peer" => self.peer.name.clone()).set(0.0);
         result
     }
 }

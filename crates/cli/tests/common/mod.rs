@@ -79,6 +79,16 @@ pub async fn suite(
     admin: bool,
     dev_clock: Option<chrono::DateTime<chrono::Utc>>,
 ) -> petition_host::Running {
+    suite_with(dir, admin, dev_clock, petition_intake::Intake::default()).await
+}
+
+/// The embedded suite with intake's settings given (a peers file, say).
+pub async fn suite_with(
+    dir: &std::path::Path,
+    admin: bool,
+    dev_clock: Option<chrono::DateTime<chrono::Utc>>,
+    intake: petition_intake::Intake,
+) -> petition_host::Running {
     petition_telemetry::init_for_tests();
     let mut cfg = petition_host::HostConfig::new("suite");
     cfg.listen = "127.0.0.1:0".parse().unwrap();
@@ -96,7 +106,7 @@ pub async fn suite(
             &petition_analytics::Analytics::default(),
             &petition_supervision::Supervision::default(),
             &petition_routing::Routing::default(),
-            &petition_intake::Intake::default(),
+            &intake,
         ],
     )
     .await
