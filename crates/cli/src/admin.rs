@@ -46,6 +46,28 @@ pub enum CalendarCommand {
     Reload,
 }
 
+/// One plain HTTP request: the status and the body, or why no answer came.
+pub(crate) async fn http(
+    method: hyper::Method,
+    uri: hyper::Uri,
+) -> Result<(hyper::StatusCode, String), String> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).trim().to_owned()))
+}
+
 /// One call to the admin port: the body of a 2xx answer, or a failure with the server's words.
 async fn call(admin: &str, method: hyper::Method, path: &str) -> Result<String, Failure> {
     let base = if admin.contains("://") {
@@ -56,29 +78,14 @@ async fn call(admin: &str, method: hyper::Method, path: &str) -> Result<String, 
     let uri: hyper::Uri = format!("{}{path}", base.trim_end_matches('/'))
         .parse()
         .map_err(|e| Failure::usage(format!("--admin (PETITION_ADMIN): {admin:?}: {e}")))?;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Empty::new())
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let unreachable = |e: &dyn std::fmt::Display| {
+    let (status, text) = http(method, uri).await.map_err(|e| {
         Failure::new(
             EXIT_UNAVAILABLE,
             format!(
                 "the admin port {admin} does not answer: {e}\n  is the suite running? set PETITION_ADMIN to its --admin-listen address"
             ),
         )
-    };
-    let resp = client.request(req).await.map_err(|e| unreachable(&e))?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| unreachable(&e))?
-        .to_bytes();
-    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    })?;
     if status.is_success() {
         Ok(text)
     } else if status == hyper::StatusCode::NOT_FOUND && path.starts_with("/clock") {

@@ -96,6 +96,11 @@ impl Taxonomy {
         self.categories.get(code)
     }
 
+    /// Every category, by code (a parent before its children).
+    pub fn categories(&self) -> impl Iterator<Item = &Category> {
+        self.categories.values()
+    }
+
     pub fn len(&self) -> usize {
         self.categories.len()
     }

@@ -435,14 +435,30 @@ impl IntakeService for IntakeGrpc {
         request: Request<pb::RegisterPetitionRequest>,
     ) -> Result<Response<pb::RegisterPetitionResponse>, Status> {
         let p = principal(&request)?.clone();
-        petition_auth::check_source_system(request.extensions(), &request.get_ref().source_system)?;
-        let req = request.into_inner();
+        let extensions = request.extensions().clone();
+        let mut req = request.into_inner();
+        // An upstream system registers under its own name, at the organ its key or token names,
+        // unless it says otherwise: a facade such as Open311 need not know either.
+        if p.role == petition_auth::Role::Upstream {
+            if req.source_system.trim().is_empty() {
+                req.source_system = p.subject.clone();
+            }
+            if req.received_by.trim().is_empty() {
+                req.received_by = p.org.clone();
+            }
+        }
+        petition_auth::check_source_system(&extensions, &req.source_system)?;
         self.shared
             .access
             .may_register(&p, req.received_by.trim(), &req.source_system)
             .map_err(denied)?;
         let fingerprint = Sha256::digest(req.encode_to_vec()).to_vec();
         let now = self.shared.clock.now();
+        // A platform that does not say when it received the petition received it now; filled
+        // in after the fingerprint, so that the same request sent again is the same request.
+        if p.role == petition_auth::Role::Upstream && req.received_at.is_none() {
+            req.received_at = Some(petition_grpc::convert::ts(now));
+        }
         let upstream = self.sent_down(&p, &req)?;
         let form = form_from_pb(&req)?;
         let valid = petition_domain::intake::validate(
@@ -724,6 +740,15 @@ impl IntakeService for IntakeGrpc {
                 ));
             }
             filter.category_prefix = Some(req.category_prefix.clone());
+        }
+        for v in &req.statuses {
+            filter
+                .statuses
+                .push(
+                    petition_grpc::convert::case_status_from_pb(*v).ok_or_else(|| {
+                        Status::invalid_argument(format!("statuses: unknown case status {v}"))
+                    })?,
+                );
         }
         filter.only_group = req.only_group;
         filter.only_leapfrog = req.only_leapfrog;

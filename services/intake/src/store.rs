@@ -157,6 +157,8 @@ pub struct CaseFilter {
     pub received_to: Option<DateTime<Utc>>,
     /// only the cases this identity took part in: its keyed hashes, one under each data key
     pub petitioner: Option<Vec<Vec<u8>>>,
+    /// only cases in one of these statuses (none: any)
+    pub statuses: Vec<CaseStatus>,
 }
 
 /// Keyset pagination: newest first by `(received_at, id)`.
@@ -927,6 +929,11 @@ impl IntakeStore {
         }
         if filter.only_repeat {
             q.push(" AND flag_repeat = 1");
+        }
+        if !filter.statuses.is_empty() {
+            q.push(" AND status IN (")
+                .bind_list(filter.statuses.iter().map(|s| s.as_str().to_owned()))
+                .push(")");
         }
         if let Some(t) = filter.received_from {
             q.push(" AND received_at >= ").bind(micros(t));

@@ -174,7 +174,7 @@ fn the_dockerfile_builds_packages_of_this_workspace_and_copies_their_binaries() 
             bins.insert(name.to_owned());
         }
     }
-    assert_eq!(packages.len(), 6, "{packages:?}");
+    assert_eq!(packages.len(), 7, "{packages:?}");
     assert_eq!(bins, image_binaries(), "built versus copied into the image");
     // Its bases: an earlier stage, or an official image pinned to a version.
     let mut stages = BTreeSet::new();
@@ -264,7 +264,7 @@ fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
     ours.sort();
     assert_eq!(
         ours,
-        ["analytics", "intake", "routing", "suite", "supervision"]
+        ["analytics", "intake", "open311", "routing", "suite", "supervision"]
     );
     assert_eq!(
         strings(&compose["services"]["suite"]["profiles"]),
