@@ -351,6 +351,47 @@ async fn get(
                     .unwrap_or_default()
             ),
             ("flags", crate::register::flags(c.flags.as_ref())),
+            (
+                "sent down",
+                c.upstream
+                    .as_ref()
+                    .map(|u| {
+                        format!(
+                            "by {} as its case {} to {}{}",
+                            c.source_system,
+                            u.case_number,
+                            u.organ,
+                            if u.assigned {
+                                ", assigned (交办)"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .unwrap_or_default(),
+            ),
+            (
+                "exchange",
+                c.exchange
+                    .as_ref()
+                    .map(|e| {
+                        let status = pb::ExchangeStatus::try_from(e.status)
+                            .map(|s| output::word(s.as_str_name(), "EXCHANGE_STATUS_"))
+                            .unwrap_or_default();
+                        let held = if e.peer_case_number.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" as case {}", e.peer_case_number)
+                        };
+                        let why = if e.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", e.reason)
+                        };
+                        format!("{status} to {}{held}{why}", e.peer)
+                    })
+                    .unwrap_or_default(),
+            ),
             ("title", c.title.clone()),
             ("content", c.content.clone()),
         ])

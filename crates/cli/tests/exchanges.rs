@@ -57,6 +57,13 @@ async fn a_supervisor_lists_a_case_waiting_for_its_peer_and_sends_it_again() {
         assert!(listed.contains("pingcheng.housing"), "{listed}");
         assert!(listed.contains("pingcheng did not answer"), "{listed}");
 
+        let shown = cli.run(&supervisor, &["case", "get", &case]);
+        assert!(
+            text(&shown).contains("retrying to pingcheng: pingcheng did not answer"),
+            "{}",
+            text(&shown)
+        );
+
         let again = cli.run(&supervisor, &["exchanges", "retry", &case]);
         assert!(again.status.success(), "{}", text(&again));
         assert!(

@@ -32,6 +32,11 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 /// a caller who may see it: a peer lists the conflict with both versions.
 pub const EXISTING_CASE: &str = "petition-existing-case";
 
+/// The most exchanges sent in one round.
+const ROUND: i64 = 64;
+/// How often the exchange gauges are counted (a count over the whole table).
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
 /// How long one delivery or one read of the peer may take before it counts as unanswered.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -639,6 +644,7 @@ impl Deliverer {
     /// Until `stop`: whatever is due, then a wait until the next is due, a new exchange wakes
     /// it, or a second passes (another replica may have opened or moved one).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut counted: Option<std::time::Instant> = None;
         loop {
             let next = match self.round().await {
                 Ok(n) => n,
@@ -647,7 +653,10 @@ impl Deliverer {
                     Duration::from_secs(1)
                 }
             };
-            self.gauges().await;
+            if counted.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
+                self.gauges().await;
+                counted = Some(std::time::Instant::now());
+            }
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = self.wake.notified() => {}
@@ -668,13 +677,14 @@ impl Deliverer {
         }
     }
 
-    /// Attempts what is due; returns how long to wait for the next.
+    /// Attempts what is due, all at once (the peer's intake writes concurrent registrations in
+    /// one transaction); returns how long to wait for the next.
     async fn round(&self) -> Result<Duration, StoreError> {
         let now = self.clock.now();
-        let due = self.store.due(now, 16).await?;
-        let busy = due.len() == 16;
-        for row in due {
-            self.deliver(row).await?;
+        let due = self.store.due(now, ROUND).await?;
+        let busy = due.len() as i64 == ROUND;
+        for done in futures::future::join_all(due.into_iter().map(|row| self.deliver(row))).await {
+            done?;
         }
         if busy {
             return Ok(Duration::ZERO);

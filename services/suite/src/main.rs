@@ -46,11 +46,63 @@ struct SuiteArgs {
         requires = "demo"
     )]
     demo_per_day: u32,
+    /// Also serve Open311 GeoReport v2 (HTTP) in front of intake here, e.g. 127.0.0.1:8311
+    #[arg(long, env = "PETITION_OPEN311_LISTEN")]
+    open311_listen: Option<std::net::SocketAddr>,
+}
+
+/// What runs once the suite serves: the demo, the Open311 facade, either or both.
+fn prepare(a: &SuiteArgs, cfg: &mut HostConfig) -> Result<Option<AfterStart>, StartError> {
+    let demo = demo(a, cfg)?;
+    let open311 = open311(a, cfg)?;
+    if demo.is_none() && open311.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(move |running| {
+        for then in [demo, open311].into_iter().flatten() {
+            then(running);
+        }
+    })))
+}
+
+/// With `--open311-listen`: the facade on its own port, calling this suite's intake. The port
+/// is taken now, so that a port in use stops the start with its reason.
+fn open311(a: &SuiteArgs, cfg: &HostConfig) -> Result<Option<AfterStart>, StartError> {
+    let Some(addr) = a.open311_listen else {
+        return Ok(None);
+    };
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let reference = petition_grpc::reference::Reference::load(cfg.config_dir.as_deref())
+        .map_err(|e| StartError::Config(format!("--config-dir: {e}")))?;
+    Ok(Some(Box::new(move |running| {
+        let intake =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr))
+                .map(|e| e.tcp_nodelay(true).connect_lazy());
+        let (Ok(channel), Ok(listener)) = (intake, tokio::net::TcpListener::from_std(listener))
+        else {
+            tracing::error!("the Open311 facade could not start");
+            return;
+        };
+        let facade = std::sync::Arc::new(petition_open311::Facade {
+            intake: petition_proto::v1::intake_service_client::IntakeServiceClient::new(channel),
+            taxonomy: std::sync::Arc::new(reference.taxonomy.clone()),
+            clock: running.clock.clone(),
+        });
+        tracing::info!(open311 = %format!("http://{addr}/open311/v2/services.json"),
+            "serving Open311 GeoReport v2 in front of intake");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, petition_open311::router(facade)).await {
+                tracing::error!(error = %e, "the Open311 facade stopped");
+            }
+        });
+    })))
 }
 
 /// With `--demo`: a development run whose clock starts `demo_days` ago at 09:00 Beijing, and
 /// the demo driven once it serves.
-fn prepare(a: &SuiteArgs, cfg: &mut HostConfig) -> Result<Option<AfterStart>, StartError> {
+fn demo(a: &SuiteArgs, cfg: &mut HostConfig) -> Result<Option<AfterStart>, StartError> {
     if !a.demo {
         return Ok(None);
     }

@@ -264,7 +264,14 @@ fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
     ours.sort();
     assert_eq!(
         ours,
-        ["analytics", "intake", "open311", "routing", "suite", "supervision"]
+        [
+            "analytics",
+            "intake",
+            "open311",
+            "routing",
+            "suite",
+            "supervision"
+        ]
     );
     assert_eq!(
         strings(&compose["services"]["suite"]["profiles"]),
