@@ -38,6 +38,7 @@ pub struct Exchanges {
 #[derive(clap::Subcommand, Debug)]
 pub enum Action {
     /// Send a failed or conflicting case again now, or a retrying one without waiting.
+    #[command(after_help = "Example:\n  petition exchanges retry 140200-2026-000017")]
     Retry {
         /// the case number (ours)
         case_number: String,

@@ -48,10 +48,12 @@ pub fn verdict(code: tonic::Code) -> Verdict {
     use tonic::Code::*;
     match code {
         AlreadyExists => Verdict::Conflict,
-        InvalidArgument | FailedPrecondition | PermissionDenied | Unauthenticated | NotFound
-        | OutOfRange | Unimplemented => Verdict::Refused,
-        Ok | Cancelled | Unknown | DeadlineExceeded | ResourceExhausted | Aborted | Internal
-        | Unavailable | DataLoss => Verdict::Retry,
+        InvalidArgument | FailedPrecondition | PermissionDenied | NotFound | OutOfRange
+        | Unimplemented => Verdict::Refused,
+        // An expired or rotated token is fixed in the peers file, and every waiting case then
+        // goes by itself: retried (and alerted on), not failed one by one.
+        Ok | Unauthenticated | Cancelled | Unknown | DeadlineExceeded | ResourceExhausted
+        | Aborted | Internal | Unavailable | DataLoss => Verdict::Retry,
     }
 }
 
@@ -77,6 +79,8 @@ struct PeersFile {
     #[serde(default)]
     regions: Vec<String>,
     #[serde(default)]
+    upstreams: Vec<String>,
+    #[serde(default)]
     peer: Vec<PeerRow>,
 }
 
@@ -90,6 +94,8 @@ struct PeerRow {
     token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
     domain: Option<String>,
+    #[serde(default)]
+    insecure: bool,
 }
 
 /// A peer deployment: where its intake listens, the regions it serves, and the bearer token
@@ -115,6 +121,9 @@ pub struct Federation {
     /// the regions we serve; empty: every region no peer serves
     pub regions: Vec<RegionCode>,
     pub peers: Vec<Peer>,
+    /// the deployments (their source_system names) that may send cases down to us and watch
+    /// their steps; other upstream systems, a 12345 hotline say, register as platforms do
+    pub upstreams: Vec<String>,
 }
 
 fn regions(field: &str, codes: &[String]) -> Result<Vec<RegionCode>, FederationError> {
@@ -135,6 +144,23 @@ fn closeness(regions: &[RegionCode], organ: &Organ) -> Option<usize> {
         .filter(|r| r.contains(&organ.region))
         .map(|r| r.prefix().len())
         .max()
+}
+
+/// Whether an http:// address names this machine.
+fn loopback(address: &str) -> bool {
+    let host = address
+        .trim_start_matches("http://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Federation {
@@ -188,6 +214,14 @@ impl Federation {
                     row.address
                 )));
             }
+            // Petitioners' identity and contact data travel to the peer: in the clear only to
+            // this machine, or where someone wrote down that the network is trusted.
+            if row.address.starts_with("http://") && !loopback(&row.address) && !row.insecure {
+                return Err(FederationError::Invalid(format!(
+                    "{field}: {} would carry personal data unencrypted; use https:// (with ca_file), or insecure = true on a trusted network",
+                    row.address
+                )));
+            }
             let served = regions(&format!("{field}.regions"), &row.regions)?;
             if served.is_empty() {
                 return Err(FederationError::Invalid(format!(
@@ -207,6 +241,11 @@ impl Federation {
             name,
             regions: regions("regions", &file.regions)?,
             peers,
+            upstreams: file
+                .upstreams
+                .into_iter()
+                .map(|u| u.trim().to_owned())
+                .collect(),
         })
     }
 
@@ -326,15 +365,31 @@ token = "t"
             "http://",
         );
         bad(
-            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://h\"\nregions = [\"14021\"]\ntoken = \"t\"",
+            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://127.0.0.1:1\"\nregions = [\"14021\"]\ntoken = \"t\"",
             "regions",
         );
         bad(
-            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://h\"\nregions = [\"140213\"]",
+            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://10.0.0.7:50051\"\nregions = [\"140213\"]\ntoken = \"t\"",
+            "unencrypted",
+        );
+        for ok in [
+            "http://localhost:1",
+            "http://[::1]:1",
+            "https://pingcheng.example",
+        ] {
+            let text = format!(
+                "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"{ok}\"\nregions = [\"140213\"]\ntoken = \"t\""
+            );
+            assert!(Federation::parse(&text, |_| unreachable!()).is_ok(), "{ok}");
+        }
+        let trusted = "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://10.0.0.7:1\"\nregions = [\"140213\"]\ntoken = \"t\"\ninsecure = true";
+        assert!(Federation::parse(trusted, |_| unreachable!()).is_ok());
+        bad(
+            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://127.0.0.1:1\"\nregions = [\"140213\"]",
             "exactly one of token and token_file",
         );
         let f = Federation::parse(
-            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://h\"\nregions = [\"140213\"]\ntoken_file = \"b.token\"",
+            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"http://127.0.0.1:1\"\nregions = [\"140213\"]\ntoken_file = \"b.token\"",
             |p| {
                 assert_eq!(p, Path::new("b.token"));
                 Ok("secret\n".into())
@@ -361,6 +416,7 @@ token = "t"
         assert_eq!(verdict(tonic::Code::FailedPrecondition), Verdict::Refused);
         assert_eq!(verdict(tonic::Code::PermissionDenied), Verdict::Refused);
         for c in [
+            tonic::Code::Unauthenticated,
             tonic::Code::Unavailable,
             tonic::Code::Internal,
             tonic::Code::Unknown,

@@ -148,6 +148,16 @@ impl View<'_> {
 
     /// The petitioner's view (Art. 21): where the case is and what was done, with dates, and
     /// no one's personal data.
+    /// The steps a platform that sent the case sees (an upstream system passes them on to the
+    /// petitioner or the public): those the petitioner is told of, with the public notes.
+    pub fn public_timeline(&self, case: &CaseRecord) -> Vec<pb::CaseStep> {
+        case.steps
+            .iter()
+            .filter(|s| s.kind.shown_to_petitioner())
+            .map(|s| self.step(s, true))
+            .collect()
+    }
+
     pub fn lookup(&self, case: &CaseRecord) -> pb::LookupByQueryCodeResponse {
         pb::LookupByQueryCodeResponse {
             case_number: case.case_number.clone(),

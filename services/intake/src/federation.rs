@@ -174,6 +174,8 @@ pub struct ExchangeFilter {
     pub routed_by: Option<Vec<String>>,
     /// never an accusation against one of these organs (Art. 30 ¶3)
     pub hidden_accused: Vec<String>,
+    /// never a case this person is out of (回避, Art. 28 ¶3)
+    pub recused: Option<String>,
 }
 
 /// The exchange tables, in intake's database.
@@ -346,6 +348,11 @@ impl ExchangeStore {
                 .bind_list(f.hidden_accused.iter().cloned())
                 .push("))");
         }
+        petition_storage::recusals::push_not_recused(
+            &mut q,
+            "exchanges.case_id",
+            f.recused.as_deref(),
+        );
         q.page("created_at", "case_id", after, Order::Ascending, limit);
         let rows = q.build().fetch_all(self.db.pool()).await?;
         rows.iter().map(exchange_from_row).collect()
@@ -408,7 +415,7 @@ impl ExchangeStore {
                     seq: r.int("seq")?.try_into().unwrap_or_default(),
                     external_ref: r.text("peer_case_number")?,
                     case_number: r.opt_text("case_number")?.unwrap_or_default(),
-                    event: decode("payload", Some(r.bytes("payload")?))?,
+                    event: r.bytes("payload")?,
                 })
             })
             .collect()
@@ -439,6 +446,7 @@ impl ExchangeStore {
         &self,
         peer: &str,
         p: &pb::CaseProgress,
+        served_by_peer: impl Fn(&str) -> bool,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
         let mut tx = self.db.begin().await?;
@@ -454,18 +462,39 @@ impl ExchangeStore {
         if moved.rows_affected() == 0 {
             return Ok(Applied::Already);
         }
-        let exchange: Option<(String, String)> = sqlx::query_as(
-            "SELECT case_id, case_number FROM exchanges WHERE peer = $1 AND case_number = $2",
+        type Row = (String, String, String, Option<String>, String);
+        let exchange: Option<Row> = sqlx::query_as(
+            "SELECT case_id, case_number, status, peer_case_number, organ FROM exchanges \
+             WHERE peer = $1 AND case_number = $2",
         )
         .bind(peer)
         .bind(&p.external_ref)
         .fetch_optional(&mut *tx)
         .await?;
-        let (Some((case_id, case_number)), Some(event)) = (exchange, p.event.as_ref()) else {
+        let event = pb::EventEnvelope::decode(&p.event[..]).ok();
+        let (Some((case_id, case_number, status, held_as, organ)), Some(event)) =
+            (exchange, event.as_ref())
+        else {
             // Not a case we sent (another system under our name): the cursor moves on.
             tx.commit().await?;
             return Ok(Applied::NotOurs);
         };
+        match status.parse::<ExchangeStatus>() {
+            // The peer's case under our number is not our petition (a conflict), or the peer
+            // never took ours: its steps are not ours either.
+            Ok(ExchangeStatus::Conflict | ExchangeStatus::Failed) => {
+                tx.commit().await?;
+                return Ok(Applied::NotOurs);
+            }
+            // Our delivery has not heard back yet: whether this case is ours is known once it
+            // has (a replay of ours, or a conflict). The step waits, the cursor with it.
+            Ok(ExchangeStatus::Pending | ExchangeStatus::Retrying) => return Ok(Applied::Wait),
+            _ if held_as.as_deref().is_some_and(|n| n != p.case_number) => {
+                tx.commit().await?;
+                return Ok(Applied::NotOurs);
+            }
+            _ => {}
+        }
         let step_at = event.occurred_at.as_ref().and_then(from_ts).unwrap_or(now);
         sqlx::query(
             "UPDATE exchanges SET steps_received = steps_received + 1, last_step_at = $1, \
@@ -493,6 +522,8 @@ impl ExchangeStore {
                     peer: peer.to_owned(),
                     peer_case_number: p.case_number.clone(),
                     seq: p.seq,
+                    moved_within_peer: step_organ(event)
+                        .is_some_and(|o| o != organ && served_by_peer(o)),
                     event: Some(Box::new(event.clone())),
                 })),
             );
@@ -521,6 +552,19 @@ enum Applied {
     NotOurs,
     Published,
     Recorded,
+    /// not yet: the exchange of its case has not heard back from its delivery
+    Wait,
+}
+
+/// The organ a step of routing's names.
+fn step_organ(e: &pb::EventEnvelope) -> Option<&str> {
+    use pb::event_envelope::Payload;
+    match e.payload.as_ref()? {
+        Payload::CaseAccepted(a) => Some(&a.organ),
+        Payload::CaseAnswered(a) => Some(&a.organ),
+        Payload::CompletionReported(c) => Some(&c.organ),
+        _ => None,
+    }
 }
 
 /// A client of a peer's intake, with the token the peer issued us on every call.
@@ -895,6 +939,8 @@ impl Deliverer {
 pub struct Watcher {
     pub store: ExchangeStore,
     pub peer: Peer,
+    pub federation: Arc<Federation>,
+    pub tree: Arc<OrgTree>,
     pub clock: Arc<dyn Clock>,
     pub relay: Arc<RelayWake>,
 }
@@ -932,6 +978,32 @@ impl Watcher {
         }
     }
 
+    /// One step, applied; a step whose exchange has not heard back from its delivery is
+    /// asked again for a while (the answer is usually milliseconds away), then given up on
+    /// until the stream is read again.
+    async fn apply(&self, p: &pb::CaseProgress) -> Result<Applied, String> {
+        let served = |organ: &str| {
+            self.federation
+                .remote(&self.tree, organ)
+                .is_some_and(|peer| peer.name == self.peer.name)
+        };
+        for _ in 0..100 {
+            let applied = self
+                .store
+                .apply_progress(&self.peer.name, p, served, self.clock.now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if applied != Applied::Wait {
+                return Ok(applied);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!(
+            "case {}: its exchange has not heard back from its delivery; steps wait",
+            p.external_ref
+        ))
+    }
+
     async fn follow(&self) -> Result<(), String> {
         let since = self
             .store
@@ -949,18 +1021,11 @@ impl Watcher {
         metrics::gauge!("federation_watch_connected", "peer" => self.peer.name.clone()).set(1.0);
         let result = loop {
             match stream.message().await {
-                Ok(Some(p)) => {
-                    let applied = self
-                        .store
-                        .apply_progress(&self.peer.name, &p, self.clock.now())
-                        .await
-                        .map_err(|e| e.to_string());
-                    match applied {
-                        Ok(Applied::Published) => self.relay.notify_one(),
-                        Ok(_) => {}
-                        Err(e) => break Err(e),
-                    }
-                }
+                Ok(Some(p)) => match self.apply(&p).await {
+                    Ok(Applied::Published) => self.relay.notify_one(),
+                    Ok(_) => {}
+                    Err(e) => break Err(e),
+                },
                 Ok(None) => break Ok(()),
                 Err(s) => break Err(format!("{:?}: {}", s.code(), s.message())),
             }

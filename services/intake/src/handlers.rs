@@ -186,6 +186,19 @@ impl IntakeGrpc {
         })
     }
 
+    /// Whether the calling system is one of the deployments the peers file lets send cases down
+    /// and watch them: another upstream platform (a 12345 hotline) is not.
+    fn known_upstream(&self, p: &Principal, what: &str) -> Result<(), Status> {
+        if self.federation.upstreams.iter().any(|u| u == &p.subject) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "{what}: {} is not a deployment this one takes cases from (upstreams in its peers file)",
+                shown(&p.subject)
+            )))
+        }
+    }
+
     /// A case a peer deployment sends down (DESIGN §5b): only a peer does, under its case
     /// number, to an organ this deployment serves; anything else is refused for good, and the
     /// peer lists it as failed with this reason.
@@ -201,9 +214,15 @@ impl IntakeGrpc {
             .access
             .may_federate(p, "upstream")
             .map_err(denied)?;
+        self.known_upstream(p, "upstream")?;
         let mut up = up.clone();
         up.case_number = up.case_number.trim().to_owned();
         up.organ = up.organ.trim().to_owned();
+        if up.assigned && up.report_due.is_none() {
+            return Err(Status::invalid_argument(
+                "upstream.report_due: required for an assigned case (交办): the date the completion report (办结报告) is owed",
+            ));
+        }
         if up.case_number.is_empty() || up.case_number != req.external_ref.trim() {
             return Err(Status::invalid_argument(
                 "upstream.case_number: required, and equal to external_ref (the peer's case number is the idempotency key)",
@@ -678,14 +697,23 @@ impl IntakeService for IntakeGrpc {
             // Masked for everyone: the clear text is RevealPersonalData's, with a purpose.
             CaseView::Visible { .. } => {
                 let mut shown = self.view().case(&case, false);
+                // A platform passes what it reads on to the public: the steps and notes the
+                // petitioner is told of, never the staff's notes.
+                if p.role == petition_auth::Role::Upstream {
+                    shown.timeline = self.view().public_timeline(&case);
+                }
                 let id = case.body.id.to_string();
                 shown.upstream = self.exchanges.upstream_of(&id).await.map_err(internal)?;
-                shown.exchange = self
-                    .exchanges
-                    .get(&id)
-                    .await
-                    .map_err(internal)?
-                    .map(|e| e.to_pb());
+                shown.exchange = self.exchanges.get(&id).await.map_err(internal)?.map(|e| {
+                    let mut e = e.to_pb();
+                    // Both versions of a conflict, one of them another petition, are for
+                    // those who manage exchanges.
+                    if self.shared.access.exchange_reach(&p).is_err() {
+                        e.ours = None;
+                        e.theirs = None;
+                    }
+                    e
+                });
                 Ok(Response::new(shown))
             }
             // Visible was answered above: this is the refusal, never Ok.
@@ -878,6 +906,7 @@ impl IntakeService for IntakeGrpc {
             .access
             .may_federate(&p, "WatchCases")
             .map_err(denied)?;
+        self.known_upstream(&p, "WatchCases")?;
         let since = i64::try_from(request.get_ref().since).map_err(|_| {
             Status::invalid_argument("since: a seq this deployment sent, or 0 from the start")
         })?;
@@ -931,11 +960,13 @@ impl IntakeService for IntakeGrpc {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
         let routed_by = self.shared.access.exchange_reach(&p).map_err(denied)?;
+        let scope = self.shared.access.list_scope(&p);
         let filter = crate::federation::ExchangeFilter {
             status: crate::federation::status_from_pb(req.status)?,
             peer: Some(req.peer.trim().to_owned()).filter(|s| !s.is_empty()),
             routed_by,
-            hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
+            hidden_accused: scope.hidden_accused,
+            recused: scope.recused,
         };
         let bound = binding(
             &p,
@@ -989,9 +1020,11 @@ impl IntakeService for IntakeGrpc {
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(NO_SUCH_EXCHANGE))?;
-        // Out of reach and the accused side get the answer a missing exchange gets.
+        // Out of reach, the accused side and a member of staff out of the case (回避) get the
+        // answer a missing exchange gets.
         let hidden = self.shared.access.list_scope(&p).hidden_accused;
         if reach.is_some_and(|r| !r.contains(&row.routed_by))
+            || self.shared.access.is_recused(&p, &facts(&case))
             || row
                 .accused_organ
                 .as_ref()

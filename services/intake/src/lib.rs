@@ -197,6 +197,8 @@ impl Service for Intake {
                 let watcher = federation::Watcher {
                     store: exchanges.clone(),
                     peer: peer.clone(),
+                    federation: federation.clone(),
+                    tree: shared.reference.tree.clone(),
                     clock: shared.clock.clone(),
                     relay: producer.wake.clone(),
                 };

@@ -249,7 +249,16 @@ async fn get_case(f: &Facade, key: &str, number: &str) -> Result<pb::Case, Failu
                 ..Default::default()
             },
         )?)
-        .await?
+        .await
+        .map_err(|s| match s.code() {
+            // Another platform's request is no request to this one: not found, the same
+            // answer as a number nobody used, so that numbers cannot be probed.
+            tonic::Code::PermissionDenied => Failure::new(
+                StatusCode::NOT_FOUND,
+                format!("service_request_id: no request {}", map::shown(number)),
+            ),
+            _ => Failure::from(s),
+        })?
         .into_inner())
 }
 
@@ -317,7 +326,8 @@ async fn list_requests(
         Some(s) => map::statuses(s).map_err(Failure::bad)?,
     };
     let code = param(&q, "service_code").unwrap_or_default().to_owned();
-    let page = number(&q, "page", 1, 1000)?;
+    // Each page before the one asked for is read to find where it starts: a hundred at most.
+    let page = number(&q, "page", 1, 100)?;
     let page_size = number(&q, "page_size", 50, 500)?;
     // By id: the other filters are ignored, as GeoReport says (checked all the same: a
     // mistake in them is still the client's to hear of).

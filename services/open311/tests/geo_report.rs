@@ -11,6 +11,8 @@ struct Running {
     suite: petition_host::Running,
     http: SocketAddr,
     key: String,
+    /// another platform's key
+    other: String,
     _dir: tempfile::TempDir,
 }
 
@@ -20,8 +22,9 @@ async fn start() -> Running {
     petition_telemetry::init_for_tests();
     let dir = tempfile::tempdir().unwrap();
     let (key, line) = petition_auth::apikey::mint("datong.12345", "pingcheng.bureau");
+    let (other, other_line) = petition_auth::apikey::mint("datong.web", "pingcheng.bureau");
     let keys = dir.path().join("api-keys");
-    std::fs::write(&keys, format!("{line}\n")).unwrap();
+    std::fs::write(&keys, format!("{line}\n{other_line}\n")).unwrap();
     let mut cfg = petition_host::HostConfig::new("suite");
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.dev = true;
@@ -57,6 +60,7 @@ async fn start() -> Running {
         suite,
         http,
         key,
+        other,
         _dir: dir,
     }
 }
@@ -283,7 +287,47 @@ async fn a_geo_report_client_posts_a_request_and_finds_it_by_id_and_by_date() {
     )
     .await;
     assert_eq!(code, 401);
-    // Another platform's case is no case to this one.
+    // Another platform's case is no case to this one: the same 404 as a number nobody used.
+    let theirs = form(&[
+        ("service_code", "01.01"),
+        ("address_id", "140213002"),
+        ("description", "另一平台的工单"),
+        ("last_name", "钱"),
+        ("attribute[external_ref]", "web-0001"),
+    ]);
+    let (code, made) = http(
+        r.http,
+        "POST",
+        "/open311/v2/requests.json",
+        &[FORM, ("X-Api-Key", r.other.as_str())],
+        &theirs,
+    )
+    .await;
+    assert_eq!(code, 201, "{made}");
+    let foreign = made[0]["service_request_id"].as_str().unwrap().to_owned();
+    let (code, hidden) = http(
+        r.http,
+        "GET",
+        &format!("/open311/v2/requests/{foreign}.json"),
+        &[key],
+        "",
+    )
+    .await;
+    assert_eq!(code, 404, "{hidden}");
+    let (code, listed) = http(
+        r.http,
+        "GET",
+        &format!("/open311/v2/requests.json?service_request_id={foreign},{id}"),
+        &[key],
+        "",
+    )
+    .await;
+    assert_eq!(code, 200, "{listed}");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "only its own: {listed}"
+    );
     let (code, _) = http(
         r.http,
         "GET",

@@ -204,7 +204,14 @@ impl RoutingConsumer {
         let mut refused = None;
         let changed =
             RoutingStore::apply_with_event(tx, &p.case_id, |r| {
-                match workflow::peer_step(r, &organ, &step, &p.peer_case_number, cx) {
+                match workflow::peer_step(
+                    r,
+                    &organ,
+                    p.moved_within_peer,
+                    &step,
+                    &p.peer_case_number,
+                    cx,
+                ) {
                     Ok(workflow::PeerApplied::Changed(next)) => {
                         let msg = match step {
                             workflow::PeerStep::Accepted => {

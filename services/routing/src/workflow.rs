@@ -872,17 +872,36 @@ pub enum PeerApplied {
 pub fn peer_step(
     r: &AssignmentRecord,
     organ: &str,
-    step: &PeerStep,
+    moved_within_peer: bool,
+    what: &PeerStep,
     peer_case_number: &str,
     cx: Ctx<'_>,
 ) -> Result<PeerApplied, Refusal> {
+    // The peer moved the case to another of its organs (an objection agreed, a transfer): our
+    // copy follows, so that the clocks we hold name the organ that owes them.
+    let moved;
+    let r = if r.organ != organ && moved_within_peer {
+        let mut m = r.clone();
+        m.history.push(step(
+            cx.now,
+            &r.organ,
+            organ,
+            "moved by the peer deployment inside its own organs",
+            cx.actor,
+        ));
+        m.organ = organ.to_owned();
+        moved = m;
+        &moved
+    } else {
+        r
+    };
     if r.organ != organ {
         return Err(Refusal::WrongState(format!(
             "case {} is held by {}, not {organ}, which reported the step",
             r.case_number, r.organ
         )));
     }
-    let (Some(now), Some(wanted)) = (progress_rank(r.state), progress_rank(step.reaches())) else {
+    let (Some(now), Some(wanted)) = (progress_rank(r.state), progress_rank(what.reaches())) else {
         return Err(Refusal::WrongState(format!(
             "case {} is {}; a peer's step does not apply",
             r.case_number, r.state
@@ -894,7 +913,7 @@ pub fn peer_step(
     if now + 1 < wanted {
         return Ok(PeerApplied::Early);
     }
-    let next = match step {
+    let next = match what {
         PeerStep::Accepted => accept(r, cx)?,
         PeerStep::Answered { outcome, served_at } => {
             let text = format!(
@@ -1077,6 +1096,7 @@ mod tests {
             peer_step(
                 &r,
                 "pingcheng.housing",
+                false,
                 &answered,
                 "140213-2026-000007",
                 cx(&cal, &policy, replied_at)
@@ -1087,6 +1107,7 @@ mod tests {
             peer_step(
                 &r,
                 "pingcheng.housing",
+                false,
                 &PeerStep::Accepted,
                 "140213-2026-000007",
                 cx(&cal, &policy, accepted_at),
@@ -1108,6 +1129,7 @@ mod tests {
             peer_step(
                 &a,
                 "pingcheng.housing",
+                false,
                 &PeerStep::Accepted,
                 "140213-2026-000007",
                 cx(&cal, &policy, accepted_at)
@@ -1118,6 +1140,7 @@ mod tests {
             peer_step(
                 &a,
                 "pingcheng.housing",
+                false,
                 &answered,
                 "140213-2026-000007",
                 cx(&cal, &policy, replied_at),
@@ -1136,6 +1159,7 @@ mod tests {
             peer_step(
                 &b,
                 "pingcheng.housing",
+                false,
                 &PeerStep::CompletionReported,
                 "140213-2026-000007",
                 cx(&cal, &policy, replied_at),
@@ -1149,12 +1173,32 @@ mod tests {
             peer_step(
                 &r,
                 "pingcheng.civil",
+                false,
                 &PeerStep::Accepted,
                 "x",
                 cx(&cal, &policy, accepted_at)
             ),
             Err(Refusal::WrongState(_))
         ));
+        // Unless the peer moved the case to that organ inside its own deployment: the copy
+        // follows, and the step applies.
+        let moved = changed(
+            peer_step(
+                &r,
+                "pingcheng.civil",
+                true,
+                &PeerStep::Accepted,
+                "x",
+                cx(&cal, &policy, accepted_at),
+            )
+            .unwrap(),
+        );
+        assert_eq!(moved.organ, "pingcheng.civil");
+        assert_eq!(moved.state, AssignmentState::Accepted);
+        assert_eq!(
+            moved.history.last().map(|s| s.to_organ.as_str()),
+            Some("pingcheng.civil")
+        );
     }
 
     #[test]

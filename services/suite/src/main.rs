@@ -71,6 +71,11 @@ fn open311(a: &SuiteArgs, cfg: &HostConfig) -> Result<Option<AfterStart>, StartE
     let Some(addr) = a.open311_listen else {
         return Ok(None);
     };
+    if cfg.tls.is_some() {
+        return Err(StartError::Config(
+            "--open311-listen calls intake in plain gRPC and cannot with --tls-cert: run petition-open311 beside the suite with its own settings".into(),
+        ));
+    }
     let listener = std::net::TcpListener::bind(addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|source| StartError::Listen { addr, source })?;

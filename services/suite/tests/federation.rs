@@ -277,7 +277,7 @@ async fn city_and_district(
 ) -> Option<(Deployment, Deployment)> {
     let mut district = Deployment::new("district", embedded).await?;
     let mut city = Deployment::new("city", embedded).await?;
-    district.peers_file("name = \"pingcheng\"\nregions = [\"140213\"]\n");
+    district.peers_file("name = \"pingcheng\"\nregions = [\"140213\"]\nupstreams = [\"datong\"]\n");
     city.peers_file(&format!(
         "name = \"datong\"\nregions = [\"140200\"]\n\n[[peer]]\nname = \"pingcheng\"\n\
          address = \"{}\"\nregions = [\"140213\"]\ntoken = \"{}\"\n{also}",
@@ -689,6 +689,35 @@ async fn conflict_and_refusal(embedded: bool) {
         .await
         .unwrap()
         .into_inner();
+    // A platform that is not a peer deployment (a 12345 hotline, role upstream too) neither
+    // sends a case down nor watches the feed.
+    let hotline = Principal {
+        subject: "datong.12345".into(),
+        org: "datong.bureau".into(),
+        role: Role::Upstream,
+        scopes: Vec::new(),
+    };
+    let mut from_hotline = visit(10, t0, "热线转来");
+    from_hotline.source_system = "datong.12345".into();
+    from_hotline.external_ref = "12345-77".into();
+    from_hotline.upstream = Some(pb::Upstream {
+        case_number: "12345-77".into(),
+        organ: "pingcheng.housing".into(),
+        ..Default::default()
+    });
+    let mut hotline_intake = district.intake(&hotline).await;
+    let refused = hotline_intake
+        .register_petition(from_hotline)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("upstreams"), "{refused:?}");
+    let watch = hotline_intake
+        .watch_cases(pb::WatchCasesRequest { since: 0 })
+        .await
+        .err()
+        .expect("the hotline watches nothing");
+    assert_eq!(watch.code(), tonic::Code::PermissionDenied);
     // A petitioner who went past the district to the city (越级) is flagged so there too.
     let planted_there = district.case_when(&held.case_number, |_| true).await;
     assert!(planted_there.flags.as_ref().unwrap().leapfrog);
@@ -719,6 +748,54 @@ async fn conflict_and_refusal(embedded: bool) {
     assert_eq!(ours.title, "小区电梯停运");
     assert_eq!(theirs.title, "另一件无关的信访");
     assert_eq!(theirs.case_number, held.case_number);
+
+    // The district works the other petition: its steps are not our case's.
+    district
+        .routing(&who("pingcheng.housing", Role::Handler))
+        .await
+        .accept_case(pb::AcceptCaseRequest {
+            case_id: planted_there.id.clone(),
+            request_id: "accept-planted".into(),
+        })
+        .await
+        .unwrap();
+    let fed = loop {
+        let fed = district
+            .count("SELECT last_seq FROM intake.peer_feed_counters WHERE peer = 'datong'")
+            .await;
+        let steps = district
+            .count(&format!(
+                "SELECT COUNT(*) FROM intake.peer_feed WHERE case_id = '{}' AND event_id IN \
+                 (SELECT event_id FROM intake.case_steps WHERE kind = 'accepted')",
+                planted_there.id
+            ))
+            .await;
+        if steps == 1 {
+            break fed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while city
+        .count("SELECT seq FROM intake.peer_cursors WHERE peer = 'pingcheng'")
+        .await
+        < fed
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the city never read the feed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let still = city.case_when(&second.case_number, |_| true).await;
+    assert_eq!(
+        still.exchange.as_ref().unwrap().status,
+        pb::ExchangeStatus::Conflict as i32,
+        "a foreign petition's steps do not settle our conflict"
+    );
+    assert!(step_at(&still, pb::StepKind::Accepted).is_empty());
+    let copy = city.assignment_when(&second.case_id, |_| true).await;
+    assert_eq!(copy.state, pb::AssignmentState::AwaitingAcceptance as i32);
 
     // Yungang's matter goes to the deployment wrongly named for it, which refuses it for good.
     let mut elsewhere = visit(3, t0, "云冈区住房问题");

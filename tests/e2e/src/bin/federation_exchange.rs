@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let district_peers = dir.path().join("district.toml");
     std::fs::write(
         &district_peers,
-        "name = \"pingcheng\"\nregions = [\"140213\"]\n",
+        "name = \"pingcheng\"\nregions = [\"140213\"]\nupstreams = [\"datong\"]\n",
     )?;
     let district = deployment(&a, "district", &district_prefix, &district_peers).await?;
     let token = TokenKeys::dev().issue(
