@@ -712,11 +712,12 @@ async fn conflict_and_refusal(embedded: bool) {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
     assert!(refused.message().contains("upstreams"), "{refused:?}");
-    let watch = hotline_intake
+    let Err(watch) = hotline_intake
         .watch_cases(pb::WatchCasesRequest { since: 0 })
         .await
-        .err()
-        .expect("the hotline watches nothing");
+    else {
+        panic!("the hotline watches nothing");
+    };
     assert_eq!(watch.code(), tonic::Code::PermissionDenied);
     // A petitioner who went past the district to the city (越级) is flagged so there too.
     let planted_there = district.case_when(&held.case_number, |_| true).await;
