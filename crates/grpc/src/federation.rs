@@ -1,6 +1,7 @@
 //! What each service does with a peer deployment's step (DESIGN §5b): routing applies the
 //! steps that move its copy of the case and start or meet our clocks (acceptance, the written
-//! reply, the completion report); intake writes every other step into the timeline itself.
+//! reply, the completion report); supervision applies an extension the peer approved to the
+//! handling clock we hold; intake writes every step routing does not apply into the timeline.
 //! One list, so that no step is applied twice and none is dropped.
 
 use petition_proto::v1::event_envelope::Payload;
@@ -12,4 +13,10 @@ pub fn routing_applies(payload: &Payload) -> bool {
         payload,
         Payload::CaseAccepted(_) | Payload::CaseAnswered(_) | Payload::CompletionReported(_)
     )
+}
+
+/// Whether supervision applies this step of a peer's to the clocks it holds for our copy: an
+/// approved extension (Art. 34) lengthens the handling period the peer's organ owes.
+pub fn supervision_applies(payload: &Payload) -> bool {
+    matches!(payload, Payload::ExtensionDecided(e) if e.approved)
 }

@@ -511,7 +511,11 @@ impl ExchangeStore {
             .payload
             .as_ref()
             .is_some_and(petition_grpc::federation::routing_applies);
-        if routing_applies {
+        let supervision_applies = event
+            .payload
+            .as_ref()
+            .is_some_and(petition_grpc::federation::supervision_applies);
+        if routing_applies || supervision_applies {
             let envelope = petition_events::envelope(
                 &case_id,
                 crate::events::PRODUCER,
@@ -532,13 +536,16 @@ impl ExchangeStore {
                 &petition_events::to_outbox(Stream::Intake, &envelope).by(peer, ""),
             )
             .await?;
-        } else if let Some((_, mut step)) = crate::events::step(event) {
+        }
+        // Routing's own event of the step reaches the timeline; every other step is written
+        // here.
+        if !routing_applies && let Some((_, mut step)) = crate::events::step(event) {
             step.note = format!("{peer}, case {}: {}", p.case_number, step.note);
             step.bureau = None;
             IntakeStore::apply_step(&mut tx, &case_id, &step).await?;
         }
         tx.commit().await?;
-        Ok(if routing_applies {
+        Ok(if routing_applies || supervision_applies {
             Applied::Published
         } else {
             Applied::Recorded

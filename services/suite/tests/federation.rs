@@ -439,6 +439,69 @@ async fn down_and_up(embedded: bool) {
     assert_eq!(step_at(&seen, pb::StepKind::Accepted), vec![accepted_at]);
     assert_eq!(seen.holder, "pingcheng.housing");
 
+    // The district extends the handling period (Art. 34): the city's clock runs as long.
+    district
+        .routing(&handler)
+        .await
+        .request_extension(pb::RequestExtensionRequest {
+            case_id: down.id.clone(),
+            days: 30,
+            reason: "需要现场勘查".into(),
+            request_id: "ext-a".into(),
+        })
+        .await
+        .unwrap();
+    let mut district_sup = district
+        .supervision(&who("pingcheng.bureau", Role::Supervisor))
+        .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let decided = loop {
+        // supervision hears of the request a moment after routing took it
+        match district_sup
+            .decide_extension(pb::DecideExtensionRequest {
+                case_id: down.id.clone(),
+                approve: true,
+                reason: "勘查需四周".into(),
+                request_id: "ext-a-ok".into(),
+            })
+            .await
+        {
+            Ok(t) => break t.into_inner(),
+            Err(s) if tokio::time::Instant::now() < deadline => {
+                assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    };
+    let handling = |t: &pb::Timeline| {
+        t.clocks
+            .iter()
+            .find(|c| c.kind == pb::ClockKind::Handling as i32)
+            .map(|c| c.last_day.clone())
+    };
+    let extended = handling(&decided).expect("the district's handling clock");
+    let mut city_sup = city.supervision(&who("shanxi.bureau", Role::Admin)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let t = city_sup
+            .get_timeline(pb::GetTimelineRequest {
+                case_id: a.case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if handling(&t).as_deref() == Some(extended.as_str()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the city's handling clock never moved to {extended}: {:?}",
+            handling(&t)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // The district goes away mid-way. A second case waits, retrying, and goes once it is back.
     district.kill();
     let b = city

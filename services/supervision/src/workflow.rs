@@ -392,9 +392,56 @@ pub fn on_event(
         // copied by the consumer before it comes here: a recusal changes no clock
         | Payload::RecusalRecorded(_)
         | Payload::RecusalLifted(_)
-        // a peer's step reaches supervision as routing's own event, once routing applied it
-        | Payload::PeerProgressed(_) => Ok(None),
+        | Payload::PeerProgressed(_) => peer_extension(file, payload, occurred_at, cx),
     }
+}
+
+/// A peer deployment's organ got its extension approved there (Art. 34): the handling clock we
+/// hold for our copy runs the same longer period. Its other steps reach supervision as
+/// routing's own events, once routing applied them to our copy.
+fn peer_extension(
+    file: Option<CaseFile>,
+    payload: &Payload,
+    occurred_at: DateTime<Utc>,
+    cx: Ctx<'_>,
+) -> Result<Option<Change>, NotYet> {
+    let Payload::PeerProgressed(p) = payload else {
+        return Ok(None);
+    };
+    let Some(Payload::ExtensionDecided(e)) = p.event.as_ref().and_then(|e| e.payload.as_ref())
+    else {
+        return Ok(None);
+    };
+    if !e.approved {
+        return Ok(None);
+    }
+    let mut f = file.ok_or(NotYet("a peer's extension before the case was routed"))?;
+    let Some(handling) = f.clock_mut(ClockKind::Handling) else {
+        return Err(NotYet(
+            "a peer's extension before its acceptance was applied",
+        ));
+    };
+    // Once only (the clock says so): a second extension is no extension.
+    if handling.extend_by(e.days).is_err() {
+        return Ok(None);
+    }
+    let due = handling.deadline(cx.calendar, cx.rules.counting);
+    let mut c = Change::of(f);
+    c.note(
+        occurred_at,
+        "extension_decided",
+        format!(
+            "{} of {} extended handling by {} days: the reply is due by {} ({}): {}",
+            e.organ,
+            p.peer,
+            e.days,
+            due.last_day,
+            limits::EXTENSION_ARTICLE,
+            e.reason
+        ),
+        "peer",
+    );
+    Ok(Some(c))
 }
 
 fn mode_name(mode: i32) -> &'static str {
