@@ -119,3 +119,60 @@ fn a_keys_file_naming_an_unknown_organ_stops_the_start() {
         .unwrap();
     petition_testkit::process::refused(&out, &["--api-keys-file", "line 1", "nowhere.bureau"]);
 }
+
+/// The suite with `--open311-listen` serves the Open311 facade beside its gRPC port: a platform
+/// posts with its key over plain HTTP and reads its request back; without a key it reads
+/// nothing.
+#[tokio::test]
+async fn the_suite_serves_open311_on_its_own_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, line) = petition_auth::apikey::mint("datong.12345", "pingcheng.bureau");
+    let file = dir.path().join("api-keys");
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _s = Suite::embedded_args(&[
+        "--api-keys-file".to_owned(),
+        file.display().to_string(),
+        "--open311-listen".to_owned(),
+        http.to_string(),
+    ]);
+    let post = |body: String| {
+        format!(
+            "POST /open311/v2/requests.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nX-Api-Key: {key}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let exchange = |request: String| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut all = String::new();
+        s.read_to_string(&mut all).await.unwrap();
+        all
+    };
+    let body = "service_code=01.01&address_id=140213001&description=%E6%BC%8F%E6%B0%B4&last_name=%E8%B5%B5&attribute%5Bexternal_ref%5D=12345-9";
+    let created = exchange(post(body.to_owned())).await;
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let id = created
+        .split("\"service_request_id\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let read = exchange(format!(
+        "GET /open311/v2/requests/{id}.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Api-Key: {key}\r\n\r\n"
+    ))
+    .await;
+    assert!(read.starts_with("HTTP/1.1 200"), "{read}");
+    assert!(read.contains(&id));
+    let anonymous = exchange(format!(
+        "GET /open311/v2/requests/{id}.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+}
