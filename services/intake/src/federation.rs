@@ -451,6 +451,22 @@ impl ExchangeStore {
     ) -> Result<Applied, StoreError> {
         let mut tx = self.db.begin().await?;
         let seq = i64::try_from(p.seq).unwrap_or(i64::MAX);
+        let cursor: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM peer_cursors WHERE peer = $1")
+                .bind(peer)
+                .fetch_optional(&mut *tx)
+                .await?;
+        // The peer numbers its feed without gaps and is asked for what follows our cursor:
+        // anything else means its feed was rewritten (a restore from a backup), and steps may be
+        // passed over unseen. Said loudly; the operator compares the two sides.
+        if let Some(c) = cursor
+            && seq != c + 1
+        {
+            metrics::counter!("federation_feed_anomalies_total", "peer" => peer.to_owned())
+                .increment(1);
+            tracing::error!(%peer, cursor = c, seq,
+                "the peer's feed does not follow on from the last step applied here: was it restored from a backup?");
+        }
         let moved = sqlx::query(
             "INSERT INTO peer_cursors (peer, seq) VALUES ($1, $2) ON CONFLICT (peer) \
              DO UPDATE SET seq = excluded.seq WHERE peer_cursors.seq < excluded.seq",
