@@ -223,6 +223,23 @@ impl Deployment {
     }
 
     /// One number from intake's tables (`intake.` names them on PostgreSQL).
+    /// The case numbers of the exchanges in `status`, as the city bureau's supervisor lists them.
+    async fn exchanges(&self, status: pb::ExchangeStatus) -> Vec<String> {
+        self.intake(&who("datong.bureau", Role::Supervisor))
+            .await
+            .list_exchanges(pb::ListExchangesRequest {
+                status: status as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .exchanges
+            .into_iter()
+            .map(|e| e.case_number)
+            .collect()
+    }
+
     async fn count(&self, sql: &str) -> i64 {
         use sqlx::Connection;
         match &self.db {
@@ -525,23 +542,9 @@ async fn down_and_up(embedded: bool) {
         "{}",
         waiting.reason
     );
-    let listed = city
-        .intake(&who("datong.bureau", Role::Supervisor))
-        .await
-        .list_exchanges(pb::ListExchangesRequest {
-            status: pb::ExchangeStatus::Retrying as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        listed
-            .exchanges
-            .iter()
-            .map(|e| e.case_number.as_str())
-            .collect::<Vec<_>>(),
-        vec![b.case_number.as_str()]
+        city.exchanges(pb::ExchangeStatus::Retrying).await,
+        std::slice::from_ref(&b.case_number)
     );
     district.start(Utc::now());
     let b_sent = city
@@ -895,31 +898,13 @@ async fn conflict_and_refusal(embedded: bool) {
     assert_eq!(failed.attempts, 1, "a refusal is not sent again by itself");
     let supervisor = who("datong.bureau", Role::Supervisor);
     let mut manage = city.intake(&supervisor).await;
-    let listed = manage
-        .list_exchanges(pb::ListExchangesRequest {
-            status: pb::ExchangeStatus::Conflict as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.exchanges.len(), 1);
-    assert_eq!(listed.exchanges[0].case_number, second.case_number);
-    let failures = manage
-        .list_exchanges(pb::ListExchangesRequest {
-            status: pb::ExchangeStatus::Failed as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        failures
-            .exchanges
-            .iter()
-            .map(|e| e.case_number.as_str())
-            .collect::<Vec<_>>(),
-        vec![third.case_number.as_str()]
+        city.exchanges(pb::ExchangeStatus::Conflict).await,
+        std::slice::from_ref(&second.case_number)
+    );
+    assert_eq!(
+        city.exchanges(pb::ExchangeStatus::Failed).await,
+        std::slice::from_ref(&third.case_number)
     );
 
     // A retry of a conflict sends the same again and meets the same conflict.
