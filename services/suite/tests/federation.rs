@@ -128,6 +128,10 @@ impl Deployment {
             // a peer away for a moment is asked again within a second
             "--exchange-retry-max-secs",
             "1",
+            // a step that came before the one it follows is taken up again within a second,
+            // not thirty
+            "--consumer-min-idle-secs",
+            "1",
         ];
         args.extend(stores);
         self.process = Some(ServiceProcess::spawn(BIN, &args, &[]));
@@ -222,7 +226,6 @@ impl Deployment {
         );
     }
 
-    /// One number from intake's tables (`intake.` names them on PostgreSQL).
     /// The case numbers of the exchanges in `status`, as the city bureau's supervisor lists them.
     async fn exchanges(&self, status: pb::ExchangeStatus) -> Vec<String> {
         self.intake(&who("datong.bureau", Role::Supervisor))
@@ -240,6 +243,32 @@ impl Deployment {
             .collect()
     }
 
+    /// One text from intake's tables.
+    async fn text(&self, sql: &str) -> String {
+        use sqlx::Connection;
+        match &self.db {
+            Some(db) => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("a text")
+            }
+            None => {
+                let file = self.dir.path().join("data").join("intake.db");
+                let mut c =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                        .await
+                        .expect("intake's SQLite file");
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("intake.", "")))
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("a text")
+            }
+        }
+    }
+
+    /// One number from intake's tables (`intake.` names them on PostgreSQL).
     async fn count(&self, sql: &str) -> i64 {
         use sqlx::Connection;
         match &self.db {
@@ -589,6 +618,38 @@ async fn down_and_up(embedded: bool) {
         .await
         .unwrap()
         .into_inner();
+    // The petitioner rates the handling at the district, with the district's query code: the
+    // city's rating window closes as rated, not lapsed.
+    let code = district
+        .text(&format!(
+            "SELECT query_code FROM intake.cases WHERE id = '{}'",
+            down.id
+        ))
+        .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        // the district's supervision opens the window once it has heard of the reply
+        match district
+            .supervision(&who("pingcheng.bureau", Role::Clerk))
+            .await
+            .rate_case(pb::RateCaseRequest {
+                case_number: down.case_number.clone(),
+                query_code: code.clone(),
+                bureau: pb::Satisfaction::Satisfied as i32,
+                organ: pb::Satisfaction::Satisfied as i32,
+                reason: String::new(),
+                request_id: "rate-a".into(),
+            })
+            .await
+        {
+            Ok(_) => break,
+            Err(s) if tokio::time::Instant::now() < deadline => {
+                assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    }
     let b_down = district.case_when(&b_sent.peer_case_number, |_| true).await;
     work.accept_case(pb::AcceptCaseRequest {
         case_id: b_down.id.clone(),
@@ -649,6 +710,25 @@ async fn down_and_up(embedded: bool) {
     };
     let report = report.expect("the city holds the 交办 report clock");
     assert_eq!(report.state, pb::ClockState::Met as i32, "{report:?}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let t = sup
+            .get_timeline(pb::GetTimelineRequest {
+                case_id: a.case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if t.rating == pb::RatingState::Rated as i32 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the city never saw the rating: {:?}",
+            t.rating
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     city.case_when(&b.case_number, |c| {
         !step_at(c, pb::StepKind::Accepted).is_empty()
     })

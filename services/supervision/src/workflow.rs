@@ -392,14 +392,14 @@ pub fn on_event(
         // copied by the consumer before it comes here: a recusal changes no clock
         | Payload::RecusalRecorded(_)
         | Payload::RecusalLifted(_)
-        | Payload::PeerProgressed(_) => peer_extension(file, payload, occurred_at, cx),
+        | Payload::PeerProgressed(_) => peer_step(file, payload, occurred_at, cx),
     }
 }
 
-/// A peer deployment's organ got its extension approved there (Art. 34): the handling clock we
-/// hold for our copy runs the same longer period. Its other steps reach supervision as
+/// A step a peer deployment reported on a case we routed to one of its organs, for the clocks
+/// we hold for our copy (see `petition_grpc::federation`). Its other steps reach supervision as
 /// routing's own events, once routing applied them to our copy.
-fn peer_extension(
+fn peer_step(
     file: Option<CaseFile>,
     payload: &Payload,
     occurred_at: DateTime<Utc>,
@@ -408,13 +408,60 @@ fn peer_extension(
     let Payload::PeerProgressed(p) = payload else {
         return Ok(None);
     };
-    let Some(Payload::ExtensionDecided(e)) = p.event.as_ref().and_then(|e| e.payload.as_ref())
-    else {
-        return Ok(None);
-    };
-    if !e.approved {
+    match p.event.as_ref().and_then(|e| e.payload.as_ref()) {
+        Some(Payload::ExtensionDecided(e)) if e.approved => {
+            peer_extension(file, p, e, occurred_at, cx)
+        }
+        Some(Payload::CaseRated(r)) => peer_rating(file, p, r, cx),
+        _ => Ok(None),
+    }
+}
+
+/// The petitioner rated the handling at the peer deployment, where they were answered: the
+/// rating window we hold closes as rated (not lapsed), with the organ's rating.
+fn peer_rating(
+    file: Option<CaseFile>,
+    p: &pb::PeerProgressed,
+    r: &pb::CaseRated,
+    cx: Ctx<'_>,
+) -> Result<Option<Change>, NotYet> {
+    let mut f = file.ok_or(NotYet("a peer's rating before the case was routed"))?;
+    if f.case.rated_at.is_some() {
         return Ok(None);
     }
+    if f.clock(ClockKind::Rating).is_none() {
+        return Err(NotYet("a peer's rating before its reply was applied"));
+    }
+    let at = r.rated_at.as_ref().and_then(from_ts).unwrap_or(cx.now);
+    meet(&mut f, ClockKind::Rating, at, cx);
+    f.case.organ_rating = crate::convert::satisfaction_from_pb(r.organ);
+    f.case.rated_at = Some(at);
+    let mut c = Change::of(f);
+    c.note(
+        at,
+        "rated",
+        format!(
+            "rated by the petitioner at {}: handling organ {}",
+            p.peer,
+            c.file
+                .case
+                .organ_rating
+                .map_or("(none)".to_owned(), |s| s.to_string())
+        ),
+        "peer",
+    );
+    Ok(Some(c))
+}
+
+/// A peer deployment's organ got its extension approved there (Art. 34): the handling clock we
+/// hold for our copy runs the same longer period.
+fn peer_extension(
+    file: Option<CaseFile>,
+    p: &pb::PeerProgressed,
+    e: &pb::ExtensionDecided,
+    occurred_at: DateTime<Utc>,
+    cx: Ctx<'_>,
+) -> Result<Option<Change>, NotYet> {
     let mut f = file.ok_or(NotYet("a peer's extension before the case was routed"))?;
     let Some(handling) = f.clock_mut(ClockKind::Handling) else {
         return Err(NotYet(
