@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use petition_auth::{Principal, Role, TokenKeys};
 use petition_proto::v1 as pb;
 use petition_testkit::grpc::{bearer, connect, load_request, timestamp, who};
-use petition_testkit::{ServiceProcess, TestDatabase, TestRedis, count};
+use petition_testkit::{ServiceProcess, TestDatabase, TestRedis};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -171,19 +171,21 @@ impl Deployment {
         assert_eq!(code, 200, "{}: the clock moves to {at}: {body}", self.name);
     }
 
-    /// The case as its admin reads it, once `done` holds.
-    async fn case_when(&self, number: &str, done: impl Fn(&pb::Case) -> bool) -> pb::Case {
-        let mut c = self.intake(&who("shanxi.bureau", Role::Admin)).await;
+    /// Reads with `read` until `done` holds of the answer (NOT_FOUND: not there yet), for
+    /// PATIENCE; then fails naming `what` and the last answer.
+    async fn until<T: std::fmt::Debug, F>(
+        &self,
+        what: &str,
+        mut read: impl FnMut() -> F,
+        done: impl Fn(&T) -> bool,
+    ) -> T
+    where
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         let mut last = None;
         while tokio::time::Instant::now() < deadline {
-            match c
-                .get_case(pb::GetCaseRequest {
-                    case_number: number.into(),
-                    ..Default::default()
-                })
-                .await
-            {
+            match read().await {
                 Ok(r) if done(r.get_ref()) => return r.into_inner(),
                 Ok(r) => last = Some(r.into_inner()),
                 Err(s) if s.code() == tonic::Code::NotFound => {}
@@ -192,9 +194,26 @@ impl Deployment {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!(
-            "{}: case {number} never reached the state waited for; last seen: {last:#?}",
+            "{}: {what} never reached the state waited for; last seen: {last:#?}",
             self.name
         );
+    }
+
+    /// The case as its admin reads it, once `done` holds.
+    async fn case_when(&self, number: &str, done: impl Fn(&pb::Case) -> bool) -> pb::Case {
+        let c = self.intake(&who("shanxi.bureau", Role::Admin)).await;
+        let read = || {
+            let mut c = c.clone();
+            let case_number = number.to_owned();
+            async move {
+                c.get_case(pb::GetCaseRequest {
+                    case_number,
+                    ..Default::default()
+                })
+                .await
+            }
+        };
+        self.until(&format!("case {number}"), read, done).await
     }
 
     /// The assignment routing holds, once `done` holds.
@@ -203,27 +222,14 @@ impl Deployment {
         case_id: &str,
         done: impl Fn(&pb::Assignment) -> bool,
     ) -> pb::Assignment {
-        let mut c = self.routing(&who("shanxi.bureau", Role::Admin)).await;
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        let mut last = None;
-        while tokio::time::Instant::now() < deadline {
-            match c
-                .get_assignment(pb::GetAssignmentRequest {
-                    case_id: case_id.into(),
-                })
-                .await
-            {
-                Ok(r) if done(r.get_ref()) => return r.into_inner(),
-                Ok(r) => last = Some(r.into_inner()),
-                Err(s) if s.code() == tonic::Code::NotFound => {}
-                Err(s) => panic!("{}: {s}", self.name),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!(
-            "{}: the assignment of {case_id} never reached the state waited for; last: {last:#?}",
-            self.name
-        );
+        let c = self.routing(&who("shanxi.bureau", Role::Admin)).await;
+        let read = || {
+            let mut c = c.clone();
+            let case_id = case_id.to_owned();
+            async move { c.get_assignment(pb::GetAssignmentRequest { case_id }).await }
+        };
+        self.until(&format!("the assignment of {case_id}"), read, done)
+            .await
     }
 
     /// The case numbers of the exchanges in `status`, as the city bureau's supervisor lists them.
@@ -243,8 +249,16 @@ impl Deployment {
             .collect()
     }
 
-    /// One text from intake's tables.
-    async fn text(&self, sql: &str) -> String {
+    /// One value from intake's tables (`intake.` names them on PostgreSQL).
+    async fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>,
+    {
         use sqlx::Connection;
         match &self.db {
             Some(db) => {
@@ -252,7 +266,7 @@ impl Deployment {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
                     .fetch_one(&mut c)
                     .await
-                    .expect("a text")
+                    .expect("a value")
             }
             None => {
                 let file = self.dir.path().join("data").join("intake.db");
@@ -263,28 +277,17 @@ impl Deployment {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("intake.", "")))
                     .fetch_one(&mut c)
                     .await
-                    .expect("a text")
+                    .expect("a value")
             }
         }
     }
 
-    /// One number from intake's tables (`intake.` names them on PostgreSQL).
+    async fn text(&self, sql: &str) -> String {
+        self.scalar(sql).await
+    }
+
     async fn count(&self, sql: &str) -> i64 {
-        use sqlx::Connection;
-        match &self.db {
-            Some(db) => count(&db.url, sql).await,
-            None => {
-                let file = self.dir.path().join("data").join("intake.db");
-                let mut c =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-                        .await
-                        .expect("intake's SQLite file");
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("intake.", "")))
-                    .fetch_one(&mut c)
-                    .await
-                    .expect("a count")
-            }
-        }
+        self.scalar(sql).await
     }
 }
 
