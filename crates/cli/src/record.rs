@@ -112,6 +112,7 @@ impl Record {
             source_system: self.source_system.clone(),
             external_ref: self.external_ref.clone(),
             upstream: None,
+            validate_only: false,
         }
     }
 }

@@ -651,6 +651,7 @@ impl Simulator {
                 outcome: pb::ReplyOutcome::Supported as i32,
                 replied_at: Some(ts(answered_at)),
                 served_at: Some(ts(served)),
+                ..Default::default()
             }),
         );
         let rated_at = served + Duration::days(self.rng.random_range(1..6));

@@ -182,11 +182,18 @@ pub fn step(envelope: &pb::EventEnvelope) -> Option<(String, StepRecord)> {
             )
         }
         Payload::CaseAnswered(a) => {
-            let note = format!(
+            let mut note = format!(
                 "written reply (信访处理意见书): {}; served {}",
                 reply_outcome(a.outcome),
                 date(&a.served_at)
             );
+            // The reply itself, for the petitioner to read with the query code.
+            if !a.text.trim().is_empty() {
+                note.push_str(&format!("\n{}", a.text.trim()));
+            }
+            if !a.legal_basis.trim().is_empty() {
+                note.push_str(&format!("\nlegal basis (依据): {}", a.legal_basis.trim()));
+            }
             (
                 &a.case_id,
                 step(StepKind::Answered, &a.organ, note.clone(), note),

@@ -420,6 +420,21 @@ impl IntakeGrpc {
     }
 }
 
+/// The flags as the caller is told them: an earlier case the caller is out of (回避) is not
+/// named.
+fn flags_told(flags: &StoredFlags, unnamed: &[String]) -> pb::CaseFlags {
+    let mut shown = flags_to_pb(flags);
+    for number in [
+        &mut shown.repeat_of_case_number,
+        &mut shown.open_below_case_number,
+    ] {
+        if unnamed.contains(number) {
+            number.clear();
+        }
+    }
+    shown
+}
+
 fn case_key(req: &pb::GetCaseRequest) -> Result<CaseKey, Status> {
     match (req.case_id.trim(), req.case_number.trim()) {
         ("", "") => Err(Status::invalid_argument(
@@ -504,6 +519,15 @@ impl IntakeService for IntakeGrpc {
         let (mut flags, unnamed) = self.repeat_flags(&p, &valid).await?;
         // The peer saw the petitioner skip this level: the flag travels with the case.
         flags.leapfrog |= upstream.as_ref().is_some_and(|u| u.leapfrog);
+        if req.validate_only {
+            // The warnings before saving: the same checks and flags, nothing kept.
+            return Ok(Response::new(pb::RegisterPetitionResponse {
+                flags: Some(flags_told(&flags, &unnamed)),
+                type_of_matter: type_to_pb(Some(valid.type_of_matter)) as i32,
+                diversion: diversion_to_pb(valid.diversion) as i32,
+                ..Default::default()
+            }));
+        }
         let query_code = QueryCode::generate(&mut rand::rng());
         let mut case = self.new_case(
             &p,
@@ -557,20 +581,11 @@ impl IntakeService for IntakeGrpc {
             group = flags.group, leapfrog = flags.leapfrog, repeat = flags.repeat, "petition registered");
         metrics::counter!("petitions_registered_total", "channel" => valid.channel.as_str())
             .increment(1);
-        let mut shown_flags = flags_to_pb(&flags);
-        for number in [
-            &mut shown_flags.repeat_of_case_number,
-            &mut shown_flags.open_below_case_number,
-        ] {
-            if unnamed.contains(number) {
-                number.clear();
-            }
-        }
         Ok(Response::new(pb::RegisterPetitionResponse {
             case_id: case_id.to_string(),
             case_number,
             query_code: query_code.to_string(),
-            flags: Some(shown_flags),
+            flags: Some(flags_told(&flags, &unnamed)),
             type_of_matter: type_to_pb(Some(valid.type_of_matter)) as i32,
             diversion: diversion_to_pb(valid.diversion) as i32,
             replayed: false,

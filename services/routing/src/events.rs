@@ -107,6 +107,8 @@ pub fn answered(r: &AssignmentRecord, now: DateTime<Utc>) -> OutboxMessage {
             outcome: crate::convert::reply_to_pb(r.reply_outcome) as i32,
             replied_at: r.replied_at.map(ts),
             served_at: r.served_at.map(ts),
+            text: r.reply_text.clone().unwrap_or_default(),
+            legal_basis: r.legal_basis.clone().unwrap_or_default(),
         }),
     )
 }

@@ -313,6 +313,7 @@ impl Deliverer {
             source_system: self.settings.federation.name.clone(),
             external_ref: case.case_number.clone(),
             upstream: Some(upstream),
+            validate_only: false,
         })
     }
 
