@@ -15,7 +15,7 @@ pub use limit::CallLimit;
 pub use policy::{AccessPolicy, CaseFacts, CaseView, Denied, Duty, FigureScope, ListScope, Scope};
 pub use token::{
     AuthError, AuthInterceptor, CertificatesRequired, ClientCertificate, DEV_TOKEN_KEY, TokenKeys,
-    check_source_system,
+    check_source_system, read_unverified,
 };
 
 use serde::{Deserialize, Serialize};
