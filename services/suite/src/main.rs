@@ -49,20 +49,102 @@ struct SuiteArgs {
     /// Also serve Open311 GeoReport v2 (HTTP) in front of intake here, e.g. 127.0.0.1:8311
     #[arg(long, env = "PETITION_OPEN311_LISTEN")]
     open311_listen: Option<std::net::SocketAddr>,
+    /// Where the web console listens (HTTP), or `off`
+    #[arg(long, env = "PETITION_CONSOLE_LISTEN", default_value = CONSOLE_DEFAULT)]
+    console_listen: String,
 }
+
+const CONSOLE_DEFAULT: &str = "127.0.0.1:8080";
 
 /// What runs once the suite serves: the demo, the Open311 facade, either or both.
 fn prepare(a: &SuiteArgs, cfg: &mut HostConfig) -> Result<Option<AfterStart>, StartError> {
     let demo = demo(a, cfg)?;
     let open311 = open311(a, cfg)?;
-    if demo.is_none() && open311.is_none() {
+    let console = console(a, cfg)?;
+    if demo.is_none() && open311.is_none() && console.is_none() {
         return Ok(None);
     }
     Ok(Some(Box::new(move |running| {
-        for then in [demo, open311].into_iter().flatten() {
+        for then in [console, demo, open311].into_iter().flatten() {
             then(running);
         }
     })))
+}
+
+/// The web console on its own port, calling this suite. The port is taken now, so that a
+/// port in use stops the start with its reason; only the default port, taken by something
+/// else, leaves the suite running without a console, and says so.
+fn console(a: &SuiteArgs, cfg: &HostConfig) -> Result<Option<AfterStart>, StartError> {
+    let given = a.console_listen.trim();
+    if given.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let addr: std::net::SocketAddr = given.parse().map_err(|_| {
+        StartError::Config(format!(
+            "--console-listen: {given:?} is not an address such as 127.0.0.1:8080, nor off"
+        ))
+    })?;
+    if cfg.tls.is_some() {
+        if given == CONSOLE_DEFAULT {
+            tracing::warn!(
+                "no web console: it calls the services in plain gRPC, and this suite serves TLS; run petition-console beside it"
+            );
+            return Ok(None);
+        }
+        return Err(StartError::Config(
+            "--console-listen calls the services in plain gRPC and cannot with --tls-cert: run petition-console beside the suite with its own settings".into(),
+        ));
+    }
+    let listener = match std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    {
+        Ok(l) => l,
+        Err(e) if given == CONSOLE_DEFAULT && e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(%addr, "no web console: its default port is in use; pass --console-listen with a free one, or off");
+            return Ok(None);
+        }
+        Err(source) => return Err(StartError::Listen { addr, source }),
+    };
+    let reference = petition_grpc::reference::Reference::load(cfg.config_dir.as_deref())
+        .map_err(|e| StartError::Config(format!("--config-dir: {e}")))?;
+    let dev = cfg.dev;
+    Ok(Some(Box::new(move |running| {
+        let (Ok(channel), Ok(listener)) = (
+            grpc_channel(running),
+            tokio::net::TcpListener::from_std(listener),
+        ) else {
+            tracing::error!("the web console could not start");
+            return;
+        };
+        let addr = listener.local_addr().unwrap_or(addr);
+        let mut console = petition_console::Console::new(
+            channel,
+            reference.tree.clone(),
+            std::sync::Arc::new(reference.taxonomy.clone()),
+            running.clock.clone(),
+        );
+        console.portal =
+            petition_console::Portal::issued(running.token_keys.clone(), &reference.tree);
+        if dev {
+            console.dev_keys = Some(running.token_keys.clone());
+        }
+        tracing::info!(console = %format!("http://{addr}/"), "serving the web console");
+        println!("web console: http://{addr}/");
+        let router = petition_console::router(std::sync::Arc::new(console));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the web console stopped");
+            }
+        });
+    })))
+}
+
+/// A lazily connected channel to this suite's own gRPC port.
+fn grpc_channel(
+    running: &petition_host::Running,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr))
+        .map(|e| e.tcp_nodelay(true).connect_lazy())
 }
 
 /// With `--open311-listen`: the facade on its own port, calling this suite's intake. The port
@@ -82,11 +164,10 @@ fn open311(a: &SuiteArgs, cfg: &HostConfig) -> Result<Option<AfterStart>, StartE
     let reference = petition_grpc::reference::Reference::load(cfg.config_dir.as_deref())
         .map_err(|e| StartError::Config(format!("--config-dir: {e}")))?;
     Ok(Some(Box::new(move |running| {
-        let intake =
-            tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr))
-                .map(|e| e.tcp_nodelay(true).connect_lazy());
-        let (Ok(channel), Ok(listener)) = (intake, tokio::net::TcpListener::from_std(listener))
-        else {
+        let (Ok(channel), Ok(listener)) = (
+            grpc_channel(running),
+            tokio::net::TcpListener::from_std(listener),
+        ) else {
             tracing::error!("the Open311 facade could not start");
             return;
         };

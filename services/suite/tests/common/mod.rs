@@ -83,6 +83,10 @@ impl Suite {
                 .map(str::to_owned),
             );
         }
+        // a console only where a test asks for one: many suites run at once
+        if !args.iter().any(|a| a == "--console-listen") {
+            all.extend(["--console-listen".to_owned(), "off".to_owned()]);
+        }
         all.extend_from_slice(args);
         let (process, token_keys) = match production {
             None => (Self::process(&all, true, &[]), TokenKeys::dev()),
