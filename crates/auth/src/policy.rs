@@ -267,6 +267,26 @@ impl AccessPolicy {
         }
     }
 
+    /// `organ` and every organ it covers — those below it and, for a petition bureau, the
+    /// organs of its territory — that `p` may read the lists of: a bureau's due board reads
+    /// them at once. `organ` itself must be within `p`'s reach.
+    pub fn list_reach(&self, p: &Principal, organ: &str) -> Result<Vec<String>, Denied> {
+        self.may_list_for(p, organ)?;
+        let mut out: Vec<String> = self
+            .tree
+            .organs()
+            .filter(|o| {
+                o.id == organ
+                    || self.tree.is_same_or_above(organ, &o.id)
+                    || self.supervises(organ, &o.id)
+            })
+            .filter(|o| self.may_list_for(p, &o.id).is_ok())
+            .map(|o| o.id.clone())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Carrying the petitioner's own request — a rating, a request for review — with the
     /// petitioner's query code: a bureau's window (clerk, supervisor, leader), the platform
     /// the petitioner uses (upstream), or an admin. The code, not the caller's reach, is what

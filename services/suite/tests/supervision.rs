@@ -142,6 +142,48 @@ async fn an_organ_that_misses_a_limit_is_urged_then_listed(s: &Suite) {
         "{overdue:?}"
     );
 
+    // The bureau's due board reads what the organs of its territory owe, and their notices;
+    // its own list alone holds none of them, and a department cannot read the bureau's.
+    let mut bureau = s
+        .supervision(&who("pingcheng.bureau", Role::Supervisor))
+        .await;
+    let board = |within: bool| pb::ListDueRequest {
+        bucket: pb::DueBucket::Overdue as i32,
+        within,
+        ..Default::default()
+    };
+    let own = bureau.list_due(board(false)).await.unwrap().into_inner();
+    assert!(own.items.iter().all(|i| i.case_id != case_id), "{own:?}");
+    let all = bureau.list_due(board(true)).await.unwrap().into_inner();
+    assert!(
+        all.items.iter().any(|i| i.case_id == case_id
+            && i.clock.as_ref().unwrap().organ == "pingcheng.housing"),
+        "{all:?}"
+    );
+    let sent = bureau
+        .list_notices(pb::ListNoticesRequest {
+            within: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        sent.notices
+            .iter()
+            .any(|n| n.case_id == case_id && n.kind == pb::NoticeKind::Urging as i32),
+        "{sent:?}"
+    );
+    let refused = housing
+        .list_due(pb::ListDueRequest {
+            organ: "pingcheng.bureau".into(),
+            within: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+
     // Five working days after 03-17 (18, 19, 20, 23, 24): listed supervision at the end of
     // Tue 03-24, not a moment before.
     s.set_clock(beijing(3, 24, 23, 0)).await;

@@ -375,6 +375,15 @@ impl SupervisionGrpc {
     }
 
     /// The organ a list is for: the one asked for, within the caller's reach, or the caller's.
+    /// The organs a list covers: the one asked for, and with `within` those it covers.
+    fn list_organs(&self, p: &Principal, organ: &str, within: bool) -> Result<Vec<String>, Status> {
+        let organ = self.list_organ(p, organ)?;
+        if !within {
+            return Ok(vec![organ]);
+        }
+        self.shared.access.list_reach(p, &organ).map_err(denied)
+    }
+
     fn list_organ(&self, p: &Principal, organ: &str) -> Result<String, Status> {
         let organ = if organ.trim().is_empty() {
             p.org.clone()
@@ -422,12 +431,12 @@ impl SupervisionService for SupervisionGrpc {
             }
             Err(_) => return Err(Status::invalid_argument("bucket: unknown value")),
         };
-        let organ = self.list_organ(&p, &req.organ)?;
+        let organs = self.list_organs(&p, &req.organ, req.within)?;
         let size = page_size(req.page_size);
         let bound = binding(
             &p,
             &pb::ListDueRequest {
-                organ: organ.clone(),
+                organ: organs.join(","),
                 page_size: 0,
                 page_token: String::new(),
                 ..req.clone()
@@ -444,7 +453,7 @@ impl SupervisionService for SupervisionGrpc {
         let mut rows = self
             .store
             .due(&DueQuery {
-                organ,
+                organs,
                 filter,
                 now,
                 soon_until: soon,
@@ -495,12 +504,12 @@ impl SupervisionService for SupervisionGrpc {
     ) -> Result<Response<pb::ListNoticesResponse>, Status> {
         let p = principal(&request)?.clone();
         let req = request.into_inner();
-        let organ = self.list_organ(&p, &req.organ)?;
+        let organs = self.list_organs(&p, &req.organ, req.within)?;
         let size = page_size(req.page_size);
         let bound = binding(
             &p,
             &pb::ListNoticesRequest {
-                organ: organ.clone(),
+                organ: organs.join(","),
                 page_size: 0,
                 page_token: String::new(),
                 ..req.clone()
@@ -513,7 +522,7 @@ impl SupervisionService for SupervisionGrpc {
         let mut rows = self
             .store
             .notices(&NoticeQuery {
-                organ,
+                organs,
                 only_unacknowledged: req.only_unacknowledged,
                 hidden_accused: self.shared.access.list_scope(&p).hidden_accused,
                 recused: self.shared.access.list_scope(&p).recused,

@@ -43,7 +43,8 @@ pub enum DueFilter {
 
 #[derive(Debug, Clone)]
 pub struct DueQuery {
-    pub organ: String,
+    /// the organs whose clocks are listed
+    pub organs: Vec<String>,
     pub filter: DueFilter,
     pub now: DateTime<Utc>,
     /// `DueSoon` ends here
@@ -89,7 +90,8 @@ pub struct BacklogRow {
 
 #[derive(Debug, Clone)]
 pub struct NoticeQuery {
-    pub organ: String,
+    /// the organs whose notices are listed
+    pub organs: Vec<String>,
     pub only_unacknowledged: bool,
     pub hidden_accused: Vec<String>,
     /// never a case this person is out of (回避)
@@ -874,9 +876,9 @@ impl SupervisionStore {
             .join(", ");
         let mut b = Sql::new(format!(
             "SELECT {cols}, c.case_number, (k.case_id || ':' || k.kind) AS clock_key \
-             FROM clocks k JOIN cases c ON c.case_id = k.case_id WHERE k.organ = "
+             FROM clocks k JOIN cases c ON c.case_id = k.case_id WHERE k.organ IN ("
         ));
-        b.bind(q.organ.clone());
+        b.bind_list(q.organs.iter().cloned()).push(")");
         push_not_accused(&mut b, "c.accused_organ", &q.hidden_accused);
         recusals::push_not_recused(&mut b, "c.case_id", q.recused.as_deref());
         let now = micros(q.now);
@@ -980,9 +982,9 @@ impl SupervisionStore {
     /// One page of the notices sent to an organ, newest first.
     pub async fn notices(&self, q: &NoticeQuery) -> Result<Vec<NoticeRecord>, StoreError> {
         let mut b = Sql::new(format!(
-            "SELECT {NOTICE_COLUMNS} FROM notices WHERE organ = "
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE organ IN ("
         ));
-        b.bind(q.organ.clone());
+        b.bind_list(q.organs.iter().cloned()).push(")");
         push_not_accused(&mut b, "accused_organ", &q.hidden_accused);
         recusals::push_not_recused(&mut b, "notices.case_id", q.recused.as_deref());
         if q.only_unacknowledged {

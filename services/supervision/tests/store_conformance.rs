@@ -236,7 +236,7 @@ async fn the_engine_reads_only_what_is_due_and_fires_it_once(h: Harness) {
     let due = h
         .store
         .due(&DueQuery {
-            organ: "pingcheng.housing".into(),
+            organs: vec!["pingcheng.housing".into()],
             filter: DueFilter::Overdue,
             now: at(18),
             soon_until: at(21),
@@ -251,7 +251,7 @@ async fn the_engine_reads_only_what_is_due_and_fires_it_once(h: Harness) {
     let rest = h
         .store
         .due(&DueQuery {
-            organ: "pingcheng.housing".into(),
+            organs: vec!["pingcheng.housing".into()],
             filter: DueFilter::Overdue,
             now: at(18),
             soon_until: at(21),
@@ -274,7 +274,7 @@ async fn the_engine_reads_only_what_is_due_and_fires_it_once(h: Harness) {
 
 fn query(organ: &str) -> NoticeQuery {
     NoticeQuery {
-        organ: organ.into(),
+        organs: vec![organ.into()],
         only_unacknowledged: false,
         hidden_accused: vec![],
         recused: None,
@@ -302,7 +302,7 @@ async fn lists_hide_accusations_and_a_notice_is_acknowledged_once(h: Harness) {
     let due = h
         .store
         .due(&DueQuery {
-            organ: "pingcheng.discipline".into(),
+            organs: vec!["pingcheng.discipline".into()],
             filter: DueFilter::All,
             now: at(18),
             soon_until: at(21),
@@ -327,7 +327,7 @@ async fn lists_hide_accusations_and_a_notice_is_acknowledged_once(h: Harness) {
     let due = h
         .store
         .due(&DueQuery {
-            organ: "pingcheng.discipline".into(),
+            organs: vec!["pingcheng.discipline".into()],
             filter: DueFilter::All,
             now: at(18),
             soon_until: at(21),
