@@ -172,8 +172,56 @@ async fn a_case_lives_to_the_end_and_is_not_accepted_again(s: &Suite) {
     assert_eq!(t.rating, pb::RatingState::Awaiting as i32);
     assert_eq!(t.answered_by, "pingcheng.housing");
 
-    // Rated at the bureau's window with the query code.
+    // The petitioner reads the written reply itself, with the query code.
     let window = who("pingcheng.bureau", Role::Clerk);
+    let mut intake = s.intake(&window).await;
+    let seen = intake
+        .lookup_by_query_code(pb::LookupByQueryCodeRequest {
+            query_code: a.query_code.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = seen
+        .steps
+        .iter()
+        .find(|st| st.kind == pb::StepKind::Answered as i32)
+        .expect("the answered step");
+    assert!(
+        reply.note.contains("the repairs are the developer's duty")
+            && reply.note.contains("《物业管理条例》"),
+        "{}",
+        reply.note
+    );
+
+    // The window checks a petition before saving it: the same petitioner on the same matter
+    // is a repeat of the open case, and nothing is kept.
+    let cases = |intake: &mut petition_e2e::IntakeClient| {
+        let mut intake = intake.clone();
+        async move {
+            intake
+                .list_cases(pb::ListCasesRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .cases
+                .len()
+        }
+    };
+    let before = cases(&mut intake).await;
+    let mut again = petition(0);
+    again.validate_only = true;
+    let checked = intake.register_petition(again).await.unwrap().into_inner();
+    assert_eq!(
+        (checked.case_number.as_str(), checked.query_code.as_str()),
+        ("", "")
+    );
+    let flags = checked.flags.unwrap_or_default();
+    assert!(flags.repeat && flags.repeat_of_open, "{flags:?}");
+    assert_eq!(flags.repeat_of_case_number, a.case_number);
+    assert_eq!(cases(&mut intake).await, before);
+
+    // Rated at the bureau's window with the query code.
     let mut desk = s.supervision(&window).await;
     s.set_clock(beijing(3, 25, 10)).await;
     let rate = |code: &str, organ: pb::Satisfaction, reason: &str, id: &str| pb::RateCaseRequest {
