@@ -21,6 +21,7 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
             pb::ListDueRequest {
                 bucket: bucket as i32,
                 page_size: ROWS,
+                within: true,
                 ..Default::default()
             },
         )
@@ -38,6 +39,7 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
             token,
             pb::ListNoticesRequest {
                 page_size: ROWS,
+                within: true,
                 ..Default::default()
             },
         )?)
@@ -81,7 +83,11 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
                                     td { a href={"/cases/" (n.case_id)} { (n.case_number) } }
                                     td { (c.organ_name(&n.organ)) }
                                     td { (when(&n.issued_at)) }
-                                    td { @if n.acknowledged_at.is_some() { "已反馈" } @else { "待反馈，期限 " (day(&n.feedback_due)) } }
+                                    td {
+                                        @if n.acknowledged_at.is_some() { "已反馈" }
+                                        @else if n.feedback_due.is_some() { "待反馈，期限 " (day(&n.feedback_due)) }
+                                        @else { "未反馈" }
+                                    }
                                 }
                             }
                         }

@@ -49,7 +49,7 @@ fn missing() -> Vec<String> {
 }
 
 /// Runs the walk against `suite`'s console, its screenshots under `shots`: what it saw.
-fn walk(suite: &mut Suite, shots: &Path) -> serde_json::Value {
+fn walk(suite: &mut Suite, start: &str, shots: &Path) -> serde_json::Value {
     let line = suite
         .log_line(|l| l.starts_with("web console: "), Duration::from_secs(20))
         .expect("the suite prints its console's address");
@@ -59,6 +59,8 @@ fn walk(suite: &mut Suite, shots: &Path) -> serde_json::Value {
         .arg("walk.mjs")
         .current_dir(browser_dir())
         .env("CONSOLE_URL", &url)
+        .env("ADMIN_URL", format!("http://{}", suite.admin_addr))
+        .env("CLOCK_START", start)
         .env("SHOTS", shots)
         .env("CHROMIUM", chromium())
         .output()
@@ -137,6 +139,7 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
         "case-answered",
         "petitioner-answered",
         "petitioner-rated",
+        "board-due-soon",
         "board",
         "situation",
         "intake-form-phone",
@@ -145,6 +148,12 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
     }
     assert_eq!(seen["cases"], 2);
     assert_eq!(seen["housingRated"], "100.0% (1/1)");
+    // the unclaimed petition, overdue on the bureau's board after 20 days
+    let board = seen["board"].as_str().expect("the overdue list");
+    assert!(
+        board.contains(seen["unclaimed"].as_str().unwrap_or("?")),
+        "{board}"
+    );
 }
 
 fn shots(name: &str) -> PathBuf {
@@ -170,18 +179,27 @@ fn ready() -> bool {
     false
 }
 
-const CONSOLE: [&str; 2] = ["--console-listen", "127.0.0.1:0"];
+/// A console on a free port, and the suite's clock held at `start` (the walk moves it).
+fn console_args(start: &str) -> Vec<String> {
+    ["--console-listen", "127.0.0.1:0", "--dev-clock", start]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
 
 #[tokio::test]
 async fn a_case_walks_through_the_console_on_postgres_and_redis() {
     if !ready() {
         return;
     }
-    let args: Vec<String> = CONSOLE.map(str::to_owned).to_vec();
-    let Some(mut suite) = Suite::postgres_and_redis_args(&args).await else {
+    let start = now();
+    let Some(mut suite) = Suite::postgres_and_redis_args(&console_args(&start)).await else {
         return;
     };
-    let seen = walk(&mut suite, &shots("postgres"));
+    let seen = walk(&mut suite, &start, &shots("postgres"));
     services_agree(&suite, &seen).await;
 }
 
@@ -190,8 +208,8 @@ async fn a_case_walks_through_the_console_embedded() {
     if !ready() {
         return;
     }
-    let args: Vec<String> = CONSOLE.map(str::to_owned).to_vec();
-    let mut suite = Suite::embedded_args(&args);
-    let seen = walk(&mut suite, &shots("embedded"));
+    let start = now();
+    let mut suite = Suite::embedded_args(&console_args(&start));
+    let seen = walk(&mut suite, &start, &shots("embedded"));
     services_agree(&suite, &seen).await;
 }

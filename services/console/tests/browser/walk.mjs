@@ -223,13 +223,6 @@ for (const tab of ["to-claim", "in-hand", "overdue"]) {
   assert.equal(await handler.locator(`text=${accusation}`).count(), 0, `accusation in ${tab}`);
 }
 
-// --- the supervisor's due board ------------------------------------------------------------
-const supervisor = await person();
-await signIn(supervisor, "pingcheng.bureau", "supervisor", "supervisor.zhou");
-await supervisor.goto(`${BASE}/board`);
-await supervisor.waitForSelector("#soon-h");
-await screen(supervisor, "board");
-
 // --- the director ----------------------------------------------------------------------------
 const director = await person();
 await signIn(director, "pingcheng.bureau", "leader", "director.chen");
@@ -258,6 +251,54 @@ const [download] = await Promise.all([
 ]);
 seen.report = download.suggestedFilename();
 assert.match(seen.report, /\.html$/);
+
+// --- the supervisor's due board, as time passes ---------------------------------------------
+// A third petition, left unclaimed by the street office it goes to: 13 days on, its 15-day
+// notice limit (Art. 23 ¶3) is due soon; 20 days on (its last day, Sun 12-13, moves to the
+// Monday) it is overdue and urged (催办). The test moves the suite's simulated clock
+// through its admin port.
+await clerk.goto(`${BASE}/register`);
+await clerk.selectOption("#channel", { label: "网上信访" });
+await clerk.fill("#p_name_1", "孙丽");
+await clerk.fill("#p_id_1", "140213199001010011");
+await clerk.selectOption("#category", "01.05");
+await clerk.selectOption("#location", "140213002");
+await clerk.fill("#title", "物业费上涨未经业主大会");
+await clerk.fill("#content", "物业公司擅自上调物业费，未经业主大会表决。");
+await clerk.click("form.petition button[type=submit]");
+await clerk.waitForURL(`${BASE}/register/receipt`);
+const unclaimed = (await clerk.textContent("#case-number")).trim();
+seen.unclaimed = unclaimed;
+const supervisor = await person();
+await signIn(supervisor, "pingcheng.bureau", "supervisor", "supervisor.zhou");
+const advance = async (days) => {
+  const to = new Date(Date.parse(process.env.CLOCK_START) + days * 86_400_000).toISOString();
+  const r = await fetch(`${process.env.ADMIN_URL}/clock/advance?to=${encodeURIComponent(to)}`, { method: "POST" });
+  assert.equal(r.status, 200, `the clock moves ${days} days`);
+};
+if (process.env.ADMIN_URL) {
+  await advance(13);
+  await until(
+    supervisor,
+    `${BASE}/board`,
+    async () => (await supervisor.locator(`section[aria-labelledby=soon-h] >> text=${unclaimed}`).count()) > 0,
+    `${unclaimed} due soon on the board`,
+  );
+  await screen(supervisor, "board-due-soon");
+  await advance(20);
+  await until(
+    supervisor,
+    `${BASE}/board`,
+    async () =>
+      (await supervisor.locator(`section[aria-labelledby=overdue-h] >> text=${unclaimed}`).count()) > 0 &&
+      (await supervisor.locator("section[aria-labelledby=notices-h] >> text=催办").count()) > 0,
+    `${unclaimed} overdue and urged on the board`,
+  );
+  seen.board = (await supervisor.textContent("section[aria-labelledby=overdue-h]")).replace(/\s+/g, " ").trim();
+} else {
+  await supervisor.goto(`${BASE}/board`);
+}
+await screen(supervisor, "board");
 
 // --- the same form on a phone ----------------------------------------------------------------
 const phoneClerk = await person(true);
