@@ -122,6 +122,14 @@ if [ "${#SKIPPED[@]}" -gt 0 ]; then
   say "only the pure and embedded-default (SQLite) tests will do real work."
 fi
 
+# The console's browser walk (services/suite/tests/console.rs) runs playwright-core and
+# axe-core from the npm registry, at the versions package-lock.json pins.
+BROWSER_DIR=services/console/tests/browser
+if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] && command -v npm >/dev/null; then
+  say "installing the browser walk's npm packages (npm ci in $BROWSER_DIR)"
+  (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --silent) || say "npm ci failed: the browser walk will say what is missing"
+fi
+
 export PETITION_TEST_DATABASE_URL="$PG_URL"
 export PETITION_TEST_REDIS_URL="$REDIS_URL"
 
