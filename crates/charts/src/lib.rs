@@ -19,6 +19,18 @@ pub fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
+/// A rate as its percentage and its fraction, "87.5% (7/8)", or "—" without a denominator.
+pub fn rate(r: &Option<pb::Rate>) -> String {
+    match r {
+        Some(pb::Rate {
+            numerator,
+            denominator,
+            value: Some(v),
+        }) => format!("{} ({numerator}/{denominator})", pct(*v)),
+        _ => "—".into(),
+    }
+}
+
 /// "+12.5%" against a base, or "—" when the base is zero.
 pub fn change(now: u64, base: u64) -> String {
     if base == 0 {

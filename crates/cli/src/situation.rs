@@ -3,6 +3,7 @@
 
 use crate::client::{Conn, Failure};
 use crate::output::{self, Format};
+use petition_charts::{change, pct, rate};
 use petition_proto::v1 as pb;
 use std::path::PathBuf;
 
@@ -57,29 +58,6 @@ pub struct Report {
     /// where to write the page; default: the file name the service gives, here
     #[arg(long)]
     pub out: Option<PathBuf>,
-}
-
-fn change(now: u64, base: u64) -> String {
-    if base == 0 {
-        "—".into()
-    } else {
-        format!("{:+.1}%", (now as f64 - base as f64) / base as f64 * 100.0)
-    }
-}
-
-fn pct(v: f64) -> String {
-    format!("{:.1}%", v * 100.0)
-}
-
-fn rate(r: &Option<pb::Rate>) -> String {
-    match r {
-        Some(pb::Rate {
-            numerator,
-            denominator,
-            value: Some(v),
-        }) => format!("{} ({numerator}/{denominator})", pct(*v)),
-        _ => "—".into(),
-    }
 }
 
 fn shares(title: &str, rows: &[pb::Share]) -> String {

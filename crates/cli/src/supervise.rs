@@ -17,11 +17,15 @@ pub enum DueBucket {
 #[command(after_help = "\
 Examples:
   petition due
-  petition due --organ pingcheng.housing --bucket overdue")]
+  petition due --organ pingcheng.housing --bucket overdue
+  petition due --within --bucket overdue     # a bureau: every organ of its territory")]
 pub struct Due {
     /// default: your organ; any organ within your reach
     #[arg(long, default_value = "")]
     pub organ: String,
+    /// also every organ the organ covers (below it; for a bureau, its territory)
+    #[arg(long)]
+    pub within: bool,
     #[arg(long, value_enum)]
     pub bucket: Option<DueBucket>,
     #[arg(long, default_value_t = 50)]
@@ -35,6 +39,9 @@ Examples:
 pub struct Notices {
     #[arg(long, default_value = "")]
     pub organ: String,
+    /// also those sent to the organs it covers
+    #[arg(long)]
+    pub within: bool,
     /// only those still waiting for the organ's written feedback
     #[arg(long)]
     pub unacknowledged: bool,
@@ -62,6 +69,7 @@ pub async fn due(conn: &Conn, a: &Due, format: Format) -> Result<(), Failure> {
             } as i32,
             page_size: a.limit,
             page_token: String::new(),
+            within: a.within,
         })
         .await?
         .into_inner();
@@ -106,6 +114,7 @@ pub async fn notices(conn: &Conn, a: &Notices, format: Format) -> Result<(), Fai
             only_unacknowledged: a.unacknowledged,
             page_size: a.limit,
             page_token: String::new(),
+            within: a.within,
         })
         .await?
         .into_inner();

@@ -6,7 +6,7 @@
 
 use crate::page::{SATISFACTION, chosen, csrf, frame, options, status_label, step_label, when};
 use crate::session::Flash;
-use crate::{Console, Problem, Shared, Visit, back, call, checked, request_id};
+use crate::{Console, Fields, Problem, Shared, Visit, back, call, checked, request_id};
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
@@ -152,16 +152,43 @@ pub async fn case(State(c): Shared, visit: Visit) -> Result<Response, Problem> {
     Ok(frame("信访事项办理情况", &visit, flash, body).into_response())
 }
 
+/// A petitioner's request from the case page: the form checked, and the case the session's
+/// query code names; `None` when the session holds no code (back to the query page).
+async fn petitioners_request(
+    c: &Console,
+    visit: &Visit,
+    form: Form<Vec<(String, String)>>,
+) -> Result<Option<(Fields, String, String)>, Problem> {
+    let f = checked(visit, form)?;
+    let Some(code) = visit.session.query_code.clone() else {
+        return Ok(None);
+    };
+    let case_number = lookup(c, &code).await?.case_number;
+    Ok(Some((f, code, case_number)))
+}
+
+/// Back to the case page, with what the service answered.
+fn answered<T>(
+    c: &Console,
+    visit: &Visit,
+    done: Result<T, tonic::Status>,
+    words: &str,
+) -> Response {
+    let flash = match done {
+        Ok(_) => Flash::Done(words.into()),
+        Err(s) => Problem::Api(s).flash(),
+    };
+    back(c, visit, "/query/case", flash)
+}
+
 pub async fn rate(
     State(c): Shared,
     visit: Visit,
     form: Form<Vec<(String, String)>>,
 ) -> Result<Response, Problem> {
-    let f = checked(&visit, form)?;
-    let Some(code) = visit.session.query_code.clone() else {
+    let Some((f, code, case_number)) = petitioners_request(&c, &visit, form).await? else {
         return Ok(Redirect::to("/query").into_response());
     };
-    let r = lookup(&c, &code).await?;
     let grade = |name: &str| {
         chosen(&SATISFACTION, f.get(name))
             .map(|s| s as i32)
@@ -172,7 +199,7 @@ pub async fn rate(
         .rate_case(call(
             &portal(&c)?,
             pb::RateCaseRequest {
-                case_number: r.case_number,
+                case_number,
                 query_code: code,
                 bureau: grade("bureau"),
                 organ: grade("organ"),
@@ -181,11 +208,7 @@ pub async fn rate(
             },
         )?)
         .await;
-    let flash = match done {
-        Ok(_) => Flash::Done("评价已提交，谢谢。".into()),
-        Err(s) => Problem::Api(s).flash(),
-    };
-    Ok(back(&c, &visit, "/query/case", flash))
+    Ok(answered(&c, &visit, done, "评价已提交，谢谢。"))
 }
 
 pub async fn review(
@@ -193,26 +216,20 @@ pub async fn review(
     visit: Visit,
     form: Form<Vec<(String, String)>>,
 ) -> Result<Response, Problem> {
-    let f = checked(&visit, form)?;
-    let Some(code) = visit.session.query_code.clone() else {
+    let Some((f, code, case_number)) = petitioners_request(&c, &visit, form).await? else {
         return Ok(Redirect::to("/query").into_response());
     };
-    let r = lookup(&c, &code).await?;
     let done = c
         .supervision()
         .request_review(call(
             &portal(&c)?,
             pb::RequestReviewRequest {
-                case_number: r.case_number,
+                case_number,
                 query_code: code,
                 reason: f.get("reason").to_owned(),
                 request_id: f.get("request_id").to_owned(),
             },
         )?)
         .await;
-    let flash = match done {
-        Ok(_) => Flash::Done("复查申请已提交。".into()),
-        Err(s) => Problem::Api(s).flash(),
-    };
-    Ok(back(&c, &visit, "/query/case", flash))
+    Ok(answered(&c, &visit, done, "复查申请已提交。"))
 }

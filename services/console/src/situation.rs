@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
-use petition_charts::{bars, change, pct, trend};
+use petition_charts::{bars, change, pct, rate, trend};
 use petition_domain::calendar::beijing;
 use petition_proto::v1 as pb;
 
@@ -28,17 +28,6 @@ fn period(c: &crate::Console, q: &PeriodQuery) -> String {
             .format("%Y-%m")
             .to_string(),
         p => p.to_owned(),
-    }
-}
-
-fn rate(r: &Option<pb::Rate>) -> String {
-    match r {
-        Some(pb::Rate {
-            numerator,
-            denominator,
-            value: Some(v),
-        }) => format!("{} ({numerator}/{denominator})", pct(*v)),
-        _ => "—".into(),
     }
 }
 
