@@ -129,7 +129,6 @@ fn console(a: &SuiteArgs, cfg: &HostConfig) -> Result<Option<AfterStart>, StartE
             console.dev_keys = Some(running.token_keys.clone());
         }
         tracing::info!(console = %format!("http://{addr}/"), "serving the web console");
-        println!("web console: http://{addr}/");
         let router = petition_console::router(std::sync::Arc::new(console));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {

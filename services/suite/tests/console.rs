@@ -51,9 +51,16 @@ fn missing() -> Vec<String> {
 /// Runs the walk against `suite`'s console, its screenshots under `shots`: what it saw.
 fn walk(suite: &mut Suite, start: &str, shots: &Path) -> serde_json::Value {
     let line = suite
-        .log_line(|l| l.starts_with("web console: "), Duration::from_secs(20))
-        .expect("the suite prints its console's address");
-    let url = line.trim_start_matches("web console: ").trim().to_owned();
+        .log_line(
+            |l| l.contains("serving the web console"),
+            Duration::from_secs(20),
+        )
+        .expect("the suite logs its console's address");
+    let log: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let url = log["fields"]["console"]
+        .as_str()
+        .expect("the console's address")
+        .to_owned();
     let _ = std::fs::remove_dir_all(shots);
     let out = Command::new("node")
         .arg("walk.mjs")
