@@ -29,9 +29,29 @@ use tonic::transport::Channel;
 /// A call the console makes ends within this: a page waits no longer for a service.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where each service answers: one address for the suite, four for services run apart.
+#[derive(Clone)]
+pub struct Channels {
+    pub intake: Channel,
+    pub routing: Channel,
+    pub supervision: Channel,
+    pub analytics: Channel,
+}
+
+impl Channels {
+    /// Every service at one address (the suite).
+    pub fn one(channel: Channel) -> Self {
+        Self {
+            intake: channel.clone(),
+            routing: channel.clone(),
+            supervision: channel.clone(),
+            analytics: channel,
+        }
+    }
+}
+
 pub struct Console {
-    /// the services' gRPC address (the suite, or each service behind one balancer)
-    pub grpc: Channel,
+    pub grpc: Channels,
     pub tree: Arc<OrgTree>,
     pub taxonomy: Arc<Taxonomy>,
     pub clock: Arc<dyn Clock>,
@@ -45,7 +65,7 @@ pub struct Console {
 
 impl Console {
     pub fn new(
-        grpc: Channel,
+        grpc: Channels,
         tree: Arc<OrgTree>,
         taxonomy: Arc<Taxonomy>,
         clock: Arc<dyn Clock>,
@@ -70,25 +90,31 @@ impl Console {
     }
 
     fn intake(&self) -> petition_proto::v1::intake_service_client::IntakeServiceClient<Channel> {
-        petition_proto::v1::intake_service_client::IntakeServiceClient::new(self.grpc.clone())
+        petition_proto::v1::intake_service_client::IntakeServiceClient::new(
+            self.grpc.intake.clone(),
+        )
     }
 
     fn routing(&self) -> petition_proto::v1::routing_service_client::RoutingServiceClient<Channel> {
-        petition_proto::v1::routing_service_client::RoutingServiceClient::new(self.grpc.clone())
+        petition_proto::v1::routing_service_client::RoutingServiceClient::new(
+            self.grpc.routing.clone(),
+        )
     }
 
     fn supervision(
         &self,
     ) -> petition_proto::v1::supervision_service_client::SupervisionServiceClient<Channel> {
         petition_proto::v1::supervision_service_client::SupervisionServiceClient::new(
-            self.grpc.clone(),
+            self.grpc.supervision.clone(),
         )
     }
 
     fn analytics(
         &self,
     ) -> petition_proto::v1::analytics_service_client::AnalyticsServiceClient<Channel> {
-        petition_proto::v1::analytics_service_client::AnalyticsServiceClient::new(self.grpc.clone())
+        petition_proto::v1::analytics_service_client::AnalyticsServiceClient::new(
+            self.grpc.analytics.clone(),
+        )
     }
 }
 

@@ -15,7 +15,7 @@ fn console() -> axum::Router {
     let reference = petition_grpc::reference::Reference::load(None).unwrap();
     let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
     let mut c = Console::new(
-        channel,
+        petition_console::Channels::one(channel),
         reference.tree.clone(),
         Arc::new(reference.taxonomy.clone()),
         Arc::new(petition_domain::SystemClock),

@@ -118,7 +118,7 @@ fn console(a: &SuiteArgs, cfg: &HostConfig) -> Result<Option<AfterStart>, StartE
         };
         let addr = listener.local_addr().unwrap_or(addr);
         let mut console = petition_console::Console::new(
-            channel,
+            petition_console::Channels::one(channel),
             reference.tree.clone(),
             std::sync::Arc::new(reference.taxonomy.clone()),
             running.clock.clone(),

@@ -174,7 +174,7 @@ fn the_dockerfile_builds_packages_of_this_workspace_and_copies_their_binaries() 
             bins.insert(name.to_owned());
         }
     }
-    assert_eq!(packages.len(), 7, "{packages:?}");
+    assert_eq!(packages.len(), 8, "{packages:?}");
     assert_eq!(bins, image_binaries(), "built versus copied into the image");
     // Its bases: an earlier stage, or an official image pinned to a version.
     let mut stages = BTreeSet::new();
@@ -266,6 +266,7 @@ fn the_compose_file_validates_and_names_only_images_built_here_or_well_known() {
         ours,
         [
             "analytics",
+            "console",
             "intake",
             "open311",
             "routing",

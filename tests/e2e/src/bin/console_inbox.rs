@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     // The console, as the suite serves it.
     let reference = petition_grpc::reference::Reference::load(None)?;
     let mut console = petition_console::Console::new(
-        channel,
+        petition_console::Channels::one(channel),
         reference.tree.clone(),
         Arc::new(reference.taxonomy.clone()),
         running.clock.clone(),
