@@ -156,7 +156,8 @@ await screen(handler, "inbox");
 await handler.click(`text=${caseNumber}`);
 await handler.waitForSelector("#accept");
 await screen(handler, "case-to-claim");
-await handler.click("#accept");
+await handler.focus("#accept");
+await handler.keyboard.press("Enter");
 await handler.waitForSelector("p.flash.done");
 await handler.waitForSelector("#reply");
 await handler.selectOption("#outcome", { label: "支持" });
@@ -171,8 +172,12 @@ await screen(handler, "case-answered");
 const petitioner = await person(true);
 await petitioner.goto(`${BASE}/query`);
 await screen(petitioner, "query");
-await petitioner.fill("#query_code", queryCode.toLowerCase());
-await petitioner.click("form.query button");
+// by keyboard alone: the first Tab reaches the skip link, Enter sends the form
+await petitioner.keyboard.press("Tab");
+assert.equal(await petitioner.evaluate(() => document.activeElement.textContent), "跳到正文");
+await petitioner.focus("#query_code");
+await petitioner.keyboard.type(queryCode.toLowerCase());
+await petitioner.keyboard.press("Enter");
 await petitioner.waitForURL(`${BASE}/query/case`);
 await until(
   petitioner,
