@@ -349,6 +349,12 @@ pub fn router(console: Arc<Console>) -> axum::Router {
 /// Finds or makes the request's session, refuses a cross-site form post, and sets the cookie
 /// and the headers that keep pages out of frames and scripts to this console's own.
 async fn with_session(State(c): Shared, mut request: Request, next: Next) -> Response {
+    // The style sheet, the script and the health check need no session: a probe every few
+    // seconds should not make one each time.
+    let path = request.uri().path();
+    if path.starts_with("/static/") || path == "/livez" {
+        return next.run(request).await;
+    }
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(request.headers());
     let given = jar.get(session::COOKIE).map(|k| k.value().to_owned());
     // A form posted from another site: SameSite=Strict keeps our cookie off it, and the

@@ -16,8 +16,9 @@ use std::sync::Mutex;
 pub const COOKIE: &str = "petition_session";
 /// A session no one has used for this long is forgotten.
 const IDLE: Duration = Duration::hours(8);
-/// At most this many sessions are kept; beyond it the least recently used go first, so that
-/// a flood of anonymous visits cannot fill the console's memory.
+/// At most this many sessions are kept; beyond it the least recently used anonymous ones go
+/// first, so that a flood of visits can neither fill the console's memory nor sign out the
+/// people at work.
 const MAX_SESSIONS: usize = 20_000;
 
 /// The person signed in on a session.
@@ -108,10 +109,11 @@ impl Sessions {
         }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, s| now - s.seen <= IDLE);
+            // a visitor who never signed in goes before anyone signed in
             if map.len() >= MAX_SESSIONS
                 && let Some(oldest) = map
                     .iter()
-                    .min_by_key(|(_, s)| s.seen)
+                    .min_by_key(|(_, s)| (s.user.is_some(), s.seen))
                     .map(|(k, _)| k.clone())
             {
                 map.remove(&oldest);
@@ -200,6 +202,20 @@ mod tests {
         assert!(after.user.is_some());
         assert!(!after.csrf_matches(&before.csrf));
         assert!(after.csrf_matches(&after.csrf.clone()));
+    }
+
+    #[test]
+    fn a_flood_of_visitors_does_not_sign_out_the_people_at_work() {
+        let s = Sessions::default();
+        let t0 = Utc::now();
+        let (id, _, _) = s.open(None, t0);
+        let worker = s.sign_in(&id, user(t0 + Duration::hours(8)), t0);
+        for i in 0..MAX_SESSIONS + 10 {
+            s.open(None, t0 + Duration::milliseconds(i as i64 + 1));
+        }
+        let (_, still, new) = s.open(Some(&worker), t0 + Duration::seconds(30));
+        assert!(!new && still.user.is_some());
+        assert!(s.inner.lock().unwrap().len() <= MAX_SESSIONS);
     }
 
     #[test]
