@@ -2,7 +2,7 @@
 //! notices sent (提醒, 催办, 挂牌督办, 督办), the cases leaders took charge of (包案) and the
 //! backlog (积案).
 
-use crate::page::{day, frame, notice_label, when};
+use crate::page::{frame, last_day, notice_label, when};
 use crate::{Problem, Shared, Visit, call};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -85,7 +85,7 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
                                     td { (when(&n.issued_at)) }
                                     td {
                                         @if n.acknowledged_at.is_some() { "已反馈" }
-                                        @else if n.feedback_due.is_some() { "待反馈，期限 " (day(&n.feedback_due)) }
+                                        @else if n.feedback_due.is_some() { "待反馈，期限 " (last_day(&n.feedback_due)) }
                                         @else { "未反馈" }
                                     }
                                 }

@@ -3,7 +3,7 @@
 //! transfer, reply in writing, ask for an extension, report completion.
 
 use crate::page::{
-    REPLIES, channel_label, chosen, csrf, day, frame, options, state_label, status_label,
+    REPLIES, channel_label, chosen, csrf, day, frame, last_day, options, state_label, status_label,
     step_label, when,
 };
 use crate::session::Flash;
@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::Form;
 use maud::{Markup, html};
+use petition_auth::Role;
 use petition_proto::v1 as pb;
 
 const PAGE: u32 = 50;
@@ -118,7 +119,7 @@ pub async fn inbox(
                             td { (category(&c, &a.category)) }
                             td { (channel_label(a.channel)) }
                             td { (day(&a.organ_received_at)) }
-                            td { (day(due(a))) }
+                            td { (last_day(due(a))) }
                             td { (state_label(a.state)) }
                         }
                     }
@@ -211,14 +212,18 @@ pub async fn case(
                 dl.facts {
                     dt { "办理状态" } dd #assignment-state { (state_label(a.state)) }
                     dt { "方式" } dd { (if a.mode == pb::HandlingMode::Assign as i32 { "交办" } else { "转送" }) }
-                    dt { "受理/异议期限" } dd { (day(&a.objection_due)) }
-                    dt { "办理期限 (Art. 34)" } dd { (day(&a.handling_due)) }
-                    @if a.report_due.is_some() { dt { "办结报告期限" } dd { (day(&a.report_due)) } }
+                    dt { "受理/异议期限" } dd { (last_day(&a.objection_due)) }
+                    dt { "办理期限 (Art. 34)" } dd { (last_day(&a.handling_due)) }
+                    @if a.report_due.is_some() { dt { "办结报告期限" } dd { (last_day(&a.report_due)) } }
                 }
-                (actions(&c, &visit, a))
+                // the holder's staff act on it; others read (the service decides either way)
+                @if visit.session.user.as_ref().is_some_and(|u| u.principal.org == a.organ) {
+                    (actions(&c, &visit, a))
+                }
             }
         }
         @if let Some(t) = &timeline {
+            (oversight(&visit, &case.id, t))
             section aria-labelledby="clocks-h" {
                 h2 #clocks-h { "期限" }
                 table.list {
@@ -250,6 +255,48 @@ pub async fn case(
         }
     };
     Ok(frame(&format!("案件 {}", case.case_number), &visit, flash, body).into_response())
+}
+
+/// What the bureau does over a case: decide the extension the holder asked for (Art. 34),
+/// and issue supervision (督办, Art. 40). Shown to the bureau's desk; the service decides.
+fn oversight(visit: &Visit, case_id: &str, t: &pb::Timeline) -> Markup {
+    let desk = visit
+        .session
+        .user
+        .as_ref()
+        .is_some_and(|u| u.principal.role.is_bureau_desk() || u.principal.role == Role::Admin);
+    if !desk {
+        return html! {};
+    }
+    let to = |action: &str| format!("/cases/{case_id}/{action}");
+    let rid = request_id();
+    html! {
+        section aria-labelledby="oversight-h" {
+            h2 #oversight-h { "督办与审批" }
+            @if t.extension_requested_days > 0 {
+                form method="post" action=(to("decide-extension")) {
+                    (csrf(visit))
+                    input type="hidden" name="request_id" value=(rid);
+                    p { "承办单位申请延期 " (t.extension_requested_days) " 日：" (t.extension_reason) }
+                    label for="decision-reason" { "审批意见（将告知信访人）" }
+                    textarea #decision-reason name="reason" rows="2" required {}
+                    button type="submit" name="approve" value="yes" #approve-extension { "同意延期" }
+                    " "
+                    button.secondary type="submit" name="approve" value="no" { "不同意" }
+                }
+            }
+            details {
+                summary { "督办 (Art. 40)" }
+                form method="post" action=(to("supervise")) {
+                    (csrf(visit))
+                    input type="hidden" name="request_id" value=(rid);
+                    label for="supervise-text" { "督办意见" }
+                    textarea #supervise-text name="text" rows="3" required {}
+                    button type="submit" { "发出督办" }
+                }
+            }
+        }
+    }
 }
 
 fn clock_state(k: &pb::CaseClock) -> &'static str {
@@ -452,6 +499,32 @@ pub async fn act(
                 .await
                 .map(|_| "延期申请已提交，等待审批。")
         }
+        "decide-extension" => c
+            .supervision()
+            .decide_extension(call(
+                token,
+                pb::DecideExtensionRequest {
+                    case_id: id.clone(),
+                    approve: f.get("approve") == "yes",
+                    reason: f.get("reason").to_owned(),
+                    request_id,
+                },
+            )?)
+            .await
+            .map(|_| "延期审批已记录，并告知信访人。"),
+        "supervise" => c
+            .supervision()
+            .issue_supervision(call(
+                token,
+                pb::IssueSupervisionRequest {
+                    case_id: id.clone(),
+                    text: f.get("text").to_owned(),
+                    request_id,
+                    ..Default::default()
+                },
+            )?)
+            .await
+            .map(|_| "督办通知已发出。"),
         "report" => routing
             .submit_completion_report(call(
                 token,

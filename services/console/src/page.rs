@@ -144,6 +144,20 @@ pub fn at(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The last day of a limit whose end is `t`: limits end at 24:00 Beijing of their last day,
+/// which is 00:00 of the next, so the day shown is that of the instant just before.
+pub fn last_day(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(petition_grpc::convert::from_ts)
+        .map(|t| {
+            (t - chrono::Duration::seconds(1))
+                .with_timezone(&beijing())
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .unwrap_or_else(|| "—".into())
+}
+
 /// The Beijing date only.
 pub fn day(t: &Option<prost_types::Timestamp>) -> String {
     t.as_ref()

@@ -109,6 +109,15 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
         .await
         .expect("its timeline")
         .into_inner();
+    let handling = timeline
+        .clocks
+        .iter()
+        .find(|k| k.kind == pb::ClockKind::Handling as i32)
+        .expect("the handling clock");
+    assert_eq!(
+        handling.extension_days, 10,
+        "the extension the bureau approved"
+    );
     assert_eq!(timeline.rating, pb::RatingState::Rated as i32);
     assert_eq!(timeline.bureau_rating, pb::Satisfaction::Satisfied as i32);
     assert_eq!(
@@ -143,6 +152,7 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
         "intake-warnings",
         "receipt",
         "inbox",
+        "case-extension-decided",
         "case-answered",
         "petitioner-answered",
         "petitioner-rated",

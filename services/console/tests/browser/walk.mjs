@@ -159,6 +159,26 @@ await screen(handler, "case-to-claim");
 await handler.focus("#accept");
 await handler.keyboard.press("Enter");
 await handler.waitForSelector("p.flash.done");
+const caseUrl = handler.url();
+// a survey will take time: the handler asks for 10 more days, the bureau agrees (Art. 34)
+await handler.click("summary >> text=申请延期");
+await handler.fill("#ext-days", "10");
+await handler.fill("#ext-reason", "需委托第三方检测屋面防水层，检测周期约两周。");
+await handler.click("form[action$='/extension'] button");
+await handler.waitForSelector("p.flash.done");
+const desk = await person();
+await signIn(desk, "pingcheng.bureau", "supervisor", "supervisor.zhou");
+await until(desk, caseUrl, async () => (await desk.locator("#approve-extension").count()) > 0, "the extension request on the bureau's case page");
+await desk.fill("#decision-reason", "检测确需时间，同意延长10日。");
+await desk.click("#approve-extension");
+await desk.waitForSelector("p.flash.done");
+await screen(desk, "case-extension-decided");
+await until(
+  handler,
+  caseUrl,
+  async () => (await handler.locator("ol.steps >> text=延期审批").count()) > 0,
+  "the approved extension among the case's steps",
+);
 await handler.waitForSelector("#reply");
 await handler.selectOption("#outcome", { label: "支持" });
 await handler.fill("#reply-text", "经核查，已责成开发商于三十日内完成楼顶防水维修，物业负责监督。");
@@ -274,8 +294,7 @@ await clerk.click("form.petition button[type=submit]");
 await clerk.waitForURL(`${BASE}/register/receipt`);
 const unclaimed = (await clerk.textContent("#case-number")).trim();
 seen.unclaimed = unclaimed;
-const supervisor = await person();
-await signIn(supervisor, "pingcheng.bureau", "supervisor", "supervisor.zhou");
+const supervisor = desk;
 const advance = async (days) => {
   const to = new Date(Date.parse(process.env.CLOCK_START) + days * 86_400_000).toISOString();
   const r = await fetch(`${process.env.ADMIN_URL}/clock/advance?to=${encodeURIComponent(to)}`, { method: "POST" });
