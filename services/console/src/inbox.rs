@@ -22,16 +22,19 @@ enum Tab {
     ToClaim,
     ToDo,
     Overdue,
+    /// a bureau's: petitions no rule placed, and objections to answer (人工分办)
+    Triage,
 }
 
 impl Tab {
-    const ALL: [Tab; 3] = [Tab::ToClaim, Tab::ToDo, Tab::Overdue];
+    const ALL: [Tab; 4] = [Tab::ToClaim, Tab::ToDo, Tab::Overdue, Tab::Triage];
 
     fn key(self) -> &'static str {
         match self {
             Tab::ToClaim => "to-claim",
             Tab::ToDo => "in-hand",
             Tab::Overdue => "overdue",
+            Tab::Triage => "triage",
         }
     }
 
@@ -40,6 +43,7 @@ impl Tab {
             Tab::ToClaim => "待领",
             Tab::ToDo => "待办",
             Tab::Overdue => "超期",
+            Tab::Triage => "待分办",
         }
     }
 
@@ -48,7 +52,15 @@ impl Tab {
             Tab::ToClaim => pb::InboxBucket::ToClaim,
             Tab::ToDo => pb::InboxBucket::ToDo,
             Tab::Overdue => pb::InboxBucket::Overdue,
+            Tab::Triage => pb::InboxBucket::Unspecified,
         }
+    }
+
+    /// The tabs a person works from: the bureau's desk also routes by hand.
+    fn shown(desk: bool) -> impl Iterator<Item = Tab> {
+        Tab::ALL
+            .into_iter()
+            .filter(move |t| desk || *t != Tab::Triage)
     }
 }
 
@@ -82,24 +94,37 @@ pub async fn inbox(
         .into_iter()
         .find(|t| t.key() == q.tab)
         .unwrap_or(Tab::ToClaim);
-    let page = c
-        .routing()
-        .list_inbox(call(
-            &user.token,
-            pb::ListInboxRequest {
-                bucket: tab.bucket() as i32,
-                page_size: PAGE,
-                page_token: q.page.clone(),
-                ..Default::default()
-            },
-        )?)
-        .await?
-        .into_inner();
+    let desk = user.principal.role.is_bureau_desk() || user.principal.role == Role::Admin;
+    let page = if tab == Tab::Triage {
+        c.routing()
+            .list_triage(call(
+                &user.token,
+                pb::ListTriageRequest {
+                    page_size: PAGE,
+                    page_token: q.page.clone(),
+                },
+            )?)
+            .await?
+            .into_inner()
+    } else {
+        c.routing()
+            .list_inbox(call(
+                &user.token,
+                pb::ListInboxRequest {
+                    bucket: tab.bucket() as i32,
+                    page_size: PAGE,
+                    page_token: q.page.clone(),
+                    ..Default::default()
+                },
+            )?)
+            .await?
+            .into_inner()
+    };
     let flash = c.sessions.take_flash(&visit.id);
     let body = html! {
         nav.tabs aria-label="收件箱分类" {
             ul {
-                @for t in Tab::ALL {
+                @for t in Tab::shown(desk) {
                     li {
                         a href={"/inbox?tab=" (t.key())} aria-current=[(t == tab).then_some("page")] { (t.label()) }
                     }
@@ -220,6 +245,7 @@ pub async fn case(
                 @if visit.session.user.as_ref().is_some_and(|u| u.principal.org == a.organ) {
                     (actions(&c, &visit, a))
                 }
+                (routing_by_hand(&c, &visit, a))
             }
         }
         @if let Some(t) = &timeline {
@@ -255,6 +281,61 @@ pub async fn case(
         }
     };
     Ok(frame(&format!("案件 {}", case.case_number), &visit, flash, body).into_response())
+}
+
+/// The bureau's desk places what no rule placed (人工分办) and answers an organ's objection
+/// that a case is not its to handle (Art. 23 ¶3).
+fn routing_by_hand(c: &Console, visit: &Visit, a: &pb::Assignment) -> Markup {
+    let desk = visit
+        .session
+        .user
+        .as_ref()
+        .is_some_and(|u| u.principal.role.is_bureau_desk() || u.principal.role == Role::Admin);
+    let triage = a.state == pb::AssignmentState::Triage as i32;
+    let objected = a.state == pb::AssignmentState::Objected as i32;
+    if !desk || !(triage || objected) {
+        return html! {};
+    }
+    let to = |action: &str| format!("/cases/{}/{action}", a.case_id);
+    let rid = request_id();
+    let organs = html! {
+        @for o in c.tree.organs() { option value=(o.id) { (o.name) } }
+    };
+    html! {
+        @if triage {
+            form method="post" action=(to("route")) {
+                (csrf(visit))
+                input type="hidden" name="request_id" value=(rid);
+                label for="route-to" { "交由" }
+                select #route-to name="organ" required { (organs) }
+                label for="route-mode" { "方式" }
+                select #route-mode name="mode" {
+                    option value="forward" { "转送" }
+                    option value="assign" { "交办 (须报送办结报告)" }
+                }
+                label for="route-reason" { "理由" }
+                textarea #route-reason name="reason" rows="2" required {}
+                button type="submit" { "人工分办" }
+            }
+        }
+        @if objected {
+            form method="post" action=(to("resolve-objection")) {
+                (csrf(visit))
+                input type="hidden" name="request_id" value=(rid);
+                p { (c.organ_name(&a.organ)) " 提出异议：" (a.objection_reason) }
+                label for="new-organ" { "同意时改交（留空则按规则重新分办）" }
+                select #new-organ name="new_organ" {
+                    option value="" { "按规则重新分办" }
+                    (organs)
+                }
+                label for="objection-answer" { "答复理由" }
+                textarea #objection-answer name="reason" rows="2" required {}
+                button type="submit" name="agree" value="yes" { "同意异议" }
+                " "
+                button.secondary type="submit" name="agree" value="no" { "不同意，仍由其办理" }
+            }
+        }
+    }
 }
 
 /// What the bureau does over a case: decide the extension the holder asked for (Art. 34),
@@ -499,6 +580,36 @@ pub async fn act(
                 .await
                 .map(|_| "延期申请已提交，等待审批。")
         }
+        "route" => routing
+            .route_manually(call(
+                token,
+                pb::RouteManuallyRequest {
+                    case_id: id.clone(),
+                    organ: f.get("organ").to_owned(),
+                    mode: if f.get("mode") == "assign" {
+                        pb::HandlingMode::Assign
+                    } else {
+                        pb::HandlingMode::Forward
+                    } as i32,
+                    reason: f.get("reason").to_owned(),
+                    request_id,
+                },
+            )?)
+            .await
+            .map(|_| "已人工分办。"),
+        "resolve-objection" => routing
+            .resolve_objection(call(
+                token,
+                pb::ResolveObjectionRequest {
+                    case_id: id.clone(),
+                    agree: f.get("agree") == "yes",
+                    new_organ: f.get("new_organ").to_owned(),
+                    reason: f.get("reason").to_owned(),
+                    request_id,
+                },
+            )?)
+            .await
+            .map(|_| "异议已答复。"),
         "decide-extension" => c
             .supervision()
             .decide_extension(call(

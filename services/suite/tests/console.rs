@@ -153,6 +153,7 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
         "receipt",
         "inbox",
         "case-extension-decided",
+        "case-objection",
         "case-answered",
         "petitioner-answered",
         "petitioner-rated",
@@ -165,6 +166,10 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
     }
     assert_eq!(seen["cases"], 2);
     assert_eq!(seen["housingRated"], "100.0% (1/1)");
+    assert_eq!(
+        seen["objectedNowWith"], true,
+        "the bureau sent the objected case on"
+    );
     // the unclaimed petition, overdue on the bureau's board after 20 days
     let board = seen["board"].as_str().expect("the overdue list");
     assert!(

@@ -277,6 +277,47 @@ const [download] = await Promise.all([
 seen.report = download.suggestedFilename();
 assert.match(seen.report, /\.html$/);
 
+// --- an organ objects that a case is not its own; the bureau agrees and sends it on -------------
+await clerk.goto(`${BASE}/register`);
+await clerk.selectOption("#channel", { label: "书信" });
+await clerk.fill("#p_name_1", "周强");
+await clerk.fill("#p_id_1", "140213197502030011");
+await clerk.selectOption("#category", "01.01");
+await clerk.selectOption("#location", "140213003");
+await clerk.fill("#title", "小区门口道路破损");
+await clerk.fill("#content", "新华街小区门口道路破损，雨天积水，请求修缮。");
+await clerk.click("form.petition button[type=submit]");
+if (await clerk.locator("section.warnings").count()) {
+  await clerk.click("form.petition button[type=submit]");
+}
+await clerk.waitForURL(`${BASE}/register/receipt`);
+const objected = (await clerk.textContent("#case-number")).trim();
+await until(
+  handler,
+  `${BASE}/inbox?tab=to-claim`,
+  async () => (await handler.locator(`text=${objected}`).count()) > 0,
+  `${objected} in the housing bureau's inbox`,
+);
+await handler.click(`text=${objected}`);
+const objectedUrl = handler.url();
+await handler.click("summary >> text=提出异议");
+await handler.fill("#object-reason", "道路养护属街道办事处职责，非本局受理范围。");
+await handler.click("form[action$='/object'] button");
+await handler.waitForSelector("p.flash.done");
+await until(desk, objectedUrl, async () => (await desk.locator("#objection-answer").count()) > 0, "the objection on the bureau's case page");
+await desk.selectOption("#new-organ", "pingcheng.street.xinhuajie");
+await desk.fill("#objection-answer", "同意，改交新华街街道办事处办理。");
+await screen(desk, "case-objection");
+await desk.click("form[action$='/resolve-objection'] button[value=yes]");
+await desk.waitForSelector("p.flash.done");
+await until(
+  desk,
+  objectedUrl,
+  async () => /新华街/.test(await desk.textContent("dl.facts")),
+  "the case with the street office",
+);
+seen.objectedNowWith = (await desk.textContent("dl.facts")).includes("新华街街道办事处");
+
 // --- the supervisor's due board, as time passes ---------------------------------------------
 // A third petition, left unclaimed by the street office it goes to: 13 days on, its 15-day
 // notice limit (Art. 23 ¶3) is due soon; 20 days on (its last day, Sun 12-13, moves to the
