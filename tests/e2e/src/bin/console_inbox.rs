@@ -14,8 +14,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use petition_auth::{Principal, Role, TokenKeys};
-use petition_e2e::{bearer, load_request};
+use petition_auth::{Role, TokenKeys};
+use petition_e2e::{bearer, load_request, who};
 use petition_host::HostConfig;
 use petition_proto::v1 as pb;
 use std::sync::Arc;
@@ -33,15 +33,6 @@ struct Args {
     database_url: Option<String>,
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
-}
-
-fn who(org: &str, role: Role) -> Principal {
-    Principal {
-        subject: format!("bench@{org}"),
-        org: org.into(),
-        role,
-        scopes: vec![],
-    }
 }
 
 #[tokio::main]
