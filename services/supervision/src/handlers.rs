@@ -374,7 +374,6 @@ impl SupervisionGrpc {
         self.apply(p, f, request, |_| Ok(()), &change).await
     }
 
-    /// The organ a list is for: the one asked for, within the caller's reach, or the caller's.
     /// The organs a list covers: the one asked for, and with `within` those it covers.
     fn list_organs(&self, p: &Principal, organ: &str, within: bool) -> Result<Vec<String>, Status> {
         let organ = self.list_organ(p, organ)?;
@@ -384,6 +383,7 @@ impl SupervisionGrpc {
         self.shared.access.list_reach(p, &organ).map_err(denied)
     }
 
+    /// The organ a list is for: the one asked for, within the caller's reach, or the caller's.
     fn list_organ(&self, p: &Principal, organ: &str) -> Result<String, Status> {
         let organ = if organ.trim().is_empty() {
             p.org.clone()
