@@ -4,9 +4,9 @@
 
 use crate::page::{CHANNELS, at, chosen, csrf, frame, options};
 use crate::session::{Flash, Receipt};
-use crate::{Console, Fields, Problem, Shared, Visit, call, checked};
+use crate::{Console, Fields, Problem, Shared, Visit, call, checked, request_id};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use chrono::{NaiveDateTime, TimeZone, Utc};
@@ -29,7 +29,7 @@ pub async fn form(State(c): Shared, visit: Visit) -> Result<Response, Problem> {
         "登记信访事项",
         &visit,
         flash,
-        petition_form(&c, &visit, &Fields(vec![]), &[], false),
+        petition_form(&c, &visit, &Fields(vec![]), &[], None),
     )
     .into_response())
 }
@@ -52,7 +52,7 @@ fn petition_form(
     visit: &Visit,
     f: &Fields,
     warnings: &[String],
-    confirming: bool,
+    confirming: Option<&str>,
 ) -> Markup {
     let now = c
         .clock
@@ -74,12 +74,13 @@ fn petition_form(
     html! {
         form.petition method="post" action="/register" novalidate {
             (csrf(visit))
-            @if confirming {
+            input type="hidden" name="form_id" value=(match f.get("form_id") { "" => request_id(), id => id.to_owned() });
+            @if let Some(print) = confirming {
                 section.warnings role="alert" aria-labelledby="warn-h" {
                     h2 #warn-h { "登记前请注意" }
                     ul { @for w in warnings { li { (w) } } }
                     p { "核实后仍要登记，请点击“确认登记”。" }
-                    input type="hidden" name="confirm" value="1";
+                    input type="hidden" name="confirm" value=(print);
                 }
             }
             fieldset {
@@ -165,7 +166,7 @@ fn petition_form(
                     }
                 }
             }
-            button type="submit" { @if confirming { "确认登记" } @else { "登记" } }
+            button type="submit" { @if confirming.is_some() { "确认登记" } @else { "登记" } }
         }
     }
 }
@@ -288,7 +289,7 @@ pub async fn submit(
             "登记信访事项",
             &visit,
             Some(Flash::Refused(message)),
-            petition_form(&c, &visit, &f, &[], false),
+            petition_form(&c, &visit, &f, &[], None),
         )
         .into_response()
     };
@@ -297,7 +298,15 @@ pub async fn submit(
         Err(Problem::Input(m)) => return Ok(again(m)),
         Err(e) => return Err(e),
     };
-    if f.get("confirm") != "1" {
+    // A refusal, or a service that did not answer, is shown above the form as typed.
+    let refused = |s: tonic::Status| match Problem::from(s) {
+        Problem::SignIn => Err(Problem::SignIn),
+        p => Ok(again(p.flash_words())),
+    };
+    // Saved without a second look only when the clerk confirms the very petition that was
+    // checked: an edit after the warnings is checked again.
+    let print = fingerprint(&req);
+    if f.get("confirm") != print {
         req.validate_only = true;
         let checked = match c
             .intake()
@@ -305,8 +314,7 @@ pub async fn submit(
             .await
         {
             Ok(r) => r.into_inner(),
-            Err(s) if is_the_clerks(&s) => return Ok(again(s.message().to_owned())),
-            Err(s) => return Err(s.into()),
+            Err(s) => return refused(s),
         };
         let told = warnings(&checked);
         if !told.is_empty() {
@@ -314,11 +322,15 @@ pub async fn submit(
                 "登记信访事项",
                 &visit,
                 None,
-                petition_form(&c, &visit, &f, &told, true),
+                petition_form(&c, &visit, &f, &told, Some(&print)),
             )
             .into_response());
         }
         req.validate_only = false;
+    }
+    // One form, one case: a second click or a resend of the same form shows the receipt.
+    if !c.sessions.claim_form(&visit.id, f.get("form_id")) {
+        return Ok(Redirect::to("/register/receipt").into_response());
     }
     let r = match c
         .intake()
@@ -326,8 +338,10 @@ pub async fn submit(
         .await
     {
         Ok(r) => r.into_inner(),
-        Err(s) if is_the_clerks(&s) => return Ok(again(s.message().to_owned())),
-        Err(s) => return Err(s.into()),
+        Err(s) => {
+            c.sessions.release_form(&visit.id, f.get("form_id"));
+            return refused(s);
+        }
     };
     let receipt = Receipt {
         warnings: warnings(&r),
@@ -341,12 +355,12 @@ pub async fn submit(
     Ok(Redirect::to("/register/receipt").into_response())
 }
 
-/// A refusal the clerk can put right in the form.
-fn is_the_clerks(s: &tonic::Status) -> bool {
-    matches!(
-        s.code(),
-        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition
-    )
+/// What the clerk confirms: the petition exactly as checked.
+fn fingerprint(req: &pb::RegisterPetitionRequest) -> String {
+    use prost::Message;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(req.encode_to_vec());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub async fn receipt(visit: Visit) -> Result<Response, Problem> {
@@ -374,20 +388,19 @@ pub async fn receipt(visit: Visit) -> Result<Response, Problem> {
     Ok(frame("登记完成", &visit, None, body).into_response())
 }
 
-#[derive(serde::Deserialize)]
-pub struct IdQuery {
-    #[serde(default)]
-    v: String,
-}
-
 /// The resident-ID check the form runs as the clerk types: the same rule intake applies
 /// (GB 11643: length, region, birth date, check digit), answered here so the clerk hears of a
-/// mistyped digit before sending.
-pub async fn check_resident_id(State(c): Shared, Query(q): Query<IdQuery>) -> impl IntoResponse {
+/// mistyped digit before sending. The number is posted with the form token, not put in a URL,
+/// so that it stays out of proxies' and servers' access logs.
+pub async fn check_resident_id(
+    State(c): Shared,
+    visit: Visit,
+    form: Form<Vec<(String, String)>>,
+) -> Result<impl IntoResponse, Problem> {
+    let f = checked(&visit, form)?;
     let today = local_date(c.clock.now());
-    let v = q.v.trim();
-    Json(
-        match petition_domain::identity::ResidentId::parse(v, today) {
+    Ok(Json(
+        match petition_domain::identity::ResidentId::parse(f.get("v"), today) {
             Ok(id) => serde_json::json!({
                 "ok": true,
                 "message": format!("号码有效：出生日期 {}", id.birth_date()),
@@ -397,5 +410,5 @@ pub async fn check_resident_id(State(c): Shared, Query(q): Query<IdQuery>) -> im
                 "message": format!("居民身份证号码有误 (resident ID: {e})"),
             }),
         },
-    )
+    ))
 }

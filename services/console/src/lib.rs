@@ -299,10 +299,17 @@ impl Problem {
     }
 }
 
+/// Set on a response that sends a person to sign in: the session layer then forgets whoever
+/// was signed in on it (a token the services refuse is not kept).
+#[derive(Clone, Copy)]
+struct SignedOut;
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         if matches!(self, Problem::SignIn) {
-            return Redirect::to("/sign-in").into_response();
+            let mut r = Redirect::to("/sign-in").into_response();
+            r.extensions_mut().insert(SignedOut);
+            return r;
         }
         let (status, words) = self.told();
         (status, page::problem(status, &words)).into_response()
@@ -319,7 +326,7 @@ pub fn router(console: Arc<Console>) -> axum::Router {
         .route("/sign-out", post(sign_in::sign_out))
         .route("/register", get(intake::form).post(intake::submit))
         .route("/register/receipt", get(intake::receipt))
-        .route("/check/resident-id", get(intake::check_resident_id))
+        .route("/check/resident-id", post(intake::check_resident_id))
         .route("/inbox", get(inbox::inbox))
         .route("/cases/{id}", get(inbox::case))
         .route("/cases/{id}/{action}", post(inbox::act))
@@ -361,9 +368,14 @@ async fn with_session(State(c): Shared, mut request: Request, next: Next) -> Res
     // Origin header, which browsers send on every POST, says where it came from. (The
     // referrer policy is same-origin, not no-referrer: under no-referrer browsers send
     // `Origin: null` even for our own forms.)
+    // Behind a proxy the browser's host is the one the proxy forwards.
+    let host = request
+        .headers()
+        .get("x-forwarded-host")
+        .or_else(|| request.headers().get(header::HOST));
     if request.method() == Method::POST
         && let Some(origin) = request.headers().get(header::ORIGIN)
-        && !same_origin(origin, request.headers().get(header::HOST))
+        && !same_origin(origin, host)
     {
         return Problem::Csrf.into_response();
     }
@@ -373,6 +385,9 @@ async fn with_session(State(c): Shared, mut request: Request, next: Next) -> Res
         session,
     });
     let mut response = next.run(request).await;
+    if response.extensions().get::<SignedOut>().is_some() {
+        c.sessions.update(&id, |s| s.user = None);
+    }
     let headers = response.headers_mut();
     if new && !headers.contains_key(header::SET_COOKIE) {
         let cookie = session_cookie(id);

@@ -20,6 +20,9 @@ fn portal(c: &Console) -> Result<String, Problem> {
 }
 
 pub async fn ask(State(c): Shared, visit: Visit) -> Response {
+    // a new look-up starts clean: the last person's code is forgotten
+    c.sessions
+        .update(&visit.id, |s| s.set_query_code(None, chrono::Utc::now()));
     let flash = c.sessions.take_flash(&visit.id);
     let body = html! {
         form.query method="post" action="/query" {
@@ -41,8 +44,9 @@ pub async fn look_up(
 ) -> Result<Response, Problem> {
     let f = checked(&visit, form)?;
     let code = f.get("query_code").to_uppercase();
-    c.sessions
-        .update(&visit.id, |s| s.query_code = Some(code.clone()));
+    c.sessions.update(&visit.id, |s| {
+        s.set_query_code(Some(code.clone()), chrono::Utc::now())
+    });
     Ok(Redirect::to("/query/case").into_response())
 }
 
@@ -60,7 +64,11 @@ async fn lookup(c: &Console, code: &str) -> Result<pb::LookupByQueryCodeResponse
 }
 
 pub async fn case(State(c): Shared, visit: Visit) -> Result<Response, Problem> {
-    let Some(code) = visit.session.query_code.clone() else {
+    let Some(code) = visit
+        .session
+        .query_code(chrono::Utc::now())
+        .map(str::to_owned)
+    else {
         return Ok(Redirect::to("/query").into_response());
     };
     let r = match lookup(&c, &code).await {
@@ -80,7 +88,25 @@ pub async fn case(State(c): Shared, visit: Visit) -> Result<Response, Problem> {
         Err(e) => return Err(e),
     };
     let answered = r.status == pb::CaseStatus::Answered as i32;
-    let rated = r.steps.iter().any(|s| s.kind == pb::StepKind::Rated as i32);
+    let has = |k: pb::StepKind| r.steps.iter().any(|s| s.kind == k as i32);
+    let rated = has(pb::StepKind::Rated);
+    // 复查 once, after the reply; 复核 once, after the review opinion (Arts. 35, 36); the
+    // service still decides whether the 30 days have passed
+    let next_request = if !answered {
+        None
+    } else if !has(pb::StepKind::ReviewRequested) {
+        Some((
+            "申请复查 (Art. 35)",
+            "对处理意见不服的，可以自收到书面答复之日起30日内请求原办理机关的上一级机关复查。",
+        ))
+    } else if has(pb::StepKind::ReviewDecided) && !has(pb::StepKind::ReexaminationRequested) {
+        Some((
+            "申请复核 (Art. 36)",
+            "对复查意见不服的，可以自收到复查意见之日起30日内向复查机关的上一级机关请求复核。",
+        ))
+    } else {
+        None
+    };
     let reply = r
         .steps
         .iter()
@@ -125,29 +151,31 @@ pub async fn case(State(c): Shared, visit: Visit) -> Result<Response, Problem> {
                     (csrf(&visit))
                     input type="hidden" name="request_id" value=(rid);
                     label for="bureau" { "对信访部门（登记、转送）的评价" }
-                    select #bureau name="bureau" required { (options(&SATISFACTION, "")) }
+                    select #bureau name="bureau" required { option value="" { "请选择" } (options(&SATISFACTION, "")) }
                     label for="organ" { "对承办单位（办理、答复）的评价" }
-                    select #organ name="organ" required { (options(&SATISFACTION, "")) }
+                    select #organ name="organ" required { option value="" { "请选择" } (options(&SATISFACTION, "")) }
                     label for="rate-reason" { "理由（不满意时必填）" }
                     textarea #rate-reason name="reason" rows="3" {}
                     button type="submit" #rate { "提交评价" }
                 }
             }
         }
-        @if answered {
+        @if let Some((what, why)) = next_request {
             section aria-labelledby="review-h" {
-                h2 #review-h { "申请复查 (Art. 35)" }
-                p { "对处理意见不服的，可以自收到书面答复之日起30日内请求原办理机关的上一级机关复查。" }
+                h2 #review-h { (what) }
+                p { (why) }
                 form method="post" action="/query/review" {
                     (csrf(&visit))
                     input type="hidden" name="request_id" value=(rid);
                     label for="review-reason" { "事实和理由" }
                     textarea #review-reason name="reason" rows="4" required {}
-                    button type="submit" { "申请复查" }
+                    button type="submit" { "提交申请" }
                 }
             }
         }
-        p { a href="/query" { "查询其他事项" } }
+        form method="get" action="/query" {
+            button.secondary type="submit" { "退出查询" }
+        }
     };
     Ok(frame("信访事项办理情况", &visit, flash, body).into_response())
 }
@@ -160,7 +188,11 @@ async fn petitioners_request(
     form: Form<Vec<(String, String)>>,
 ) -> Result<Option<(Fields, String, String)>, Problem> {
     let f = checked(visit, form)?;
-    let Some(code) = visit.session.query_code.clone() else {
+    let Some(code) = visit
+        .session
+        .query_code(chrono::Utc::now())
+        .map(str::to_owned)
+    else {
         return Ok(None);
     };
     let case_number = lookup(c, &code).await?.case_number;

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub const COOKIE: &str = "petition_session";
+/// How long the petitioner's page keeps a query code typed on it.
+const QUERY_KEPT: Duration = Duration::minutes(15);
 /// A session no one has used for this long is forgotten.
 const IDLE: Duration = Duration::hours(8);
 /// At most this many sessions are kept; beyond it the least recently used anonymous ones go
@@ -58,8 +60,10 @@ pub struct Session {
     pub user: Option<User>,
     pub flash: Option<Flash>,
     pub receipt: Option<Receipt>,
-    /// the query code a petitioner typed on the petitioner's page
-    pub query_code: Option<String>,
+    /// the query code a petitioner typed on the petitioner's page, and when: see `query_code`
+    query: Option<(String, DateTime<Utc>)>,
+    /// the ids of the registration forms sent from here (see `Sessions::claim_form`)
+    forms_sent: Vec<String>,
     seen: DateTime<Utc>,
 }
 
@@ -70,9 +74,24 @@ impl Session {
             user: None,
             flash: None,
             receipt: None,
-            query_code: None,
+            query: None,
+            forms_sent: Vec::new(),
             seen: now,
         }
+    }
+
+    /// The query code typed here, while it is fresh: a petitioner at a shared terminal in a
+    /// reception hall leaves, and the next visitor must not find their case open.
+    pub fn query_code(&self, now: DateTime<Utc>) -> Option<&str> {
+        self.query
+            .as_ref()
+            .filter(|(_, at)| now - *at <= QUERY_KEPT)
+            .map(|(code, _)| code.as_str())
+    }
+
+    /// Keeps `code` as the petitioner's, or forgets it.
+    pub fn set_query_code(&mut self, code: Option<String>, now: DateTime<Utc>) {
+        self.query = code.map(|c| (c, now));
     }
 
     /// The form token matches this session's. Both sides are hashed first, so that the time
@@ -151,6 +170,33 @@ impl Sessions {
         id
     }
 
+    /// Marks the registration form `form` as sent from this session: false when it was
+    /// already, so that a double click or a resend registers one case. Forms without an id
+    /// are not held to it.
+    pub fn claim_form(&self, id: &str, form: &str) -> bool {
+        if form.is_empty() {
+            return true;
+        }
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(id) {
+            Some(s) if s.forms_sent.iter().any(|f| f == form) => false,
+            Some(s) => {
+                // the last few are enough to catch a double click or a reload
+                if s.forms_sent.len() >= 16 {
+                    s.forms_sent.remove(0);
+                }
+                s.forms_sent.push(form.to_owned());
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Lets the form be sent again: the service refused it, so nothing was registered.
+    pub fn release_form(&self, id: &str, form: &str) {
+        self.update(id, |s| s.forms_sent.retain(|f| f != form));
+    }
+
     pub fn sign_out(&self, id: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(id);
@@ -201,7 +247,8 @@ mod tests {
         let (_, after, _) = s.open(Some(&signed), t0);
         assert!(after.user.is_some());
         assert!(!after.csrf_matches(&before.csrf));
-        assert!(after.csrf_matches(&after.csrf.clone()));
+        assert!(!after.csrf_matches(""));
+        assert!(!after.csrf_matches(&after.csrf[..after.csrf.len() - 1]));
     }
 
     #[test]
@@ -216,6 +263,31 @@ mod tests {
         let (_, still, new) = s.open(Some(&worker), t0 + Duration::seconds(30));
         assert!(!new && still.user.is_some());
         assert!(s.inner.lock().unwrap().len() <= MAX_SESSIONS);
+    }
+
+    #[test]
+    fn a_query_code_is_forgotten_after_a_quarter_of_an_hour() {
+        let t0 = Utc::now();
+        let mut s = Session::new(t0);
+        s.set_query_code(Some("K7Q2-M9XD-4TPA".into()), t0);
+        assert_eq!(
+            s.query_code(t0 + Duration::minutes(15)),
+            Some("K7Q2-M9XD-4TPA")
+        );
+        assert_eq!(s.query_code(t0 + Duration::minutes(16)), None);
+        s.set_query_code(None, t0);
+        assert_eq!(s.query_code(t0), None);
+    }
+
+    #[test]
+    fn a_registration_form_is_sent_once_unless_it_was_refused() {
+        let s = Sessions::default();
+        let (id, _, _) = s.open(None, Utc::now());
+        assert!(s.claim_form(&id, "form-1"));
+        assert!(!s.claim_form(&id, "form-1"));
+        assert!(s.claim_form(&id, "form-2"));
+        s.release_form(&id, "form-2");
+        assert!(s.claim_form(&id, "form-2"));
     }
 
     #[test]

@@ -10,7 +10,11 @@ function checkResidentId(input) {
   if (!note) return;
   if (!value || (type && type.value !== "1")) { note.textContent = ""; note.className = "note"; return; }
   if (value.length < 18) { note.textContent = "还需 " + (18 - value.length) + " 位"; note.className = "note"; return; }
-  fetch("/check/resident-id?v=" + encodeURIComponent(value), { credentials: "same-origin" })
+  // posted with the form's token: the number stays out of URLs and access logs
+  const form = input.form;
+  const csrf = form && form.querySelector("input[name=csrf]");
+  const body = new URLSearchParams({ v: value, csrf: csrf ? csrf.value : "" });
+  fetch("/check/resident-id", { method: "POST", body, credentials: "same-origin" })
     .then((r) => r.json())
     .then((a) => {
       if (input.value.trim() !== value) return;
@@ -45,4 +49,11 @@ document.addEventListener("input", (e) => {
 });
 document.addEventListener("click", (e) => {
   if (e.target.matches("button[data-add=petitioner]")) addPetitioner(e.target);
+});
+// A form sent once: the button waits for the answer (the console also refuses a resend).
+document.addEventListener("submit", (e) => {
+  const button = e.submitter;
+  if (button && e.target.matches("form.petition")) {
+    setTimeout(() => { button.disabled = true; }, 0);
+  }
 });

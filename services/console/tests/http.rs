@@ -235,11 +235,38 @@ async fn what_people_type_is_shown_as_text() {
 #[tokio::test]
 async fn the_resident_id_is_checked_as_intake_checks_it() {
     let app = console();
-    let good = send(&app, get("/check/resident-id?v=140213198807150027", None)).await;
+    let (cookie, csrf) = visitor(&app).await;
+    let check = |v: &'static str| {
+        post(
+            "/check/resident-id",
+            &cookie,
+            None,
+            &[("v", v), ("csrf", &csrf)],
+        )
+    };
+    // never in a URL, and never without the form token
+    let in_url = send(
+        &app,
+        get("/check/resident-id?v=140213198807150027", Some(&cookie)),
+    )
+    .await;
+    assert_eq!(in_url.status, StatusCode::METHOD_NOT_ALLOWED);
+    let bare = send(
+        &app,
+        post(
+            "/check/resident-id",
+            &cookie,
+            None,
+            &[("v", "140213198807150027")],
+        ),
+    )
+    .await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    let good = send(&app, check("140213198807150027")).await;
     let good: serde_json::Value = serde_json::from_str(&good.body).unwrap();
     assert_eq!(good["ok"], true);
     assert!(good["message"].as_str().unwrap().contains("1988-07-15"));
-    let bad = send(&app, get("/check/resident-id?v=140213198807150028", None)).await;
+    let bad = send(&app, check("140213198807150028")).await;
     let bad: serde_json::Value = serde_json::from_str(&bad.body).unwrap();
     assert_eq!(bad["ok"], false);
     assert!(
