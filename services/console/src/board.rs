@@ -146,9 +146,9 @@ fn due_table(c: &crate::Console, items: &[pb::DueItem]) -> Markup {
                         @let k = d.clock.clone().unwrap_or_default();
                         tr {
                             td { a href={"/cases/" (d.case_id)} { (d.case_number) } }
-                            td { (k.name) " (" (k.article) ")" }
-                            td { (if k.organ.is_empty() { "信访人".to_owned() } else { c.organ_name(&k.organ) }) }
-                            td { (k.last_day) }
+                            td data-label="期限" { (k.name) " (" (k.article) ")" }
+                            td data-label="责任单位" { (if k.organ.is_empty() { "信访人".to_owned() } else { c.organ_name(&k.organ) }) }
+                            td data-label="最后一天" { (k.last_day) }
                         }
                     }
                 }

@@ -141,11 +141,11 @@ pub async fn inbox(
                     @for a in &page.items {
                         tr {
                             td { a href={"/cases/" (a.case_id)} { (a.case_number) } }
-                            td { (category(&c, &a.category)) }
-                            td { (channel_label(a.channel)) }
-                            td { (day(&a.organ_received_at)) }
-                            td { (last_day(due(a))) }
-                            td { (state_label(a.state)) }
+                            td data-label="分类" { (category(&c, &a.category)) }
+                            td data-label="形式" { (channel_label(a.channel)) }
+                            td data-label="收到" { (day(&a.organ_received_at)) }
+                            td data-label="期限" { (last_day(due(a))) }
+                            td data-label="状态" { (state_label(a.state)) }
                         }
                     }
                 }
@@ -199,8 +199,8 @@ pub async fn case(
             },
         )?)
         .await
-        .ok()
-        .map(|r| r.into_inner());
+        .map(|r| Some(r.into_inner()))
+        .or_else(not_for_you)?;
     let timeline = c
         .supervision()
         .get_timeline(call(
@@ -210,8 +210,8 @@ pub async fn case(
             },
         )?)
         .await
-        .ok()
-        .map(|r| r.into_inner());
+        .map(|r| Some(r.into_inner()))
+        .or_else(not_for_you)?;
     let flash = c.sessions.take_flash(&visit.id);
     let body = html! {
         section aria-labelledby="petition-h" {
@@ -380,6 +380,15 @@ fn oversight(visit: &Visit, case_id: &str, t: &pb::Timeline) -> Markup {
     }
 }
 
+/// A part of a case this person may not read is left out of the page; a service that did
+/// not answer is said so.
+fn not_for_you<T>(s: tonic::Status) -> Result<Option<T>, Problem> {
+    match s.code() {
+        tonic::Code::PermissionDenied | tonic::Code::NotFound => Ok(None),
+        _ => Err(s.into()),
+    }
+}
+
 fn clock_state(k: &pb::CaseClock) -> &'static str {
     match pb::ClockState::try_from(k.state) {
         Ok(pb::ClockState::Running) => "计时中",
@@ -402,6 +411,12 @@ fn actions(c: &Console, visit: &Visit, a: &pb::Assignment) -> Markup {
     let answered = a.state == pb::AssignmentState::Answered as i32;
     let assign = a.mode == pb::HandlingMode::Assign as i32;
     let rid = request_id();
+    let today = c
+        .clock
+        .now()
+        .with_timezone(&petition_domain::calendar::beijing())
+        .format("%Y-%m-%d")
+        .to_string();
     html! {
         div.actions {
             @if awaiting {
@@ -428,7 +443,7 @@ fn actions(c: &Console, visit: &Visit, a: &pb::Assignment) -> Markup {
                         (csrf(visit))
                         input type="hidden" name="request_id" value=(rid);
                         label for="outcome" { "处理意见" }
-                        select #outcome name="outcome" required { (options(&REPLIES, "")) }
+                        select #outcome name="outcome" required { option value="" { "请选择" } (options(&REPLIES, "")) }
                         label for="reply-text" { "答复内容" }
                         textarea #reply-text name="text" rows="5" required {}
                         label for="legal-basis" { "依据" }
@@ -438,6 +453,14 @@ fn actions(c: &Console, visit: &Visit, a: &pb::Assignment) -> Markup {
                             option value="in_person" { "直接送达" }
                             option value="post" { "邮寄送达" }
                             option value="other" { "其他方式" }
+                        }
+                        label for="served-on" { "送达日期 (复查期限自此起算, Art. 35)" }
+                        input #served-on name="served_on" type="date" required value=(today);
+                        label for="receipt" { "签收情况" }
+                        select #receipt name="receipt" {
+                            option value="signed" { "信访人已签收" }
+                            option value="refused" { "信访人拒绝签收" }
+                            option value="none" { "未签收 (邮寄等)" }
                         }
                         button type="submit" #reply { "提交答复" }
                     }
@@ -495,6 +518,12 @@ pub async fn act(
 ) -> Result<Response, Problem> {
     let f = checked(&visit, form)?;
     let user = visit.user()?;
+    // the id goes back into a redirect: only what a case id is made of
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Problem::Input(
+            "case id: letters, digits and hyphens only".into(),
+        ));
+    }
     let token = user.token.as_str();
     let request_id = f.get("request_id").to_owned();
     let mut routing = c.routing();
@@ -544,6 +573,30 @@ pub async fn act(
                 "other" => pb::ServiceMode::Other,
                 _ => pb::ServiceMode::InPerson,
             };
+            // served on the day given, at the moment of the form if that is today, else at
+            // noon Beijing: the review window counts whole days from it
+            let now = c.clock.now();
+            let served_at = match chrono::NaiveDate::parse_from_str(f.get("served_on"), "%Y-%m-%d")
+            {
+                Ok(d) if d == petition_domain::calendar::local_date(now) => now,
+                Ok(d) => d
+                    .and_hms_opt(12, 0, 0)
+                    .and_then(|t| {
+                        chrono::TimeZone::from_local_datetime(
+                            &petition_domain::calendar::beijing(),
+                            &t,
+                        )
+                        .single()
+                    })
+                    .map(|t| t.to_utc())
+                    .unwrap_or(now),
+                Err(_) => {
+                    let e = Problem::Input(
+                        "served_on: the date the reply was served (送达日期)".into(),
+                    );
+                    return Ok(back(&c, &visit, &format!("/cases/{id}"), e.flash()));
+                }
+            };
             routing
                 .submit_reply(call(
                     token,
@@ -554,9 +607,9 @@ pub async fn act(
                         legal_basis: f.get("legal_basis").to_owned(),
                         service: Some(pb::ServiceRecord {
                             mode: mode as i32,
-                            served_at: Some(petition_grpc::convert::ts(c.clock.now())),
-                            signed: mode == pb::ServiceMode::InPerson,
-                            refused: false,
+                            served_at: Some(petition_grpc::convert::ts(served_at)),
+                            signed: f.get("receipt") == "signed",
+                            refused: f.get("receipt") == "refused",
                             view: pb::PetitionerView::Unspecified as i32,
                         }),
                         request_id,

@@ -89,7 +89,8 @@ pub fn frame(title: &str, visit: &Visit, flash: Option<Flash>, body: Markup) -> 
                         }
                     }
                 }
-                main #main {
+                // focusable from the skip link, so that the next Tab goes on inside it
+                main #main tabindex="-1" {
                     h1 { (title) }
                     @match flash {
                         Some(Flash::Done(m)) => p.flash.done role="status" { (m) },

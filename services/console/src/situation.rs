@@ -181,9 +181,16 @@ pub async fn report(
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
+    // only the kinds of document the report is written as are passed on
+    let kind = match r.content_type.as_str() {
+        "text/html; charset=utf-8" | "text/csv; charset=utf-8" | "application/pdf" => {
+            r.content_type
+        }
+        _ => "application/octet-stream".to_owned(),
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, r.content_type),
+            (header::CONTENT_TYPE, kind),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),

@@ -139,8 +139,8 @@ async fn services_agree(suite: &Suite, seen: &serde_json::Value) {
         .expect_err("the accused organ reads nothing of the accusation");
     assert_eq!(accused.code(), tonic::Code::NotFound);
 
-    // every screen the issue names was photographed and passed axe (the walk fails on a
-    // serious violation)
+    // every screen the console must have was photographed and passed axe (the walk fails on
+    // a serious violation): this list holds the walk to them if it is ever edited
     let screens: Vec<&str> = seen["screens"]
         .as_array()
         .expect("screens")

@@ -83,6 +83,12 @@ async function signIn(page, org, role, subject) {
   await page.waitForURL(`${BASE}/`);
 }
 
+// Sends the petition form and waits for the page that answers it (the receipt, or the form
+// again with warnings or a refusal).
+async function send(page) {
+  await Promise.all([page.waitForNavigation(), page.click("form.petition button[type=submit]")]);
+}
+
 // Reloads `url` until `check` holds: the pipeline carries a step between services a moment
 // after the page that caused it.
 async function until(page, url, check, what) {
@@ -117,10 +123,9 @@ await clerk.selectOption("#location", "140213001");
 await clerk.fill("#title", "小区楼顶漏水无人维修");
 await clerk.fill("#content", "北关街道某小区3号楼楼顶漏水半年，物业与开发商互相推诿，请求责成维修。");
 await screen(clerk, "intake-form");
-await clerk.click("form.petition button[type=submit]");
-await clerk.waitForURL(/\/register(\/receipt)?$/);
+await send(clerk);
 assert.equal(await clerk.locator("section.warnings").count(), 0, "a first petition warns of nothing");
-await clerk.waitForURL(`${BASE}/register/receipt`);
+assert.equal(clerk.url(), `${BASE}/register/receipt`);
 const caseNumber = (await clerk.textContent("#case-number")).trim();
 const queryCode = (await clerk.textContent("#query-code")).trim();
 assert.match(caseNumber, /^140213-\d{4}-\d{6}$/);
@@ -137,7 +142,7 @@ await clerk.selectOption("#category", "01.01");
 await clerk.selectOption("#location", "140213001");
 await clerk.fill("#title", "再次反映楼顶漏水");
 await clerk.fill("#content", "再次反映：楼顶漏水仍未维修。");
-await clerk.click("form.petition button[type=submit]");
+await send(clerk);
 await clerk.waitForSelector("section.warnings");
 seen.warnings = (await clerk.textContent("section.warnings")).replace(/\s+/g, " ").trim();
 assert.match(seen.warnings, /重复信访/);
@@ -192,10 +197,13 @@ await screen(handler, "case-answered");
 const petitioner = await person(true);
 await petitioner.goto(`${BASE}/query`);
 await screen(petitioner, "query");
-// by keyboard alone: the first Tab reaches the skip link, Enter sends the form
+// by keyboard alone: the first Tab reaches the skip link, which leads into the page, the
+// next Tab to the code's field, and Enter sends the form
 await petitioner.keyboard.press("Tab");
 assert.equal(await petitioner.evaluate(() => document.activeElement.textContent), "跳到正文");
-await petitioner.focus("#query_code");
+await petitioner.keyboard.press("Enter");
+await petitioner.keyboard.press("Tab");
+assert.equal(await petitioner.evaluate(() => document.activeElement.id), "query_code");
 await petitioner.keyboard.type(queryCode.toLowerCase());
 await petitioner.keyboard.press("Enter");
 await petitioner.waitForURL(`${BASE}/query/case`);
@@ -236,11 +244,11 @@ await clerk.fill("#title", "反映住建局工作人员吃拿卡要");
 await clerk.fill("#content", "住建局某科室工作人员在办理房屋登记时索要好处费。");
 await clerk.fill("#accused_name", "孙某");
 await clerk.selectOption("#accused_organ", "pingcheng.housing");
-await clerk.click("form.petition button[type=submit]");
+await send(clerk);
 if (await clerk.locator("section.warnings").count()) {
-  await clerk.click("form.petition button[type=submit]");
+  await send(clerk);
 }
-await clerk.waitForURL(`${BASE}/register/receipt`);
+assert.equal(clerk.url(), `${BASE}/register/receipt`);
 const accusation = (await clerk.textContent("#case-number")).trim();
 seen.accusation = accusation;
 for (const tab of ["to-claim", "in-hand", "overdue"]) {
@@ -286,11 +294,11 @@ await clerk.selectOption("#category", "01.01");
 await clerk.selectOption("#location", "140213003");
 await clerk.fill("#title", "小区门口道路破损");
 await clerk.fill("#content", "新华街小区门口道路破损，雨天积水，请求修缮。");
-await clerk.click("form.petition button[type=submit]");
+await send(clerk);
 if (await clerk.locator("section.warnings").count()) {
-  await clerk.click("form.petition button[type=submit]");
+  await send(clerk);
 }
-await clerk.waitForURL(`${BASE}/register/receipt`);
+assert.equal(clerk.url(), `${BASE}/register/receipt`);
 const objected = (await clerk.textContent("#case-number")).trim();
 await until(
   handler,
@@ -331,8 +339,8 @@ await clerk.selectOption("#category", "01.05");
 await clerk.selectOption("#location", "140213002");
 await clerk.fill("#title", "物业费上涨未经业主大会");
 await clerk.fill("#content", "物业公司擅自上调物业费，未经业主大会表决。");
-await clerk.click("form.petition button[type=submit]");
-await clerk.waitForURL(`${BASE}/register/receipt`);
+await send(clerk);
+assert.equal(clerk.url(), `${BASE}/register/receipt`);
 const unclaimed = (await clerk.textContent("#case-number")).trim();
 seen.unclaimed = unclaimed;
 const supervisor = desk;
