@@ -64,11 +64,11 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
     let body = html! {
         div.board {
             section aria-labelledby="soon-h" {
-                h2 #soon-h { "即将到期 (" (soon.items.len()) ")" }
+                h2 #soon-h { "即将到期 (" (count(soon.items.len(), &soon.next_page_token)) ")" }
                 (due_table(&c, &soon.items))
             }
             section aria-labelledby="overdue-h" {
-                h2 #overdue-h { "已超期 (" (overdue.items.len()) ")" }
+                h2 #overdue-h { "已超期 (" (count(overdue.items.len(), &overdue.next_page_token)) ")" }
                 (due_table(&c, &overdue.items))
             }
             section aria-labelledby="notices-h" {
@@ -114,7 +114,7 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
                 }
             }
             section aria-labelledby="backlog-h" {
-                h2 #backlog-h { "积案 (" (backlog.items.len()) ")" }
+                h2 #backlog-h { "积案 (" (count(backlog.items.len(), &backlog.next_page_token)) ")" }
                 @if backlog.items.is_empty() { p.empty { "没有积案。" } } @else {
                     table.list {
                         thead { tr { th scope="col" { "案件" } th scope="col" { "承办单位" } th scope="col" { "超期" } th scope="col" { "重复次数" } } }
@@ -134,6 +134,15 @@ pub async fn board(State(c): Shared, visit: Visit) -> Result<Response, Problem> 
         }
     };
     Ok(frame("督办看板", &visit, flash, body).into_response())
+}
+
+/// How many a list holds, as far as the board shows it: "50+" when there is more.
+fn count(shown: usize, next_page: &str) -> String {
+    if next_page.is_empty() {
+        shown.to_string()
+    } else {
+        format!("{shown}+")
+    }
 }
 
 fn due_table(c: &crate::Console, items: &[pb::DueItem]) -> Markup {

@@ -42,13 +42,25 @@ fn figure(name: &str, id: &str, f: &Option<pb::Figure>) -> Markup {
     }
 }
 
-/// A chart drawn as SVG, labelled for screen readers by its caption.
-fn chart(caption: &str, svg: Result<String, petition_charts::ChartError>) -> Markup {
+/// A chart drawn as SVG, labelled by its caption, with its figures as a table beside it for
+/// those who do not see the picture.
+fn chart(
+    caption: &str,
+    svg: Result<String, petition_charts::ChartError>,
+    rows: &[(String, u64)],
+) -> Markup {
     match svg {
         Ok(svg) => html! {
             figure.chart {
                 div role="img" aria-label=(caption) { (PreEscaped(svg)) }
                 figcaption { (caption) }
+                details {
+                    summary { "数据表" }
+                    table.list {
+                        thead { tr { th scope="col" { "项目" } th scope="col" { "件次" } } }
+                        tbody { @for (k, v) in rows { tr { th scope="row" { (k) } td { (v) } } } }
+                    }
+                }
             }
         },
         Err(e) => {
@@ -120,9 +132,13 @@ pub async fn situation(
         }
         section aria-labelledby="charts-h" {
             h2 #charts-h { "趋势与分布" }
-            (chart("近十二个月件次与网上信访", trend(&months.points)))
-            (chart("按信访形式", bars(&s.by_channel)))
-            (chart("按内容分类", bars(&s.by_category_l1)))
+            (chart(
+                "近十二个月件次与网上信访",
+                trend(&months.points),
+                &months.points.iter().map(|p| (format!("{} (网上信访 {})", p.month, p.online), p.cases)).collect::<Vec<_>>(),
+            ))
+            (chart("按信访形式", bars(&s.by_channel), &share_rows(&s.by_channel)))
+            (chart("按内容分类", bars(&s.by_category_l1), &share_rows(&s.by_category_l1)))
         }
         section aria-labelledby="cards-h" {
             h2 #cards-h { "考核指标" }
@@ -131,6 +147,10 @@ pub async fn situation(
         }
     };
     Ok(frame("形势分析", &visit, flash, body).into_response())
+}
+
+fn share_rows(shares: &[pb::Share]) -> Vec<(String, u64)> {
+    shares.iter().map(|s| (s.label.clone(), s.cases)).collect()
 }
 
 fn scorecards(caption: &str, cards: &[pb::Scorecard]) -> Markup {
