@@ -42,8 +42,9 @@ pub enum Flash {
     Refused(String),
 }
 
-/// What a clerk's registration answered: shown once, on the receipt page. The query code is
-/// the petitioner's and is not kept anywhere else in the console.
+/// What a clerk's last registration answered, for the receipt page (which the clerk may print
+/// or reload) until the next one. The query code is the petitioner's: it is kept nowhere else
+/// in the console, and only in the session of the clerk who registered the case.
 #[derive(Debug, Clone)]
 pub struct Receipt {
     pub case_number: String,
