@@ -669,31 +669,69 @@ impl Running {
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn run_until_signal(self) {
-        shutdown_signal().await;
+        self.run_until(ShutdownSignals::listen()).await;
+    }
+
+    /// Serves until one of `signals` arrives, then shuts down gracefully.
+    pub async fn run_until(self, signals: ShutdownSignals) {
+        signals.recv().await;
         tracing::info!("shutting down: finishing calls in flight and flushing the outbox");
         self.shutdown().await;
     }
 }
 
+/// SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd, Kubernetes), caught from the moment
+/// this is made. A binary makes it before it says it serves: a SIGTERM that follows the
+/// "serving" line at once must stop it gracefully, not kill it.
+pub struct ShutdownSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The first signal to arrive.
+    pub async fn recv(self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = wait(self.term) => {}
+                _ = wait(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A signal's next arrival; never, when it could not be listened for.
+#[cfg(unix)]
+async fn wait(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// SIGINT (Ctrl-C) or SIGTERM (docker stop, systemd, Kubernetes).
 pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending().await,
-                }
-            } => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    ShutdownSignals::listen().recv().await;
 }
 
 /// A service a host can run: intake, routing, and the services to come. The suite installs
@@ -838,6 +876,7 @@ pub async fn run_with(
                 otlp.as_deref(),
             )?;
             let after = prepare(&mut cfg)?;
+            let signals = ShutdownSignals::listen();
             let running = start(cfg, None, None, services).await?;
             tracing::info!(
                 "`petition token issue --dev --org pingcheng.bureau --role clerk` prints a token for a clerk of the district bureau (cargo run -p petition-cli -- token issue …)"
@@ -845,7 +884,7 @@ pub async fn run_with(
             if let Some(after) = after {
                 after(&running);
             }
-            running.run_until_signal().await;
+            running.run_until(signals).await;
             Ok(())
         }
     }
