@@ -178,7 +178,9 @@ async fn a_geo_report_client_posts_a_request_and_finds_it_by_id_and_by_date() {
     assert_eq!(code, 200);
     assert_eq!(again[0]["service_request_id"], id.as_str());
 
-    // By id, with the update history once routing has sent it on.
+    // By id, with the update history once routing has sent it on. (Intake reads a case's row
+    // and its steps one after the other: while routing's step lands, one read can show the
+    // step before the status, so the test waits for both.)
     let key = ("X-Api-Key", r.key.as_str());
     let path = format!("/open311/v2/requests/{id}.json?extensions=true");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -189,7 +191,8 @@ async fn a_geo_report_client_posts_a_request_and_finds_it_by_id_and_by_date() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|u| u["type"] == "routed");
+            .any(|u| u["type"] == "routed")
+            && one[0]["extended_attributes"]["case_status"] == "routed";
         if routed || tokio::time::Instant::now() > deadline {
             break one;
         }
