@@ -48,19 +48,26 @@ fn menu(user: &User) -> Vec<(&'static str, &'static str)> {
     m
 }
 
+/// What every page's head holds: its title, a phone's viewport, the style sheet and script.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · 信访工作平台" }
+            link rel="stylesheet" href="/static/console.css";
+            script src="/static/console.js" defer {}
+        }
+    }
+}
+
 /// A whole page: `title`, the menu of whoever is signed in, and the one-time message.
 pub fn frame(title: &str, visit: &Visit, flash: Option<Flash>, body: Markup) -> Markup {
     let user = visit.session.user.as_ref();
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · 信访工作平台" }
-                link rel="stylesheet" href="/static/console.css";
-                script src="/static/console.js" defer {}
-            }
+            (head(title))
             body {
                 a.skip href="#main" { "跳到正文" }
                 header.top {
@@ -109,12 +116,7 @@ pub fn problem(status: StatusCode, words: &str) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (status.as_u16()) " · 信访工作平台" }
-                link rel="stylesheet" href="/static/console.css";
-            }
+            (head(&status.as_u16().to_string()))
             body {
                 main #main {
                     h1 { "无法完成 (" (status.as_u16()) ")" }
